@@ -1,0 +1,421 @@
+//! Access tokens: minting, verification, signing keys and the JWKS.
+//!
+//! HS256 uses the configured secret. The asymmetric algorithms use keys the
+//! server generates and stores in `signing_keys`; the newest unretired key of
+//! the configured algorithm signs, and every key retired less than one access
+//! token lifetime ago still verifies (and is published), so a rotation never
+//! invalidates a token that is still within its life. Verification pins the
+//! algorithm to the key's own: `alg: none` and algorithm switching fail.
+
+use crate::config::JwtAlgorithm;
+use crate::error::{AuthError, AuthResult};
+use crate::storage::Conn;
+use crate::storage::keys::{self, KeyRow};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// The claims of a derp access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub sid: String,
+    pub session_id: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub iss: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    pub email: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_role: Option<String>,
+}
+
+struct SigningKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: EncodingKey,
+}
+
+struct KeySet {
+    signing: SigningKey,
+    verifying: HashMap<String, (Algorithm, DecodingKey)>,
+    jwks: JwkSet,
+}
+
+/// Signing and verification keys, reloadable from the database.
+#[derive(Clone)]
+pub struct Keyring {
+    alg: JwtAlgorithm,
+    secret: Option<Arc<[u8]>>,
+    issuer: String,
+    audience: Option<String>,
+    access_ttl: i64,
+    keys: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `kid` under which an HS256 key is kept internally (never published).
+const HMAC_KID: &str = "";
+
+pub struct KeyringSettings {
+    pub alg: JwtAlgorithm,
+    pub secret: Option<Vec<u8>>,
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub access_ttl_seconds: i64,
+}
+
+impl Keyring {
+    /// Loads the keys, generating and storing a first key for an asymmetric
+    /// algorithm when none exists.
+    pub fn load(conn: &Conn, s: KeyringSettings, now: i64) -> AuthResult<Self> {
+        let ring = Self {
+            alg: s.alg,
+            secret: s.secret.map(Arc::from),
+            issuer: s.issuer,
+            audience: s.audience,
+            access_ttl: s.access_ttl_seconds,
+            keys: Arc::new(RwLock::new(Arc::new(KeySet {
+                signing: SigningKey {
+                    kid: None,
+                    alg: Algorithm::HS256,
+                    key: EncodingKey::from_secret(&[]),
+                },
+                verifying: HashMap::new(),
+                jwks: JwkSet { keys: vec![] },
+            }))),
+        };
+        if ring.alg != JwtAlgorithm::HS256 {
+            ensure_active_key(conn, ring.alg, now)?;
+        }
+        ring.reload(conn, now)?;
+        Ok(ring)
+    }
+
+    /// Re-reads the keys from the database (after `derp keys rotate`).
+    pub fn reload(&self, conn: &Conn, now: i64) -> AuthResult<()> {
+        let set = match (&self.secret, self.alg) {
+            (Some(secret), JwtAlgorithm::HS256) => {
+                let mut verifying = HashMap::new();
+                verifying.insert(
+                    HMAC_KID.to_string(),
+                    (Algorithm::HS256, DecodingKey::from_secret(secret)),
+                );
+                KeySet {
+                    signing: SigningKey {
+                        kid: None,
+                        alg: Algorithm::HS256,
+                        key: EncodingKey::from_secret(secret),
+                    },
+                    verifying,
+                    jwks: JwkSet { keys: vec![] },
+                }
+            }
+            _ => self.asymmetric_set(conn, now)?,
+        };
+        let mut guard = self
+            .keys
+            .write()
+            .map_err(|_| AuthError::internal("keyring lock poisoned"))?;
+        *guard = Arc::new(set);
+        Ok(())
+    }
+
+    fn asymmetric_set(&self, conn: &Conn, now: i64) -> AuthResult<KeySet> {
+        let rows = keys::usable(conn, now - self.access_ttl)?;
+        let mut verifying = HashMap::new();
+        let mut jwks = Vec::new();
+        let mut signing = None;
+        for row in rows {
+            let alg = parse_alg(&row.alg)?;
+            let enc = encoding_key(alg, &row.private_der);
+            let mut jwk = Jwk::from_encoding_key(&enc, alg).map_err(AuthError::internal)?;
+            jwk.common.key_id = Some(row.kid.clone());
+            jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+            jwk.common.key_algorithm = Some(key_algorithm(alg));
+            let dec = DecodingKey::from_jwk(&jwk).map_err(AuthError::internal)?;
+            verifying.insert(row.kid.clone(), (alg, dec));
+            jwks.push(jwk);
+            if signing.is_none() && row.retired_at.is_none() && row.alg == self.alg.as_str() {
+                signing = Some(SigningKey {
+                    kid: Some(row.kid.clone()),
+                    alg,
+                    key: enc,
+                });
+            }
+        }
+        let signing = signing.ok_or_else(|| {
+            AuthError::internal(format!("no active {} signing key", self.alg.as_str()))
+        })?;
+        Ok(KeySet {
+            signing,
+            verifying,
+            jwks: JwkSet { keys: jwks },
+        })
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    pub fn access_ttl(&self) -> i64 {
+        self.access_ttl
+    }
+
+    pub fn sign(&self, claims: &AccessClaims) -> AuthResult<String> {
+        let set = self.current();
+        let mut header = Header::new(set.signing.alg);
+        header.typ = Some("at+jwt".into());
+        header.kid = set.signing.kid.clone();
+        jsonwebtoken::encode(&header, claims, &set.signing.key).map_err(AuthError::internal)
+    }
+
+    /// Verifies signature, algorithm, issuer and audience; expiry is checked
+    /// by the caller against the injected clock.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err(AuthError::InvalidToken);
+        }
+        let set = self.current();
+        let kid = header.kid.as_deref().unwrap_or(HMAC_KID);
+        let (alg, key) = set.verifying.get(kid).ok_or(AuthError::InvalidToken)?;
+        if header.alg != *alg {
+            return Err(AuthError::InvalidToken);
+        }
+        let mut validation = Validation::new(*alg);
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "sub", "iss"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        validation.set_issuer(&[&self.issuer]);
+        match &self.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map(|d| d.claims)
+            .map_err(|_| AuthError::InvalidToken)
+    }
+
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::to_value(&self.current().jwks)
+            .unwrap_or_else(|_| serde_json::json!({"keys": []}))
+    }
+}
+
+fn parse_alg(alg: &str) -> AuthResult<Algorithm> {
+    match alg {
+        "EdDSA" => Ok(Algorithm::EdDSA),
+        "ES256" => Ok(Algorithm::ES256),
+        "RS256" => Ok(Algorithm::RS256),
+        other => Err(AuthError::internal(format!(
+            "unknown key algorithm {other}"
+        ))),
+    }
+}
+
+fn key_algorithm(alg: Algorithm) -> KeyAlgorithm {
+    match alg {
+        Algorithm::ES256 => KeyAlgorithm::ES256,
+        Algorithm::RS256 => KeyAlgorithm::RS256,
+        _ => KeyAlgorithm::EdDSA,
+    }
+}
+
+fn encoding_key(alg: Algorithm, der: &[u8]) -> EncodingKey {
+    match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_der(der),
+        Algorithm::ES256 => EncodingKey::from_ec_der(der),
+        _ => EncodingKey::from_ed_der(der),
+    }
+}
+
+/// Makes sure an unretired key of `alg` exists.
+pub fn ensure_active_key(conn: &Conn, alg: JwtAlgorithm, now: i64) -> AuthResult<()> {
+    let have = keys::usable(conn, now)?
+        .iter()
+        .any(|k| k.retired_at.is_none() && k.alg == alg.as_str());
+    if !have {
+        keys::insert(conn, &generate_key(alg, now)?)?;
+    }
+    Ok(())
+}
+
+/// Retires the active keys and adds a new one of `alg`; returns its `kid`.
+pub fn rotate(conn: &Conn, alg: JwtAlgorithm, now: i64) -> AuthResult<String> {
+    if alg == JwtAlgorithm::HS256 {
+        return Err(AuthError::InvalidRequest {
+            message: "HS256 uses the configured secret: rotate it in derp.toml".into(),
+            fields: Default::default(),
+        });
+    }
+    keys::retire_all(conn, now)?;
+    let key = generate_key(alg, now)?;
+    keys::insert(conn, &key)?;
+    Ok(key.kid)
+}
+
+fn generate_key(alg: JwtAlgorithm, now: i64) -> AuthResult<KeyRow> {
+    use rand::RngCore;
+    let der = match alg {
+        JwtAlgorithm::EdDSA => {
+            // PKCS#8 v1 for Ed25519: a fixed 16-byte prefix and the 32-byte seed.
+            let mut der =
+                hex::decode("302e020100300506032b657004220420").map_err(AuthError::internal)?;
+            let mut seed = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut seed);
+            der.extend_from_slice(&seed);
+            der
+        }
+        JwtAlgorithm::ES256 => {
+            use p256::pkcs8::EncodePrivateKey;
+            let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
+            key.to_pkcs8_der()
+                .map_err(AuthError::internal)?
+                .as_bytes()
+                .to_vec()
+        }
+        JwtAlgorithm::RS256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                .map_err(AuthError::internal)?;
+            key.to_pkcs1_der()
+                .map_err(AuthError::internal)?
+                .as_bytes()
+                .to_vec()
+        }
+        JwtAlgorithm::HS256 => return Err(AuthError::internal("HS256 keys are not generated")),
+    };
+    Ok(KeyRow {
+        kid: crate::auth::secrets::random_id(12),
+        alg: alg.as_str().to_string(),
+        private_der: der,
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::migrations;
+
+    fn conn() -> Conn {
+        let mut c = Conn::open_in_memory().unwrap();
+        migrations::apply(&mut c).unwrap();
+        c
+    }
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            sub: "u".into(),
+            sid: "s".into(),
+            session_id: "s".into(),
+            iat: now,
+            exp: now + 900,
+            jti: "j".into(),
+            iss: "https://issuer".into(),
+            aud: None,
+            email: "a@example.com".into(),
+            role: "default".into(),
+            org_id: None,
+            org_role: None,
+        }
+    }
+
+    fn settings(alg: JwtAlgorithm, secret: Option<&str>) -> KeyringSettings {
+        KeyringSettings {
+            alg,
+            secret: secret.map(|s| s.as_bytes().to_vec()),
+            issuer: "https://issuer".into(),
+            audience: None,
+            access_ttl_seconds: 900,
+        }
+    }
+
+    #[test]
+    fn every_algorithm_round_trips_and_publishes() {
+        for alg in [
+            JwtAlgorithm::EdDSA,
+            JwtAlgorithm::ES256,
+            JwtAlgorithm::RS256,
+        ] {
+            let c = conn();
+            let ring = Keyring::load(&c, settings(alg, None), 1000).unwrap();
+            let token = ring.sign(&claims(1000)).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, parse_alg(alg.as_str()).unwrap());
+            assert!(header.kid.is_some());
+            assert_eq!(ring.verify(&token).unwrap().sub, "u");
+            assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 1);
+        }
+    }
+
+    #[test]
+    fn hs256_has_no_kid_and_no_jwks() {
+        let c = conn();
+        let ring =
+            Keyring::load(&c, settings(JwtAlgorithm::HS256, Some(&"k".repeat(32))), 0).unwrap();
+        let token = ring.sign(&claims(0)).unwrap();
+        assert!(jsonwebtoken::decode_header(&token).unwrap().kid.is_none());
+        assert!(ring.verify(&token).is_ok());
+        assert!(ring.jwks()["keys"].as_array().unwrap().is_empty());
+        let other =
+            Keyring::load(&c, settings(JwtAlgorithm::HS256, Some(&"x".repeat(32))), 0).unwrap();
+        assert!(
+            other.verify(&token).is_err(),
+            "another secret must not verify"
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_old_key_verifying_until_its_tokens_expire() {
+        let c = conn();
+        let ring = Keyring::load(&c, settings(JwtAlgorithm::EdDSA, None), 1000).unwrap();
+        let old = ring.sign(&claims(1000)).unwrap();
+        let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+        let new_kid = rotate(&c, JwtAlgorithm::EdDSA, 1100).unwrap();
+        ring.reload(&c, 1100).unwrap();
+        let new = ring.sign(&claims(1100)).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(),
+            new_kid
+        );
+        assert!(ring.verify(&old).is_ok(), "old key still verifies");
+        assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
+        ring.reload(&c, 1100 + 901).unwrap();
+        assert!(
+            ring.verify(&old).is_err(),
+            "old key dropped after one token life"
+        );
+        assert!(ring.verify(&new).is_ok());
+        assert_ne!(old_kid, new_kid);
+    }
+}

@@ -1,0 +1,129 @@
+//! The `AuthBackend` trait that every user store implements, and the token
+//! machinery behind the native one.
+
+pub mod jwt;
+pub mod native;
+pub mod password;
+pub mod secrets;
+
+use crate::domain::{Email, User};
+use crate::error::AuthResult;
+use async_trait::async_trait;
+use serde::Serialize;
+
+/// Who is asking: taken from the request by the http layer.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The token pair body. `expires_at` is the access token's `exp` (epoch
+/// seconds), `expires_in` its remaining life in seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthOutcome {
+    pub user: User,
+    pub tokens: TokenPair,
+}
+
+#[derive(Debug, Clone)]
+pub enum SignUpOutcome {
+    /// Confirmation is off: the user is signed in.
+    SignedIn(AuthOutcome),
+    /// Confirmation is on: the answer is the same for new and taken emails.
+    ConfirmationRequired { email: Email },
+}
+
+/// The seed's `SessionInfo`: what `GET /session` returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub user_id: String,
+    pub session_id: String,
+    pub role: String,
+    /// The access token's `exp`, epoch seconds.
+    pub expires_at: i64,
+    pub org_id: Option<String>,
+    pub org_role: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignUpRequest {
+    pub email: Email,
+    pub password: String,
+    pub confirmation_url: Option<String>,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub data: Option<serde_json::Value>,
+    pub password: Option<String>,
+    pub current_password: Option<String>,
+}
+
+/// A session as its owner sees it: no token material.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: time::OffsetDateTime,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+/// The user store: native (SQLite), Cognito or Clerk, chosen at start.
+#[async_trait]
+pub trait AuthBackend: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    async fn sign_up(&self, req: SignUpRequest, meta: &RequestMeta) -> AuthResult<SignUpOutcome>;
+    async fn sign_in(
+        &self,
+        email: Email,
+        password: String,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome>;
+    async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> AuthResult<TokenPair>;
+    async fn sign_out(
+        &self,
+        session: &SessionInfo,
+        everywhere: bool,
+        meta: &RequestMeta,
+    ) -> AuthResult<()>;
+    /// Verifies a bearer access token: the seed's `authenticate(request)`.
+    async fn authenticate(&self, access_token: &str) -> AuthResult<SessionInfo>;
+    async fn get_user(&self, session: &SessionInfo) -> AuthResult<User>;
+    async fn update_user(
+        &self,
+        session: &SessionInfo,
+        update: UserUpdate,
+        meta: &RequestMeta,
+    ) -> AuthResult<User>;
+    async fn list_sessions(&self, session: &SessionInfo) -> AuthResult<Vec<SessionView>>;
+    async fn revoke_session(
+        &self,
+        session: &SessionInfo,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<()>;
+    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome>;
+    async fn resend_confirmation(
+        &self,
+        email: Email,
+        confirmation_url: Option<String>,
+    ) -> AuthResult<()>;
+    /// The public keys for `/.well-known/jwks.json`.
+    fn jwks(&self) -> serde_json::Value;
+}

@@ -1,0 +1,371 @@
+//! Sign-up, sign-in, confirmation and the signed-in user's own account.
+
+use super::{NativeBackend, PURPOSE_CONFIRM, issue_one_time_token, link_with_token, record};
+use crate::auth::secrets::hash_token;
+use crate::auth::{
+    AuthOutcome, RequestMeta, SessionInfo, SignUpOutcome, SignUpRequest, UserUpdate,
+};
+use crate::domain::{Email, Role, User};
+use crate::error::{AuthError, AuthResult};
+use crate::mail::messages;
+use crate::storage::users::{self, NewUser};
+use crate::storage::{StorageError, sessions, tokens};
+
+/// What the sign-up transaction did, decided before any mail is sent.
+enum SignUpDone {
+    SignedIn(AuthOutcome),
+    ConfirmationSent { token: String },
+    AlreadyRegistered,
+}
+
+impl NativeBackend {
+    pub(super) async fn sign_up_impl(
+        &self,
+        req: SignUpRequest,
+        meta: &RequestMeta,
+    ) -> AuthResult<SignUpOutcome> {
+        if !self.cfg.enable_signup {
+            return Err(AuthError::SignupDisabled);
+        }
+        if !req.data.is_object() {
+            return Err(AuthError::field("data", "must be a JSON object"));
+        }
+        self.check_policy(&req.password)?;
+        let confirm = self.cfg.enable_confirmation;
+        let confirm_base =
+            self.links
+                .target(req.confirmation_url.clone(), "confirmation_url", "/confirm")?;
+        // Hash first, for new and taken emails alike: same cost either way.
+        let hash = self.hasher.hash(req.password).await?;
+        let email = req.email.clone();
+        let minter = self.minter();
+        let meta_c = meta.clone();
+        let now = self.now();
+        let ttl = self.confirmation_ttl();
+        let done = self
+            .db
+            .write(move |conn| -> AuthResult<SignUpDone> {
+                if users::by_email(conn, email.as_str())?.is_some() {
+                    if confirm {
+                        return Ok(SignUpDone::AlreadyRegistered);
+                    }
+                    return Err(AuthError::EmailExists);
+                }
+                let id = uuid::Uuid::now_v7().to_string();
+                let inserted = users::insert(
+                    conn,
+                    &NewUser {
+                        id: &id,
+                        email: email.as_str(),
+                        password_hash: Some(&hash),
+                        email_confirmed_at: None,
+                        role: Role::Default,
+                        data: &req.data,
+                        now,
+                    },
+                );
+                match inserted {
+                    Err(StorageError::Conflict(_)) if confirm => {
+                        return Ok(SignUpDone::AlreadyRegistered);
+                    }
+                    Err(StorageError::Conflict(_)) => return Err(AuthError::EmailExists),
+                    other => other?,
+                }
+                record(
+                    conn,
+                    now,
+                    &meta_c,
+                    "sign_up",
+                    Some(&id),
+                    serde_json::json!({"method": "password"}),
+                )?;
+                if confirm {
+                    let token = issue_one_time_token(
+                        conn,
+                        PURPOSE_CONFIRM,
+                        email.as_str(),
+                        Some(&id),
+                        now,
+                        ttl,
+                    )?;
+                    return Ok(SignUpDone::ConfirmationSent { token });
+                }
+                let user = users::by_id(conn, &id)?
+                    .ok_or_else(|| AuthError::internal("user vanished"))?
+                    .user;
+                let tokens = minter.new_session(conn, &user, &meta_c, now)?;
+                record(
+                    conn,
+                    now,
+                    &meta_c,
+                    "sign_in",
+                    Some(&id),
+                    serde_json::json!({"method": "sign_up"}),
+                )?;
+                Ok(SignUpDone::SignedIn(AuthOutcome { user, tokens }))
+            })
+            .await?;
+        let site = &self.links.site;
+        match done {
+            SignUpDone::SignedIn(outcome) => Ok(SignUpOutcome::SignedIn(outcome)),
+            SignUpDone::ConfirmationSent { token } => {
+                let link = link_with_token(&confirm_base, &token);
+                self.send_later(messages::confirm_email(
+                    site,
+                    req.email.as_str(),
+                    &link,
+                    self.cfg.confirmation_token_expire_hours,
+                ));
+                Ok(SignUpOutcome::ConfirmationRequired { email: req.email })
+            }
+            SignUpDone::AlreadyRegistered => {
+                let sign_in = format!("{}/login", self.links.public_url);
+                self.send_later(messages::already_registered(
+                    site,
+                    req.email.as_str(),
+                    &sign_in,
+                ));
+                Ok(SignUpOutcome::ConfirmationRequired { email: req.email })
+            }
+        }
+    }
+
+    pub(super) async fn sign_in_impl(
+        &self,
+        email: Email,
+        password: String,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        let lookup = email.clone();
+        let record_ = self
+            .db
+            .read(move |conn| -> AuthResult<_> { Ok(users::by_email(conn, lookup.as_str())?) })
+            .await?;
+        let stored_hash = record_.as_ref().and_then(|r| r.password_hash.clone());
+        let verdict = self.hasher.verify(password.clone(), stored_hash).await?;
+        let now = self.now();
+        let failure = match &record_ {
+            None => Some("unknown_email"),
+            Some(_) if !verdict.valid => Some("wrong_password"),
+            Some(r) if r.user.disabled => Some("account_disabled"),
+            Some(r) if self.cfg.enable_confirmation && r.user.email_confirmed_at.is_none() => {
+                Some("email_not_confirmed")
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = failure {
+            let user_id = record_.as_ref().map(|r| r.user.id.clone());
+            let meta_c = meta.clone();
+            let email_s = email.as_str().to_string();
+            self.db
+                .write(move |conn| {
+                    record(
+                        conn,
+                        now,
+                        &meta_c,
+                        "sign_in.failure",
+                        user_id.as_deref(),
+                        serde_json::json!({"reason": reason, "email": email_s}),
+                    )
+                })
+                .await?;
+            return Err(match reason {
+                "account_disabled" => AuthError::AccountDisabled,
+                "email_not_confirmed" => AuthError::EmailNotConfirmed,
+                _ => AuthError::InvalidCredentials,
+            });
+        }
+        let user = record_.ok_or(AuthError::InvalidCredentials)?.user;
+        if verdict.needs_rehash {
+            let hash = self.hasher.hash(password).await?;
+            let id = user.id.clone();
+            self.db
+                .write(move |conn| -> AuthResult<()> {
+                    Ok(users::set_password_hash(conn, &id, Some(&hash), now)?)
+                })
+                .await?;
+        }
+        self.start_session(
+            user,
+            meta,
+            "sign_in",
+            serde_json::json!({"method": "password"}),
+        )
+        .await
+    }
+
+    pub(super) async fn get_user_impl(&self, session: &SessionInfo) -> AuthResult<User> {
+        let id = session.user_id.clone();
+        self.db
+            .read(move |conn| -> AuthResult<User> {
+                Ok(users::by_id(conn, &id)?
+                    .ok_or(AuthError::Unauthenticated)?
+                    .user)
+            })
+            .await
+    }
+
+    pub(super) async fn update_user_impl(
+        &self,
+        session: &SessionInfo,
+        update: UserUpdate,
+        meta: &RequestMeta,
+    ) -> AuthResult<User> {
+        if let Some(data) = &update.data
+            && !data.is_object()
+        {
+            return Err(AuthError::field("data", "must be a JSON object"));
+        }
+        let new_hash = match &update.password {
+            None => None,
+            Some(password) => {
+                self.check_policy(password)?;
+                let Some(current) = update.current_password.clone() else {
+                    return Err(AuthError::field(
+                        "current_password",
+                        "is required to change the password",
+                    ));
+                };
+                let id = session.user_id.clone();
+                let stored = self
+                    .db
+                    .read(move |conn| -> AuthResult<_> { Ok(users::by_id(conn, &id)?) })
+                    .await?
+                    .ok_or(AuthError::Unauthenticated)?
+                    .password_hash;
+                if !self.hasher.verify(current, stored).await?.valid {
+                    return Err(AuthError::field("current_password", "is not correct"));
+                }
+                Some(self.hasher.hash(password.clone()).await?)
+            }
+        };
+        let (id, sid) = (session.user_id.clone(), session.session_id.clone());
+        let meta = meta.clone();
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<User> {
+                if users::by_id(conn, &id)?.is_none() {
+                    return Err(AuthError::Unauthenticated);
+                }
+                if let Some(data) = &update.data {
+                    users::set_data(conn, &id, data, now)?;
+                }
+                if let Some(hash) = &new_hash {
+                    users::set_password_hash(conn, &id, Some(hash), now)?;
+                    let revoked = sessions::revoke_all_for_user(
+                        conn,
+                        &id,
+                        Some(&sid),
+                        now,
+                        "password_changed",
+                    )?;
+                    record(
+                        conn,
+                        now,
+                        &meta,
+                        "password.changed",
+                        Some(&id),
+                        serde_json::json!({"other_sessions_revoked": revoked}),
+                    )?;
+                }
+                Ok(users::by_id(conn, &id)?
+                    .ok_or(AuthError::Unauthenticated)?
+                    .user)
+            })
+            .await
+    }
+
+    pub(super) async fn confirm_impl(
+        &self,
+        token: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        let hash = hash_token(token);
+        let minter = self.minter();
+        let meta = meta.clone();
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<AuthOutcome> {
+                let t = tokens::consume(conn, &hash, PURPOSE_CONFIRM, now)?
+                    .ok_or(AuthError::InvalidToken)?;
+                let user = match t
+                    .user_id
+                    .as_deref()
+                    .map(|id| users::by_id(conn, id))
+                    .transpose()?
+                    .flatten()
+                {
+                    // Bound to the email it was sent to: a changed email voids it.
+                    Some(r) if r.user.email == t.email => r.user,
+                    _ => return Err(AuthError::InvalidToken),
+                };
+                if user.disabled {
+                    return Err(AuthError::AccountDisabled);
+                }
+                users::confirm_email(conn, &user.id, now)?;
+                record(
+                    conn,
+                    now,
+                    &meta,
+                    "email.confirmed",
+                    Some(&user.id),
+                    serde_json::Value::Null,
+                )?;
+                let user = users::by_id(conn, &user.id)?
+                    .ok_or(AuthError::InvalidToken)?
+                    .user;
+                let tokens = minter.new_session(conn, &user, &meta, now)?;
+                record(
+                    conn,
+                    now,
+                    &meta,
+                    "sign_in",
+                    Some(&user.id),
+                    serde_json::json!({"method": "confirmation"}),
+                )?;
+                Ok(AuthOutcome { user, tokens })
+            })
+            .await
+    }
+
+    pub(super) async fn resend_confirmation_impl(
+        &self,
+        email: Email,
+        confirmation_url: Option<String>,
+    ) -> AuthResult<()> {
+        let base = self
+            .links
+            .target(confirmation_url, "confirmation_url", "/confirm")?;
+        let now = self.now();
+        let ttl = self.confirmation_ttl();
+        let lookup = email.clone();
+        let token = self
+            .db
+            .write(move |conn| -> AuthResult<Option<String>> {
+                match users::by_email(conn, lookup.as_str())? {
+                    Some(r) if r.user.email_confirmed_at.is_none() && !r.user.disabled => {
+                        Ok(Some(issue_one_time_token(
+                            conn,
+                            PURPOSE_CONFIRM,
+                            &r.user.email,
+                            Some(&r.user.id),
+                            now,
+                            ttl,
+                        )?))
+                    }
+                    _ => Ok(None),
+                }
+            })
+            .await?;
+        if let Some(token) = token {
+            let link = link_with_token(&base, &token);
+            self.send_later(messages::confirm_email(
+                &self.links.site,
+                email.as_str(),
+                &link,
+                self.cfg.confirmation_token_expire_hours,
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,250 @@
+//! The native backend: users, sessions and tokens in SQLite.
+//!
+//! Each use case is one write transaction (`Db::write`), so nothing is ever
+//! half-written; password hashing happens before the transaction, on the
+//! blocking pool, so the database lock is never held while argon2 runs.
+
+mod account;
+mod session;
+
+use super::jwt::Keyring;
+use super::password::Hasher;
+use super::secrets::{hash_token, random_token};
+use super::{
+    AuthBackend, AuthOutcome, RequestMeta, SessionInfo, SessionView, SignUpOutcome, SignUpRequest,
+    TokenPair, UserUpdate,
+};
+use crate::clock::Clock;
+use crate::config::NativeConfig;
+use crate::domain::redirect::{AllowedUrls, with_query};
+use crate::domain::{Email, PasswordPolicy, User};
+use crate::error::{AuthError, AuthResult};
+use crate::mail::messages::Site;
+use crate::mail::{Mail, Mailer};
+use crate::storage::audit::{self, AuditEvent};
+use crate::storage::{Conn, Db, tokens};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub struct NativeBackend {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    keys: Keyring,
+    hasher: Hasher,
+    policy: PasswordPolicy,
+    mailer: Arc<dyn Mailer>,
+    cfg: NativeConfig,
+    links: Links,
+}
+
+/// Where mail links point.
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub public_url: String,
+    pub allowed: AllowedUrls,
+    pub site: Site,
+}
+
+impl Links {
+    /// The caller's URL when allowed (else a 400 naming `field`), or derp's own page.
+    fn target(&self, requested: Option<String>, field: &str, own_page: &str) -> AuthResult<String> {
+        match requested {
+            Some(url) if self.allowed.is_allowed(&url) => Ok(url),
+            Some(_) => Err(AuthError::field(
+                field,
+                "is not an allowed URL (see [hosted] allowed_redirect_urls)",
+            )),
+            None => Ok(format!("{}{own_page}", self.public_url)),
+        }
+    }
+}
+
+pub struct NativeParts {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Keyring,
+    pub hasher: Hasher,
+    pub mailer: Arc<dyn Mailer>,
+    pub cfg: NativeConfig,
+    pub links: Links,
+}
+
+impl NativeBackend {
+    pub fn new(p: NativeParts) -> Self {
+        Self {
+            policy: PasswordPolicy::new(p.cfg.password.clone()),
+            db: p.db,
+            clock: p.clock,
+            keys: p.keys,
+            hasher: p.hasher,
+            mailer: p.mailer,
+            cfg: p.cfg,
+            links: p.links,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    fn check_policy(&self, password: &str) -> AuthResult<()> {
+        let problems = self.policy.check(password);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(AuthError::WeakPassword(
+                problems.into_iter().map(|p| p.code()).collect(),
+            ))
+        }
+    }
+
+    /// Sends after the transaction committed. The durable outbox replaces
+    /// this fire-and-forget path.
+    fn send_later(&self, mail: Mail) {
+        let mailer = self.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&mail).await {
+                tracing::warn!(error = %e, "sending mail failed");
+            }
+        });
+    }
+
+    fn confirmation_ttl(&self) -> i64 {
+        self.cfg.confirmation_token_expire_hours as i64 * 3600
+    }
+}
+
+/// Stores a new one-time token and returns its plaintext (for the mail only).
+fn issue_one_time_token(
+    conn: &Conn,
+    purpose: &str,
+    email: &str,
+    user_id: Option<&str>,
+    now: i64,
+    ttl: i64,
+) -> AuthResult<String> {
+    let token = random_token();
+    tokens::insert(
+        conn,
+        &hash_token(&token),
+        &tokens::OneTimeToken {
+            purpose: purpose.into(),
+            email: email.into(),
+            user_id: user_id.map(str::to_string),
+            payload: serde_json::json!({}),
+            expires_at: now + ttl,
+        },
+        now,
+    )?;
+    Ok(token)
+}
+
+fn record(
+    conn: &Conn,
+    now: i64,
+    meta: &RequestMeta,
+    action: &str,
+    user_id: Option<&str>,
+    detail: serde_json::Value,
+) -> AuthResult<()> {
+    audit::record(
+        conn,
+        now,
+        &AuditEvent {
+            action,
+            actor_id: user_id,
+            user_id,
+            ip: meta.ip.as_deref(),
+            user_agent: meta.user_agent.as_deref(),
+            detail,
+            ..Default::default()
+        },
+    )?;
+    Ok(())
+}
+
+pub(crate) const PURPOSE_CONFIRM: &str = "confirm";
+
+#[async_trait]
+impl AuthBackend for NativeBackend {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    async fn sign_up(&self, req: SignUpRequest, meta: &RequestMeta) -> AuthResult<SignUpOutcome> {
+        self.sign_up_impl(req, meta).await
+    }
+
+    async fn sign_in(
+        &self,
+        email: Email,
+        password: String,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        self.sign_in_impl(email, password, meta).await
+    }
+
+    async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> AuthResult<TokenPair> {
+        self.refresh_impl(refresh_token, meta).await
+    }
+
+    async fn sign_out(
+        &self,
+        session: &SessionInfo,
+        everywhere: bool,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        self.sign_out_impl(session, everywhere, meta).await
+    }
+
+    async fn authenticate(&self, access_token: &str) -> AuthResult<SessionInfo> {
+        self.authenticate_impl(access_token).await
+    }
+
+    async fn get_user(&self, session: &SessionInfo) -> AuthResult<User> {
+        self.get_user_impl(session).await
+    }
+
+    async fn update_user(
+        &self,
+        session: &SessionInfo,
+        update: UserUpdate,
+        meta: &RequestMeta,
+    ) -> AuthResult<User> {
+        self.update_user_impl(session, update, meta).await
+    }
+
+    async fn list_sessions(&self, session: &SessionInfo) -> AuthResult<Vec<SessionView>> {
+        self.list_sessions_impl(session).await
+    }
+
+    async fn revoke_session(
+        &self,
+        session: &SessionInfo,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        self.revoke_session_impl(session, id, meta).await
+    }
+
+    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+        self.confirm_impl(token, meta).await
+    }
+
+    async fn resend_confirmation(
+        &self,
+        email: Email,
+        confirmation_url: Option<String>,
+    ) -> AuthResult<()> {
+        self.resend_confirmation_impl(email, confirmation_url).await
+    }
+
+    fn jwks(&self) -> serde_json::Value {
+        self.keys.jwks()
+    }
+}
+
+/// `base?token=…`
+fn link_with_token(base: &str, token: &str) -> String {
+    with_query(base, &[("token", token)])
+}

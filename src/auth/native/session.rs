@@ -1,0 +1,301 @@
+//! Sessions and tokens: creation at sign-in, refresh with rotation, reuse
+//! detection and grace window, sign-out, and bearer verification.
+
+use super::{NativeBackend, record};
+use crate::auth::jwt::{AccessClaims, Keyring};
+use crate::auth::secrets::{hash_token, random_token};
+use crate::auth::{AuthOutcome, RequestMeta, SessionInfo, SessionView, TokenPair};
+use crate::clock::from_unix;
+use crate::domain::User;
+use crate::error::{AuthError, AuthResult};
+use crate::storage::sessions::{self, SessionRow};
+use crate::storage::{Conn, users};
+
+/// Everything needed to mint tokens inside a transaction.
+#[derive(Clone)]
+pub(super) struct Minter {
+    pub keys: Keyring,
+    pub session_ttl: i64,
+    pub idle_ttl: i64,
+}
+
+impl Minter {
+    /// Creates a login session with its first refresh token.
+    pub fn new_session(
+        &self,
+        conn: &Conn,
+        user: &User,
+        meta: &RequestMeta,
+        now: i64,
+    ) -> AuthResult<TokenPair> {
+        let session = SessionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            user_id: user.id.clone(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.session_ttl,
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            active_org_id: None,
+            revoked_at: None,
+        };
+        sessions::insert(conn, &session)?;
+        users::touch_sign_in(conn, &user.id, now)?;
+        self.pair(conn, user, &session, None, None, now)
+    }
+
+    /// A new refresh token for `session` (child of `parent`) and an access token.
+    pub fn pair(
+        &self,
+        conn: &Conn,
+        user: &User,
+        session: &SessionRow,
+        parent: Option<i64>,
+        org_role: Option<String>,
+        now: i64,
+    ) -> AuthResult<TokenPair> {
+        let refresh = random_token();
+        let idle_expiry = (now + self.idle_ttl).min(session.expires_at);
+        sessions::insert_refresh(
+            conn,
+            &session.id,
+            &hash_token(&refresh),
+            parent,
+            now,
+            idle_expiry,
+        )?;
+        let exp = now + self.keys.access_ttl();
+        let claims = AccessClaims {
+            sub: user.id.clone(),
+            sid: session.id.clone(),
+            session_id: session.id.clone(),
+            iat: now,
+            exp,
+            jti: uuid::Uuid::new_v4().to_string(),
+            iss: self.keys.issuer().to_string(),
+            aud: self.keys.audience().map(str::to_string),
+            email: user.email.clone(),
+            role: user.role.as_str().to_string(),
+            org_id: org_role.as_ref().and(session.active_org_id.clone()),
+            org_role,
+        };
+        Ok(TokenPair {
+            access_token: self.keys.sign(&claims)?,
+            refresh_token: refresh,
+            token_type: "bearer",
+            expires_in: exp - now,
+            expires_at: exp,
+        })
+    }
+}
+
+/// What a refresh transaction decided; a rejection may still have written
+/// (a revoked session), so it is not an `Err` that would roll back.
+enum Refreshed {
+    Tokens(TokenPair),
+    Rejected,
+}
+
+impl NativeBackend {
+    pub(super) fn minter(&self) -> Minter {
+        Minter {
+            keys: self.keys.clone(),
+            session_ttl: self.cfg.session_expire_days as i64 * 86_400,
+            idle_ttl: self.cfg.jwt.refresh_token_expire_days as i64 * 86_400,
+        }
+    }
+
+    /// Creates a session for `user` and records a sign-in in one transaction.
+    pub(super) async fn start_session(
+        &self,
+        user: User,
+        meta: &RequestMeta,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> AuthResult<AuthOutcome> {
+        let minter = self.minter();
+        let meta = meta.clone();
+        let now = self.now();
+        self.db
+            .write(move |conn| {
+                let tokens = minter.new_session(conn, &user, &meta, now)?;
+                record(conn, now, &meta, action, Some(&user.id), detail)?;
+                let user = users::by_id(conn, &user.id)?
+                    .ok_or(AuthError::InvalidToken)?
+                    .user;
+                Ok(AuthOutcome { user, tokens })
+            })
+            .await
+    }
+
+    pub(super) async fn refresh_impl(
+        &self,
+        refresh_token: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<TokenPair> {
+        let hash = hash_token(refresh_token);
+        let minter = self.minter();
+        let grace = self.cfg.refresh_reuse_grace_seconds as i64;
+        let now = self.now();
+        let meta = meta.clone();
+        let outcome = self
+            .db
+            .write(move |conn| -> AuthResult<Refreshed> {
+                let Some(row) = sessions::find_refresh(conn, &hash)? else {
+                    return Ok(Refreshed::Rejected);
+                };
+                let Some(session) = sessions::get(conn, &row.session_id)? else {
+                    return Ok(Refreshed::Rejected);
+                };
+                if !session.is_live(now) || now >= row.expires_at {
+                    return Ok(Refreshed::Rejected);
+                }
+                let fresh = sessions::use_refresh(conn, row.id, now)?;
+                if !fresh {
+                    let used_at = row.used_at.unwrap_or(now);
+                    if now - used_at > grace {
+                        sessions::revoke(conn, &session.id, now, "refresh_token_reuse")?;
+                        record(
+                            conn,
+                            now,
+                            &meta,
+                            "refresh.reuse_detected",
+                            Some(&session.user_id),
+                            serde_json::json!({"session_id": session.id}),
+                        )?;
+                        tracing::warn!(session_id = %session.id, "refresh token reuse: session revoked");
+                        return Ok(Refreshed::Rejected);
+                    }
+                }
+                let user = match users::by_id(conn, &session.user_id)? {
+                    Some(u) if !u.user.disabled => u.user,
+                    _ => {
+                        sessions::revoke(conn, &session.id, now, "user_unavailable")?;
+                        return Ok(Refreshed::Rejected);
+                    }
+                };
+                sessions::touch(conn, &session.id, now)?;
+                let org_role = None;
+                minter.pair(conn, &user, &session, Some(row.id), org_role, now).map(Refreshed::Tokens)
+            })
+            .await?;
+        match outcome {
+            Refreshed::Tokens(t) => Ok(t),
+            Refreshed::Rejected => Err(AuthError::InvalidToken),
+        }
+    }
+
+    pub(super) async fn sign_out_impl(
+        &self,
+        session: &SessionInfo,
+        everywhere: bool,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        let (user_id, session_id) = (session.user_id.clone(), session.session_id.clone());
+        let meta = meta.clone();
+        let now = self.now();
+        self.db
+            .write(move |conn| {
+                if everywhere {
+                    sessions::revoke_all_for_user(conn, &user_id, None, now, "sign_out_all")?;
+                } else {
+                    sessions::revoke(conn, &session_id, now, "sign_out")?;
+                }
+                let scope = if everywhere { "all" } else { "session" };
+                record(
+                    conn,
+                    now,
+                    &meta,
+                    "sign_out",
+                    Some(&user_id),
+                    serde_json::json!({"scope": scope}),
+                )
+            })
+            .await
+    }
+
+    /// Verifies the token, then that its session is still live (so that
+    /// sign-out and revocation take effect at once for callers of `/session`).
+    pub(super) async fn authenticate_impl(&self, access_token: &str) -> AuthResult<SessionInfo> {
+        let claims = self
+            .keys
+            .verify(access_token)
+            .map_err(|_| AuthError::Unauthenticated)?;
+        let now = self.now();
+        if claims.exp <= now {
+            return Err(AuthError::Unauthenticated);
+        }
+        let sid = claims.sid.clone();
+        let live = self
+            .db
+            .read(move |conn| -> AuthResult<bool> {
+                Ok(sessions::get(conn, &sid)?.is_some_and(|s| s.is_live(now)))
+            })
+            .await?;
+        if !live {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(SessionInfo {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            role: claims.role,
+            expires_at: claims.exp,
+            org_id: claims.org_id,
+            org_role: claims.org_role,
+            email: Some(claims.email),
+        })
+    }
+
+    pub(super) async fn list_sessions_impl(
+        &self,
+        session: &SessionInfo,
+    ) -> AuthResult<Vec<SessionView>> {
+        let user_id = session.user_id.clone();
+        let current = session.session_id.clone();
+        let now = self.now();
+        self.db
+            .read(move |conn| -> AuthResult<_> {
+                Ok(sessions::list_live(conn, &user_id, now)?
+                    .into_iter()
+                    .map(|s| SessionView {
+                        current: s.id == current,
+                        id: s.id,
+                        created_at: from_unix(s.created_at),
+                        last_used_at: from_unix(s.last_used_at),
+                        user_agent: s.user_agent,
+                        ip: s.ip,
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    pub(super) async fn revoke_session_impl(
+        &self,
+        session: &SessionInfo,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        let user_id = session.user_id.clone();
+        let id = id.to_string();
+        let meta = meta.clone();
+        let now = self.now();
+        self.db
+            .write(move |conn| {
+                match sessions::get(conn, &id)? {
+                    Some(s) if s.user_id == user_id && s.is_live(now) => {}
+                    _ => return Err(AuthError::NotFound("session")),
+                }
+                sessions::revoke(conn, &id, now, "revoked_by_user")?;
+                record(
+                    conn,
+                    now,
+                    &meta,
+                    "session.revoked",
+                    Some(&user_id),
+                    serde_json::json!({"session_id": id}),
+                )
+            })
+            .await
+    }
+}

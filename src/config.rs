@@ -1,0 +1,697 @@
+//! `derp.toml` -> typed configuration.
+//!
+//! Loading is three steps: parse the TOML, replace every string that starts
+//! with `$` by that environment variable (an unset one is an error naming it),
+//! then deserialize while collecting every key the schema does not know, so
+//! that a typo is refused with its full path instead of silently ignored.
+//! Secrets are wrapped in [`Secret`], whose `Debug` never shows the value.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The configuration used when no file exists: native auth, SQLite under
+/// `./data`, a generated signing key, the dev mailer.
+pub const EMBEDDED_DEFAULT: &str = "# embedded default: native auth, dev mailer\n[auth.native]\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(String),
+    #[error("unknown key `{key}` in table [{table}]")]
+    UnknownKey { key: String, table: String },
+    #[error("environment variable `{var}` (for `{key}`) is not set")]
+    UnsetVariable { var: String, key: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A secret string: compared and used, never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub email: Option<EmailConfig>,
+    pub hosted: HostedConfig,
+    pub admin: AdminConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub trusted_proxies: Vec<String>,
+    /// `json` or `pretty` (ours; not in the original library).
+    pub log_format: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            trusted_proxies: Vec::new(),
+            log_format: "pretty".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub native: Option<NativeConfig>,
+    pub cognito: Option<CognitoConfig>,
+    pub clerk: Option<ClerkConfig>,
+    pub org_context_secret: Option<Secret>,
+    pub org_context_expire_minutes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NativeConfig {
+    pub enable_signup: bool,
+    pub enable_confirmation: bool,
+    pub enable_magic_link: bool,
+    pub session_expire_days: u64,
+    pub refresh_reuse_grace_seconds: u64,
+    pub confirmation_token_expire_hours: u64,
+    pub magic_link_expire_minutes: u64,
+    pub recovery_token_expire_minutes: u64,
+    pub invitation_expire_days: u64,
+    pub jwt: JwtConfig,
+    pub password: PasswordConfig,
+    pub google_oauth: Option<GoogleOAuthConfig>,
+    pub oidc: BTreeMap<String, OidcConfig>,
+}
+
+impl Default for NativeConfig {
+    fn default() -> Self {
+        Self {
+            enable_signup: true,
+            enable_confirmation: true,
+            enable_magic_link: false,
+            session_expire_days: 30,
+            refresh_reuse_grace_seconds: 10,
+            confirmation_token_expire_hours: 24,
+            magic_link_expire_minutes: 60,
+            recovery_token_expire_minutes: 60,
+            invitation_expire_days: 7,
+            jwt: JwtConfig::default(),
+            password: PasswordConfig::default(),
+            google_oauth: None,
+            oidc: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    HS256,
+    EdDSA,
+    ES256,
+    RS256,
+}
+
+impl JwtAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HS256 => "HS256",
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JwtConfig {
+    pub secret: Option<Secret>,
+    pub algorithm: Option<JwtAlgorithm>,
+    pub access_token_expire_minutes: u64,
+    pub refresh_token_expire_days: u64,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            algorithm: None,
+            access_token_expire_minutes: 15,
+            refresh_token_expire_days: 7,
+            issuer: None,
+            audience: None,
+        }
+    }
+}
+
+impl JwtConfig {
+    /// HS256 when a secret is configured and no algorithm is named, else EdDSA.
+    pub fn effective_algorithm(&self) -> JwtAlgorithm {
+        match (self.algorithm, &self.secret) {
+            (Some(alg), _) => alg,
+            (None, Some(_)) => JwtAlgorithm::HS256,
+            (None, None) => JwtAlgorithm::EdDSA,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_digit: bool,
+    pub require_special: bool,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 128,
+            require_uppercase: false,
+            require_lowercase: false,
+            require_digit: false,
+            require_special: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GoogleOAuthConfig {
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub redirect_uri: Option<String>,
+    pub scopes: Vec<String>,
+    pub authorization_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+    pub jwks_url: String,
+    pub issuer: String,
+}
+
+impl Default for GoogleOAuthConfig {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: None,
+            redirect_uri: None,
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            authorization_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_url: "https://oauth2.googleapis.com/token".into(),
+            userinfo_url: "https://openidconnect.googleapis.com/v1/userinfo".into(),
+            jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            issuer: "https://accounts.google.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub redirect_uri: Option<String>,
+    pub display_name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct CognitoConfig {
+    pub user_pool_id: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub region: String,
+    pub domain: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub endpoint: Option<String>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ClerkConfig {
+    pub secret_key: Option<Secret>,
+    pub jwt_key: Option<String>,
+    pub authorized_parties: Vec<String>,
+    pub api_url: Option<String>,
+    pub sign_in_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmailConfig {
+    pub site_name: String,
+    pub site_url: Option<String>,
+    pub from_email: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_user: Option<String>,
+    pub smtp_password: Option<Secret>,
+    pub tls: Option<SmtpTls>,
+    pub use_tls: Option<bool>,
+    pub start_tls: Option<bool>,
+    pub templates_dir: Option<PathBuf>,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            site_name: "derp".into(),
+            site_url: None,
+            from_email: "derp <no-reply@localhost>".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_user: None,
+            smtp_password: None,
+            tls: None,
+            use_tls: None,
+            start_tls: None,
+            templates_dir: None,
+        }
+    }
+}
+
+impl EmailConfig {
+    /// `tls` wins; then the original library's booleans; then the port's custom
+    /// (465 implicit TLS, anything else STARTTLS).
+    pub fn effective_tls(&self) -> SmtpTls {
+        if let Some(tls) = self.tls {
+            return tls;
+        }
+        match (self.use_tls, self.start_tls) {
+            (Some(true), _) => SmtpTls::Implicit,
+            (_, Some(true)) => SmtpTls::Starttls,
+            (Some(false), Some(false)) => SmtpTls::None,
+            _ if self.smtp_port == 465 => SmtpTls::Implicit,
+            _ => SmtpTls::Starttls,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HostedConfig {
+    pub allowed_redirect_urls: Vec<String>,
+    pub product_name: String,
+    pub logo_url: Option<String>,
+    pub primary_color: String,
+}
+
+impl Default for HostedConfig {
+    fn default() -> Self {
+        Self {
+            allowed_redirect_urls: Vec::new(),
+            product_name: "derp".into(),
+            logo_url: None,
+            primary_color: "#4f46e5".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AdminConfig {
+    pub service_keys: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    pub sign_in_per_ip: u32,
+    pub sign_in_per_account: u32,
+    pub sign_up_per_ip: u32,
+    pub email_per_address: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            sign_in_per_ip: 20,
+            sign_in_per_account: 10,
+            sign_up_per_ip: 10,
+            email_per_address: 5,
+        }
+    }
+}
+
+/// Which user store the configuration selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Native,
+    Cognito,
+    Clerk,
+}
+
+impl Config {
+    /// Reads `path`; when `path` is the default and no file exists, returns the
+    /// embedded default.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                Self::from_toml(&text)
+            }
+            None => {
+                let default = Path::new("derp.toml");
+                if default.exists() {
+                    Self::load(Some(default))
+                } else {
+                    Self::from_toml(EMBEDDED_DEFAULT)
+                }
+            }
+        }
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let mut value: toml::Value =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        substitute_env(&mut value, &mut Vec::new())?;
+        let mut unknown: Option<String> = None;
+        let config: Config = serde_ignored::deserialize(value, |path| {
+            if unknown.is_none() {
+                // serde_ignored marks `Option` layers with `?`: not part of the key.
+                let segments: Vec<String> = path
+                    .to_string()
+                    .split('.')
+                    .filter(|s| *s != "?")
+                    .map(str::to_string)
+                    .collect();
+                unknown = Some(segments.join("."));
+            }
+        })
+        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        if let Some(path) = unknown {
+            let (table, key) = match path.rsplit_once('.') {
+                Some((t, k)) => (t.to_string(), k.to_string()),
+                None => ("root".to_string(), path),
+            };
+            return Err(ConfigError::UnknownKey { key, table });
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn backend(&self) -> BackendKind {
+        if self.auth.cognito.is_some() {
+            BackendKind::Cognito
+        } else if self.auth.clerk.is_some() {
+            BackendKind::Clerk
+        } else {
+            BackendKind::Native
+        }
+    }
+
+    /// The native settings, or their defaults when no backend table is given.
+    pub fn native(&self) -> NativeConfig {
+        self.auth.native.clone().unwrap_or_default()
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "server.bind: `{}` is not an address:port",
+                self.server.bind
+            ))
+        })
+    }
+
+    /// Base URL for links and the default issuer.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.server.bind),
+        }
+    }
+
+    pub fn issuer(&self) -> String {
+        self.native()
+            .jwt
+            .issuer
+            .unwrap_or_else(|| self.public_url())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let count = [
+            self.auth.native.is_some(),
+            self.auth.cognito.is_some(),
+            self.auth.clerk.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if count > 1 {
+            return Err(ConfigError::Invalid(
+                "exactly one of [auth.native], [auth.cognito], [auth.clerk] may be configured"
+                    .into(),
+            ));
+        }
+        self.bind_addr()?;
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "server.public_url: `{url}` must start with http:// or https://"
+            )));
+        }
+        for proxy in &self.server.trusted_proxies {
+            parse_proxy(proxy)?;
+        }
+        if !matches!(self.server.log_format.as_str(), "json" | "pretty") {
+            return Err(ConfigError::Invalid(
+                "server.log_format: must be `json` or `pretty`".into(),
+            ));
+        }
+        let native = self.native();
+        let jwt = &native.jwt;
+        match (jwt.effective_algorithm(), &jwt.secret) {
+            (JwtAlgorithm::HS256, None) => {
+                return Err(ConfigError::Invalid(
+                    "auth.native.jwt.secret: HS256 needs a secret of at least 32 bytes".into(),
+                ));
+            }
+            (JwtAlgorithm::HS256, Some(secret)) if secret.expose().len() < 32 => {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.native.jwt.secret: at least 32 bytes are needed for HS256, got {}",
+                    secret.expose().len()
+                )));
+            }
+            (alg, Some(_)) if alg != JwtAlgorithm::HS256 => {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.native.jwt.secret: only used with HS256, but algorithm is {}",
+                    alg.as_str()
+                )));
+            }
+            _ => {}
+        }
+        if jwt.access_token_expire_minutes == 0 {
+            return Err(ConfigError::Invalid(
+                "auth.native.jwt.access_token_expire_minutes: must be at least 1".into(),
+            ));
+        }
+        if jwt.refresh_token_expire_days == 0 || native.session_expire_days == 0 {
+            return Err(ConfigError::Invalid(
+                "auth.native: session_expire_days and jwt.refresh_token_expire_days must be at least 1"
+                    .into(),
+            ));
+        }
+        let pw = &native.password;
+        if pw.min_length == 0 || pw.min_length > pw.max_length || pw.max_length > 1024 {
+            return Err(ConfigError::Invalid(
+                "auth.native.password: need 1 <= min_length <= max_length <= 1024".into(),
+            ));
+        }
+        if let Some(secret) = &self.auth.org_context_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError::Invalid(
+                "auth.org_context_secret: at least 32 bytes are needed".into(),
+            ));
+        }
+        for key in &self.admin.service_keys {
+            if key.expose().len() < 32 {
+                return Err(ConfigError::Invalid(
+                    "admin.service_keys: every key needs at least 32 bytes".into(),
+                ));
+            }
+        }
+        for url in &self.hosted.allowed_redirect_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "hosted.allowed_redirect_urls: `{url}` must be an absolute http(s) URL"
+                )));
+            }
+        }
+        if let Some(email) = &self.email
+            && (email.smtp_host.is_empty() || email.from_email.is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "email: smtp_host and from_email are required".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_proxy(proxy: &str) -> Result<ipnet::IpNet, ConfigError> {
+    proxy
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| proxy.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ConfigError::Invalid(format!(
+                "server.trusted_proxies: `{proxy}` is not an address or CIDR range"
+            ))
+        })
+}
+
+/// Replaces `"$NAME"` strings by the environment variable `NAME`.
+fn substitute_env(value: &mut toml::Value, path: &mut Vec<String>) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(s) => {
+            if let Some(var) = s.strip_prefix('$')
+                && !var.is_empty()
+            {
+                *s = std::env::var(var).map_err(|_| ConfigError::UnsetVariable {
+                    var: var.to_string(),
+                    key: path.join("."),
+                })?;
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(i.to_string());
+                substitute_env(item, path)?;
+                path.pop();
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                path.push(k.clone());
+                substitute_env(v, path)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_native_eddsa() {
+        let c = Config::from_toml(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(c.backend(), BackendKind::Native);
+        assert_eq!(c.native().jwt.effective_algorithm(), JwtAlgorithm::EdDSA);
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_table() {
+        let err = Config::from_toml("[auth.native.jwt]\nsecrett = \"x\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown key `secrett` in table [auth.native.jwt]"
+        );
+    }
+
+    #[test]
+    fn unset_variable_is_named() {
+        let err = Config::from_toml("[auth.native.jwt]\nsecret = \"$DERP_TEST_SURELY_UNSET\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("DERP_TEST_SURELY_UNSET"));
+        assert!(err.to_string().contains("auth.native.jwt.secret"));
+    }
+
+    #[test]
+    fn short_hs256_secret_is_refused() {
+        let err = Config::from_toml("[auth.native.jwt]\nsecret = \"short\"\n").unwrap_err();
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn two_backends_are_refused() {
+        let err =
+            Config::from_toml("[auth.native]\n[auth.clerk]\nsecret_key=\"sk\"\n").unwrap_err();
+        assert!(err.to_string().contains("exactly one"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = Config::from_toml(
+            "[auth.native.jwt]\nsecret = \"0123456789abcdef0123456789abcdef-s3cr3t\"\n",
+        )
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cr3t"));
+        assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn smtp_tls_follows_port_and_original_booleans() {
+        let mut e = EmailConfig::default();
+        assert_eq!(e.effective_tls(), SmtpTls::Starttls);
+        e.smtp_port = 465;
+        assert_eq!(e.effective_tls(), SmtpTls::Implicit);
+        e.use_tls = Some(false);
+        e.start_tls = Some(false);
+        assert_eq!(e.effective_tls(), SmtpTls::None);
+        e.tls = Some(SmtpTls::Starttls);
+        assert_eq!(e.effective_tls(), SmtpTls::Starttls);
+    }
+}

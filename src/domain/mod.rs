@@ -1,0 +1,10 @@
+//! Plain types and rules: no I/O.
+
+pub mod email;
+pub mod password;
+pub mod redirect;
+pub mod user;
+
+pub use email::Email;
+pub use password::{PasswordPolicy, PasswordProblem};
+pub use user::{Role, User};

@@ -1,0 +1,62 @@
+//! The domain error every use case returns; `http` turns it into JSON or a page.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        fields: BTreeMap<String, String>,
+    },
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("the token is invalid or expired")]
+    InvalidToken,
+    #[error("the email address is not confirmed")]
+    EmailNotConfirmed,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("an account with this email already exists")]
+    EmailExists,
+    #[error("the password does not meet the policy")]
+    WeakPassword(Vec<&'static str>),
+    #[error("sign-up is disabled")]
+    SignupDisabled,
+    #[error("{0} is disabled")]
+    FeatureDisabled(&'static str),
+    #[error("not supported by the {0} backend")]
+    NotSupportedByBackend(&'static str),
+    #[error("too many requests; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("the upstream service failed")]
+    Upstream(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AuthError {
+    /// A 400 naming one field.
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        let mut fields = BTreeMap::new();
+        fields.insert(field.to_string(), problem.clone());
+        Self::InvalidRequest {
+            message: format!("{field}: {problem}"),
+            fields,
+        }
+    }
+
+    /// Wraps a cause that must reach the log but never the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+}
+
+pub type AuthResult<T> = Result<T, AuthError>;

@@ -1,0 +1,212 @@
+//! `/api/v1/auth`: sign-up, sign-in, tokens, the session and the account.
+
+use crate::auth::{AuthOutcome, SignUpOutcome, SignUpRequest, UserUpdate};
+use crate::domain::Email;
+use crate::error::AuthError;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ClientMeta, CurrentSession};
+use crate::services::rate_limit::Action;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sign-up", web::post().to(sign_up))
+        .route("/sign-in", web::post().to(sign_in))
+        .route("/refresh", web::post().to(refresh))
+        .route("/sign-out", web::post().to(sign_out))
+        .route("/session", web::get().to(get_session))
+        .service(web::resource("/user").get(get_user).patch(update_user))
+        .route("/sessions", web::get().to(list_sessions))
+        .route("/sessions/{id}", web::delete().to(revoke_session))
+        .route("/confirm", web::post().to(confirm))
+        .route("/confirm/resend", web::post().to(resend_confirmation));
+}
+
+fn parse_email(raw: &str) -> std::result::Result<Email, AuthError> {
+    Email::parse(raw).map_err(|reason| AuthError::field("email", reason))
+}
+
+#[derive(Debug, Deserialize)]
+struct SignUpBody {
+    email: String,
+    password: String,
+    confirmation_url: Option<String>,
+    data: Option<serde_json::Value>,
+}
+
+async fn sign_up(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<SignUpBody>,
+) -> Result<HttpResponse> {
+    let email = parse_email(&body.email)?;
+    state
+        .limits
+        .check(Action::SignUp, meta.ip.as_deref(), None)?;
+    let req = SignUpRequest {
+        email,
+        password: body.password,
+        confirmation_url: body.confirmation_url,
+        data: body.data.unwrap_or_else(|| json!({})),
+    };
+    let body = match state.backend.sign_up(req, &meta).await? {
+        SignUpOutcome::SignedIn(AuthOutcome { user, tokens }) => {
+            json!({"user": user, "tokens": tokens, "confirmation_required": false})
+        }
+        SignUpOutcome::ConfirmationRequired { email } => {
+            json!({"user": {"email": email}, "tokens": null, "confirmation_required": true})
+        }
+    };
+    Ok(HttpResponse::Created().json(body))
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInBody {
+    email: String,
+    password: String,
+}
+
+async fn sign_in(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<SignInBody>,
+) -> Result<HttpResponse> {
+    let email = parse_email(&body.email)?;
+    state
+        .limits
+        .check(Action::SignIn, meta.ip.as_deref(), Some(email.as_str()))?;
+    let outcome = state.backend.sign_in(email, body.password, &meta).await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+async fn refresh(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<HttpResponse> {
+    let tokens = state.backend.refresh(&body.refresh_token, &meta).await?;
+    Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SignOutBody {
+    scope: Option<String>,
+}
+
+async fn sign_out(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    ClientMeta(meta): ClientMeta,
+    body: Option<ApiJson<SignOutBody>>,
+) -> Result<HttpResponse> {
+    let scope = body
+        .and_then(|b| b.0.scope)
+        .unwrap_or_else(|| "session".into());
+    let everywhere = match scope.as_str() {
+        "session" => false,
+        "all" => true,
+        _ => return Err(AuthError::field("scope", "must be \"session\" or \"all\"").into()),
+    };
+    state.backend.sign_out(&session, everywhere, &meta).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn get_session(CurrentSession(session): CurrentSession) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(session))
+}
+
+async fn get_user(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> Result<HttpResponse> {
+    let user = state.backend.get_user(&session).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// Only these fields may change here; anything else (role, email, …) is a 400.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUserBody {
+    data: Option<serde_json::Value>,
+    password: Option<String>,
+    current_password: Option<String>,
+}
+
+async fn update_user(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<UpdateUserBody>,
+) -> Result<HttpResponse> {
+    let update = UserUpdate {
+        data: body.data,
+        password: body.password,
+        current_password: body.current_password,
+    };
+    let user = state.backend.update_user(&session, update, &meta).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+async fn list_sessions(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> Result<HttpResponse> {
+    let sessions = state.backend.list_sessions(&session).await?;
+    Ok(HttpResponse::Ok().json(sessions))
+}
+
+async fn revoke_session(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    ClientMeta(meta): ClientMeta,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.backend.revoke_session(&session, &path, &meta).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfirmBody {
+    token: String,
+}
+
+async fn confirm(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<ConfirmBody>,
+) -> Result<HttpResponse> {
+    let outcome = state.backend.confirm(&body.token, &meta).await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+#[derive(Debug, Deserialize)]
+struct ResendBody {
+    email: String,
+    confirmation_url: Option<String>,
+}
+
+async fn resend_confirmation(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<ResendBody>,
+) -> Result<HttpResponse> {
+    let email = parse_email(&body.email)?;
+    state
+        .limits
+        .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
+    state
+        .backend
+        .resend_confirmation(email, body.confirmation_url)
+        .await?;
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+}

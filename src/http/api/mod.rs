@@ -1,0 +1,4 @@
+//! The JSON API under `/api/v1`.
+
+pub mod auth;
+pub mod ops;

@@ -1,0 +1,210 @@
+//! Extractors: a JSON body that names the faulty field, the caller's IP and
+//! user agent, and the signed-in session behind a bearer token.
+
+use super::error::ApiError;
+use crate::auth::{RequestMeta, SessionInfo};
+use crate::error::AuthError;
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use std::future::{Ready, ready};
+use std::net::IpAddr;
+
+/// The largest body accepted anywhere.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON body; a bad one is a 400 that names the field at fault.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::http(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the body is larger than 64 KiB",
+                    )
+                } else {
+                    AuthError::field("body", "could not be read").into()
+                }
+            })?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(AuthError::field("body", "a JSON object is required").into());
+            }
+            let de = &mut serde_json::Deserializer::from_slice(&bytes);
+            serde_path_to_error::deserialize(de)
+                .map(ApiJson)
+                .map_err(|e| json_error(&e).into())
+        })
+    }
+}
+
+fn json_error(e: &serde_path_to_error::Error<serde_json::Error>) -> AuthError {
+    let inner = e.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return AuthError::field("body", "is not valid JSON");
+    }
+    let text = inner.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text).to_string();
+    let path = e.path().to_string();
+    let quoted = text.split('`').nth(1).map(str::to_string);
+    let join = |name: &str| {
+        if path == "." {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if text.starts_with("missing field")
+        && let Some(name) = quoted
+    {
+        return AuthError::field(&join(&name), "is required");
+    }
+    if text.starts_with("unknown field")
+        && let Some(name) = quoted
+    {
+        return AuthError::field(&join(&name), "is not an accepted field");
+    }
+    if path == "." {
+        return AuthError::field("body", text);
+    }
+    AuthError::field(&path, text)
+}
+
+/// The client's IP (X-Forwarded-For only from trusted proxies) and user agent.
+#[derive(Debug, Clone)]
+pub struct ClientMeta(pub RequestMeta);
+
+impl FromRequest for ClientMeta {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(ClientMeta(request_meta(req))))
+    }
+}
+
+pub fn request_meta(req: &HttpRequest) -> RequestMeta {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.trusted_proxies.clone())
+        .unwrap_or_default();
+    let peer = req.peer_addr().map(|a| a.ip());
+    let ip = client_ip(
+        peer,
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+        &trusted,
+    );
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    RequestMeta {
+        ip: ip.map(|i| i.to_string()),
+        user_agent,
+    }
+}
+
+/// Walks X-Forwarded-For from the right while the hop is a trusted proxy.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    xff: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut current = peer?;
+    if !is_trusted(&current) {
+        return Some(current);
+    }
+    if let Some(xff) = xff {
+        for hop in xff.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    current = ip;
+                    if !is_trusted(&ip) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    Some(current)
+}
+
+/// The signed-in caller, from `Authorization: Bearer <access token>`.
+#[derive(Debug, Clone)]
+pub struct CurrentSession(pub SessionInfo);
+
+impl FromRequest for CurrentSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::from(AuthError::internal("no app state")))?;
+            let token = token.ok_or(AuthError::Unauthenticated)?;
+            let session = state
+                .backend
+                .authenticate(&token)
+                .await
+                .map_err(|e| match e {
+                    AuthError::Internal(_) => e,
+                    _ => AuthError::Unauthenticated,
+                })?;
+            Ok(CurrentSession(session))
+        })
+    }
+}
+
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.1.1.1".parse().unwrap();
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(stranger), Some("1.2.3.4"), &trusted),
+            Some(stranger)
+        );
+        assert_eq!(
+            client_ip(Some(proxy), Some("1.2.3.4, 10.2.2.2"), &trusted),
+            Some("1.2.3.4".parse().unwrap())
+        );
+        assert_eq!(
+            client_ip(Some(proxy), Some("6.6.6.6, 1.2.3.4"), &trusted),
+            Some("1.2.3.4".parse().unwrap()),
+            "a spoofed left-most entry is ignored"
+        );
+        assert_eq!(client_ip(Some(proxy), None, &trusted), Some(proxy));
+    }
+}

@@ -1,0 +1,101 @@
+//! Middleware: request id + access log + JSON bodies for bare error
+//! responses, and security headers.
+
+use super::error::{REQUEST_ID, body_for_status};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
+use std::time::Instant;
+
+/// Gives every request an id (`X-Request-Id`), logs it without its query
+/// string (which may carry tokens), and turns any error response that is not
+/// JSON yet (404 for unknown routes, 405, 413…) into the standard error body.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let started = Instant::now();
+    let res = REQUEST_ID
+        .scope(id.clone(), async move {
+            let res = match next.call(req).await {
+                Ok(res) => res.map_into_boxed_body(),
+                Err(e) => {
+                    return Err(e);
+                }
+            };
+            Ok(normalize_error(res))
+        })
+        .await;
+    let mut res = match res {
+        Ok(res) => res,
+        Err(e) => {
+            // An error that escaped every handler: still answer in JSON.
+            let status = e.as_response_error().status_code();
+            let body = REQUEST_ID.sync_scope(id.clone(), || body_for_status(status));
+            return Err(actix_web::error::InternalError::from_response(
+                e,
+                HttpResponse::build(status).json(body),
+            )
+            .into());
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(request_id = %id, %method, %path, status, ms = format!("{ms:.2}"), "request");
+    Ok(res)
+}
+
+fn normalize_error(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status).json(body_for_status(status));
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    ServiceResponse::new(req, new)
+}
+
+/// Headers for every response; API answers are never cached.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let api = req.path().starts_with("/api/");
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if api {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}

@@ -1,0 +1,7 @@
+//! The HTTP surface: the only module that speaks actix-web.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod server;

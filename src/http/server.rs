@@ -1,0 +1,35 @@
+//! Builds the actix-web app and server around an `AppState`.
+
+use super::error::ApiError;
+use super::extract::MAX_BODY;
+use super::{api, middleware};
+use crate::state::AppState;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+
+pub fn app_config(cfg: &mut web::ServiceConfig) {
+    cfg.configure(api::ops::routes)
+        .service(web::scope("/api/v1/auth").configure(api::auth::routes));
+}
+
+pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .configure(app_config)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::not_found())
+            }))
+            .wrap(from_fn(middleware::security_headers))
+            .wrap(from_fn(middleware::request_id))
+    })
+    .workers(workers)
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

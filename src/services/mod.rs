@@ -1,0 +1,4 @@
+//! Use cases that sit above the backends: rate limits now; orgs,
+//! invitations and admin as they arrive.
+
+pub mod rate_limit;

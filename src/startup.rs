@@ -1,0 +1,213 @@
+//! Builds the application from a configuration: opens the database, loads
+//! the signing keys, picks the backend, binds the listener (port 0 works, so
+//! tests start the real server in-process) and starts background tasks.
+
+use crate::auth::AuthBackend;
+use crate::auth::jwt::{Keyring, KeyringSettings};
+use crate::auth::native::{Links, NativeBackend, NativeParts};
+use crate::auth::password::Hasher;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{BackendKind, Config, JwtAlgorithm, parse_proxy};
+use crate::domain::redirect::AllowedUrls;
+use crate::error::AuthError;
+use crate::mail::messages::Site;
+use crate::mail::{DevMailer, Mailer};
+use crate::services::rate_limit::RateLimits;
+use crate::state::AppState;
+use crate::storage::Db;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Storage(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Replaceable parts, for tests.
+#[derive(Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub mailer: Option<Arc<dyn Mailer>>,
+    pub hasher: Option<Hasher>,
+    pub workers: Option<usize>,
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config, overrides: Overrides) -> Result<Self, StartError> {
+        let mut config = config;
+        if let Ok(bind) = std::env::var("DERP_BIND") {
+            config.server.bind = bind;
+        }
+        let addr = config
+            .bind_addr()
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .port();
+        if config.server.public_url.is_none() {
+            // Port 0 resolves now: links and the issuer name the real port.
+            config.server.public_url = Some(format!("http://{}:{port}", addr.ip()));
+        }
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let mailer = overrides
+            .mailer
+            .unwrap_or_else(|| Arc::new(DevMailer::new()));
+        let hasher = overrides.hasher.unwrap_or_default();
+        let data_dir = config.server.data_dir.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&data_dir))
+            .await
+            .map_err(|e| StartError::Other(e.to_string()))?
+            .map_err(|e| StartError::Storage(e.to_string()))?;
+        let native = config.native();
+        let alg = native.jwt.effective_algorithm();
+        let issuer = config.issuer();
+        let settings = KeyringSettings {
+            alg,
+            secret: native
+                .jwt
+                .secret
+                .as_ref()
+                .map(|s| s.expose().as_bytes().to_vec()),
+            issuer: issuer.clone(),
+            audience: native.jwt.audience.clone(),
+            access_ttl_seconds: native.jwt.access_token_expire_minutes as i64 * 60,
+        };
+        let now = clock.unix();
+        let keys = db
+            .write(move |conn| Keyring::load(conn, settings, now))
+            .await
+            .map_err(|e: AuthError| StartError::Other(format!("signing keys: {e:?}")))?;
+        let backend: Arc<dyn AuthBackend> = match config.backend() {
+            BackendKind::Native => Arc::new(NativeBackend::new(NativeParts {
+                db: db.clone(),
+                clock: clock.clone(),
+                keys: keys.clone(),
+                hasher,
+                mailer: mailer.clone(),
+                cfg: native.clone(),
+                links: links(&config),
+            })),
+            other => {
+                return Err(StartError::Config(format!(
+                    "the {other:?} backend is configured but not available in this build yet; use [auth.native]"
+                )));
+            }
+        };
+        let trusted: Vec<ipnet::IpNet> = config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| parse_proxy(p))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let limits = Arc::new(RateLimits::new(&config.rate_limit));
+        let state = AppState {
+            config: Arc::new(config),
+            backend,
+            db: db.clone(),
+            mailer,
+            limits: limits.clone(),
+            clock: clock.clone(),
+            trusted_proxies: trusted.into(),
+            issuer,
+            algorithm: alg.as_str(),
+        };
+        spawn_housekeeping(db, keys, limits, clock, alg);
+        let workers = overrides
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let server = crate::http::server::start(state.clone(), listener, workers)
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn links(config: &Config) -> Links {
+    let public_url = config.public_url();
+    let site = match &config.email {
+        Some(e) => Site {
+            name: e.site_name.clone(),
+            url: e.site_url.clone().unwrap_or_else(|| public_url.clone()),
+        },
+        None => Site {
+            name: config.hosted.product_name.clone(),
+            url: public_url.clone(),
+        },
+    };
+    Links {
+        allowed: AllowedUrls::new(&public_url, &config.hosted.allowed_redirect_urls),
+        public_url,
+        site,
+    }
+}
+
+/// Every minute: reload signing keys (picks up `derp keys rotate`), prune
+/// rate-limit state and purge spent one-time tokens.
+fn spawn_housekeeping(
+    db: Db,
+    keys: Keyring,
+    limits: Arc<RateLimits>,
+    clock: Arc<dyn Clock>,
+    alg: JwtAlgorithm,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            limits.prune();
+            let now = clock.unix();
+            let keys = keys.clone();
+            let result = db
+                .write(move |conn| -> Result<(), AuthError> {
+                    if alg != JwtAlgorithm::HS256 {
+                        keys.reload(conn, now)?;
+                    }
+                    crate::storage::tokens::purge(conn, now - 86_400)?;
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = ?e, "housekeeping failed");
+            }
+        }
+    });
+}

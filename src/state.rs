@@ -1,0 +1,22 @@
+//! What every request handler can reach.
+
+use crate::auth::AuthBackend;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::services::rate_limit::RateLimits;
+use crate::storage::Db;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub backend: Arc<dyn AuthBackend>,
+    pub db: Db,
+    pub mailer: Arc<dyn Mailer>,
+    pub limits: Arc<RateLimits>,
+    pub clock: Arc<dyn Clock>,
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    pub issuer: String,
+    pub algorithm: &'static str,
+}

@@ -1,0 +1,238 @@
+//! Login sessions and their refresh tokens.
+
+use super::{Conn, StorageResult, optional};
+use rusqlite::params;
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub active_org_id: Option<String>,
+    pub revoked_at: Option<i64>,
+}
+
+impl SessionRow {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+const COLUMNS: &str =
+    "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+    Ok(SessionRow {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        created_at: r.get(2)?,
+        last_used_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        ip: r.get(5)?,
+        user_agent: r.get(6)?,
+        active_org_id: r.get(7)?,
+        revoked_at: r.get(8)?,
+    })
+}
+
+pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            s.id,
+            s.user_id,
+            s.created_at,
+            s.last_used_at,
+            s.expires_at,
+            s.ip,
+            s.user_agent,
+            s.active_org_id
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get(conn: &Conn, id: &str) -> StorageResult<Option<SessionRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1");
+    optional(conn.query_row(&sql, [id], from_row))
+}
+
+/// Live sessions of a user, newest first.
+pub fn list_live(conn: &Conn, user_id: &str, now: i64) -> StorageResult<Vec<SessionRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions
+         WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
+         ORDER BY created_at DESC, id DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![user_id, now], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn touch(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE sessions SET active_org_id = ?2 WHERE id = ?1",
+        params![id, org_id],
+    )?;
+    Ok(())
+}
+
+/// Revokes one session; `false` when it was not live.
+pub fn revoke(conn: &Conn, id: &str, now: i64, reason: &str) -> StorageResult<bool> {
+    let n = conn.execute(
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, now, reason],
+    )?;
+    Ok(n == 1)
+}
+
+/// Revokes every live session of a user except `keep`; returns how many.
+pub fn revoke_all_for_user(
+    conn: &Conn,
+    user_id: &str,
+    keep: Option<&str>,
+    now: i64,
+    reason: &str,
+) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
+         WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?4",
+        params![user_id, now, reason, keep],
+    )?)
+}
+
+/// A refresh token row, found by the hash of its value.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub id: i64,
+    pub session_id: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub fn insert_refresh(
+    conn: &Conn,
+    session_id: &str,
+    token_hash: &str,
+    parent_id: Option<i64>,
+    now: i64,
+    expires_at: i64,
+) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO refresh_tokens (session_id, token_hash, parent_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![session_id, token_hash, parent_id, now, expires_at],
+    )?;
+    Ok(())
+}
+
+pub fn find_refresh(conn: &Conn, token_hash: &str) -> StorageResult<Option<RefreshRow>> {
+    optional(conn.query_row(
+        "SELECT id, session_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = ?1",
+        [token_hash],
+        |r| {
+            Ok(RefreshRow {
+                id: r.get(0)?,
+                session_id: r.get(1)?,
+                expires_at: r.get(2)?,
+                used_at: r.get(3)?,
+            })
+        },
+    ))
+}
+
+/// Marks a refresh token used; `false` when someone used it first.
+pub fn use_refresh(conn: &Conn, id: i64, now: i64) -> StorageResult<bool> {
+    let n = conn.execute(
+        "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
+        params![id, now],
+    )?;
+    Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+    use crate::storage::users;
+
+    fn setup() -> Conn {
+        let mut c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&mut c).unwrap();
+        let data = serde_json::json!({});
+        users::insert(
+            &c,
+            &users::NewUser {
+                id: "u",
+                email: "u@example.com",
+                password_hash: None,
+                email_confirmed_at: None,
+                role: Role::Default,
+                data: &data,
+                now: 0,
+            },
+        )
+        .unwrap();
+        c
+    }
+
+    fn session(id: &str) -> SessionRow {
+        SessionRow {
+            id: id.into(),
+            user_id: "u".into(),
+            created_at: 1,
+            last_used_at: 1,
+            expires_at: 100,
+            ip: None,
+            user_agent: None,
+            active_org_id: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn refresh_token_is_used_once() {
+        let c = setup();
+        insert(&c, &session("s")).unwrap();
+        insert_refresh(&c, "s", "h1", None, 1, 50).unwrap();
+        let row = find_refresh(&c, "h1").unwrap().unwrap();
+        assert!(use_refresh(&c, row.id, 2).unwrap());
+        assert!(!use_refresh(&c, row.id, 3).unwrap());
+        assert_eq!(find_refresh(&c, "h1").unwrap().unwrap().used_at, Some(2));
+    }
+
+    #[test]
+    fn revoke_all_keeps_the_named_one() {
+        let c = setup();
+        for id in ["a", "b", "c"] {
+            insert(&c, &session(id)).unwrap();
+        }
+        assert_eq!(
+            revoke_all_for_user(&c, "u", Some("b"), 5, "test").unwrap(),
+            2
+        );
+        let live: Vec<_> = list_live(&c, "u", 5)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(live, vec!["b"]);
+        assert!(
+            list_live(&c, "u", 100).unwrap().is_empty(),
+            "expired at 100"
+        );
+    }
+}

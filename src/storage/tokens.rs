@@ -1,0 +1,94 @@
+//! One-time tokens (confirmation, magic link, reset, invitation, code),
+//! stored only as hashes and consumed atomically.
+
+use super::{Conn, StorageResult, optional};
+use rusqlite::params;
+
+#[derive(Debug, Clone)]
+pub struct OneTimeToken {
+    pub purpose: String,
+    pub email: String,
+    pub user_id: Option<String>,
+    pub payload: serde_json::Value,
+    pub expires_at: i64,
+}
+
+pub fn insert(conn: &Conn, token_hash: &str, t: &OneTimeToken, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO one_time_tokens (token_hash, purpose, email, user_id, payload, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            token_hash,
+            t.purpose,
+            t.email,
+            t.user_id,
+            t.payload.to_string(),
+            now,
+            t.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Consumes the token if it exists, has this purpose, is unused and unexpired;
+/// one atomic UPDATE, so two concurrent uses cannot both succeed.
+pub fn consume(
+    conn: &Conn,
+    token_hash: &str,
+    purpose: &str,
+    now: i64,
+) -> StorageResult<Option<OneTimeToken>> {
+    optional(conn.query_row(
+        "UPDATE one_time_tokens SET used_at = ?3
+         WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3
+         RETURNING purpose, email, user_id, payload, expires_at",
+        params![token_hash, purpose, now],
+        |r| {
+            let payload: String = r.get(3)?;
+            Ok(OneTimeToken {
+                purpose: r.get(0)?,
+                email: r.get(1)?,
+                user_id: r.get(2)?,
+                payload: serde_json::from_str(&payload).unwrap_or_default(),
+                expires_at: r.get(4)?,
+            })
+        },
+    ))
+}
+
+/// Deletes spent and expired tokens older than `before`.
+pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM one_time_tokens WHERE expires_at < ?1 OR used_at < ?1",
+        [before],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumed_once_and_never_after_expiry_or_for_another_purpose() {
+        let mut c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&mut c).unwrap();
+        let t = OneTimeToken {
+            purpose: "confirm".into(),
+            email: "a@example.com".into(),
+            user_id: Some("u".into()),
+            payload: serde_json::json!({}),
+            expires_at: 100,
+        };
+        insert(&c, "h", &t, 0).unwrap();
+        assert!(consume(&c, "h", "reset", 1).unwrap().is_none());
+        assert!(
+            consume(&c, "h", "confirm", 100).unwrap().is_none(),
+            "expired"
+        );
+        assert_eq!(
+            consume(&c, "h", "confirm", 99).unwrap().unwrap().email,
+            "a@example.com"
+        );
+        assert!(consume(&c, "h", "confirm", 99).unwrap().is_none(), "used");
+    }
+}

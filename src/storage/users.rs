@@ -1,0 +1,159 @@
+//! The `users` table.
+
+use super::{Conn, StorageResult, optional};
+use crate::clock::from_unix;
+use crate::domain::{Role, User};
+use rusqlite::{Row, params};
+
+/// A user row with the secret column, for the services that need it.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+const COLUMNS: &str = "id, email, email_confirmed_at, role, disabled, created_at, last_sign_in_at, data, password_hash";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    let data: String = r.get(7)?;
+    let role: String = r.get(3)?;
+    Ok(UserRecord {
+        user: User {
+            id: r.get(0)?,
+            email: r.get(1)?,
+            email_confirmed_at: r.get::<_, Option<i64>>(2)?.map(from_unix),
+            role: Role::parse(&role).unwrap_or(Role::Default),
+            disabled: r.get(4)?,
+            created_at: from_unix(r.get(5)?),
+            last_sign_in_at: r.get::<_, Option<i64>>(6)?.map(from_unix),
+            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+        },
+        password_hash: r.get(8)?,
+    })
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub email_confirmed_at: Option<i64>,
+    pub role: Role,
+    pub data: &'a serde_json::Value,
+    pub now: i64,
+}
+
+/// Inserts a user; a taken email is `StorageError::Conflict("users.email")`.
+pub fn insert(conn: &Conn, u: &NewUser<'_>) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO users (id, email, password_hash, email_confirmed_at, role, data, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![
+            u.id,
+            u.email,
+            u.password_hash,
+            u.email_confirmed_at,
+            u.role.as_str(),
+            u.data.to_string(),
+            u.now
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn by_email(conn: &Conn, email: &str) -> StorageResult<Option<UserRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = ?1");
+    optional(conn.query_row(&sql, [email], from_row))
+}
+
+pub fn by_id(conn: &Conn, id: &str) -> StorageResult<Option<UserRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?1");
+    optional(conn.query_row(&sql, [id], from_row))
+}
+
+pub fn set_password_hash(conn: &Conn, id: &str, hash: Option<&str>, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, hash, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_data(conn: &Conn, id: &str, data: &serde_json::Value, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE users SET data = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, data.to_string(), now],
+    )?;
+    Ok(())
+}
+
+/// Sets `email_confirmed_at` unless it is set already.
+pub fn confirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE users SET email_confirmed_at = COALESCE(email_confirmed_at, ?2), updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn touch_sign_in(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE users SET last_sign_in_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_disabled(conn: &Conn, id: &str, disabled: bool, now: i64) -> StorageResult<bool> {
+    let n = conn.execute(
+        "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, disabled, now],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn set_role(conn: &Conn, id: &str, role: Role, now: i64) -> StorageResult<bool> {
+    let n = conn.execute(
+        "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, role.as_str(), now],
+    )?;
+    Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{StorageError, migrations};
+
+    pub(crate) fn memory() -> Conn {
+        let mut c = Conn::open_in_memory().unwrap();
+        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        migrations::apply(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn insert_then_read_and_conflict_on_email() {
+        let c = memory();
+        let data = serde_json::json!({"plan": "pro"});
+        let u = NewUser {
+            id: "u1",
+            email: "a@example.com",
+            password_hash: Some("h"),
+            email_confirmed_at: None,
+            role: Role::Default,
+            data: &data,
+            now: 100,
+        };
+        insert(&c, &u).unwrap();
+        let got = by_email(&c, "a@example.com").unwrap().unwrap();
+        assert_eq!(got.user.id, "u1");
+        assert_eq!(got.user.data["plan"], "pro");
+        assert_eq!(got.password_hash.as_deref(), Some("h"));
+        let again = insert(&c, &NewUser { id: "u2", ..u });
+        assert!(matches!(again, Err(StorageError::Conflict(ref w)) if w == "users.email"));
+        confirm_email(&c, "u1", 200).unwrap();
+        confirm_email(&c, "u1", 300).unwrap();
+        let got = by_id(&c, "u1").unwrap().unwrap();
+        assert_eq!(got.user.email_confirmed_at.unwrap().unix_timestamp(), 200);
+    }
+}
