@@ -38,8 +38,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     AuthError::field("body", "could not be read").into()
                 }
             })?;
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Err(AuthError::field("body", "a JSON object is required").into());
+            // Serde would take `[…]` for a struct too: ask for an object.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                let problem = if bytes.iter().all(u8::is_ascii_whitespace) {
+                    "a JSON object is required"
+                } else {
+                    "must be a JSON object"
+                };
+                return Err(AuthError::field("body", problem).into());
             }
             let de = &mut serde_json::Deserializer::from_slice(&bytes);
             serde_path_to_error::deserialize(de)
@@ -61,6 +67,8 @@ fn json_error(e: &serde_path_to_error::Error<serde_json::Error>) -> AuthError {
     let join = |name: &str| {
         if path == "." {
             name.to_string()
+        } else if path == name || path.ends_with(&format!(".{name}")) {
+            path.clone()
         } else {
             format!("{path}.{name}")
         }

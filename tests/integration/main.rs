@@ -1,1 +1,12 @@
+//! One integration-test binary: every test starts the real server in-process
+//! on port 0 with its own SQLite file, and talks to it over real HTTP.
 
+mod helpers;
+
+mod api_errors;
+mod cli;
+mod session_tokens;
+mod sign_in;
+mod sign_up;
+mod signing_keys;
+mod user_account;

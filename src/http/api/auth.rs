@@ -14,16 +14,16 @@ use serde_json::json;
 type Result<T> = std::result::Result<T, ApiError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sign-up", web::post().to(sign_up))
-        .route("/sign-in", web::post().to(sign_in))
-        .route("/refresh", web::post().to(refresh))
-        .route("/sign-out", web::post().to(sign_out))
-        .route("/session", web::get().to(get_session))
+    cfg.service(web::resource("/sign-up").post(sign_up))
+        .service(web::resource("/sign-in").post(sign_in))
+        .service(web::resource("/refresh").post(refresh))
+        .service(web::resource("/sign-out").post(sign_out))
+        .service(web::resource("/session").get(get_session))
         .service(web::resource("/user").get(get_user).patch(update_user))
-        .route("/sessions", web::get().to(list_sessions))
-        .route("/sessions/{id}", web::delete().to(revoke_session))
-        .route("/confirm", web::post().to(confirm))
-        .route("/confirm/resend", web::post().to(resend_confirmation));
+        .service(web::resource("/sessions").get(list_sessions))
+        .service(web::resource("/sessions/{id}").delete(revoke_session))
+        .service(web::resource("/confirm").post(confirm))
+        .service(web::resource("/confirm/resend").post(resend_confirmation));
 }
 
 fn parse_email(raw: &str) -> std::result::Result<Email, AuthError> {

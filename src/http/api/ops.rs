@@ -6,9 +6,9 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/.well-known/jwks.json", web::get().to(jwks))
+    cfg.service(web::resource("/healthz").get(healthz))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/.well-known/jwks.json").get(jwks))
         .route(
             "/.well-known/openid-configuration",
             web::get().to(openid_configuration),

@@ -1,0 +1,224 @@
+//! `spawn_app()`: the real server on a random port, a temp database, a
+//! capturing mailer and a clock the test can move.
+
+use derp::clock::{Clock, OffsetClock};
+use derp::config::Config;
+use derp::mail::{DevMailer, Mail, Mailer};
+use derp::startup::{Application, Overrides};
+use derp::state::AppState;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub mailer: Arc<DevMailer>,
+    pub clock: Arc<OffsetClock>,
+    pub state: AppState,
+    /// Keeps the data directory alive as long as the app.
+    pub _dir: tempfile::TempDir,
+}
+
+/// Confirmation off, generous rate limits: the common case.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+    })
+    .await
+}
+
+pub fn base_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::from_toml("[auth.native]\n").expect("base config");
+    config.server.bind = "127.0.0.1:0".into();
+    config.server.data_dir = dir.join("data");
+    config.rate_limit.sign_in_per_ip = 10_000;
+    config.rate_limit.sign_in_per_account = 10_000;
+    config.rate_limit.sign_up_per_ip = 10_000;
+    config.rate_limit.email_per_address = 10_000;
+    config
+}
+
+pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = base_config(dir.path());
+    change(&mut config);
+    spawn_config(config, dir).await
+}
+
+pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
+    let mailer = Arc::new(DevMailer::capturing());
+    let clock = Arc::new(OffsetClock::default());
+    let app = Application::build(
+        config,
+        Overrides {
+            clock: Some(clock.clone() as Arc<dyn Clock>),
+            mailer: Some(mailer.clone() as Arc<dyn Mailer>),
+            hasher: None,
+            workers: Some(1),
+        },
+    )
+    .await
+    .expect("application starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    TestApp {
+        base,
+        client,
+        mailer,
+        clock,
+        state,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_bearer(&self, path: &str, token: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs up (confirmation off) and returns the body.
+    pub async fn sign_up(&self, email: &str) -> Value {
+        let res = self
+            .post(
+                "/api/v1/auth/sign-up",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.expect("json")
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/sign-in",
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn session(&self, access_token: &str) -> Response {
+        self.get_bearer("/api/v1/auth/session", access_token).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// Mails sent so far to `to`, waiting briefly for ones sent after commit.
+    pub async fn mails_to(&self, to: &str, at_least: usize) -> Vec<Mail> {
+        for _ in 0..100 {
+            let mails: Vec<Mail> = self
+                .mailer
+                .recent()
+                .into_iter()
+                .filter(|m| m.to == to)
+                .collect();
+            if mails.len() >= at_least {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.mailer
+            .recent()
+            .into_iter()
+            .filter(|m| m.to == to)
+            .collect()
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(seconds);
+    }
+}
+
+/// The `token` query parameter of the first link in a mail.
+pub fn token_from(mail: &Mail) -> String {
+    let start = mail.text.find("token=").expect("a token link") + "token=".len();
+    mail.text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// Asserts the standard error body and returns it.
+pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status for expected `{code}`");
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: Value = res.json().await.expect("json error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["request_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    body
+}
+
+/// The claims of a JWT, without verifying it.
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("claims json")
+}
+
+pub fn header(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').next().expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64");
+    serde_json::from_slice(&bytes).expect("header json")
+}
