@@ -1,6 +1,6 @@
 //! One integration-test binary: every test starts the real server in-process
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 //! on port 0 with its own SQLite file, and talks to it over real HTTP.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod helpers;
 
