@@ -4,14 +4,16 @@
 
 use crate::auth::AuthBackend;
 use crate::auth::jwt::{Keyring, KeyringSettings};
-use crate::auth::native::{Links, NativeBackend, NativeParts};
+use crate::auth::native::{Links, MailQueue, NativeBackend, NativeParts};
 use crate::auth::password::Hasher;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{BackendKind, Config, JwtAlgorithm, parse_proxy};
 use crate::domain::redirect::AllowedUrls;
 use crate::error::AuthError;
-use crate::mail::messages::Site;
+use crate::mail::smtp::SmtpMailer;
+use crate::mail::templates::{Site, Templates};
 use crate::mail::{DevMailer, Mailer};
+use crate::services::outbox::Sender;
 use crate::services::rate_limit::RateLimits;
 use crate::state::AppState;
 use crate::storage::Db;
@@ -41,6 +43,8 @@ pub struct Overrides {
     pub mailer: Option<Arc<dyn Mailer>>,
     pub hasher: Option<Hasher>,
     pub workers: Option<usize>,
+    /// How often the mail sender looks for due mail [5 s].
+    pub outbox_poll: Option<Duration>,
 }
 
 pub struct Application {
@@ -71,9 +75,21 @@ impl Application {
             config.server.public_url = Some(format!("http://{}:{port}", addr.ip()));
         }
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mailer = overrides
-            .mailer
-            .unwrap_or_else(|| Arc::new(DevMailer::new()));
+        let mailer: Arc<dyn Mailer> = match (overrides.mailer, &config.email) {
+            (Some(m), _) => m,
+            (None, Some(email)) => Arc::new(SmtpMailer::new(email).map_err(StartError::Config)?),
+            (None, None) => Arc::new(DevMailer::new()),
+        };
+        let templates = Arc::new(
+            Templates::load(
+                site(&config),
+                config
+                    .email
+                    .as_ref()
+                    .and_then(|e| e.templates_dir.as_deref()),
+            )
+            .map_err(StartError::Config)?,
+        );
         let hasher = overrides.hasher.unwrap_or_default();
         let data_dir = config.server.data_dir.clone();
         let db = tokio::task::spawn_blocking(move || Db::open(&data_dir))
@@ -99,13 +115,19 @@ impl Application {
             .write(move |conn| Keyring::load(conn, settings, now))
             .await
             .map_err(|e: AuthError| StartError::Other(format!("signing keys: {e:?}")))?;
+        let waker = Arc::new(tokio::sync::Notify::new());
+        let mail = MailQueue {
+            templates,
+            domain: message_domain(&config),
+            waker: waker.clone(),
+        };
         let backend: Arc<dyn AuthBackend> = match config.backend() {
             BackendKind::Native => Arc::new(NativeBackend::new(NativeParts {
                 db: db.clone(),
                 clock: clock.clone(),
                 keys: keys.clone(),
                 hasher,
-                mailer: mailer.clone(),
+                mail,
                 cfg: native.clone(),
                 links: links(&config),
             })),
@@ -134,6 +156,14 @@ impl Application {
             issuer,
             algorithm: alg.as_str(),
         };
+        Sender {
+            db: db.clone(),
+            mailer: state.mailer.clone(),
+            clock: clock.clone(),
+            waker,
+            poll: overrides.outbox_poll.unwrap_or(Duration::from_secs(5)),
+        }
+        .spawn();
         spawn_housekeeping(db, keys, limits, clock, alg);
         let workers = overrides
             .workers
@@ -162,21 +192,41 @@ impl Application {
 
 fn links(config: &Config) -> Links {
     let public_url = config.public_url();
-    let site = match &config.email {
-        Some(e) => Site {
-            name: e.site_name.clone(),
-            url: e.site_url.clone().unwrap_or_else(|| public_url.clone()),
-        },
-        None => Site {
-            name: config.hosted.product_name.clone(),
-            url: public_url.clone(),
-        },
-    };
     Links {
         allowed: AllowedUrls::new(&public_url, &config.hosted.allowed_redirect_urls),
         public_url,
-        site,
     }
+}
+
+/// Site name and URL in mail: `[email]` when set, else the hosted branding.
+fn site(config: &Config) -> Site {
+    let public_url = config.public_url();
+    match &config.email {
+        Some(e) => Site {
+            name: e.site_name.clone(),
+            url: e.site_url.clone().unwrap_or(public_url),
+        },
+        None => Site {
+            name: config.hosted.product_name.clone(),
+            url: public_url,
+        },
+    }
+}
+
+/// The domain of Message-IDs: the sender's, else the public URL's host.
+fn message_domain(config: &Config) -> String {
+    let from = config.email.as_ref().and_then(|e| {
+        e.from_email
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches('>').trim().to_string())
+    });
+    from.filter(|d| !d.is_empty())
+        .or_else(|| {
+            url::Url::parse(&config.public_url())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| "derp.local".into())
 }
 
 /// Every minute: reload signing keys (picks up `derp keys rotate`), prune

@@ -124,6 +124,27 @@ pub trait AuthBackend: Send + Sync + 'static {
         email: Email,
         confirmation_url: Option<String>,
     ) -> AuthResult<()>;
+    /// Mails a sign-in link; answers the same whether or not the email is known.
+    async fn send_magic_link(
+        &self,
+        email: Email,
+        magic_link_url: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<()>;
+    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome>;
+    /// Mails a reset link; answers the same whether or not the email is known.
+    async fn recover_password(
+        &self,
+        email: Email,
+        reset_url: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<()>;
+    async fn reset_password(
+        &self,
+        token: &str,
+        password: String,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome>;
     /// The public keys for `/.well-known/jwks.json`.
     fn jwks(&self) -> serde_json::Value;
 }

@@ -5,7 +5,8 @@
 //! outbox and for tests). This is deliberate: a newcomer running derp without
 //! SMTP must still be able to click their confirmation link.
 
-pub mod messages;
+pub mod smtp;
+pub mod templates;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -18,12 +19,18 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// `confirm`, `magic_link`, `reset`, … (see `templates::MailKind`).
+    pub kind: String,
+    /// The Message-ID header, given by the outbox and kept across retries.
+    pub message_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
+    /// Worth retrying later (connection refused, 4xx, timeout).
     #[error("temporary failure: {0}")]
     Temporary(String),
+    /// Never going to work for this message (5xx, bad address).
     #[error("permanent failure: {0}")]
     Permanent(String),
 }

@@ -1,4 +1,5 @@
 //! Use cases that sit above the backends: rate limits now; orgs,
 //! invitations and admin as they arrive.
 
+pub mod outbox;
 pub mod rate_limit;

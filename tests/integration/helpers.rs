@@ -62,6 +62,7 @@ pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
             mailer: Some(mailer.clone() as Arc<dyn Mailer>),
             hasher: None,
             workers: Some(1),
+            outbox_poll: Some(Duration::from_millis(50)),
         },
     )
     .await

@@ -7,15 +7,15 @@ use crate::auth::{
 };
 use crate::domain::{Email, Role, User};
 use crate::error::{AuthError, AuthResult};
-use crate::mail::messages;
+use crate::mail::templates::MailKind;
 use crate::storage::users::{self, NewUser};
 use crate::storage::{StorageError, sessions, tokens};
 
-/// What the sign-up transaction did, decided before any mail is sent.
+/// What the sign-up transaction did.
 enum SignUpDone {
     SignedIn(AuthOutcome),
-    ConfirmationSent { token: String },
-    AlreadyRegistered,
+    /// A confirmation or an "already registered" mail was queued.
+    MailQueued,
 }
 
 impl NativeBackend {
@@ -35,21 +35,34 @@ impl NativeBackend {
         let confirm_base =
             self.links
                 .target(req.confirmation_url.clone(), "confirmation_url", "/confirm")?;
+        let sign_in_page = format!("{}/login", self.links.public_url);
         // Hash first, for new and taken emails alike: same cost either way.
         let hash = self.hasher.hash(req.password).await?;
         let email = req.email.clone();
         let minter = self.minter();
+        let mail = self.mail.clone();
         let meta_c = meta.clone();
         let now = self.now();
         let ttl = self.confirmation_ttl();
         let done = self
             .db
             .write(move |conn| -> AuthResult<SignUpDone> {
-                if users::by_email(conn, email.as_str())?.is_some() {
-                    if confirm {
-                        return Ok(SignUpDone::AlreadyRegistered);
+                let taken = || -> AuthResult<SignUpDone> {
+                    if !confirm {
+                        return Err(AuthError::EmailExists);
                     }
-                    return Err(AuthError::EmailExists);
+                    mail.push(
+                        conn,
+                        MailKind::AlreadyRegistered,
+                        email.as_str(),
+                        &sign_in_page,
+                        0,
+                        now,
+                    )?;
+                    Ok(SignUpDone::MailQueued)
+                };
+                if users::by_email(conn, email.as_str())?.is_some() {
+                    return taken();
                 }
                 let id = uuid::Uuid::now_v7().to_string();
                 let inserted = users::insert(
@@ -65,10 +78,7 @@ impl NativeBackend {
                     },
                 );
                 match inserted {
-                    Err(StorageError::Conflict(_)) if confirm => {
-                        return Ok(SignUpDone::AlreadyRegistered);
-                    }
-                    Err(StorageError::Conflict(_)) => return Err(AuthError::EmailExists),
+                    Err(StorageError::Conflict(_)) => return taken(),
                     other => other?,
                 }
                 record(
@@ -88,7 +98,9 @@ impl NativeBackend {
                         now,
                         ttl,
                     )?;
-                    return Ok(SignUpDone::ConfirmationSent { token });
+                    let link = link_with_token(&confirm_base, &token);
+                    mail.push(conn, MailKind::Confirm, email.as_str(), &link, ttl, now)?;
+                    return Ok(SignUpDone::MailQueued);
                 }
                 let user = users::by_id(conn, &id)?
                     .ok_or_else(|| AuthError::internal("user vanished"))?
@@ -105,26 +117,10 @@ impl NativeBackend {
                 Ok(SignUpDone::SignedIn(AuthOutcome { user, tokens }))
             })
             .await?;
-        let site = &self.links.site;
         match done {
             SignUpDone::SignedIn(outcome) => Ok(SignUpOutcome::SignedIn(outcome)),
-            SignUpDone::ConfirmationSent { token } => {
-                let link = link_with_token(&confirm_base, &token);
-                self.send_later(messages::confirm_email(
-                    site,
-                    req.email.as_str(),
-                    &link,
-                    self.cfg.confirmation_token_expire_hours,
-                ));
-                Ok(SignUpOutcome::ConfirmationRequired { email: req.email })
-            }
-            SignUpDone::AlreadyRegistered => {
-                let sign_in = format!("{}/login", self.links.public_url);
-                self.send_later(messages::already_registered(
-                    site,
-                    req.email.as_str(),
-                    &sign_in,
-                ));
+            SignUpDone::MailQueued => {
+                self.mail.wake();
                 Ok(SignUpOutcome::ConfirmationRequired { email: req.email })
             }
         }
@@ -242,7 +238,10 @@ impl NativeBackend {
         let (id, sid) = (session.user_id.clone(), session.session_id.clone());
         let meta = meta.clone();
         let now = self.now();
-        self.db
+        let mail = self.mail.clone();
+        let sign_in_page = format!("{}/login", self.links.public_url);
+        let user = self
+            .db
             .write(move |conn| -> AuthResult<User> {
                 if users::by_id(conn, &id)?.is_none() {
                     return Err(AuthError::Unauthenticated);
@@ -267,12 +266,25 @@ impl NativeBackend {
                         Some(&id),
                         serde_json::json!({"other_sessions_revoked": revoked}),
                     )?;
+                    let email = users::by_id(conn, &id)?
+                        .map(|r| r.user.email)
+                        .unwrap_or_default();
+                    mail.push(
+                        conn,
+                        MailKind::PasswordChanged,
+                        &email,
+                        &sign_in_page,
+                        0,
+                        now,
+                    )?;
                 }
                 Ok(users::by_id(conn, &id)?
                     .ok_or(AuthError::Unauthenticated)?
                     .user)
             })
-            .await
+            .await?;
+        self.mail.wake();
+        Ok(user)
     }
 
     pub(super) async fn confirm_impl(
@@ -338,34 +350,34 @@ impl NativeBackend {
             .target(confirmation_url, "confirmation_url", "/confirm")?;
         let now = self.now();
         let ttl = self.confirmation_ttl();
-        let lookup = email.clone();
-        let token = self
-            .db
-            .write(move |conn| -> AuthResult<Option<String>> {
-                match users::by_email(conn, lookup.as_str())? {
-                    Some(r) if r.user.email_confirmed_at.is_none() && !r.user.disabled => {
-                        Ok(Some(issue_one_time_token(
-                            conn,
-                            PURPOSE_CONFIRM,
-                            &r.user.email,
-                            Some(&r.user.id),
-                            now,
-                            ttl,
-                        )?))
-                    }
-                    _ => Ok(None),
+        let mail = self.mail.clone();
+        self.db
+            .write(move |conn| -> AuthResult<()> {
+                if let Some(r) = users::by_email(conn, email.as_str())?
+                    && r.user.email_confirmed_at.is_none()
+                    && !r.user.disabled
+                {
+                    let token = issue_one_time_token(
+                        conn,
+                        PURPOSE_CONFIRM,
+                        &r.user.email,
+                        Some(&r.user.id),
+                        now,
+                        ttl,
+                    )?;
+                    mail.push(
+                        conn,
+                        MailKind::Confirm,
+                        &r.user.email,
+                        &link_with_token(&base, &token),
+                        ttl,
+                        now,
+                    )?;
                 }
+                Ok(())
             })
             .await?;
-        if let Some(token) = token {
-            let link = link_with_token(&base, &token);
-            self.send_later(messages::confirm_email(
-                &self.links.site,
-                email.as_str(),
-                &link,
-                self.cfg.confirmation_token_expire_hours,
-            ));
-        }
+        self.mail.wake();
         Ok(())
     }
 }

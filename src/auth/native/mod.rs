@@ -5,6 +5,7 @@
 //! blocking pool, so the database lock is never held while argon2 runs.
 
 mod account;
+mod email_links;
 mod session;
 
 use super::jwt::Keyring;
@@ -19,12 +20,12 @@ use crate::config::NativeConfig;
 use crate::domain::redirect::{AllowedUrls, with_query};
 use crate::domain::{Email, PasswordPolicy, User};
 use crate::error::{AuthError, AuthResult};
-use crate::mail::messages::Site;
-use crate::mail::{Mail, Mailer};
+use crate::mail::templates::{MailKind, Templates, duration_text};
 use crate::storage::audit::{self, AuditEvent};
-use crate::storage::{Conn, Db, tokens};
+use crate::storage::{Conn, Db, outbox, tokens};
 use async_trait::async_trait;
 use std::sync::Arc;
+use tokio::sync::Notify;
 
 pub struct NativeBackend {
     db: Db,
@@ -32,9 +33,53 @@ pub struct NativeBackend {
     keys: Keyring,
     hasher: Hasher,
     policy: PasswordPolicy,
-    mailer: Arc<dyn Mailer>,
+    mail: MailQueue,
     cfg: NativeConfig,
     links: Links,
+}
+
+/// Renders a message and writes it to the outbox inside the caller's
+/// transaction; the sender is woken after the commit.
+#[derive(Clone)]
+pub struct MailQueue {
+    pub templates: Arc<Templates>,
+    /// The domain part of Message-IDs.
+    pub domain: String,
+    pub waker: Arc<Notify>,
+}
+
+impl MailQueue {
+    pub fn push(
+        &self,
+        conn: &Conn,
+        kind: MailKind,
+        to: &str,
+        link: &str,
+        lifetime_seconds: i64,
+        now: i64,
+    ) -> AuthResult<()> {
+        let mail = self
+            .templates
+            .render(kind, to, link, &duration_text(lifetime_seconds), None);
+        let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.domain);
+        outbox::enqueue(
+            conn,
+            &outbox::NewMessage {
+                message_id: &message_id,
+                kind: kind.name(),
+                to,
+                subject: &mail.subject,
+                text: &mail.text,
+                html: mail.html.as_deref(),
+            },
+            now,
+        )?;
+        Ok(())
+    }
+
+    pub fn wake(&self) {
+        self.waker.notify_one();
+    }
 }
 
 /// Where mail links point.
@@ -42,7 +87,6 @@ pub struct NativeBackend {
 pub struct Links {
     pub public_url: String,
     pub allowed: AllowedUrls,
-    pub site: Site,
 }
 
 impl Links {
@@ -64,7 +108,7 @@ pub struct NativeParts {
     pub clock: Arc<dyn Clock>,
     pub keys: Keyring,
     pub hasher: Hasher,
-    pub mailer: Arc<dyn Mailer>,
+    pub mail: MailQueue,
     pub cfg: NativeConfig,
     pub links: Links,
 }
@@ -77,7 +121,7 @@ impl NativeBackend {
             clock: p.clock,
             keys: p.keys,
             hasher: p.hasher,
-            mailer: p.mailer,
+            mail: p.mail,
             cfg: p.cfg,
             links: p.links,
         }
@@ -98,19 +142,16 @@ impl NativeBackend {
         }
     }
 
-    /// Sends after the transaction committed. The durable outbox replaces
-    /// this fire-and-forget path.
-    fn send_later(&self, mail: Mail) {
-        let mailer = self.mailer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = mailer.send(&mail).await {
-                tracing::warn!(error = %e, "sending mail failed");
-            }
-        });
-    }
-
     fn confirmation_ttl(&self) -> i64 {
         self.cfg.confirmation_token_expire_hours as i64 * 3600
+    }
+
+    fn magic_link_ttl(&self) -> i64 {
+        self.cfg.magic_link_expire_minutes as i64 * 60
+    }
+
+    fn recovery_ttl(&self) -> i64 {
+        self.cfg.recovery_token_expire_minutes as i64 * 60
     }
 }
 
@@ -164,6 +205,8 @@ fn record(
 }
 
 pub(crate) const PURPOSE_CONFIRM: &str = "confirm";
+pub(crate) const PURPOSE_MAGIC_LINK: &str = "magic_link";
+pub(crate) const PURPOSE_RESET: &str = "reset";
 
 #[async_trait]
 impl AuthBackend for NativeBackend {
@@ -237,6 +280,37 @@ impl AuthBackend for NativeBackend {
         confirmation_url: Option<String>,
     ) -> AuthResult<()> {
         self.resend_confirmation_impl(email, confirmation_url).await
+    }
+
+    async fn send_magic_link(
+        &self,
+        email: Email,
+        magic_link_url: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        self.send_magic_link_impl(email, magic_link_url, meta).await
+    }
+
+    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+        self.verify_magic_link_impl(token, meta).await
+    }
+
+    async fn recover_password(
+        &self,
+        email: Email,
+        reset_url: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        self.recover_password_impl(email, reset_url, meta).await
+    }
+
+    async fn reset_password(
+        &self,
+        token: &str,
+        password: String,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        self.reset_password_impl(token, password, meta).await
     }
 
     fn jwks(&self) -> serde_json::Value {

@@ -23,7 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/sessions").get(list_sessions))
         .service(web::resource("/sessions/{id}").delete(revoke_session))
         .service(web::resource("/confirm").post(confirm))
-        .service(web::resource("/confirm/resend").post(resend_confirmation));
+        .service(web::resource("/confirm/resend").post(resend_confirmation))
+        .service(web::resource("/magic-link").post(send_magic_link))
+        .service(web::resource("/magic-link/verify").post(verify_magic_link))
+        .service(web::resource("/password/recover").post(recover_password))
+        .service(web::resource("/password/reset").post(reset_password));
 }
 
 fn parse_email(raw: &str) -> std::result::Result<Email, AuthError> {
@@ -209,4 +213,80 @@ async fn resend_confirmation(
         .resend_confirmation(email, body.confirmation_url)
         .await?;
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+}
+
+#[derive(Debug, Deserialize)]
+struct MagicLinkBody {
+    email: String,
+    magic_link_url: Option<String>,
+}
+
+async fn send_magic_link(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<MagicLinkBody>,
+) -> Result<HttpResponse> {
+    let email = parse_email(&body.email)?;
+    state
+        .limits
+        .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
+    state
+        .backend
+        .send_magic_link(email, body.magic_link_url, &meta)
+        .await?;
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn verify_magic_link(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<HttpResponse> {
+    let outcome = state.backend.verify_magic_link(&body.token, &meta).await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+#[derive(Debug, Deserialize)]
+struct RecoverBody {
+    email: String,
+    reset_url: Option<String>,
+}
+
+async fn recover_password(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<RecoverBody>,
+) -> Result<HttpResponse> {
+    let email = parse_email(&body.email)?;
+    state
+        .limits
+        .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
+    state
+        .backend
+        .recover_password(email, body.reset_url, &meta)
+        .await?;
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetBody {
+    token: String,
+    password: String,
+}
+
+async fn reset_password(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> Result<HttpResponse> {
+    let outcome = state
+        .backend
+        .reset_password(&body.token, body.password, &meta)
+        .await?;
+    Ok(HttpResponse::Ok().json(outcome))
 }

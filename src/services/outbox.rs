@@ -1,0 +1,132 @@
+//! The background sender: delivers queued mail from the outbox with retries
+//! and exponential backoff, and survives restarts.
+//!
+//! Each message is claimed (status `sending`, attempt counted) in one
+//! transaction before it is sent, and marked `sent`, re-queued or `failed`
+//! after. A crash between the send and the mark leaves it `sending`; at the
+//! next start it is queued again. Auth mail is better delivered twice than
+//! lost, and the Message-ID stays the same, so a duplicate is recognisable.
+
+use crate::clock::Clock;
+use crate::mail::{Mail, MailError, Mailer};
+use crate::storage::outbox::{self, OutboxRow};
+use crate::storage::{Db, StorageError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// After this many attempts a temporary failure becomes permanent.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// Seconds to wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min… capped at 1 h.
+pub fn backoff_seconds(attempts: i64) -> i64 {
+    let exp = attempts.clamp(1, 8) - 1;
+    (30_i64 << exp).min(3600)
+}
+
+pub struct Sender {
+    pub db: Db,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub waker: Arc<Notify>,
+    /// How often queued mail is looked at when nothing wakes the sender.
+    pub poll: Duration,
+}
+
+impl Sender {
+    pub fn spawn(self) {
+        tokio::spawn(async move { self.run().await });
+    }
+
+    async fn run(self) {
+        let now = self.clock.unix();
+        match self
+            .db
+            .write(move |c| outbox::requeue_interrupted(c, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "re-queued mail interrupted while sending"),
+            Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted mail"),
+        }
+        loop {
+            match self.deliver_due().await {
+                Ok(0) | Err(_) => {
+                    tokio::select! {
+                        _ = self.waker.notified() => {}
+                        _ = tokio::time::sleep(self.poll) => {}
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Sends every due message once; returns how many were claimed.
+    pub async fn deliver_due(&self) -> Result<usize, StorageError> {
+        let now = self.clock.unix();
+        let batch = self
+            .db
+            .write(move |c| outbox::claim_due(c, now, 20))
+            .await
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "outbox: cannot claim mail");
+            })?;
+        let count = batch.len();
+        for row in batch {
+            self.deliver(row).await?;
+        }
+        Ok(count)
+    }
+
+    async fn deliver(&self, row: OutboxRow) -> Result<(), StorageError> {
+        let mail = Mail {
+            to: row.to_addr.clone(),
+            subject: row.subject.clone(),
+            text: row.text_body.clone(),
+            html: row.html_body.clone(),
+            kind: row.kind.clone(),
+            message_id: Some(row.message_id.clone()),
+        };
+        let result = self.mailer.send(&mail).await;
+        let now = self.clock.unix();
+        let (id, attempts) = (row.id, row.attempts);
+        match result {
+            Ok(()) => {
+                tracing::info!(outbox_id = id, kind = %row.kind, "mail delivered");
+                self.db.write(move |c| outbox::mark_sent(c, id, now)).await
+            }
+            Err(MailError::Temporary(e)) if attempts < MAX_ATTEMPTS => {
+                let next = now + backoff_seconds(attempts);
+                tracing::warn!(outbox_id = id, attempts, error = %e, "mail delivery failed; will retry");
+                self.db
+                    .write(move |c| outbox::mark_retry(c, id, next, &e))
+                    .await
+            }
+            Err(e) => {
+                let reason = match e {
+                    MailError::Temporary(e) => format!("gave up after {attempts} attempts: {e}"),
+                    MailError::Permanent(e) => e,
+                };
+                tracing::error!(outbox_id = id, error = %reason, "mail delivery failed for good");
+                self.db
+                    .write(move |c| outbox::mark_failed(c, id, &reason))
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_seconds;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_seconds(1), 30);
+        assert_eq!(backoff_seconds(2), 60);
+        assert_eq!(backoff_seconds(3), 120);
+        assert_eq!(backoff_seconds(8), 3600);
+        assert_eq!(backoff_seconds(20), 3600);
+    }
+}
