@@ -51,6 +51,24 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     state: AppState,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+/// Stops a running application: the HTTP server (finishing in-flight
+/// requests) and its background tasks.
+#[derive(Clone)]
+pub struct AppHandle {
+    server: actix_web::dev::ServerHandle,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl AppHandle {
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 impl Application {
@@ -156,7 +174,7 @@ impl Application {
             issuer,
             algorithm: alg.as_str(),
         };
-        Sender {
+        let sender = Sender {
             db: db.clone(),
             mailer: state.mailer.clone(),
             clock: clock.clone(),
@@ -164,7 +182,7 @@ impl Application {
             poll: overrides.outbox_poll.unwrap_or(Duration::from_secs(5)),
         }
         .spawn();
-        spawn_housekeeping(db, keys, limits, clock, alg);
+        let housekeeping = spawn_housekeeping(db, keys, limits, clock, alg);
         let workers = overrides
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -174,11 +192,19 @@ impl Application {
             port,
             server,
             state,
+            tasks: vec![sender, housekeeping],
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            server: self.server.handle(),
+            tasks: self.tasks.clone(),
+        }
     }
 
     pub fn state(&self) -> &AppState {
@@ -237,7 +263,7 @@ fn spawn_housekeeping(
     limits: Arc<RateLimits>,
     clock: Arc<dyn Clock>,
     alg: JwtAlgorithm,
-) {
+) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.tick().await;
@@ -259,5 +285,6 @@ fn spawn_housekeeping(
                 tracing::warn!(error = ?e, "housekeeping failed");
             }
         }
-    });
+    })
+    .abort_handle()
 }

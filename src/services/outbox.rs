@@ -34,8 +34,8 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn spawn(self) {
-        tokio::spawn(async move { self.run().await });
+    pub fn spawn(self) -> tokio::task::AbortHandle {
+        tokio::spawn(async move { self.run().await }).abort_handle()
     }
 
     async fn run(self) {

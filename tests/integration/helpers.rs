@@ -4,7 +4,7 @@
 use derp::clock::{Clock, OffsetClock};
 use derp::config::Config;
 use derp::mail::{DevMailer, Mail, Mailer};
-use derp::startup::{Application, Overrides};
+use derp::startup::{AppHandle, Application, Overrides};
 use derp::state::AppState;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ pub struct TestApp {
     pub mailer: Arc<DevMailer>,
     pub clock: Arc<OffsetClock>,
     pub state: AppState,
+    pub handle: AppHandle,
     /// Keeps the data directory alive as long as the app.
     pub _dir: tempfile::TempDir,
 }
@@ -53,13 +54,18 @@ pub async fn spawn_with(change: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
+    spawn_full(config, dir, true).await
+}
+
+/// `capture_mail: false` delivers through `[email]` (real SMTP).
+pub async fn spawn_full(config: Config, dir: tempfile::TempDir, capture_mail: bool) -> TestApp {
     let mailer = Arc::new(DevMailer::capturing());
     let clock = Arc::new(OffsetClock::default());
     let app = Application::build(
         config,
         Overrides {
             clock: Some(clock.clone() as Arc<dyn Clock>),
-            mailer: Some(mailer.clone() as Arc<dyn Mailer>),
+            mailer: capture_mail.then(|| mailer.clone() as Arc<dyn Mailer>),
             hasher: None,
             workers: Some(1),
             outbox_poll: Some(Duration::from_millis(50)),
@@ -69,6 +75,7 @@ pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
     .expect("application starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
+    let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     let client = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -82,6 +89,7 @@ pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
         mailer,
         clock,
         state,
+        handle,
         _dir: dir,
     }
 }

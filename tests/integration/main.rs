@@ -3,11 +3,14 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod helpers;
+mod smtp_server;
 
 mod api_errors;
 mod cli;
+mod mail_flows;
 mod session_tokens;
 mod sign_in;
 mod sign_up;
 mod signing_keys;
+mod smtp_delivery;
 mod user_account;

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# derp's benchmark, with Better Auth side by side: `bench/run.sh`.
+#
+# Installs wrk if missing, builds derp in release mode, installs the peer's
+# npm packages, then runs every load with wrk against 127.0.0.1 only and
+# prints one table on stdout. Progress goes to stderr, everything else to log
+# files in a temporary directory whose path the table ends with.
+# See bench/README.md. Knobs (environment): BENCH_DURATION (s per wrk run, 6),
+# BENCH_RUNS (3), BENCH_C_HASH (connections on hash-bound paths, 8),
+# BENCH_C_LIGHT (connections on the others, 32), BENCH_SKIP_PEER=1.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+PEER_DIR=$BENCH_DIR/peers/better-auth
+LUA=$BENCH_DIR/lua
+HELPER=$BENCH_DIR/helper.py
+
+DURATION=${BENCH_DURATION:-6}
+RUNS=${BENCH_RUNS:-3}
+C_HASH=${BENCH_C_HASH:-8}
+C_LIGHT=${BENCH_C_LIGHT:-32}
+THREADS=2
+SEED_USERS=32                 # accounts the sign-in loads cycle over
+REFRESH_SEEDS=$C_LIGHT        # fresh refresh tokens per refresh run (one per connection)
+HOST=127.0.0.1
+WRK_TIMEOUT=$((DURATION + 30)) # hard bound on one wrk process
+STARTED=$SECONDS
+
+WORK=$(mktemp -d /tmp/derp-bench.XXXXXX)
+mkdir -p "$WORK/wrk"
+RESULTS=$WORK/results.env
+: >"$RESULTS"
+
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[bench %3ds] %s\n' $((SECONDS - STARTED)) "$*" >&2; }
+die() { log "error: $*"; log "logs: $WORK"; exit 1; }
+put() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Stops one server started here (by PID) and forgets it.
+stop_pid() {
+  local pid=$1 keep=() p
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+# Samples the VmRSS of PID into FILE every 0.5 s while PID lives.
+sample_rss() {
+  local pid=$1 file=$2
+  while kill -0 "$pid" 2>/dev/null; do
+    awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null >>"$file" || true
+    sleep 0.5
+  done
+}
+
+# run_wrk OUT CONNS THREADS URL [wrk args...]: one bounded wrk run.
+run_wrk() {
+  local out=$1 c=$2 t=$3 url=$4
+  shift 4
+  timeout -k 5 "$WRK_TIMEOUT" wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency "$@" "$url" \
+    >"$out" 2>&1 || echo "wrk exited with $?" >>"$out"
+}
+
+# ---------------------------------------------------------------- tools ---
+install_wrk() {
+  command -v wrk >/dev/null && return 0
+  command -v apt-get >/dev/null || die "wrk is missing and there is no apt-get to install it"
+  log "installing wrk (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! timeout 300 apt-get install -y wrk >>"$WORK/apt.log" 2>&1; then
+    timeout 300 apt-get update >>"$WORK/apt.log" 2>&1 || true
+    timeout 300 apt-get install -y wrk >>"$WORK/apt.log" 2>&1 || die "cannot install wrk (see $WORK/apt.log)"
+  fi
+}
+install_wrk
+command -v python3 >/dev/null || die "python3 is required"
+command -v cargo >/dev/null || die "cargo (the Rust toolchain) is required"
+
+CORES=$(nproc)
+put cores "$CORES"
+put cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo | sed 's/  */ /g')"
+put runs "$RUNS"
+put duration "$DURATION"
+put c_hash "$C_HASH"
+put c_light "$C_LIGHT"
+put refresh_seeds "$REFRESH_SEEDS"
+put derp.commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo '+dirty')"
+
+# ---------------------------------------------------------------- build ---
+log "building derp (cargo build --release; log: $WORK/cargo.log)"
+(cd "$ROOT" && timeout 1800 cargo build --release --bin derp --example argon2_cost) >"$WORK/cargo.log" 2>&1 \
+  || die "cargo build --release failed: $(grep -m1 '^error' "$WORK/cargo.log" || tail -1 "$WORK/cargo.log")"
+DERP_BIN=$ROOT/target/release/derp
+put derp.version "$("$DERP_BIN" --version 2>/dev/null | awk '{print $NF}' || true)"
+
+log "timing one argon2id hash (examples/argon2_cost.rs)"
+ARGON=$(timeout 120 "$ROOT/target/release/examples/argon2_cost" 20) || die "argon2_cost failed"
+put derp.hash_ms "$(sed -n 's/.*mean_ms=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
+
+# ----------------------------------------------------------------- peer ---
+PEER_REASON=""
+peer_setup() {
+  if [[ ${BENCH_SKIP_PEER:-0} == 1 ]]; then PEER_REASON="skipped (BENCH_SKIP_PEER=1)"; return 1; fi
+  command -v node >/dev/null || { PEER_REASON="node not found"; return 1; }
+  command -v npm >/dev/null || { PEER_REASON="npm not found"; return 1; }
+  put node.version "$(node --version)"
+  local stamp probe="new (require('better-sqlite3'))(':memory:').close()"
+  stamp="$(cat "$PEER_DIR/package.json" "$PEER_DIR/package-lock.json" | sha256sum | cut -c1-16) $(node --version)"
+  if [[ -f $PEER_DIR/node_modules/.bench-stamp && "$(cat "$PEER_DIR/node_modules/.bench-stamp")" == "$stamp" ]] \
+    && (cd "$PEER_DIR" && timeout 30 node -e "$probe") >>"$WORK/npm.log" 2>&1; then
+    return 0
+  fi
+  log "installing the peer's npm packages (npm ci; log: $WORK/npm.log)"
+  # build_from_source: compile better-sqlite3 against the local Node headers
+  # rather than fetching a prebuilt binary from outside the npm registry.
+  if ! (cd "$PEER_DIR" && npm_config_build_from_source=true timeout 900 npm ci --no-audit --no-fund) \
+    >>"$WORK/npm.log" 2>&1; then
+    PEER_REASON="npm ci failed: $(grep -m1 -iE 'npm (error|ERR!)' "$WORK/npm.log" | cut -c1-100 || echo 'see npm.log')"
+    return 1
+  fi
+  if ! (cd "$PEER_DIR" && timeout 30 node -e "$probe") >>"$WORK/npm.log" 2>&1; then
+    log "better-sqlite3 has no native binding yet: npm rebuild"
+    (cd "$PEER_DIR" && npm_config_build_from_source=true timeout 900 npm rebuild better-sqlite3 --foreground-scripts) \
+      >>"$WORK/npm.log" 2>&1 || true
+    (cd "$PEER_DIR" && timeout 30 node -e "$probe") >>"$WORK/npm.log" 2>&1 \
+      || { PEER_REASON="better-sqlite3 native module does not load (see npm.log)"; return 1; }
+  fi
+  echo "$stamp" >"$PEER_DIR/node_modules/.bench-stamp"
+}
+PEER_OK=0
+if peer_setup; then
+  PEER_OK=1
+  put peer.version "$(cd "$PEER_DIR" && node -p "require('better-auth/package.json').version" 2>/dev/null || echo '?')"
+  put peer.sqlite_version "$(cd "$PEER_DIR" && node -p "require('better-sqlite3/package.json').version" 2>/dev/null || echo '?')"
+  log "timing one scrypt hash (Better Auth's own hashPassword)"
+  if SCRYPT=$(cd "$PEER_DIR" && timeout 120 node server.mjs --hash-cost 20 2>>"$WORK/peer-hash.log"); then
+    put peer.hash_ms "$(sed -n 's/.*mean_ms=\([0-9.]*\).*/\1/p' <<<"$SCRYPT")"
+  fi
+else
+  log "peer unavailable: $PEER_REASON"
+fi
+
+# --------------------------------------------------------------- targets ---
+# bench_target NAME PID BASE: every load against one running server.
+bench_target() {
+  local name=$1 pid=$2 base=$3 prefix="bench-signin-$RANDOM$RANDOM" run tok out
+  local lua_target=$name
+  local session_path=/api/v1/auth/session
+  [[ $name == peer ]] && session_path=/api/auth/get-session
+
+  sample_rss "$pid" "$WORK/$name.rss" &
+  PIDS+=($!)
+
+  log "$name: seeding $SEED_USERS accounts"
+  timeout 300 python3 "$HELPER" seed-users "$name" "$base" "$prefix" "$SEED_USERS" 2>>"$WORK/$name.helper.log" \
+    || { log "$name: seeding failed (see $WORK/$name.helper.log)"; return 1; }
+  timeout 60 python3 "$HELPER" tokens "$name" "$base" "$prefix" "$SEED_USERS" 1 access "$WORK/$name.session-token" \
+    2>>"$WORK/$name.helper.log" || { log "$name: no session token (see $WORK/$name.helper.log)"; return 1; }
+  tok=$(head -1 "$WORK/$name.session-token")
+  local check
+  check=$(python3 - "$base$session_path" "$tok" <<'EOF'
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+with urllib.request.urlopen(req, timeout=10) as r:
+    body = r.read()
+print(r.status if body.strip() not in (b"", b"null") else "empty")
+EOF
+  ) || check=failed
+  [[ $check == 200 ]] || { log "$name: the session token does not work ($check)"; return 1; }
+
+  for run in $(seq "$RUNS"); do
+    log "$name: sign-up run $run/$RUNS"
+    run_wrk "$WORK/wrk/$name.signup.$run.txt" "$C_HASH" $THREADS "$base/" -s "$LUA/signup.lua" -- "$lua_target"
+  done
+  for run in $(seq "$RUNS"); do
+    log "$name: sign-in run $run/$RUNS"
+    run_wrk "$WORK/wrk/$name.signin.$run.txt" "$C_HASH" $THREADS "$base/" \
+      -s "$LUA/signin.lua" -- "$lua_target" "$SEED_USERS" "$prefix"
+  done
+  if [[ $name == derp ]]; then
+    for run in $(seq "$RUNS"); do
+      log "$name: refresh run $run/$RUNS (seeding $REFRESH_SEEDS tokens)"
+      timeout 120 python3 "$HELPER" tokens "$name" "$base" "$prefix" "$SEED_USERS" "$REFRESH_SEEDS" refresh \
+        "$WORK/$name.refresh-tokens.$run" 2>>"$WORK/$name.helper.log" || { log "$name: token seeding failed"; continue; }
+      run_wrk "$WORK/wrk/$name.refresh.$run.txt" "$C_LIGHT" $THREADS "$base/" \
+        -s "$LUA/refresh.lua" -- "$WORK/$name.refresh-tokens.$run" "$THREADS"
+    done
+  fi
+  for run in $(seq "$RUNS"); do
+    log "$name: /session run $run/$RUNS"
+    run_wrk "$WORK/wrk/$name.session.$run.txt" "$C_LIGHT" $THREADS "$base/" \
+      -s "$LUA/bearer_get.lua" -- "$session_path" "$tok"
+  done
+  for run in $(seq "$RUNS"); do
+    log "$name: /healthz run $run/$RUNS"
+    run_wrk "$WORK/wrk/$name.healthz.$run.txt" "$C_LIGHT" $THREADS "$base/healthz"
+  done
+  if [[ $name == derp ]]; then
+    local code
+    code=$(timeout 30 python3 "$HELPER" status "$base/login")
+    if [[ $code == 200 ]]; then
+      for run in $(seq "$RUNS"); do
+        log "$name: /login run $run/$RUNS"
+        run_wrk "$WORK/wrk/$name.login.$run.txt" "$C_LIGHT" $THREADS "$base/login"
+      done
+    else
+      put derp.login "n/a (not built yet)"
+      log "$name: GET /login answers $code: not measured"
+    fi
+  fi
+  for run in $(seq "$RUNS"); do
+    log "$name: /session during a sign-in flood, run $run/$RUNS"
+    run_wrk "$WORK/wrk/$name.mixed_signin.$run.txt" "$C_HASH" 1 "$base/" \
+      -s "$LUA/signin.lua" -- "$lua_target" "$SEED_USERS" "$prefix" &
+    local flood=$!
+    PIDS+=($flood)
+    run_wrk "$WORK/wrk/$name.mixed_session.$run.txt" "$C_LIGHT" 1 "$base/" \
+      -s "$LUA/bearer_get.lua" -- "$session_path" "$tok"
+    wait "$flood" || true
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$flood" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+  done
+
+  kill -0 "$pid" 2>/dev/null || { log "$name: the server died during the run"; return 1; }
+  put "$name.vmhwm_kb" "$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")"
+  put "$name.rss_peak_kb" "$(sort -n "$WORK/$name.rss" | tail -1)"
+}
+
+# derp
+DERP_PORT=$(free_port)
+mkdir -p "$WORK/derp-data"
+cat >"$WORK/derp.toml" <<EOF
+[server]
+bind = "$HOST:$DERP_PORT"
+data_dir = "$WORK/derp-data"
+log_format = "json"
+
+[auth.native]
+enable_confirmation = false
+
+[auth.native.jwt]
+access_token_expire_minutes = 60
+
+[rate_limit]
+sign_in_per_ip = 0
+sign_in_per_account = 0
+sign_up_per_ip = 0
+email_per_address = 0
+EOF
+log "derp: starting on $HOST:$DERP_PORT"
+RUST_LOG=warn DERP_BIND="$HOST:$DERP_PORT" "$DERP_BIN" serve --config "$WORK/derp.toml" >"$WORK/derp.log" 2>&1 &
+DERP_PID=$!
+PIDS+=("$DERP_PID")
+timeout 90 python3 "$HELPER" wait "http://$HOST:$DERP_PORT/healthz" 60 2>>"$WORK/derp.log" \
+  || die "derp did not become ready (see $WORK/derp.log)"
+bench_target derp "$DERP_PID" "http://$HOST:$DERP_PORT" || log "derp: benchmark incomplete"
+stop_pid "$DERP_PID"
+
+# the peer
+if [[ $PEER_OK == 1 ]]; then
+  PEER_PORT=$(free_port)
+  log "peer: migrating and starting Better Auth on $HOST:$PEER_PORT"
+  if (cd "$PEER_DIR" && DB="$WORK/peer.db" timeout 60 node server.mjs --migrate) >"$WORK/peer.log" 2>&1; then
+    (cd "$PEER_DIR" && NODE_ENV=production PORT=$PEER_PORT DB="$WORK/peer.db" exec node server.mjs) >>"$WORK/peer.log" 2>&1 &
+    PEER_PID=$!
+    PIDS+=("$PEER_PID")
+    if timeout 90 python3 "$HELPER" wait "http://$HOST:$PEER_PORT/healthz" 60 2>>"$WORK/peer.log"; then
+      if bench_target peer "$PEER_PID" "http://$HOST:$PEER_PORT"; then
+        put peer.status ok
+      else
+        PEER_REASON="benchmark failed (see $WORK/peer.log)"
+      fi
+    else
+      PEER_REASON="server did not become ready (see $WORK/peer.log)"
+    fi
+    stop_pid "$PEER_PID"
+  else
+    PEER_REASON="migration failed (see $WORK/peer.log)"
+  fi
+fi
+[[ -n $PEER_REASON ]] && put peer.reason "$PEER_REASON"
+
+log "done in $((SECONDS - STARTED)) s"
+python3 "$HELPER" report "$WORK"
