@@ -9,10 +9,15 @@ echo "==> cargo test (unit + integration)"
 cargo build --locked --all-targets
 cargo test --locked --all-targets
 
-echo "==> examples/fastapi against a live derp"
+echo "==> Python peers: examples/fastapi and aiosmtpd against a live derp"
 venv=target/test-venv
-if [ ! -x "$venv/bin/pytest" ]; then
+stamp="$venv/.requirements"
+wanted=$(cat examples/fastapi/requirements.txt tests/peers/requirements.txt | sort -u)
+if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     python3 -m venv "$venv"
-    timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check -r examples/fastapi/requirements.txt
+    timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        -r examples/fastapi/requirements.txt -r tests/peers/requirements.txt
+    echo "$wanted" > "$stamp"
 fi
-DERP_BIN="$PWD/target/debug/derp" timeout 300 "$venv/bin/pytest" -q -p no:cacheprovider examples/fastapi
+export DERP_BIN="$PWD/target/debug/derp"
+timeout 300 "$venv/bin/pytest" -q -p no:cacheprovider examples/fastapi tests/peers
