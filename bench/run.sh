@@ -71,12 +71,13 @@ sample_rss() {
   done
 }
 
-# run_wrk OUT CONNS THREADS URL [wrk args...]: one bounded wrk run.
+# run_wrk OUT CONNS THREADS URL [SCRIPT [SCRIPT ARGS...]]: one bounded wrk run.
 run_wrk() {
-  local out=$1 c=$2 t=$3 url=$4
+  local out=$1 c=$2 t=$3 url=$4 script=()
   shift 4
-  timeout -k 5 "$WRK_TIMEOUT" wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency "$@" "$url" \
-    >"$out" 2>&1 || echo "wrk exited with $?" >>"$out"
+  if [[ $# -gt 0 ]]; then script=(-s "$1"); shift; fi
+  timeout -k 5 "$WRK_TIMEOUT" wrk -t"$t" -c"$c" -d"${DURATION}s" --timeout 10s --latency "${script[@]}" "$url" \
+    ${1+--} "$@" >"$out" 2>&1 || echo "wrk exited with $?" >>"$out"
 }
 
 # ---------------------------------------------------------------- tools ---
@@ -148,8 +149,8 @@ peer_setup() {
 PEER_OK=0
 if peer_setup; then
   PEER_OK=1
-  put peer.version "$(cd "$PEER_DIR" && node -p "require('better-auth/package.json').version" 2>/dev/null || echo '?')"
-  put peer.sqlite_version "$(cd "$PEER_DIR" && node -p "require('better-sqlite3/package.json').version" 2>/dev/null || echo '?')"
+  put peer.version "$(cd "$PEER_DIR" && node -p "require('./node_modules/better-auth/package.json').version" 2>/dev/null || echo '?')"
+  put peer.sqlite_version "$(cd "$PEER_DIR" && node -p "require('./node_modules/better-sqlite3/package.json').version" 2>/dev/null || echo '?')"
   log "timing one scrypt hash (Better Auth's own hashPassword)"
   if SCRYPT=$(cd "$PEER_DIR" && timeout 120 node server.mjs --hash-cost 20 2>>"$WORK/peer-hash.log"); then
     put peer.hash_ms "$(sed -n 's/.*mean_ms=\([0-9.]*\).*/\1/p' <<<"$SCRYPT")"
@@ -188,12 +189,12 @@ EOF
 
   for run in $(seq "$RUNS"); do
     log "$name: sign-up run $run/$RUNS"
-    run_wrk "$WORK/wrk/$name.signup.$run.txt" "$C_HASH" $THREADS "$base/" -s "$LUA/signup.lua" -- "$lua_target"
+    run_wrk "$WORK/wrk/$name.signup.$run.txt" "$C_HASH" $THREADS "$base/" "$LUA/signup.lua" "$lua_target"
   done
   for run in $(seq "$RUNS"); do
     log "$name: sign-in run $run/$RUNS"
     run_wrk "$WORK/wrk/$name.signin.$run.txt" "$C_HASH" $THREADS "$base/" \
-      -s "$LUA/signin.lua" -- "$lua_target" "$SEED_USERS" "$prefix"
+      "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix"
   done
   if [[ $name == derp ]]; then
     for run in $(seq "$RUNS"); do
@@ -201,13 +202,13 @@ EOF
       timeout 120 python3 "$HELPER" tokens "$name" "$base" "$prefix" "$SEED_USERS" "$REFRESH_SEEDS" refresh \
         "$WORK/$name.refresh-tokens.$run" 2>>"$WORK/$name.helper.log" || { log "$name: token seeding failed"; continue; }
       run_wrk "$WORK/wrk/$name.refresh.$run.txt" "$C_LIGHT" $THREADS "$base/" \
-        -s "$LUA/refresh.lua" -- "$WORK/$name.refresh-tokens.$run" "$THREADS"
+        "$LUA/refresh.lua" "$WORK/$name.refresh-tokens.$run" "$THREADS"
     done
   fi
   for run in $(seq "$RUNS"); do
     log "$name: /session run $run/$RUNS"
     run_wrk "$WORK/wrk/$name.session.$run.txt" "$C_LIGHT" $THREADS "$base/" \
-      -s "$LUA/bearer_get.lua" -- "$session_path" "$tok"
+      "$LUA/bearer_get.lua" "$session_path" "$tok"
   done
   for run in $(seq "$RUNS"); do
     log "$name: /healthz run $run/$RUNS"
@@ -229,11 +230,11 @@ EOF
   for run in $(seq "$RUNS"); do
     log "$name: /session during a sign-in flood, run $run/$RUNS"
     run_wrk "$WORK/wrk/$name.mixed_signin.$run.txt" "$C_HASH" 1 "$base/" \
-      -s "$LUA/signin.lua" -- "$lua_target" "$SEED_USERS" "$prefix" &
+      "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix" &
     local flood=$!
     PIDS+=($flood)
     run_wrk "$WORK/wrk/$name.mixed_session.$run.txt" "$C_LIGHT" 1 "$base/" \
-      -s "$LUA/bearer_get.lua" -- "$session_path" "$tok"
+      "$LUA/bearer_get.lua" "$session_path" "$tok"
     wait "$flood" || true
     local keep=() p
     for p in "${PIDS[@]}"; do [[ $p == "$flood" ]] || keep+=("$p"); done

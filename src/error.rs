@@ -25,6 +25,12 @@ pub enum AuthError {
     NotFound(&'static str),
     #[error("an account with this email already exists")]
     EmailExists,
+    #[error("an organization with this slug already exists")]
+    OrgExists,
+    #[error("the user is already a member of this organization")]
+    MemberExists,
+    #[error("the organization must keep at least one owner")]
+    LastOwner,
     #[error("the password does not meet the policy")]
     WeakPassword(Vec<&'static str>),
     #[error("sign-up is disabled")]

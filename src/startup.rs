@@ -4,15 +4,17 @@
 
 use crate::auth::AuthBackend;
 use crate::auth::jwt::{Keyring, KeyringSettings};
-use crate::auth::native::{Links, MailQueue, NativeBackend, NativeParts};
+use crate::auth::native::{Links, NativeBackend, NativeParts};
 use crate::auth::password::Hasher;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{BackendKind, Config, JwtAlgorithm, parse_proxy};
 use crate::domain::redirect::AllowedUrls;
 use crate::error::AuthError;
+use crate::mail::queue::MailQueue;
 use crate::mail::smtp::SmtpMailer;
 use crate::mail::templates::{Site, Templates};
 use crate::mail::{DevMailer, Mailer};
+use crate::services::orgs::OrgService;
 use crate::services::outbox::Sender;
 use crate::services::rate_limit::RateLimits;
 use crate::state::AppState;
@@ -139,6 +141,14 @@ impl Application {
             domain: message_domain(&config),
             waker: waker.clone(),
         };
+        let orgs = Arc::new(OrgService {
+            db: db.clone(),
+            clock: clock.clone(),
+            mail: mail.clone(),
+            public_url: config.public_url(),
+            allowed: AllowedUrls::new(&config.public_url(), &config.hosted.allowed_redirect_urls),
+            invitation_ttl: native.invitation_expire_days as i64 * 86_400,
+        });
         let backend: Arc<dyn AuthBackend> = match config.backend() {
             BackendKind::Native => Arc::new(NativeBackend::new(NativeParts {
                 db: db.clone(),
@@ -169,6 +179,7 @@ impl Application {
             db: db.clone(),
             mailer,
             limits: limits.clone(),
+            orgs,
             clock: clock.clone(),
             trusted_proxies: trusted.into(),
             issuer,

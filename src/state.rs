@@ -4,6 +4,7 @@ use crate::auth::AuthBackend;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::mail::Mailer;
+use crate::services::orgs::OrgService;
 use crate::services::rate_limit::RateLimits;
 use crate::storage::Db;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub struct AppState {
     pub db: Db,
     pub mailer: Arc<dyn Mailer>,
     pub limits: Arc<RateLimits>,
+    pub orgs: Arc<OrgService>,
     pub clock: Arc<dyn Clock>,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     pub issuer: String,

@@ -145,6 +145,12 @@ pub trait AuthBackend: Send + Sync + 'static {
         password: String,
         meta: &RequestMeta,
     ) -> AuthResult<AuthOutcome>;
+    /// The seed's `set_active_org`: new tokens carrying the org (or none).
+    async fn set_active_org(
+        &self,
+        session: &SessionInfo,
+        org_id: Option<String>,
+    ) -> AuthResult<TokenPair>;
     /// The public keys for `/.well-known/jwks.json`.
     fn jwks(&self) -> serde_json::Value;
 }

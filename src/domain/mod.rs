@@ -1,10 +1,12 @@
 //! Plain types and rules: no I/O.
 
 pub mod email;
+pub mod org;
 pub mod password;
 pub mod redirect;
 pub mod user;
 
 pub use email::Email;
+pub use org::{OrgRole, Slug};
 pub use password::{PasswordPolicy, PasswordProblem};
 pub use user::{Role, User};

@@ -3,7 +3,9 @@
 
 use super::error::ApiError;
 use crate::auth::{RequestMeta, SessionInfo};
+use crate::domain::OrgRole;
 use crate::error::AuthError;
+use crate::services::orgs::OrgView;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -11,6 +13,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use std::future::{Ready, ready};
+use std::marker::PhantomData;
 use std::net::IpAddr;
 
 /// The largest body accepted anywhere.
@@ -214,5 +217,61 @@ mod tests {
             "a spoofed left-most entry is ignored"
         );
         assert_eq!(client_ip(Some(proxy), None, &trusted), Some(proxy));
+    }
+}
+
+/// The least org role a handler needs; see [`OrgMember`].
+pub trait MinRole {
+    const ROLE: OrgRole;
+}
+
+#[derive(Debug)]
+pub struct Member;
+#[derive(Debug)]
+pub struct Admin;
+#[derive(Debug)]
+pub struct Owner;
+
+impl MinRole for Member {
+    const ROLE: OrgRole = OrgRole::Member;
+}
+impl MinRole for Admin {
+    const ROLE: OrgRole = OrgRole::Admin;
+}
+impl MinRole for Owner {
+    const ROLE: OrgRole = OrgRole::Owner;
+}
+
+/// The signed-in caller as a member of the org named by the `{org}` path
+/// segment (id or slug), with at least role `R`: non-members get 404, lesser
+/// roles 403. Services check again inside their transactions.
+#[derive(Debug)]
+pub struct OrgMember<R: MinRole> {
+    pub session: SessionInfo,
+    pub org: OrgView,
+    pub role: OrgRole,
+    _role: PhantomData<R>,
+}
+
+impl<R: MinRole + 'static> FromRequest for OrgMember<R> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let session = CurrentSession::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = req.match_info().get("org").map(str::to_string);
+        Box::pin(async move {
+            let CurrentSession(session) = session.await?;
+            let state = state.ok_or_else(|| ApiError::from(AuthError::internal("no app state")))?;
+            let key = key.ok_or_else(|| ApiError::from(AuthError::NotFound("organization")))?;
+            let (org, role) = state.orgs.access(&key, &session.user_id, R::ROLE).await?;
+            Ok(OrgMember {
+                session,
+                org,
+                role,
+                _role: PhantomData,
+            })
+        })
     }
 }

@@ -11,7 +11,9 @@ use std::net::TcpListener;
 
 pub fn app_config(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::ops::routes)
-        .service(web::scope("/api/v1/auth").configure(api::auth::routes));
+        .service(web::scope("/api/v1/auth").configure(api::auth::routes))
+        .service(web::scope("/api/v1/orgs").configure(api::orgs::routes))
+        .service(web::scope("/api/v1/invitations").configure(api::orgs::invitation_routes));
 }
 
 pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {

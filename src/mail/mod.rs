@@ -5,6 +5,7 @@
 //! outbox and for tests). This is deliberate: a newcomer running derp without
 //! SMTP must still be able to click their confirmation link.
 
+pub mod queue;
 pub mod smtp;
 pub mod templates;
 

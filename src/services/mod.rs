@@ -1,5 +1,6 @@
 //! Use cases that sit above the backends: rate limits now; orgs,
 //! invitations and admin as they arrive.
 
+pub mod orgs;
 pub mod outbox;
 pub mod rate_limit;

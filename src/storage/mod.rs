@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod keys;
 pub mod migrations;
+pub mod orgs;
 pub mod outbox;
 pub mod sessions;
 pub mod tokens;

@@ -90,6 +90,23 @@ pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageRes
     Ok(())
 }
 
+/// Drops `org_id` as the active org of the user's sessions.
+pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "UPDATE sessions SET active_org_id = NULL WHERE user_id = ?1 AND active_org_id = ?2",
+        params![user_id, org_id],
+    )?)
+}
+
+/// Marks every unused refresh token of a session used (rotation without
+/// the token in hand, as when the active org changes).
+pub fn use_all_refresh(conn: &Conn, session_id: &str, now: i64) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "UPDATE refresh_tokens SET used_at = ?2 WHERE session_id = ?1 AND used_at IS NULL",
+        params![session_id, now],
+    )?)
+}
+
 /// Revokes one session; `false` when it was not live.
 pub fn revoke(conn: &Conn, id: &str, now: i64, reason: &str) -> StorageResult<bool> {
     let n = conn.execute(

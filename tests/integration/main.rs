@@ -8,6 +8,7 @@ mod smtp_server;
 mod api_errors;
 mod cli;
 mod mail_flows;
+mod orgs;
 mod session_tokens;
 mod sign_in;
 mod sign_up;

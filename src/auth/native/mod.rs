@@ -20,12 +20,11 @@ use crate::config::NativeConfig;
 use crate::domain::redirect::{AllowedUrls, with_query};
 use crate::domain::{Email, PasswordPolicy, User};
 use crate::error::{AuthError, AuthResult};
-use crate::mail::templates::{MailKind, Templates, duration_text};
+use crate::mail::queue::MailQueue;
 use crate::storage::audit::{self, AuditEvent};
-use crate::storage::{Conn, Db, outbox, tokens};
+use crate::storage::{Conn, Db, tokens};
 use async_trait::async_trait;
 use std::sync::Arc;
-use tokio::sync::Notify;
 
 pub struct NativeBackend {
     db: Db,
@@ -36,50 +35,6 @@ pub struct NativeBackend {
     mail: MailQueue,
     cfg: NativeConfig,
     links: Links,
-}
-
-/// Renders a message and writes it to the outbox inside the caller's
-/// transaction; the sender is woken after the commit.
-#[derive(Clone)]
-pub struct MailQueue {
-    pub templates: Arc<Templates>,
-    /// The domain part of Message-IDs.
-    pub domain: String,
-    pub waker: Arc<Notify>,
-}
-
-impl MailQueue {
-    pub fn push(
-        &self,
-        conn: &Conn,
-        kind: MailKind,
-        to: &str,
-        link: &str,
-        lifetime_seconds: i64,
-        now: i64,
-    ) -> AuthResult<()> {
-        let mail = self
-            .templates
-            .render(kind, to, link, &duration_text(lifetime_seconds), None);
-        let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.domain);
-        outbox::enqueue(
-            conn,
-            &outbox::NewMessage {
-                message_id: &message_id,
-                kind: kind.name(),
-                to,
-                subject: &mail.subject,
-                text: &mail.text,
-                html: mail.html.as_deref(),
-            },
-            now,
-        )?;
-        Ok(())
-    }
-
-    pub fn wake(&self) {
-        self.waker.notify_one();
-    }
 }
 
 /// Where mail links point.
@@ -311,6 +266,14 @@ impl AuthBackend for NativeBackend {
         meta: &RequestMeta,
     ) -> AuthResult<AuthOutcome> {
         self.reset_password_impl(token, password, meta).await
+    }
+
+    async fn set_active_org(
+        &self,
+        session: &SessionInfo,
+        org_id: Option<String>,
+    ) -> AuthResult<TokenPair> {
+        self.set_active_org_impl(session, org_id).await
     }
 
     fn jwks(&self) -> serde_json::Value {

@@ -9,7 +9,7 @@ use crate::clock::from_unix;
 use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::sessions::{self, SessionRow};
-use crate::storage::{Conn, users};
+use crate::storage::{Conn, orgs, users};
 
 /// Everything needed to mint tokens inside a transaction.
 #[derive(Clone)]
@@ -86,6 +86,26 @@ impl Minter {
             expires_in: exp - now,
             expires_at: exp,
         })
+    }
+}
+
+/// The session's active org with the user's current role in it; an org the
+/// user is no longer a member of is cleared from the session.
+fn current_org(
+    conn: &Conn,
+    mut session: SessionRow,
+    user_id: &str,
+) -> AuthResult<(SessionRow, Option<String>)> {
+    let Some(org_id) = session.active_org_id.clone() else {
+        return Ok((session, None));
+    };
+    match orgs::member(conn, &org_id, user_id)? {
+        Some(m) => Ok((session, Some(m.role))),
+        None => {
+            sessions::set_active_org(conn, &session.id, None)?;
+            session.active_org_id = None;
+            Ok((session, None))
+        }
     }
 }
 
@@ -175,7 +195,7 @@ impl NativeBackend {
                     }
                 };
                 sessions::touch(conn, &session.id, now)?;
-                let org_role = None;
+                let (session, org_role) = current_org(conn, session, &user.id)?;
                 minter.pair(conn, &user, &session, Some(row.id), org_role, now).map(Refreshed::Tokens)
             })
             .await?;
@@ -226,22 +246,23 @@ impl NativeBackend {
             return Err(AuthError::Unauthenticated);
         }
         let sid = claims.sid.clone();
-        let live = self
+        let session = self
             .db
-            .read(move |conn| -> AuthResult<bool> {
-                Ok(sessions::get(conn, &sid)?.is_some_and(|s| s.is_live(now)))
-            })
+            .read(move |conn| -> AuthResult<_> { Ok(sessions::get(conn, &sid)?) })
             .await?;
-        if !live {
+        let Some(session) = session.filter(|s| s.is_live(now) && s.user_id == claims.sub) else {
             return Err(AuthError::Unauthenticated);
-        }
+        };
+        // An org that was deleted, or that the user left or was removed
+        // from, is no longer reported even while the token lives.
+        let org_still_active = claims.org_id.is_some() && claims.org_id == session.active_org_id;
         Ok(SessionInfo {
             user_id: claims.sub,
             session_id: claims.sid,
             role: claims.role,
             expires_at: claims.exp,
-            org_id: claims.org_id,
-            org_role: claims.org_role,
+            org_id: claims.org_id.filter(|_| org_still_active),
+            org_role: claims.org_role.filter(|_| org_still_active),
             email: Some(claims.email),
         })
     }
@@ -295,6 +316,45 @@ impl NativeBackend {
                     Some(&user_id),
                     serde_json::json!({"session_id": id}),
                 )
+            })
+            .await
+    }
+}
+
+impl NativeBackend {
+    /// Makes `org_id` (or none) the session's active org and rotates its
+    /// refresh token; the caller must be a member.
+    pub(super) async fn set_active_org_impl(
+        &self,
+        session: &SessionInfo,
+        org_id: Option<String>,
+    ) -> AuthResult<TokenPair> {
+        let minter = self.minter();
+        let (sid, uid) = (session.session_id.clone(), session.user_id.clone());
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<TokenPair> {
+                let mut row = sessions::get(conn, &sid)?
+                    .filter(|s| s.is_live(now) && s.user_id == uid)
+                    .ok_or(AuthError::Unauthenticated)?;
+                let user = users::by_id(conn, &uid)?
+                    .ok_or(AuthError::Unauthenticated)?
+                    .user;
+                let (org_id, role) = match org_id {
+                    None => (None, None),
+                    Some(key) => {
+                        let org =
+                            orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
+                        let member = orgs::member(conn, &org.id, &uid)?
+                            .ok_or(AuthError::NotFound("organization"))?;
+                        (Some(org.id), Some(member.role))
+                    }
+                };
+                sessions::set_active_org(conn, &sid, org_id.as_deref())?;
+                sessions::use_all_refresh(conn, &sid, now)?;
+                sessions::touch(conn, &sid, now)?;
+                row.active_org_id = org_id;
+                minter.pair(conn, &user, &row, None, role, now)
             })
             .await
     }

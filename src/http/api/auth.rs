@@ -27,7 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/magic-link").post(send_magic_link))
         .service(web::resource("/magic-link/verify").post(verify_magic_link))
         .service(web::resource("/password/recover").post(recover_password))
-        .service(web::resource("/password/reset").post(reset_password));
+        .service(web::resource("/password/reset").post(reset_password))
+        .service(web::resource("/active-org").post(set_active_org));
 }
 
 fn parse_email(raw: &str) -> std::result::Result<Email, AuthError> {
@@ -289,4 +290,18 @@ async fn reset_password(
         .reset_password(&body.token, body.password, &meta)
         .await?;
     Ok(HttpResponse::Ok().json(outcome))
+}
+
+#[derive(Debug, Deserialize)]
+struct ActiveOrgBody {
+    org_id: Option<String>,
+}
+
+async fn set_active_org(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    ApiJson(body): ApiJson<ActiveOrgBody>,
+) -> Result<HttpResponse> {
+    let tokens = state.backend.set_active_org(&session, body.org_id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
 }

@@ -1,0 +1,153 @@
+//! Organizations: slugs and ordered member roles.
+
+use serde::Serialize;
+use std::fmt;
+
+/// `owner > admin > member`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OrgRole {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl OrgRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "member" => Some(Self::Member),
+            "admin" => Some(Self::Admin),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for OrgRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for OrgRole {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Words that would collide with derp's own pages and routes.
+pub const RESERVED_SLUGS: &[&str] = &[
+    "admin",
+    "api",
+    "new",
+    "settings",
+    "login",
+    "logout",
+    "signup",
+    "account",
+    "orgs",
+    "invitations",
+    "static",
+    "assets",
+    "auth",
+    "oauth",
+    "well-known",
+    "me",
+    "help",
+    "support",
+    "www",
+    "derp",
+];
+
+/// A validated org slug: `^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`, not
+/// reserved, and not shaped like an org id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Slug(String);
+
+impl Slug {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let s = raw.trim();
+        let bytes = s.as_bytes();
+        let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && bytes.first().copied().is_some_and(edge_ok)
+            && bytes.last().copied().is_some_and(edge_ok)
+            && bytes.iter().all(|&b| edge_ok(b) || b == b'-');
+        if !ok {
+            return Err(
+                "must be 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit",
+            );
+        }
+        if RESERVED_SLUGS.contains(&s) {
+            return Err("is reserved");
+        }
+        if uuid::Uuid::parse_str(s).is_ok() {
+            return Err("must not look like an org id");
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An org's display name: trimmed, 1 to 100 characters.
+pub fn parse_org_name(raw: &str) -> Result<String, &'static str> {
+    let name = raw.trim();
+    match name.chars().count() {
+        0 => Err("is required"),
+        n if n > 100 => Err("must be at most 100 characters"),
+        _ => Ok(name.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for good in ["acme", "a", "acme-inc", "0day", &"a".repeat(63)] {
+            assert!(Slug::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-acme",
+            "acme-",
+            "Acme",
+            "ac me",
+            "acme_inc",
+            "admin",
+            "api",
+            "new",
+            &"a".repeat(64),
+            "0190a6b2-0000-7000-8000-000000000000",
+        ] {
+            assert!(Slug::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(OrgRole::Owner > OrgRole::Admin && OrgRole::Admin > OrgRole::Member);
+        assert_eq!(OrgRole::parse("admin"), Some(OrgRole::Admin));
+        assert_eq!(OrgRole::parse("root"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(parse_org_name("  Acme Inc ").unwrap(), "Acme Inc");
+        assert!(parse_org_name("   ").is_err());
+        assert!(parse_org_name(&"x".repeat(101)).is_err());
+    }
+}

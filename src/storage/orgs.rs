@@ -1,0 +1,230 @@
+//! Organizations, members and invitations.
+
+use super::{Conn, StorageResult, optional};
+use rusqlite::params;
+
+#[derive(Debug, Clone)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub seq: i64,
+    pub org_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub joined_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct InvitationRow {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: String,
+    pub invited_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+fn org_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrgRow> {
+    Ok(OrgRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        slug: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+/// Members show the user's current email where derp knows the user.
+const MEMBER_SELECT: &str =
+    "SELECT m.seq, m.org_id, m.user_id, COALESCE(u.email, m.email), m.role, m.joined_at
+     FROM org_members m LEFT JOIN users u ON u.id = m.user_id";
+
+fn member_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
+    Ok(MemberRow {
+        seq: r.get(0)?,
+        org_id: r.get(1)?,
+        user_id: r.get(2)?,
+        email: r.get(3)?,
+        role: r.get(4)?,
+        joined_at: r.get(5)?,
+    })
+}
+
+const INVITATION_COLUMNS: &str = "id, org_id, email, role, invited_by, created_at, expires_at";
+
+fn invitation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvitationRow> {
+    Ok(InvitationRow {
+        id: r.get(0)?,
+        org_id: r.get(1)?,
+        email: r.get(2)?,
+        role: r.get(3)?,
+        invited_by: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+    })
+}
+
+/// A taken slug is `StorageError::Conflict("orgs.slug")`.
+pub fn insert(conn: &Conn, org: &OrgRow) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO orgs (id, name, slug, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![org.id, org.name, org.slug, org.created_at],
+    )?;
+    Ok(())
+}
+
+/// By id, or by slug when no id matches.
+pub fn find(conn: &Conn, id_or_slug: &str) -> StorageResult<Option<OrgRow>> {
+    optional(conn.query_row(
+        "SELECT id, name, slug, created_at FROM orgs WHERE id = ?1
+         UNION ALL SELECT id, name, slug, created_at FROM orgs WHERE slug = ?1 LIMIT 1",
+        [id_or_slug],
+        org_from,
+    ))
+}
+
+pub fn update(conn: &Conn, id: &str, name: &str, slug: &str, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE orgs SET name = ?2, slug = ?3, updated_at = ?4 WHERE id = ?1",
+        params![id, name, slug, now],
+    )?;
+    Ok(())
+}
+
+/// Deletes the org with its members and invitations; clears it as the
+/// active org of every session.
+pub fn delete(conn: &Conn, id: &str) -> StorageResult<bool> {
+    conn.execute(
+        "UPDATE sessions SET active_org_id = NULL WHERE active_org_id = ?1",
+        [id],
+    )?;
+    Ok(conn.execute("DELETE FROM orgs WHERE id = ?1", [id])? == 1)
+}
+
+/// The orgs of a user with their role, in join order, after `after_seq`.
+pub fn for_user(
+    conn: &Conn,
+    user_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> StorageResult<Vec<(OrgRow, String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.id, o.name, o.slug, o.created_at, m.role, m.seq
+         FROM org_members m JOIN orgs o ON o.id = m.org_id
+         WHERE m.user_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![user_id, after_seq, limit], |r| {
+        Ok((org_from(r)?, r.get(4)?, r.get(5)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn member(conn: &Conn, org_id: &str, user_id: &str) -> StorageResult<Option<MemberRow>> {
+    let sql = format!("{MEMBER_SELECT} WHERE m.org_id = ?1 AND m.user_id = ?2");
+    optional(conn.query_row(&sql, params![org_id, user_id], member_from))
+}
+
+pub fn members(
+    conn: &Conn,
+    org_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> StorageResult<Vec<MemberRow>> {
+    let sql = format!("{MEMBER_SELECT} WHERE m.org_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![org_id, after_seq, limit], member_from)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A user already in the org is `StorageError::Conflict("org_members.org_id, org_members.user_id")`.
+pub fn add_member(
+    conn: &Conn,
+    org_id: &str,
+    user_id: &str,
+    email: &str,
+    role: &str,
+    now: i64,
+) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO org_members (org_id, user_id, email, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![org_id, user_id, email, role, now],
+    )?;
+    Ok(())
+}
+
+pub fn set_role(conn: &Conn, org_id: &str, user_id: &str, role: &str) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2",
+        params![org_id, user_id, role],
+    )? == 1)
+}
+
+pub fn remove_member(conn: &Conn, org_id: &str, user_id: &str) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2",
+        params![org_id, user_id],
+    )? == 1)
+}
+
+pub fn count_owners(conn: &Conn, org_id: &str) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'owner'",
+        [org_id],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn insert_invitation(conn: &Conn, inv: &InvitationRow, token_hash: &str) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO org_invitations (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![inv.id, inv.org_id, inv.email, inv.role, token_hash, inv.invited_by, inv.created_at, inv.expires_at],
+    )?;
+    Ok(())
+}
+
+/// Pending (not accepted, revoked or expired) invitations of an org.
+pub fn pending_invitations(
+    conn: &Conn,
+    org_id: &str,
+    now: i64,
+) -> StorageResult<Vec<InvitationRow>> {
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS} FROM org_invitations
+         WHERE org_id = ?1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
+         ORDER BY created_at, id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![org_id, now], invitation_from)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn revoke_invitation(conn: &Conn, org_id: &str, id: &str, now: i64) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE org_invitations SET revoked_at = ?3
+         WHERE org_id = ?1 AND id = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
+        params![org_id, id, now],
+    )? == 1)
+}
+
+/// Consumes a pending invitation atomically; `None` when unknown, used,
+/// revoked or expired.
+pub fn accept_invitation(
+    conn: &Conn,
+    token_hash: &str,
+    now: i64,
+) -> StorageResult<Option<InvitationRow>> {
+    let sql = format!(
+        "UPDATE org_invitations SET accepted_at = ?2
+         WHERE token_hash = ?1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
+         RETURNING {INVITATION_COLUMNS}"
+    );
+    optional(conn.query_row(&sql, params![token_hash, now], invitation_from))
+}
