@@ -148,6 +148,8 @@ def parse_wrk(path: Path) -> dict | None:
     mr = re.search(r"(\d+) requests in", text)
     if mr:
         r["requests"] = int(mr.group(1))
+    if r["requests"] == 0:  # nothing completed: no latency to speak of
+        r["p50"] = r["p99"] = float("nan")
     return r
 
 
@@ -198,6 +200,29 @@ def _ratio(a: float, b: float, pct: bool = False) -> str:
     return f"{100 * a / b:.0f}%" if pct else f"{a / b:.2f}x"
 
 
+def _own_cpu_s(path: Path) -> float:
+    """Seconds of CPU in bash's `times` output (self and waited children)."""
+    total = 0.0
+    for m in re.finditer(r"(\d+)m([\d.]+)s", path.read_text()):
+        total += int(m.group(1)) * 60 + float(m.group(2))
+    return total
+
+
+def foreign_cpu(work: Path, cores: float) -> tuple[float, float] | None:
+    """(core-seconds, share of the machine) that processes other than this
+    benchmark used between the `start` and `end` snapshots."""
+    try:
+        ticks = [float((work / f"cpu.{t}.ticks").read_text()) for t in ("start", "end")]
+        wall = [float((work / f"cpu.{t}.wall").read_text()) for t in ("start", "end")]
+        own = [_own_cpu_s(work / f"cpu.{t}.own") for t in ("start", "end")]
+    except (OSError, ValueError):
+        return None
+    busy = (ticks[1] - ticks[0]) / 100.0  # USER_HZ
+    other = max(0.0, busy - (own[1] - own[0]))
+    span = (wall[1] - wall[0]) * cores
+    return other, (other / span if span > 0 else float("nan"))
+
+
 def cmd_report(workdir: str) -> int:
     work = Path(workdir)
     env = _env(work / "results.env")
@@ -238,13 +263,15 @@ def cmd_report(workdir: str) -> int:
         rows.append((title, "", "", "\x00"))
 
     hash_ms = {"derp": f("derp.hash_ms"), "peer": f("peer.hash_ms")}
+    hash_par = {"derp": f("derp.hash_par"), "peer": f("peer.hash_par")}
     bound = {t: cores * 1000 / hash_ms[t] if hash_ms[t] == hash_ms[t] else float("nan") for t in hash_ms}
     ch, cl = env.get("c_hash", "?"), env.get("c_light", "?")
 
-    section("password hashing")
+    section("password hashing (outside the server)")
     row("hash algorithm", {"derp": "argon2id m=19456 t=2 p=1", "peer": "scrypt N=16384 r=16 p=1"}, ratio=False)
-    row("hash time, 1 core (ms)", hash_ms, digits=1)
-    row(f"hash bound: {cores:.0f} cores / hash time (/s)", bound, digits=0)
+    row("hash time, 1 core (ms, mean)", hash_ms, digits=1)
+    row(f"hash bound: {cores:.0f} cores / hash time (/s)", bound, digits=1)
+    row(f"hashes/s measured, {cores:.0f} at once", hash_par, digits=1)
 
     section("write paths (hash-bound)")
     su = {t: r(t, "signup").med("rps") for t in targets}
@@ -253,6 +280,8 @@ def cmd_report(workdir: str) -> int:
     row(f"sign-ins/s (c={ch})", si, digits=1)
     row("  sign-ins / hash bound", {t: _ratio(si.get(t, float('nan')), bound[t], pct=True) or "—" for t in targets},
         ratio=False)
+    row("  sign-ins / measured hashes/s", {t: _ratio(si.get(t, float('nan')), hash_par[t], pct=True) or "—"
+                                          for t in targets}, ratio=False)
     row("  sign-in p99 (ms)", {t: r(t, "signin").med("p99") for t in targets}, digits=0)
     rf = r("derp", "refresh").med("rps")
     row(f"refreshes/s (c={cl})", {"derp": rf}, digits=0,
@@ -325,6 +354,13 @@ def cmd_report(workdir: str) -> int:
         "Better Auth's /healthz is a bare Node handler in the peer script; its /session is "
         "GET /api/auth/get-session with the bearer plugin.",
     ]
+    fc = foreign_cpu(work, cores)
+    if fc:
+        other, share = fc
+        warn = " (figures are low: rerun on a quiet machine)" if share > 0.05 else ""
+        notes.append(f"other processes used {other:.0f} core-seconds during the load phase, {100 * share:.0f}% "
+                     f"of the machine; load average {env.get('load_start', '?')} at start, "
+                     f"{env.get('load_end', '?')} at end{warn}.")
     for n in notes:
         print("note: " + n)
     print(f"logs and raw wrk output: {work}")

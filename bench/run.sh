@@ -5,7 +5,7 @@
 # npm packages, then runs every load with wrk against 127.0.0.1 only and
 # prints one table on stdout. Progress goes to stderr, everything else to log
 # files in a temporary directory whose path the table ends with.
-# See bench/README.md. Knobs (environment): BENCH_DURATION (s per wrk run, 6),
+# See bench/README.md. Knobs (environment): BENCH_DURATION (s per wrk run, 8),
 # BENCH_RUNS (3), BENCH_C_HASH (connections on hash-bound paths, 8),
 # BENCH_C_LIGHT (connections on the others, 32), BENCH_SKIP_PEER=1.
 set -euo pipefail
@@ -16,13 +16,14 @@ PEER_DIR=$BENCH_DIR/peers/better-auth
 LUA=$BENCH_DIR/lua
 HELPER=$BENCH_DIR/helper.py
 
-DURATION=${BENCH_DURATION:-6}
+DURATION=${BENCH_DURATION:-8}
 RUNS=${BENCH_RUNS:-3}
 C_HASH=${BENCH_C_HASH:-8}
 C_LIGHT=${BENCH_C_LIGHT:-32}
 THREADS=2
 SEED_USERS=32                 # accounts the sign-in loads cycle over
-REFRESH_SEEDS=$C_LIGHT        # fresh refresh tokens per refresh run (one per connection)
+REFRESH_SEEDS=$((C_LIGHT + THREADS)) # fresh refresh tokens per refresh run: one per connection, plus
+                              # one per thread for the request wrk builds and drops at start
 HOST=127.0.0.1
 WRK_TIMEOUT=$((DURATION + 30)) # hard bound on one wrk process
 STARTED=$SECONDS
@@ -49,6 +50,14 @@ trap 'exit 130' INT TERM
 log() { printf '[bench %3ds] %s\n' $((SECONDS - STARTED)) "$*" >&2; }
 die() { log "error: $*"; log "logs: $WORK"; exit 1; }
 put() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+# CPU accounting, to tell whether other processes competed for the cores:
+# busy ticks of the whole machine, and this script's own CPU (itself plus
+# every child it has waited for: servers, wrk, helpers).
+cpu_snapshot() { # TAG
+  awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat >"$WORK/cpu.$1.ticks"
+  date +%s.%N >"$WORK/cpu.$1.wall"
+  times >"$WORK/cpu.$1.own"
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Stops one server started here (by PID) and forgets it.
@@ -103,6 +112,7 @@ put duration "$DURATION"
 put c_hash "$C_HASH"
 put c_light "$C_LIGHT"
 put refresh_seeds "$REFRESH_SEEDS"
+put load_start "$(cut -d' ' -f1 /proc/loadavg)"
 put derp.commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo '+dirty')"
 
 # ---------------------------------------------------------------- build ---
@@ -115,6 +125,7 @@ put derp.version "$("$DERP_BIN" --version 2>/dev/null | awk '{print $NF}' || tru
 log "timing one argon2id hash (examples/argon2_cost.rs)"
 ARGON=$(timeout 120 "$ROOT/target/release/examples/argon2_cost" 20) || die "argon2_cost failed"
 put derp.hash_ms "$(sed -n 's/.*mean_ms=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
+put derp.hash_par "$(sed -n 's/.*hashes_per_s=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
 
 # ----------------------------------------------------------------- peer ---
 PEER_REASON=""
@@ -154,6 +165,7 @@ if peer_setup; then
   log "timing one scrypt hash (Better Auth's own hashPassword)"
   if SCRYPT=$(cd "$PEER_DIR" && timeout 120 node server.mjs --hash-cost 20 2>>"$WORK/peer-hash.log"); then
     put peer.hash_ms "$(sed -n 's/.*mean_ms=\([0-9.]*\).*/\1/p' <<<"$SCRYPT")"
+    put peer.hash_par "$(sed -n 's/.*hashes_per_s=\([0-9.]*\).*/\1/p' <<<"$SCRYPT")"
   fi
 else
   log "peer unavailable: $PEER_REASON"
@@ -246,6 +258,7 @@ EOF
   put "$name.rss_peak_kb" "$(sort -n "$WORK/$name.rss" | tail -1)"
 }
 
+cpu_snapshot start
 # derp
 DERP_PORT=$(free_port)
 mkdir -p "$WORK/derp-data"
@@ -300,5 +313,14 @@ if [[ $PEER_OK == 1 ]]; then
 fi
 [[ -n $PEER_REASON ]] && put peer.reason "$PEER_REASON"
 
+for pid in "${PIDS[@]}"; do # only the RSS samplers are left; they end with their server
+  for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+done
+PIDS=()
+put load_end "$(cut -d' ' -f1 /proc/loadavg)"
+cpu_snapshot end
+put elapsed "$((SECONDS - STARTED))"
 log "done in $((SECONDS - STARTED)) s"
 python3 "$HELPER" report "$WORK"

@@ -1,14 +1,18 @@
-//! The command line: `derp serve | migrate | validate-config | keys rotate`.
+//! The command line: `derp serve | migrate | validate-config | keys rotate |
+//! backup | healthcheck`.
 
 use crate::auth::jwt;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::AuthError;
 use crate::startup::{Application, Overrides};
-use crate::storage::{Db, migrations};
+use crate::storage::{Db, backup, migrations};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
 #[command(name = "derp", version, about = "A self-hosted auth server")]
@@ -39,6 +43,21 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Copy the database to PATH (0600), consistently, while the server runs
+    Backup {
+        /// The file to write; an existing one is refused without --force
+        path: PathBuf,
+        /// Replace PATH if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Exit 0 when the running server answers GET /readyz with 200
+    Healthcheck {
+        /// The URL to ask [default: http://<bind>/readyz from the configuration,
+        /// DERP_BIND overriding bind]
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -93,8 +112,15 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 return Ok(());
             }
-            let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+            let (db, copy) =
+                Db::open_reporting_backup(&config.server.data_dir).map_err(|e| e.to_string())?;
             drop(db);
+            if let Some(copy) = copy {
+                println!(
+                    "backed up the database to {} before migrating",
+                    copy.path.display()
+                );
+            }
             if pending.is_empty() {
                 println!("no pending migrations");
             }
@@ -119,6 +145,138 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Backup { path, force } => {
+            let config = load(cli.config.as_ref())?;
+            backup_command(&config.server.data_dir, &path, force)
+        }
+        Command::Healthcheck { url } => {
+            let url = match url {
+                Some(url) => url,
+                None => readyz_url(load(cli.config.as_ref())?)?,
+            };
+            healthcheck(&url)
+        }
+    }
+}
+
+fn backup_command(data_dir: &Path, path: &Path, force: bool) -> Result<(), String> {
+    let info = backup::backup_data_dir(data_dir, path, force).map_err(|e| e.to_string())?;
+    let check = backup::integrity_check(&info.path).map_err(|e| e.to_string())?;
+    if check != "ok" {
+        return Err(format!(
+            "{} was written but fails PRAGMA integrity_check: {}",
+            info.path.display(),
+            check.replace('\n', "; ")
+        ));
+    }
+    println!(
+        "backed up {} to {} ({} bytes, migration {}, integrity ok)",
+        backup::database_file(data_dir).display(),
+        info.path.display(),
+        info.bytes,
+        info.version
+    );
+    Ok(())
+}
+
+/// `http://<bind>/readyz`, asking loopback when the server binds every address.
+fn readyz_url(mut config: Config) -> Result<String, String> {
+    if let Ok(bind) = std::env::var("DERP_BIND") {
+        config.server.bind = bind;
+    }
+    let mut addr = config.bind_addr().map_err(|e| e.to_string())?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(format!("http://{addr}/readyz"))
+}
+
+fn healthcheck(url: &str) -> Result<(), String> {
+    match http_status(url, Duration::from_secs(3)) {
+        Ok(200) => {
+            println!("ready: {url}");
+            Ok(())
+        }
+        Ok(status) => Err(format!("not ready: {url} answered {status}")),
+        Err(reason) => Err(format!("not ready: {url}: {reason}")),
+    }
+}
+
+/// The status code of a plain HTTP/1.1 GET, all within `timeout`. Enough for
+/// a loopback health check; no TLS, no redirects.
+fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
+    let deadline = Instant::now() + timeout;
+    let left = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("no answer within {} s", timeout.as_secs()))
+    };
+    let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    if parsed.scheme() != "http" {
+        return Err(
+            "only http:// URLs are supported (ask the server directly, not its TLS proxy)".into(),
+        );
+    }
+    let host = parsed.host_str().ok_or("the URL has no host")?;
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addrs = parsed
+        .socket_addrs(|| Some(80))
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let mut stream = None;
+    let mut last = String::from("no address to connect to");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, left()?) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    let mut stream = stream.ok_or(last)?;
+    let mut target = parsed.path().to_string();
+    if let Some(q) = parsed.query() {
+        target = format!("{target}?{q}");
+    }
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: derp-healthcheck\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    let timed_out = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("no answer within {} s", timeout.as_secs())
+        }
+        _ => e.to_string(),
+    };
+    stream
+        .set_write_timeout(Some(left()?))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).map_err(timed_out)?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 512];
+    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
+        stream
+            .set_read_timeout(Some(left()?))
+            .map_err(|e| e.to_string())?;
+        let n = stream.read(&mut buf).map_err(timed_out)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let line = line.lines().next().unwrap_or_default();
+    let mut parts = line.split_whitespace();
+    match (
+        parts.next(),
+        parts.next().and_then(|c| c.parse::<u16>().ok()),
+    ) {
+        (Some(version), Some(status)) if version.starts_with("HTTP/") => Ok(status),
+        _ if head.is_empty() => Err("the connection closed without an answer".into()),
+        _ => Err("the answer is not HTTP".into()),
     }
 }
 
@@ -133,9 +291,26 @@ fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let url = app.state().config.public_url();
+        ignore_hangup()?;
         tracing::info!(port = app.port(), "derp listening on {url}");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
+}
+
+/// SIGHUP (`systemctl reload`) would otherwise end the process, and systemd
+/// does not restart a service that a SIGHUP ended. derp has nothing to
+/// re-read: signing keys reload every minute, and `derp.toml` takes a restart.
+fn ignore_hangup() -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!(
+                "SIGHUP: nothing to reload (signing keys reload every minute); restart derp to apply derp.toml changes"
+            );
+        }
+    });
+    Ok(())
 }
 
 fn init_tracing(format: &str) {

@@ -568,6 +568,13 @@ impl Config {
                 ));
             }
         }
+        let color = &self.hosted.primary_color;
+        let hex_ok = color.len() == 4 || color.len() == 7;
+        if !(hex_ok && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit())) {
+            return Err(ConfigError::Invalid(format!(
+                "hosted.primary_color: `{color}` must be a colour like #4f46e5"
+            )));
+        }
         for url in &self.hosted.allowed_redirect_urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::Invalid(format!(

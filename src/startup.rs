@@ -165,6 +165,18 @@ impl Application {
                 )));
             }
         };
+        let cookie_key = db
+            .write(move |conn| {
+                crate::storage::settings::get_or_create(conn, "cookie_key", now, || {
+                    let mut key = vec![0u8; 64];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+                    key
+                })
+            })
+            .await
+            .map_err(|e| StartError::Storage(e.to_string()))?;
+        let public_url = config.public_url();
+        let hosted_redirects = config.hosted.allowed_redirect_urls.clone();
         let trusted: Vec<ipnet::IpNet> = config
             .server
             .trusted_proxies
@@ -184,6 +196,8 @@ impl Application {
             trusted_proxies: trusted.into(),
             issuer,
             algorithm: alg.as_str(),
+            allowed: AllowedUrls::new(&public_url, &hosted_redirects),
+            cookie_key: cookie_key.into(),
         };
         let sender = Sender {
             db: db.clone(),

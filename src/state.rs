@@ -20,5 +20,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     pub issuer: String,
+    /// Where browsers and mail links may be sent.
+    pub allowed: crate::domain::redirect::AllowedUrls,
+    /// 64 bytes encrypting the hosted pages' cookie.
+    pub cookie_key: Arc<[u8]>,
     pub algorithm: &'static str,
 }

@@ -2,10 +2,13 @@
 -- Each thread takes its share of a file of freshly issued refresh tokens
 -- (line i goes to thread i mod <threads>) into a queue; each request pops one
 -- token, and each 200 response pushes the rotated token it returns. A
--- connection has at most one request in flight, so with at least as many
--- seeds as connections the queue never runs dry; if it ever does (after
--- failed requests), the request carries an invalid token and shows up in
--- wrk's non-2xx count rather than replaying a spent one.
+-- connection has at most one request in flight, so with at least one seed
+-- per connection the queue never runs dry. wrk also calls request() once in
+-- its first thread before connecting (to check for pipelining) and drops
+-- the result, which spends one token: run.sh seeds one extra per thread.
+-- If the queue ever runs dry anyway (after failed requests), the request
+-- carries an invalid token and shows up in wrk's non-2xx count rather than
+-- replaying a spent one.
 -- Script args: <token_file> <threads>
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "common.lua")

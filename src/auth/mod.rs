@@ -33,6 +33,9 @@ pub struct TokenPair {
 pub struct AuthOutcome {
     pub user: User,
     pub tokens: TokenPair,
+    /// The login session the tokens belong to (for the hosted pages' cookie).
+    #[serde(skip)]
+    pub session_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +154,14 @@ pub trait AuthBackend: Send + Sync + 'static {
         session: &SessionInfo,
         org_id: Option<String>,
     ) -> AuthResult<TokenPair>;
+    /// The live session `session_id` as `SessionInfo` (the hosted pages'
+    /// cookie names a session, not a token).
+    async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo>;
+    /// A single-use authorization code for `user_id`, bound to the redirect
+    /// URI and the PKCE challenge, for the app's backend to exchange.
+    async fn issue_code(&self, user_id: &str, redirect_uri: &str, code_challenge: Option<String>) -> AuthResult<String>;
+    /// `POST /token`: the code for the user and a new session's tokens.
+    async fn exchange_code(&self, code: &str, redirect_uri: &str, code_verifier: Option<String>, meta: &RequestMeta) -> AuthResult<AuthOutcome>;
     /// The public keys for `/.well-known/jwks.json`.
     fn jwks(&self) -> serde_json::Value;
 }

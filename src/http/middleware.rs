@@ -59,12 +59,9 @@ fn normalize_error(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+    // Pages and handlers answer with a body of their own; only bare
+    // responses from the router (404, 405, 413…) get the JSON error body.
+    if res.headers().contains_key(header::CONTENT_TYPE) {
         return res;
     }
     let (req, old) = res.into_parts();
@@ -77,14 +74,28 @@ fn normalize_error(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     ServiceResponse::new(req, new)
 }
 
-/// Headers for every response; API answers are never cached.
+/// Headers for every response; API answers are never cached; HTML pages get
+/// a Content-Security-Policy without inline script, whose `form-action`
+/// admits the allow-listed app origins (browsers check a form's redirect
+/// target against it).
 pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let api = req.path().starts_with("/api/");
+    let csp = req.app_data::<actix_web::web::Data<crate::state::AppState>>().map(|s| content_security_policy(&s.config.hosted.allowed_redirect_urls));
     let mut res = next.call(req).await?;
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
     let h = res.headers_mut();
+    if is_html
+        && let Some(csp) = csp.and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -98,4 +109,21 @@ pub async fn security_headers(
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(res)
+}
+
+fn content_security_policy(allowed: &[String]) -> String {
+    let mut form_action = vec!["'self'".to_string()];
+    for url in allowed {
+        if let Ok(u) = url::Url::parse(url) {
+            let origin = u.origin().ascii_serialization();
+            if !form_action.contains(&origin) {
+                form_action.push(origin);
+            }
+        }
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+         form-action {}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        form_action.join(" ")
+    )
 }

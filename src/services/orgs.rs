@@ -620,11 +620,11 @@ impl OrgService {
     /// Accepts an invitation for the signed-in user, whose email must be the
     /// invited one. Holding the link proves the address, so an unconfirmed
     /// email is confirmed by it.
-    pub async fn accept(&self, actor: Actor, token: &str) -> AuthResult<MemberView> {
+    pub async fn accept(&self, actor: Actor, token: &str) -> AuthResult<(MemberView, OrgView)> {
         let hash = hash_token(token);
         let now = self.now();
         self.db
-            .write(move |conn| -> AuthResult<MemberView> {
+            .write(move |conn| -> AuthResult<(MemberView, OrgView)> {
                 let inv =
                     orgs::accept_invitation(conn, &hash, now)?.ok_or(AuthError::InvalidToken)?;
                 let user = users::by_id(conn, &actor.user_id)?
@@ -651,7 +651,33 @@ impl OrgService {
                 )?;
                 let member = orgs::member(conn, &inv.org_id, &user.id)?
                     .ok_or(AuthError::NotFound("member"))?;
-                Ok(member.into())
+                let org = find_org(conn, &inv.org_id)?;
+                Ok((member.into(), org.into()))
+            })
+            .await
+    }
+}
+
+/// What an invitation link shows before it is accepted.
+#[derive(Debug, Clone)]
+pub struct InvitationPreview {
+    pub org_name: String,
+    pub email: String,
+    pub role: String,
+}
+
+impl OrgService {
+    /// A pending invitation by its token, without spending it.
+    pub async fn preview(&self, token: &str) -> AuthResult<Option<InvitationPreview>> {
+        let hash = hash_token(token);
+        let now = self.now();
+        self.db
+            .read(move |conn| -> AuthResult<_> {
+                Ok(orgs::pending_invitation_by_token(conn, &hash, now)?.map(|(inv, org_name)| InvitationPreview {
+                    org_name,
+                    email: inv.email,
+                    role: inv.role,
+                }))
             })
             .await
     }

@@ -6,11 +6,13 @@
 //! workers.
 
 pub mod audit;
+pub mod backup;
 pub mod keys;
 pub mod migrations;
 pub mod orgs;
 pub mod outbox;
 pub mod sessions;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 
@@ -70,12 +72,22 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Opens (creating it owner-only when missing) `data_dir/derp.db` and
-    /// applies pending migrations.
+    /// applies pending migrations, after copying a database that already
+    /// holds some (see [`backup::before_migrating`]).
     pub fn open(data_dir: &Path) -> StorageResult<Self> {
+        Self::open_reporting_backup(data_dir).map(|(db, _)| db)
+    }
+
+    /// [`Db::open`], also returning the pre-migration backup it wrote, if any.
+    pub fn open_reporting_backup(
+        data_dir: &Path,
+    ) -> StorageResult<(Self, Option<backup::BackupInfo>)> {
+        use crate::clock::{Clock, SystemClock};
         let db = Self::open_without_migrating(data_dir)?;
         let mut conn = db.pool.get()?;
+        let copy = backup::before_migrating(&conn, &db.path, SystemClock.unix())?;
         migrations::apply(&mut conn)?;
-        Ok(db)
+        Ok((db, copy))
     }
 
     pub fn open_without_migrating(data_dir: &Path) -> StorageResult<Self> {

@@ -228,3 +228,14 @@ pub fn accept_invitation(
     );
     optional(conn.query_row(&sql, params![token_hash, now], invitation_from))
 }
+
+/// A pending invitation and its org's name, by token hash.
+pub fn pending_invitation_by_token(conn: &Conn, token_hash: &str, now: i64) -> StorageResult<Option<(InvitationRow, String)>> {
+    optional(conn.query_row(
+        "SELECT i.id, i.org_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at, o.name
+         FROM org_invitations i JOIN orgs o ON o.id = i.org_id
+         WHERE i.token_hash = ?1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > ?2",
+        params![token_hash, now],
+        |r| Ok((invitation_from(r)?, r.get(7)?)),
+    ))
+}

@@ -105,7 +105,7 @@ impl NativeBackend {
                 let user = users::by_id(conn, &id)?
                     .ok_or_else(|| AuthError::internal("user vanished"))?
                     .user;
-                let tokens = minter.new_session(conn, &user, &meta_c, now)?;
+                let (tokens, session_id) = minter.new_session(conn, &user, &meta_c, now)?;
                 record(
                     conn,
                     now,
@@ -114,7 +114,7 @@ impl NativeBackend {
                     Some(&id),
                     serde_json::json!({"method": "sign_up"}),
                 )?;
-                Ok(SignUpDone::SignedIn(AuthOutcome { user, tokens }))
+                Ok(SignUpDone::SignedIn(AuthOutcome { user, tokens, session_id }))
             })
             .await?;
         match done {
@@ -326,7 +326,7 @@ impl NativeBackend {
                 let user = users::by_id(conn, &user.id)?
                     .ok_or(AuthError::InvalidToken)?
                     .user;
-                let tokens = minter.new_session(conn, &user, &meta, now)?;
+                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
                 record(
                     conn,
                     now,
@@ -335,7 +335,7 @@ impl NativeBackend {
                     Some(&user.id),
                     serde_json::json!({"method": "confirmation"}),
                 )?;
-                Ok(AuthOutcome { user, tokens })
+                Ok(AuthOutcome { user, tokens, session_id })
             })
             .await
     }

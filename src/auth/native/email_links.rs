@@ -127,10 +127,10 @@ impl NativeBackend {
                     }
                     None => return Err(AuthError::InvalidToken),
                 };
-                let tokens = minter.new_session(conn, &user, &meta, now)?;
+                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
                 record(conn, now, &meta, "sign_in", Some(&user.id), serde_json::json!({"method": "magic_link"}))?;
                 let user = users::by_id(conn, &user.id)?.ok_or(AuthError::InvalidToken)?.user;
-                Ok(AuthOutcome { user, tokens })
+                Ok(AuthOutcome { user, tokens, session_id })
             })
             .await
     }
@@ -240,7 +240,7 @@ impl NativeBackend {
                     0,
                     now,
                 )?;
-                let tokens = minter.new_session(conn, &user, &meta, now)?;
+                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
                 record(
                     conn,
                     now,
@@ -252,7 +252,7 @@ impl NativeBackend {
                 let user = users::by_id(conn, &user.id)?
                     .ok_or(AuthError::InvalidToken)?
                     .user;
-                Ok(AuthOutcome { user, tokens })
+                Ok(AuthOutcome { user, tokens, session_id })
             })
             .await?;
         self.mail.wake();

@@ -5,6 +5,8 @@
 //! blocking pool, so the database lock is never held while argon2 runs.
 
 mod account;
+mod code;
+pub use code::valid_challenge;
 mod email_links;
 mod session;
 
@@ -274,6 +276,18 @@ impl AuthBackend for NativeBackend {
         org_id: Option<String>,
     ) -> AuthResult<TokenPair> {
         self.set_active_org_impl(session, org_id).await
+    }
+
+    async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo> {
+        self.web_session_impl(session_id).await
+    }
+
+    async fn issue_code(&self, user_id: &str, redirect_uri: &str, code_challenge: Option<String>) -> AuthResult<String> {
+        self.issue_code_impl(user_id, redirect_uri, code_challenge).await
+    }
+
+    async fn exchange_code(&self, code: &str, redirect_uri: &str, code_verifier: Option<String>, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+        self.exchange_code_impl(code, redirect_uri, code_verifier, meta).await
     }
 
     fn jwks(&self) -> serde_json::Value {

@@ -27,7 +27,7 @@ impl Minter {
         user: &User,
         meta: &RequestMeta,
         now: i64,
-    ) -> AuthResult<TokenPair> {
+    ) -> AuthResult<(TokenPair, String)> {
         let session = SessionRow {
             id: uuid::Uuid::now_v7().to_string(),
             user_id: user.id.clone(),
@@ -41,7 +41,7 @@ impl Minter {
         };
         sessions::insert(conn, &session)?;
         users::touch_sign_in(conn, &user.id, now)?;
-        self.pair(conn, user, &session, None, None, now)
+        Ok((self.pair(conn, user, &session, None, None, now)?, session.id))
     }
 
     /// A new refresh token for `session` (child of `parent`) and an access token.
@@ -138,12 +138,12 @@ impl NativeBackend {
         let now = self.now();
         self.db
             .write(move |conn| {
-                let tokens = minter.new_session(conn, &user, &meta, now)?;
+                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
                 record(conn, now, &meta, action, Some(&user.id), detail)?;
                 let user = users::by_id(conn, &user.id)?
                     .ok_or(AuthError::InvalidToken)?
                     .user;
-                Ok(AuthOutcome { user, tokens })
+                Ok(AuthOutcome { user, tokens, session_id })
             })
             .await
     }

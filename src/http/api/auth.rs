@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/magic-link/verify").post(verify_magic_link))
         .service(web::resource("/password/recover").post(recover_password))
         .service(web::resource("/password/reset").post(reset_password))
-        .service(web::resource("/active-org").post(set_active_org));
+        .service(web::resource("/active-org").post(set_active_org))
+        .service(web::resource("/token").post(exchange_code));
 }
 
 fn parse_email(raw: &str) -> std::result::Result<Email, AuthError> {
@@ -59,7 +60,7 @@ async fn sign_up(
         data: body.data.unwrap_or_else(|| json!({})),
     };
     let body = match state.backend.sign_up(req, &meta).await? {
-        SignUpOutcome::SignedIn(AuthOutcome { user, tokens }) => {
+        SignUpOutcome::SignedIn(AuthOutcome { user, tokens, .. }) => {
             json!({"user": user, "tokens": tokens, "confirmation_required": false})
         }
         SignUpOutcome::ConfirmationRequired { email } => {
@@ -304,4 +305,28 @@ async fn set_active_org(
 ) -> Result<HttpResponse> {
     let tokens = state.backend.set_active_org(&session, body.org_id).await?;
     Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenRequest {
+    grant_type: String,
+    code: String,
+    code_verifier: Option<String>,
+    redirect_uri: String,
+}
+
+/// The app's backend exchanges the code from its redirect URL.
+async fn exchange_code(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> Result<HttpResponse> {
+    if body.grant_type != "authorization_code" {
+        return Err(AuthError::field("grant_type", "must be \"authorization_code\"").into());
+    }
+    let outcome = state
+        .backend
+        .exchange_code(&body.code, &body.redirect_uri, body.code_verifier, &meta)
+        .await?;
+    Ok(HttpResponse::Ok().json(outcome))
 }

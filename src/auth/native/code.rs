@@ -1,0 +1,142 @@
+//! The redirect-back flow: authorization codes for apps, and the hosted
+//! pages' own session lookup.
+
+use super::{NativeBackend, record};
+use crate::auth::secrets::{constant_time_eq, hash_token, random_token};
+use crate::auth::{AuthOutcome, RequestMeta, SessionInfo};
+use crate::error::{AuthError, AuthResult};
+use crate::storage::{orgs, sessions, tokens, users};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+pub(crate) const PURPOSE_CODE: &str = "authorization_code";
+/// Authorization codes live 60 seconds.
+const CODE_TTL: i64 = 60;
+
+/// A PKCE S256 challenge is the base64url SHA-256 of a 43-128 char verifier.
+pub fn valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+impl NativeBackend {
+    pub(super) async fn web_session_impl(&self, session_id: &str) -> AuthResult<SessionInfo> {
+        let sid = session_id.to_string();
+        let now = self.now();
+        self.db
+            .read(move |conn| -> AuthResult<SessionInfo> {
+                let s = sessions::get(conn, &sid)?.filter(|s| s.is_live(now)).ok_or(AuthError::Unauthenticated)?;
+                let user = users::by_id(conn, &s.user_id)?
+                    .filter(|u| !u.user.disabled)
+                    .ok_or(AuthError::Unauthenticated)?
+                    .user;
+                let org_role = match &s.active_org_id {
+                    Some(org) => orgs::member(conn, org, &user.id)?.map(|m| m.role),
+                    None => None,
+                };
+                Ok(SessionInfo {
+                    user_id: user.id,
+                    session_id: s.id,
+                    role: user.role.as_str().to_string(),
+                    expires_at: s.expires_at,
+                    org_id: org_role.as_ref().and(s.active_org_id),
+                    org_role,
+                    email: Some(user.email),
+                })
+            })
+            .await
+    }
+
+    pub(super) async fn issue_code_impl(
+        &self,
+        user_id: &str,
+        redirect_uri: &str,
+        code_challenge: Option<String>,
+    ) -> AuthResult<String> {
+        if let Some(c) = &code_challenge
+            && !valid_challenge(c)
+        {
+            return Err(AuthError::field("code_challenge", "must be an S256 challenge (43 base64url characters)"));
+        }
+        let user_id = user_id.to_string();
+        let payload = serde_json::json!({"redirect_uri": redirect_uri, "code_challenge": code_challenge});
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<String> {
+                let user = users::by_id(conn, &user_id)?.ok_or(AuthError::Unauthenticated)?.user;
+                let code = random_token();
+                tokens::insert(
+                    conn,
+                    &hash_token(&code),
+                    &tokens::OneTimeToken {
+                        purpose: PURPOSE_CODE.into(),
+                        email: user.email,
+                        user_id: Some(user.id),
+                        payload,
+                        expires_at: now + CODE_TTL,
+                    },
+                    now,
+                )?;
+                Ok(code)
+            })
+            .await
+    }
+
+    pub(super) async fn exchange_code_impl(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        let hash = hash_token(code);
+        let redirect_uri = redirect_uri.to_string();
+        let minter = self.minter();
+        let meta = meta.clone();
+        let now = self.now();
+        // The inner result is the answer; the transaction commits either way,
+        // so a failed check still spends the code and a stolen code cannot be
+        // tried against many verifiers.
+        self.db
+            .write(move |conn| -> AuthResult<AuthResult<AuthOutcome>> {
+                let Some(t) = tokens::consume(conn, &hash, PURPOSE_CODE, now)? else {
+                    return Ok(Err(AuthError::InvalidToken));
+                };
+                if t.payload["redirect_uri"].as_str() != Some(redirect_uri.as_str()) {
+                    return Ok(Err(AuthError::InvalidToken));
+                }
+                if let Some(challenge) = t.payload["code_challenge"].as_str() {
+                    let Some(verifier) = code_verifier.as_deref() else {
+                        return Ok(Err(AuthError::InvalidToken));
+                    };
+                    if !constant_time_eq(s256(verifier).as_bytes(), challenge.as_bytes()) {
+                        return Ok(Err(AuthError::InvalidToken));
+                    }
+                }
+                let user = match t.user_id.as_deref().map(|id| users::by_id(conn, id)).transpose()?.flatten() {
+                    Some(u) if !u.user.disabled => u.user,
+                    _ => return Ok(Err(AuthError::InvalidToken)),
+                };
+                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
+                record(conn, now, &meta, "sign_in", Some(&user.id), serde_json::json!({"method": "authorization_code"}))?;
+                Ok(Ok(AuthOutcome { user, tokens, session_id }))
+            })
+            .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s256_matches_rfc_7636_example() {
+        assert_eq!(s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wNMYr4p-G3Hk"), "E9Melhoa2OwvFrEMTJguCHaoeKt8zpW2CWqDHsw6ARQ");
+        assert!(valid_challenge("E9Melhoa2OwvFrEMTJguCHaoeKt8zpW2CWqDHsw6ARQ"));
+        assert!(!valid_challenge("short"));
+    }
+}

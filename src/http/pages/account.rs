@@ -1,0 +1,119 @@
+//! `/account`: profile, password, sessions.
+
+use super::{Chrome, Ctx, FormErrors, PageError};
+use crate::auth::UserUpdate;
+use crate::domain::User;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+type PageResult = Result<HttpResponse, PageError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/account").get(account_page))
+        .service(web::resource("/account/password").post(password_submit))
+        .service(web::resource("/account/sessions/{id}/revoke").post(revoke_submit))
+        .service(web::resource("/account/sign-out-all").post(sign_out_all_submit));
+}
+
+pub struct SessionRow {
+    pub id: String,
+    pub created: String,
+    pub last_used: String,
+    pub user_agent: String,
+    pub ip: String,
+    pub current: bool,
+}
+
+/// `2026-11-27 14:03 UTC`
+pub fn show_time(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.format(&f).unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "pages/account.html")]
+struct AccountPage {
+    c: Chrome,
+    user: User,
+    sessions: Vec<SessionRow>,
+    errors: FormErrors,
+}
+
+async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
+    let me = ctx.require_user()?;
+    let user = ctx.state.backend.get_user(&me).await?;
+    let sessions = ctx
+        .state
+        .backend
+        .list_sessions(&me)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            id: s.id,
+            created: show_time(s.created_at),
+            last_used: show_time(s.last_used_at),
+            user_agent: s.user_agent.unwrap_or_default().chars().take(80).collect(),
+            ip: s.ip.unwrap_or_default(),
+            current: s.current,
+        })
+        .collect();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let page = AccountPage { c: ctx.chrome("Your account"), user, sessions, errors };
+    ctx.render(status, &page)
+}
+
+async fn account_page(req: HttpRequest) -> PageResult {
+    render_account(Ctx::load(&req).await?, FormErrors::default()).await
+}
+
+#[derive(Debug, Deserialize)]
+struct PasswordForm {
+    csrf_token: Option<String>,
+    current_password: Option<String>,
+    password: Option<String>,
+}
+
+async fn password_submit(req: HttpRequest, form: web::Form<PasswordForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let me = ctx.require_user()?;
+    let update = UserUpdate {
+        data: None,
+        password: Some(form.password.clone().unwrap_or_default()),
+        current_password: form.current_password.clone().filter(|p| !p.is_empty()),
+    };
+    match ctx.state.backend.update_user(&me, update, &ctx.meta).await {
+        Ok(_) => {
+            ctx.web.set_flash("ok", "Password changed. Your other sessions were signed out.");
+            Ok(ctx.redirect("/account"))
+        }
+        Err(e) if !crate::http::error::status_and_code(&e).0.is_server_error() => {
+            render_account(ctx, FormErrors::from_auth(&e)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+async fn revoke_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<CsrfForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let me = ctx.require_user()?;
+    ctx.state.backend.revoke_session(&me, &path, &ctx.meta).await?;
+    ctx.web.set_flash("ok", "That session is signed out.");
+    Ok(ctx.redirect("/account"))
+}
+
+async fn sign_out_all_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let me = ctx.require_user()?;
+    ctx.state.backend.sign_out(&me, true, &ctx.meta).await?;
+    Ok(ctx.sign_out())
+}

@@ -1,0 +1,44 @@
+//! Embedded static assets with content types, ETags and cache headers, and
+//! the theme stylesheet made from `[hosted] primary_color`.
+
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "static/"]
+struct Assets;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/static/theme.css").get(theme))
+        .service(web::resource("/static/{path:.*}").get(asset));
+}
+
+async fn asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let Some(file) = Assets::get(&path) else {
+        return HttpResponse::NotFound().content_type("text/plain").body("not found");
+    };
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut res = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    res.insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"));
+    if fresh {
+        return res.finish();
+    }
+    res.content_type(file.metadata.mimetype()).body(file.data.into_owned())
+}
+
+/// The primary colour was validated at config load (`#rgb` or `#rrggbb`).
+async fn theme(state: web::Data<AppState>) -> HttpResponse {
+    let color = &state.config.hosted.primary_color;
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(format!(":root {{ --primary: {color}; }}\n"))
+}

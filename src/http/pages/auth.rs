@@ -1,0 +1,582 @@
+//! Sign-in, sign-up, the links from mail, sign-out, and the redirect back to
+//! the app with an authorization code.
+
+use super::{Chrome, Ctx, FormErrors, PageError, non_empty};
+use crate::auth::native::valid_challenge;
+use crate::auth::{AuthOutcome, SignUpOutcome, SignUpRequest};
+use crate::domain::Email;
+use crate::domain::redirect::with_query;
+use crate::error::AuthError;
+use crate::services::rate_limit::Action;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+type PageResult = Result<HttpResponse, PageError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/login").get(login_page).post(login_submit))
+        .service(web::resource("/signup").get(signup_page).post(signup_submit))
+        .service(web::resource("/confirm").get(confirm_page).post(confirm_submit))
+        .service(web::resource("/magic-link").get(magic_link_page).post(magic_link_submit))
+        .service(web::resource("/magic-link/verify").post(magic_link_verify))
+        .service(web::resource("/forgot-password").get(forgot_page).post(forgot_submit))
+        .service(web::resource("/reset-password").get(reset_page).post(reset_submit))
+        .service(web::resource("/logout").get(logout_page).post(logout_submit));
+}
+
+/// Where to send the browser after sign-in: an app (with a code) or one of
+/// derp's own pages. Carried through the forms as hidden fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReturnParams {
+    pub redirect_to: Option<String>,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+impl ReturnParams {
+    fn cleaned(&self) -> Self {
+        Self {
+            redirect_to: non_empty(&self.redirect_to),
+            state: non_empty(&self.state),
+            code_challenge: non_empty(&self.code_challenge),
+            code_challenge_method: non_empty(&self.code_challenge_method),
+        }
+    }
+
+    /// Refuses (with a page, never a redirect) anything not allow-listed.
+    pub fn validate(&self, ctx: &Ctx) -> Result<Self, PageError> {
+        let r = self.cleaned();
+        if let Some(url) = &r.redirect_to
+            && !ctx.state.allowed.is_allowed(url)
+        {
+            return Err(PageError::BadRequest(
+                "This application's return address is not allowed here (see [hosted] allowed_redirect_urls).".into(),
+            ));
+        }
+        if r.redirect_to.is_none() && (r.state.is_some() || r.code_challenge.is_some()) {
+            return Err(PageError::BadRequest("state and code_challenge need a redirect_to.".into()));
+        }
+        if let Some(m) = &r.code_challenge_method
+            && m != "S256"
+        {
+            return Err(PageError::BadRequest("Only the S256 code challenge method is supported.".into()));
+        }
+        if let Some(c) = &r.code_challenge
+            && !valid_challenge(c)
+        {
+            return Err(PageError::BadRequest("The code challenge is not a valid S256 challenge.".into()));
+        }
+        Ok(r)
+    }
+
+    /// `?redirect_to=…&state=…` to carry between pages (empty when none).
+    pub fn query(&self) -> String {
+        let pairs: Vec<(&str, &String)> = [
+            ("redirect_to", &self.redirect_to),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        if pairs.is_empty() {
+            return String::new();
+        }
+        let mut s = url::form_urlencoded::Serializer::new(String::from("?"));
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        s.finish().replacen("?&", "?", 1)
+    }
+}
+
+/// After a successful sign-in: to the app with a fresh code, to one of our
+/// own pages, or to the account.
+pub async fn finish_sign_in(ctx: &Ctx, user_id: &str, ret: &ReturnParams) -> PageResult {
+    let Some(target) = &ret.redirect_to else {
+        return Ok(ctx.redirect("/account"));
+    };
+    let own = target.starts_with(&format!("{}/", ctx.state.config.public_url()));
+    if own && ret.code_challenge.is_none() && ret.state.is_none() {
+        return Ok(ctx.redirect(target));
+    }
+    let code = ctx.state.backend.issue_code(user_id, target, ret.code_challenge.clone()).await?;
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(s) = &ret.state {
+        pairs.push(("state", s.as_str()));
+    }
+    Ok(ctx.redirect(&with_query(target, &pairs)))
+}
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+struct LoginPage {
+    c: Chrome,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+    magic_link: bool,
+    signup: bool,
+}
+
+fn login_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> LoginPage {
+    let native = ctx.state.config.native();
+    LoginPage {
+        c: ctx.chrome("Sign in"),
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+        magic_link: native.enable_magic_link,
+        signup: native.enable_signup,
+    }
+}
+
+async fn login_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    let ret = query.validate(&ctx)?;
+    if let Some(user) = ctx.user.clone() {
+        // Already signed in here: straight back to the app.
+        return finish_sign_in(&ctx, &user.user_id, &ret).await;
+    }
+    let page = login_view(&mut ctx, String::new(), FormErrors::default(), ret);
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct CredentialsForm {
+    csrf_token: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    #[serde(flatten)]
+    ret: ReturnParams,
+}
+
+fn parse_email(raw: &Option<String>) -> Result<Email, AuthError> {
+    Email::parse(raw.as_deref().unwrap_or_default()).map_err(|p| AuthError::field("email", p))
+}
+
+/// A failed form: its status, and the errors beside the fields.
+fn form_failure(e: &AuthError) -> (StatusCode, FormErrors) {
+    let status = crate::http::error::status_and_code(e).0;
+    if status.is_server_error() {
+        tracing::error!(error = ?e, "form submission failed");
+        let errors = FormErrors { form: Some("Something went wrong on our side. Please try again.".into()), ..Default::default() };
+        return (status, errors);
+    }
+    (status, FormErrors::from_auth(e))
+}
+
+async fn login_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let ret = form.ret.validate(&ctx)?;
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state.limits.check(Action::SignIn, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        let password = form.password.clone().unwrap_or_default();
+        ctx.state.backend.sign_in(email, password, &ctx.meta).await
+    };
+    match attempt.await {
+        Ok(AuthOutcome { user, session_id, .. }) => {
+            ctx.sign_in(session_id);
+            finish_sign_in(&ctx, &user.id, &ret).await
+        }
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let page = login_view(&mut ctx, email_raw, errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/signup.html")]
+struct SignupPage {
+    c: Chrome,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+    min_length: usize,
+}
+
+fn signup_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> SignupPage {
+    SignupPage {
+        c: ctx.chrome("Create your account"),
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+        min_length: ctx.state.config.native().password.min_length,
+    }
+}
+
+async fn signup_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    let ret = query.validate(&ctx)?;
+    if !ctx.state.config.native().enable_signup {
+        return Err(PageError::Forbidden("Sign-up is disabled.".into()));
+    }
+    let page = signup_view(&mut ctx, String::new(), FormErrors::default(), ret);
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+pub struct MessagePage {
+    pub c: Chrome,
+    pub heading: String,
+    pub text: String,
+    pub link: Option<(String, String)>,
+}
+
+async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let ret = form.ret.validate(&ctx)?;
+    let email_raw = form.email.clone().unwrap_or_default();
+    // The confirmation link comes back to our /confirm with the app's return.
+    let confirmation_url = format!("{}/confirm{}", ctx.state.config.public_url(), ret.query());
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state.limits.check(Action::SignUp, ctx.meta.ip.as_deref(), None)?;
+        let req = SignUpRequest {
+            email,
+            password: form.password.clone().unwrap_or_default(),
+            confirmation_url: Some(confirmation_url),
+            data: serde_json::json!({}),
+        };
+        ctx.state.backend.sign_up(req, &ctx.meta).await
+    };
+    match attempt.await {
+        Ok(SignUpOutcome::SignedIn(AuthOutcome { user, session_id, .. })) => {
+            ctx.sign_in(session_id);
+            ctx.web.set_flash("ok", "Welcome! Your account is ready.");
+            finish_sign_in(&ctx, &user.id, &ret).await
+        }
+        Ok(SignUpOutcome::ConfirmationRequired { email }) => {
+            let page = MessagePage {
+                c: ctx.chrome("Check your email"),
+                heading: "Check your email".into(),
+                text: format!("We sent a link to {email}. Open it to confirm your address and finish signing up."),
+                link: Some((format!("/login{}", ret.query()), "Back to sign in".into())),
+            };
+            ctx.render(StatusCode::OK, &page)
+        }
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let page = signup_view(&mut ctx, email_raw, errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+    #[serde(flatten)]
+    ret: ReturnParams,
+}
+
+#[derive(Template)]
+#[template(path = "pages/token_action.html")]
+struct TokenActionPage {
+    c: Chrome,
+    heading: String,
+    text: String,
+    action: String,
+    button: String,
+    token: String,
+    ret: ReturnParams,
+}
+
+/// Mail links open a page with a button: a GET never spends a token (mail
+/// scanners prefetch links), the POST does.
+async fn confirm_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    let ret = query.ret.validate(&ctx)?;
+    let token = non_empty(&query.token).ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+    let page = TokenActionPage {
+        c: ctx.chrome("Confirm your email"),
+        heading: "Confirm your email".into(),
+        text: "One click and your address is confirmed.".into(),
+        action: "/confirm".into(),
+        button: "Confirm my email".into(),
+        token,
+        ret,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    csrf_token: Option<String>,
+    token: Option<String>,
+    #[serde(flatten)]
+    ret: ReturnParams,
+}
+
+fn link_failed(ctx: &mut Ctx, e: AuthError, what: &str) -> PageResult {
+    match e {
+        AuthError::InvalidToken => {
+            let page = MessagePage {
+                c: ctx.chrome("Link expired"),
+                heading: "This link has expired or was already used".into(),
+                text: format!("Ask for a new {what} and use the newest link."),
+                link: Some(("/login".into(), "Go to sign in".into())),
+            };
+            ctx.render(StatusCode::BAD_REQUEST, &page)
+        }
+        other => Err(other.into()),
+    }
+}
+
+async fn confirm_submit(req: HttpRequest, form: web::Form<TokenForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let ret = form.ret.validate(&ctx)?;
+    let token = form.token.clone().unwrap_or_default();
+    match ctx.state.backend.confirm(&token, &ctx.meta).await {
+        Ok(outcome) => {
+            ctx.sign_in(outcome.session_id);
+            ctx.web.set_flash("ok", "Your email address is confirmed.");
+            finish_sign_in(&ctx, &outcome.user.id, &ret).await
+        }
+        Err(e) => link_failed(&mut ctx, e, "confirmation email"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/email_form.html")]
+struct EmailFormPage {
+    c: Chrome,
+    heading: String,
+    text: String,
+    action: String,
+    button: String,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+}
+
+fn magic_form(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> EmailFormPage {
+    EmailFormPage {
+        c: ctx.chrome("Sign in with a link"),
+        heading: "Sign in with a link".into(),
+        text: "We will email you a link that signs you in.".into(),
+        action: "/magic-link".into(),
+        button: "Email me a link".into(),
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+    }
+}
+
+async fn magic_link_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    if !ctx.state.config.native().enable_magic_link {
+        return Err(PageError::NotFound);
+    }
+    let ret = query.ret.validate(&ctx)?;
+    if let Some(token) = non_empty(&query.token) {
+        let page = TokenActionPage {
+            c: ctx.chrome("Sign in"),
+            heading: "Sign in".into(),
+            text: "Use this link to sign in on this browser.".into(),
+            action: "/magic-link/verify".into(),
+            button: "Sign me in".into(),
+            token,
+            ret,
+        };
+        return ctx.render(StatusCode::OK, &page);
+    }
+    let page = magic_form(&mut ctx, String::new(), FormErrors::default(), ret);
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct EmailForm {
+    csrf_token: Option<String>,
+    email: Option<String>,
+    #[serde(flatten)]
+    ret: ReturnParams,
+}
+
+fn check_your_email(ctx: &mut Ctx, ret: &ReturnParams, text: &str) -> PageResult {
+    let page = MessagePage {
+        c: ctx.chrome("Check your email"),
+        heading: "Check your email".into(),
+        text: text.into(),
+        link: Some((format!("/login{}", ret.query()), "Back to sign in".into())),
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+async fn magic_link_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    if !ctx.state.config.native().enable_magic_link {
+        return Err(PageError::NotFound);
+    }
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let ret = form.ret.validate(&ctx)?;
+    let link_base = format!("{}/magic-link{}", ctx.state.config.public_url(), ret.query());
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state.limits.check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        ctx.state.backend.send_magic_link(email, Some(link_base), &ctx.meta).await
+    };
+    match attempt.await {
+        Ok(()) => check_your_email(&mut ctx, &ret, "If this address can sign in here, a sign-in link is on its way."),
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let page = magic_form(&mut ctx, form.email.clone().unwrap_or_default(), errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+async fn magic_link_verify(req: HttpRequest, form: web::Form<TokenForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let ret = form.ret.validate(&ctx)?;
+    let token = form.token.clone().unwrap_or_default();
+    match ctx.state.backend.verify_magic_link(&token, &ctx.meta).await {
+        Ok(outcome) => {
+            ctx.sign_in(outcome.session_id);
+            finish_sign_in(&ctx, &outcome.user.id, &ret).await
+        }
+        Err(e) => link_failed(&mut ctx, e, "sign-in link"),
+    }
+}
+
+fn forgot_form(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> EmailFormPage {
+    EmailFormPage {
+        c: ctx.chrome("Reset your password"),
+        heading: "Reset your password".into(),
+        text: "Enter your email and we will send you a link to choose a new password.".into(),
+        action: "/forgot-password".into(),
+        button: "Send reset link".into(),
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+    }
+}
+
+async fn forgot_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    let ret = query.validate(&ctx)?;
+    let page = forgot_form(&mut ctx, String::new(), FormErrors::default(), ret);
+    ctx.render(StatusCode::OK, &page)
+}
+
+async fn forgot_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let ret = form.ret.validate(&ctx)?;
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state.limits.check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        ctx.state.backend.recover_password(email, None, &ctx.meta).await
+    };
+    match attempt.await {
+        Ok(()) => check_your_email(&mut ctx, &ret, "If an account uses this address, a link to reset its password is on its way."),
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let page = forgot_form(&mut ctx, form.email.clone().unwrap_or_default(), errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/reset_password.html")]
+struct ResetPage {
+    c: Chrome,
+    token: String,
+    errors: FormErrors,
+    min_length: usize,
+}
+
+async fn reset_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    let token = non_empty(&query.token).ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+    let page = ResetPage {
+        c: ctx.chrome("Choose a new password"),
+        token,
+        errors: FormErrors::default(),
+        min_length: ctx.state.config.native().password.min_length,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetForm {
+    csrf_token: Option<String>,
+    token: Option<String>,
+    password: Option<String>,
+}
+
+async fn reset_submit(req: HttpRequest, form: web::Form<ResetForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let token = form.token.clone().unwrap_or_default();
+    let password = form.password.clone().unwrap_or_default();
+    match ctx.state.backend.reset_password(&token, password, &ctx.meta).await {
+        Ok(outcome) => {
+            ctx.sign_in(outcome.session_id);
+            ctx.web.set_flash("ok", "Your password is changed. Every other session was signed out.");
+            Ok(ctx.redirect("/account"))
+        }
+        Err(AuthError::InvalidToken) => link_failed(&mut ctx, AuthError::InvalidToken, "password reset email"),
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let page = ResetPage {
+                c: ctx.chrome("Choose a new password"),
+                token,
+                errors,
+                min_length: ctx.state.config.native().password.min_length,
+            };
+            ctx.render(status, &page)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/logout.html")]
+struct LogoutPage {
+    c: Chrome,
+}
+
+/// GET only asks: signing out is a POST with the CSRF token.
+async fn logout_page(req: HttpRequest) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    if ctx.user.is_none() {
+        return Ok(ctx.redirect("/login"));
+    }
+    let page = LogoutPage { c: ctx.chrome("Sign out") };
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+async fn logout_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    if let Some(user) = ctx.user.clone() {
+        ctx.state.backend.sign_out(&user, false, &ctx.meta).await?;
+    }
+    Ok(ctx.sign_out())
+}

@@ -1,0 +1,284 @@
+//! Server-rendered hosted pages (askama): sign-in, sign-up, links from mail,
+//! the account and organizations. They call the same backend and services as
+//! the JSON API; no rule is implemented twice. Every form carries the CSRF
+//! token of the page session, every POST answers with a redirect
+//! (Post/Redirect/Get) or re-renders the form with the error beside the field.
+
+mod account;
+mod assets;
+mod auth;
+mod orgs;
+pub mod session;
+
+use crate::auth::SessionInfo;
+use crate::error::AuthError;
+use crate::http::error::status_and_code;
+use crate::state::AppState;
+use actix_web::cookie::Key;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
+use session::{Flash, WebSession};
+use std::collections::BTreeMap;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(assets::routes)
+        .configure(auth::routes)
+        .configure(account::routes)
+        .configure(orgs::routes);
+}
+
+/// What every page shows around its content.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub product_name: String,
+    pub logo_url: Option<String>,
+    pub csrf: String,
+    pub flash: Option<Flash>,
+    pub signed_in: Option<String>,
+    pub title: String,
+}
+
+/// Field errors shown beside the inputs, and the top-of-form message.
+#[derive(Debug, Clone, Default)]
+pub struct FormErrors {
+    pub fields: BTreeMap<String, String>,
+    pub form: Option<String>,
+}
+
+impl FormErrors {
+    pub fn get(&self, field: &str) -> &str {
+        self.fields.get(field).map_or("", String::as_str)
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.fields.contains_key(field)
+    }
+
+    /// Puts a use-case error beside its field, or on top of the form.
+    pub fn from_auth(e: &AuthError) -> Self {
+        match e {
+            AuthError::InvalidRequest { fields, message } if !fields.is_empty() => {
+                let _ = message;
+                Self { fields: fields.iter().map(|(k, v)| (k.clone(), capitalise(v))).collect(), form: None }
+            }
+            AuthError::WeakPassword(reasons) => {
+                let text = reasons.iter().map(|r| reason_text(r)).collect::<Vec<_>>().join(" ");
+                Self { fields: BTreeMap::from([("password".to_string(), text)]), form: None }
+            }
+            other => Self { fields: BTreeMap::new(), form: Some(other.to_string()) },
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.form.is_none()
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn reason_text(code: &str) -> &'static str {
+    match code {
+        "too_short" => "Too short.",
+        "too_long" => "Too long.",
+        "missing_uppercase" => "Add an uppercase letter.",
+        "missing_lowercase" => "Add a lowercase letter.",
+        "missing_digit" => "Add a digit.",
+        "missing_special" => "Add a special character.",
+        _ => "Choose a stronger password.",
+    }
+}
+
+/// The request's page context: state, page session and who is signed in.
+pub struct Ctx {
+    pub state: web::Data<AppState>,
+    pub web: WebSession,
+    pub user: Option<SessionInfo>,
+    pub meta: crate::auth::RequestMeta,
+    key: Key,
+}
+
+impl Ctx {
+    pub async fn load(req: &HttpRequest) -> Result<Self, PageError> {
+        let state = req.app_data::<web::Data<AppState>>().cloned().ok_or(PageError::Internal)?;
+        let key = Key::from(&state.cookie_key);
+        let mut web = WebSession::load(req, &key);
+        let user = match &web.sid {
+            Some(sid) => state.backend.web_session(sid).await.ok(),
+            None => None,
+        };
+        if web.sid.is_some() && user.is_none() {
+            // Signed out elsewhere or expired: forget it, keep the flash.
+            web = WebSession { flash: web.flash.take(), ..WebSession::anonymous() };
+        }
+        let meta = crate::http::extract::request_meta(req);
+        Ok(Self { state, web, user, meta, key })
+    }
+
+    /// The signed-in user, or a redirect to `/login`.
+    pub fn require_user(&mut self) -> Result<SessionInfo, PageError> {
+        match &self.user {
+            Some(u) => Ok(u.clone()),
+            None => {
+                self.web.set_flash("info", "Please sign in first.");
+                Err(PageError::Redirect(self.redirect("/login")))
+            }
+        }
+    }
+
+    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), PageError> {
+        if self.web.csrf_ok(submitted) {
+            Ok(())
+        } else {
+            Err(PageError::Csrf)
+        }
+    }
+
+    fn secure(&self) -> bool {
+        self.state.config.public_url().starts_with("https://")
+    }
+
+    pub fn chrome(&mut self, title: &str) -> Chrome {
+        let hosted = &self.state.config.hosted;
+        Chrome {
+            product_name: hosted.product_name.clone(),
+            logo_url: hosted.logo_url.clone(),
+            csrf: self.web.csrf.clone(),
+            flash: self.web.take_flash(),
+            signed_in: self.user.as_ref().and_then(|u| u.email.clone()),
+            title: title.to_string(),
+        }
+    }
+
+    /// Renders a page with `status`, saving the page session.
+    pub fn render(&self, status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
+        let html = page.render().map_err(|e| {
+            tracing::error!(error = %e, "page template failed");
+            PageError::Internal
+        })?;
+        Ok(HttpResponse::build(status)
+            .cookie(self.web.cookie(&self.key, self.secure()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(html))
+    }
+
+    /// 303 See Other to `location`, saving the page session.
+    pub fn redirect(&self, location: &str) -> HttpResponse {
+        HttpResponse::SeeOther()
+            .cookie(self.web.cookie(&self.key, self.secure()))
+            .insert_header((header::LOCATION, location))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
+    }
+
+    /// Replaces the page session with a new one for `sid` (a fresh id and
+    /// CSRF token at every sign-in).
+    pub fn sign_in(&mut self, sid: String) {
+        let flash = self.web.take_flash();
+        self.web = WebSession::signed_in(sid, flash);
+    }
+
+    pub fn sign_out(&mut self) -> HttpResponse {
+        self.web = WebSession::anonymous();
+        self.web.set_flash("ok", "You are signed out.");
+        HttpResponse::SeeOther()
+            .cookie(self.web.cookie(&self.key, self.secure()))
+            .insert_header((header::LOCATION, "/login"))
+            .finish()
+    }
+}
+
+/// Errors of page handlers: an error page, or a redirect.
+#[derive(Debug)]
+pub enum PageError {
+    Redirect(HttpResponse),
+    Csrf,
+    NotFound,
+    BadRequest(String),
+    Forbidden(String),
+    Internal,
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redirect(_) => f.write_str("redirect"),
+            Self::Csrf => f.write_str("the form expired or was not sent from this site"),
+            Self::NotFound => f.write_str("page not found"),
+            Self::BadRequest(m) | Self::Forbidden(m) => f.write_str(m),
+            Self::Internal => f.write_str("something went wrong on our side"),
+        }
+    }
+}
+
+impl From<AuthError> for PageError {
+    fn from(e: AuthError) -> Self {
+        match status_and_code(&e).0 {
+            StatusCode::NOT_FOUND => Self::NotFound,
+            StatusCode::FORBIDDEN => Self::Forbidden(e.to_string()),
+            s if s.is_server_error() => {
+                tracing::error!(error = ?e, "page request failed");
+                Self::Internal
+            }
+            _ => Self::BadRequest(e.to_string()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    heading: &'a str,
+    message: String,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Redirect(_) => StatusCode::SEE_OTHER,
+            Self::Csrf | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Redirect(r) = self {
+            let mut out = HttpResponse::build(r.status());
+            for (k, v) in r.headers() {
+                out.append_header((k.clone(), v.clone()));
+            }
+            return out.finish();
+        }
+        let status = self.status_code();
+        let heading = match self {
+            Self::Csrf => "This form has expired",
+            Self::NotFound => "Not found",
+            Self::Forbidden(_) => "Not allowed",
+            Self::BadRequest(_) => "This request cannot be served",
+            _ => "Something went wrong",
+        };
+        let body = ErrorPage { status: status.as_u16(), heading, message: self.to_string() }
+            .render()
+            .unwrap_or_else(|_| heading.to_string());
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body)
+    }
+}
+
+/// Query value helper: empty strings count as absent.
+pub fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
