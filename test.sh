@@ -9,6 +9,9 @@ echo "==> cargo test (unit + integration)"
 cargo build --locked --all-targets
 cargo test --locked --all-targets
 
+echo "==> install.sh in a temporary root (stubbed systemctl, useradd, userdel, chown, id)"
+DERP_BIN="$PWD/target/debug/derp" timeout 300 tests/install/test_install.sh
+
 echo "==> Python peers: examples/fastapi and aiosmtpd against a live derp"
 venv=target/test-venv
 stamp="$venv/.requirements"
@@ -21,3 +24,16 @@ if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]
 fi
 export DERP_BIN="$PWD/target/debug/derp"
 timeout 300 "$venv/bin/pytest" -q -p no:cacheprovider examples/fastapi tests/peers
+
+echo "==> Browser: Debian's Chromium through the hosted pages"
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        timeout 600 apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium >/dev/null
+    else
+        echo "chromium is missing: install Debian's chromium package (as root: apt-get install chromium)" >&2
+        exit 1
+    fi
+fi
+(cd tests/browser && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+timeout 300 node tests/browser/run.mjs

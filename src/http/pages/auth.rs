@@ -258,7 +258,9 @@ async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pa
     match attempt.await {
         Ok(SignUpOutcome::SignedIn(AuthOutcome { user, session_id, .. })) => {
             ctx.sign_in(session_id);
-            ctx.web.set_flash("ok", "Welcome! Your account is ready.");
+            if ret.redirect_to.is_none() {
+                ctx.web.set_flash("ok", "Welcome! Your account is ready.");
+            }
             finish_sign_in(&ctx, &user.id, &ret).await
         }
         Ok(SignUpOutcome::ConfirmationRequired { email }) => {
@@ -346,7 +348,9 @@ async fn confirm_submit(req: HttpRequest, form: web::Form<TokenForm>) -> PageRes
     match ctx.state.backend.confirm(&token, &ctx.meta).await {
         Ok(outcome) => {
             ctx.sign_in(outcome.session_id);
-            ctx.web.set_flash("ok", "Your email address is confirmed.");
+            if ret.redirect_to.is_none() {
+                ctx.web.set_flash("ok", "Your email address is confirmed.");
+            }
             finish_sign_in(&ctx, &outcome.user.id, &ret).await
         }
         Err(e) => link_failed(&mut ctx, e, "confirmation email"),

@@ -1,0 +1,273 @@
+// A real browser (Debian's Chromium, driven by playwright-core) through
+// derp's hosted pages: an app sends the browser to derp, the user signs up,
+// confirms by mail, comes back to the app signed in; signs in again; creates
+// an org and invites a member who accepts. Mail goes through a real SMTP
+// server (smtp-server). Screenshots land in tests/browser/artifacts/.
+//
+//   DERP_BIN=target/debug/derp node tests/browser/run.mjs
+
+import { chromium } from "playwright-core";
+import { SMTPServer } from "smtp-server";
+import { simpleParser } from "mailparser";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const derpBin = process.env.DERP_BIN || path.join(root, "target/debug/derp");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const artifacts = path.join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+const results = [];
+const cleanups = [];
+const deadline = setTimeout(() => { console.error("browser test timed out"); finish(1); }, 240_000);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on("error", reject);
+  });
+}
+
+async function waitFor(fn, what, ms = 15_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// --- SMTP inbox -------------------------------------------------------------
+const inbox = [];
+const smtpPort = await freePort();
+const smtp = new SMTPServer({
+  authOptional: true,
+  disabledCommands: ["STARTTLS"],
+  onData(stream, _session, done) {
+    simpleParser(stream).then((mail) => { inbox.push(mail); done(); }, done);
+  },
+});
+await new Promise((r) => smtp.listen(smtpPort, "127.0.0.1", r));
+cleanups.push(() => smtp.close());
+
+function mailTo(address, subjectPart) {
+  return waitFor(() => inbox.find((m) => m.to?.text.includes(address) && m.subject.includes(subjectPart)), `mail to ${address}`);
+}
+
+function linkIn(mail, pathPart) {
+  const m = mail.text.match(new RegExp(`https?://\\S*${pathPart}\\S*`));
+  if (!m) throw new Error(`no ${pathPart} link in: ${mail.text}`);
+  return m[0];
+}
+
+// --- derp -------------------------------------------------------------------
+const derpPort = await freePort();
+const appPort = await freePort();
+const derpUrl = `http://127.0.0.1:${derpPort}`;
+const appUrl = `http://127.0.0.1:${appPort}`;
+const tmp = mkdtempSync(path.join(os.tmpdir(), "derp-browser-"));
+cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+writeFileSync(path.join(tmp, "derp.toml"), `
+[server]
+bind = "127.0.0.1:${derpPort}"
+data_dir = "${tmp}/data"
+[auth.native]
+enable_confirmation = true
+[email]
+site_name = "Acme"
+from_email = "Acme <no-reply@acme.test>"
+smtp_host = "127.0.0.1"
+smtp_port = ${smtpPort}
+tls = "none"
+[hosted]
+allowed_redirect_urls = ["${appUrl}/callback"]
+product_name = "Acme"
+primary_color = "#0f766e"
+`);
+const derp = spawn(derpBin, ["serve", "--config", path.join(tmp, "derp.toml")], { stdio: ["ignore", "ignore", "inherit"] });
+cleanups.push(() => derp.kill());
+await waitFor(() => fetch(`${derpUrl}/healthz`).then((r) => r.ok, () => false), "derp to start");
+
+// --- the app: sends browsers to derp, exchanges the code --------------------
+const pending = new Map(); // state -> PKCE verifier
+const app = http.createServer(async (req, res) => {
+  const url = new URL(req.url, appUrl);
+  if (url.pathname === "/") {
+    const state = randomBytes(12).toString("hex");
+    const verifier = randomBytes(48).toString("base64url");
+    pending.set(state, verifier);
+    const challenge = createHash("sha256").update(verifier).digest("base64url");
+    const login = new URL("/login", derpUrl);
+    login.search = new URLSearchParams({ redirect_to: `${appUrl}/callback`, state, code_challenge: challenge, code_challenge_method: "S256" });
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(`<!doctype html><title>Demo app</title><h1>Demo app</h1><a id="signin" href="${login}">Sign in with Acme</a>`);
+    return;
+  }
+  if (url.pathname === "/callback") {
+    const state = url.searchParams.get("state");
+    const verifier = pending.get(state);
+    pending.delete(state);
+    if (!verifier) { res.writeHead(400); res.end("unknown state"); return; }
+    const r = await fetch(`${derpUrl}/api/v1/auth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ grant_type: "authorization_code", code: url.searchParams.get("code"), code_verifier: verifier, redirect_uri: `${appUrl}/callback` }),
+    });
+    const body = await r.json();
+    if (!r.ok) { res.writeHead(401, { "content-type": "text/plain" }); res.end(JSON.stringify(body)); return; }
+    const who = await fetch(`${derpUrl}/api/v1/auth/session`, { headers: { authorization: `Bearer ${body.tokens.access_token}` } }).then((x) => x.json());
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(`<!doctype html><title>Signed in</title><h1 id="who">Signed in as ${body.user.email}</h1><p id="uid">${who.user_id}</p>`);
+    return;
+  }
+  res.writeHead(404); res.end();
+});
+await new Promise((r) => app.listen(appPort, "127.0.0.1", r));
+cleanups.push(() => app.close());
+
+// --- the browser ------------------------------------------------------------
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+cleanups.push(() => browser.close());
+
+async function step(name, fn) {
+  try {
+    await fn();
+    results.push([name, true]);
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`FAIL ${name}: ${e.message}`);
+  }
+}
+
+function expect(cond, message) { if (!cond) throw new Error(message); }
+
+const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+const password = "correct horse battery";
+const alice = browser.newContext();
+const aliceCtx = await alice;
+const page = await aliceCtx.newPage();
+
+await step("sign up from the app, confirm by mail, land back in the app", async () => {
+  await page.goto(appUrl);
+  await page.click("#signin");
+  await page.waitForURL(/\/login\?/);
+  await shot(page, "01-login");
+  await page.click("text=Create an account");
+  await page.fill("#email", "alice@example.com");
+  await page.fill("#password", "short");
+  await page.click("main button[type=submit]");
+  expect(await page.isVisible("#password-error"), "a weak password is shown beside the field");
+  await shot(page, "02-signup-error");
+  await page.fill("#password", password);
+  await page.click("main button[type=submit]");
+  await page.waitForSelector("text=Check your email");
+  await shot(page, "03-check-email");
+  const mail = await mailTo("alice@example.com", "Confirm");
+  await page.goto(linkIn(mail, "/confirm"));
+  await shot(page, "04-confirm");
+  await page.click("text=Confirm my email");
+  await page.waitForURL(`${appUrl}/callback**`);
+  const who = await page.textContent("#who");
+  expect(who === "Signed in as alice@example.com", who);
+});
+
+await step("sign in again from a fresh browser and return to the app", async () => {
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  await p.goto(appUrl);
+  await p.click("#signin");
+  await p.fill("#email", "alice@example.com");
+  await p.fill("#password", "wrong password");
+  await p.click("main button[type=submit]");
+  await p.waitForSelector(".error-box");
+  await shot(p, "05-login-error");
+  await p.fill("#password", password);
+  await p.click("main button[type=submit]");
+  await p.waitForURL(`${appUrl}/callback**`);
+  expect((await p.textContent("#who")).includes("alice@example.com"), "signed in");
+  await ctx.close();
+});
+
+await step("account page lists sessions", async () => {
+  await page.goto(`${derpUrl}/account`);
+  await page.waitForSelector("text=Your account");
+  expect(await page.isVisible("text=this browser"), "the current session is marked");
+  await shot(page, "06-account");
+});
+
+await step("create an org and invite a member who accepts", async () => {
+  await page.goto(`${derpUrl}/orgs/new`);
+  await page.fill("#name", "Rocket Team");
+  await page.fill("#slug", "rocket");
+  await page.click("main button[type=submit]");
+  await page.waitForURL(`${derpUrl}/orgs/rocket`);
+  await page.fill("#email", "bob@example.com");
+  await page.selectOption("#invite-role", "admin");
+  await page.click("text=Send invitation");
+  await page.waitForSelector("text=Invitation sent.");
+  await shot(page, "07-org");
+  const invite = await mailTo("bob@example.com", "invited");
+  const link = linkIn(invite, "/invitations/");
+
+  const bobCtx = await browser.newContext();
+  const bob = await bobCtx.newPage();
+  await bob.goto(link);
+  await shot(bob, "08-invitation-anonymous");
+  await bob.click("text=Create one with bob@example.com");
+  await bob.fill("#email", "bob@example.com");
+  await bob.fill("#password", password);
+  await bob.click("main button[type=submit]");
+  await bob.waitForSelector("text=Check your email");
+  const confirm = await mailTo("bob@example.com", "Confirm");
+  await bob.goto(linkIn(confirm, "/confirm"));
+  await bob.click("text=Confirm my email");
+  await bob.waitForURL(link);
+  await shot(bob, "09-invitation-signed-in");
+  await bob.click("text=Accept the invitation");
+  await bob.waitForURL(`${derpUrl}/orgs/rocket`);
+  expect(await bob.isVisible("text=Welcome to Rocket Team!"), "flash after accepting");
+  await page.reload();
+  expect(await page.isVisible("text=bob@example.com"), "the owner sees the new member");
+  await bobCtx.close();
+});
+
+await step("an app that is not allow-listed gets an error page, not a redirect", async () => {
+  const resp = await page.goto(`${derpUrl}/login?redirect_to=${encodeURIComponent("https://evil.example.com/cb")}`);
+  expect(resp.status() === 400, `status ${resp.status()}`);
+  expect(page.url().startsWith(derpUrl), "stayed on derp");
+  await shot(page, "10-refused-redirect");
+});
+
+await step("sign out", async () => {
+  await page.goto(`${derpUrl}/account`);
+  await page.click("text=Sign out >> nth=0");
+  await page.waitForURL(`${derpUrl}/login`);
+  await page.goto(`${derpUrl}/account`);
+  await page.waitForURL(`${derpUrl}/login`);
+});
+
+finish(0);
+
+async function finish(code) {
+  clearTimeout(deadline);
+  for (const c of cleanups.reverse()) { try { await c(); } catch { /* already gone */ } }
+  const passed = results.filter((r) => r[1]).length;
+  const failed = results.length - passed;
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(code || (failed > 0 || results.length === 0 ? 1 : 0));
+}
