@@ -48,8 +48,13 @@ usage() {
     sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
+# Temporary files to remove on exit (a failed run leaves none behind).
 cleanup=()
-trap 'for f in "${cleanup[@]}"; do rm -f -- "$f"; done' EXIT
+remove_temporaries() {
+    local f
+    for f in "${cleanup[@]}"; do rm -f -- "$f"; done
+}
+trap remove_temporaries EXIT
 
 binary=
 action=install
@@ -114,8 +119,9 @@ resolve_binary() {
             binary=$here/target/release/derp
         fi
     fi
-    [ -f "$binary" ] && [ -x "$binary" ] ||
+    if [ ! -f "$binary" ] || [ ! -x "$binary" ]; then
         die "no executable derp at $binary: build it (cargo build --release) or pass --binary PATH"
+    fi
     version=$("$binary" --version 2>&1) || die "$binary does not run here: $version"
 }
 

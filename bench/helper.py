@@ -268,7 +268,7 @@ def cmd_report(workdir: str) -> int:
     ch, cl = env.get("c_hash", "?"), env.get("c_light", "?")
 
     section("password hashing (outside the server)")
-    row("hash algorithm", {"derp": "argon2id m=19456 t=2 p=1", "peer": "scrypt N=16384 r=16 p=1"}, ratio=False)
+    row("hash algorithm", {"derp": "argon2id", "peer": "scrypt"}, ratio=False)
     row("hash time, 1 core (ms, mean)", hash_ms, digits=1)
     row(f"hash bound: {cores:.0f} cores / hash time (/s)", bound, digits=1)
     row(f"hashes/s measured, {cores:.0f} at once", hash_par, digits=1)
@@ -291,8 +291,8 @@ def cmd_report(workdir: str) -> int:
     se = {t: r(t, "session").med("rps") for t in targets}
     hz = {t: r(t, "healthz").med("rps") for t in targets}
     row(f"/session req/s (c={cl})", se, digits=0)
-    row("  /session p50 (ms)", {t: r(t, "session").med("p50") for t in targets}, digits=2)
-    row("  /session p99 (ms)", {t: r(t, "session").med("p99") for t in targets}, digits=2)
+    row("  /session p50 (ms)", {t: r(t, "session").med("p50") for t in targets})
+    row("  /session p99 (ms)", {t: r(t, "session").med("p99") for t in targets})
     row(f"/healthz req/s (c={cl}): HTTP ceiling", hz, digits=0)
     row("  /session / /healthz", {t: _ratio(se.get(t, float('nan')), hz.get(t, float('nan')), pct=True) or "—"
                                   for t in targets}, ratio=False)
@@ -302,7 +302,7 @@ def cmd_report(workdir: str) -> int:
         digits=0, na={"peer": "n/a (no hosted pages)"})
 
     section(f"mixed: /session (c={cl}) during a sign-in flood (c={ch})")
-    row("  /session p99 under flood (ms)", {t: r(t, "mixed_session").med("p99") for t in targets}, digits=2)
+    row("  /session p99 under flood (ms)", {t: r(t, "mixed_session").med("p99") for t in targets})
     row("  /session req/s under flood", {t: r(t, "mixed_session").med("rps") for t in targets}, digits=0)
     row("  sign-ins/s during flood", {t: r(t, "mixed_signin").med("rps") for t in targets}, digits=1)
 
@@ -322,7 +322,7 @@ def cmd_report(workdir: str) -> int:
             row(f"  {test}", {t: vals.get(t, "—") for t in targets}, ratio=False)
 
     # --- print ---
-    w0 = max(len(x[0]) for x in rows)
+    w0 = max(len(x[0]) for x in rows if x[3] != "\x00")
     w1 = max(max(len(x[1]) for x in rows), len("derp"))
     w2 = max(max(len(x[2]) for x in rows), len("better-auth"))
     hdr_peer = "better-auth" if peer_ok else ""
@@ -347,13 +347,15 @@ def cmd_report(workdir: str) -> int:
         "refresh: every request spends a distinct, never-used refresh token: "
         f"{env.get('refresh_seeds', '?')} fresh ones per run, and each 200 answer's rotated "
         "token is queued for a later request (no replay, default reuse grace).",
-        "hashing differs: derp argon2id (m=19 MiB, t=2, p=1), Better Auth scrypt (N=16384, r=16, p=1, "
-        "dkLen=64); the hash bound is cores / one-core hash time, the most sign-ins a second the CPU allows.",
-        "load generator (wrk, 2 threads) shares the same 2 cores with the server under test; "
-        "Better Auth runs in one Node process (its hashing in libuv's thread pool).",
-        "Better Auth's /healthz is a bare Node handler in the peer script; its /session is "
-        "GET /api/auth/get-session with the bearer plugin.",
+        ("hashing differs: derp argon2id (m=19 MiB, t=2, p=1), Better Auth scrypt (N=16384, r=16, p=1, "
+         "dkLen=64); " if peer_ok else "derp hashes with argon2id (m=19 MiB, t=2, p=1); ")
+        + "the hash bound is cores / one-core hash time, the most sign-ins a second the CPU allows.",
+        "load generator (wrk, 2 threads) shares the same 2 cores with the server under test"
+        + ("; Better Auth runs in one Node process (its hashing in libuv's thread pool)." if peer_ok else "."),
     ]
+    if peer_ok:
+        notes.append("Better Auth's /healthz is a bare Node handler in the peer script; its /session is "
+                     "GET /api/auth/get-session with the bearer plugin.")
     fc = foreign_cpu(work, cores)
     if fc:
         other, share = fc

@@ -130,7 +130,7 @@ put derp.hash_par "$(sed -n 's/.*hashes_per_s=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
 # ----------------------------------------------------------------- peer ---
 PEER_REASON=""
 peer_setup() {
-  if [[ ${BENCH_SKIP_PEER:-0} == 1 ]]; then PEER_REASON="skipped (BENCH_SKIP_PEER=1)"; return 1; fi
+  if [[ ${BENCH_SKIP_PEER:-0} == 1 ]]; then PEER_REASON="skipped: BENCH_SKIP_PEER=1"; return 1; fi
   command -v node >/dev/null || { PEER_REASON="node not found"; return 1; }
   command -v npm >/dev/null || { PEER_REASON="npm not found"; return 1; }
   put node.version "$(node --version)"

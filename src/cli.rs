@@ -52,12 +52,29 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Admin accounts
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Exit 0 when the running server answers GET /readyz with 200
     Healthcheck {
         /// The URL to ask [default: http://<bind>/readyz from the configuration,
         /// DERP_BIND overriding bind]
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Make EMAIL an admin (creating the user when needed); without
+    /// --password, print a one-time link to choose one
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
     },
 }
 
@@ -144,6 +161,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 alg.as_str()
             );
             Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email, password },
+        } => {
+            let config = load(cli.config.as_ref())?;
+            admin_create(config, &email, password)
         }
         Command::Backup { path, force } => {
             let config = load(cli.config.as_ref())?;
@@ -291,6 +314,9 @@ fn serve(config: Config) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let url = app.state().config.public_url();
+        if let Ok(Some(link)) = app.state().admin.setup_link(&url).await {
+            println!("\nNo admin yet. Create the first one (this link works once, for 24 hours):\n\n    {link}\n\nor run: derp admin create --email you@example.com\n");
+        }
         ignore_hangup()?;
         tracing::info!(port = app.port(), "derp listening on {url}");
         app.run_until_stopped().await.map_err(|e| e.to_string())
@@ -322,4 +348,39 @@ fn init_tracing(format: &str) {
     } else {
         builder.try_init()
     };
+}
+
+/// `derp admin create`: works on the database directly, server running or not.
+fn admin_create(config: Config, email: &str, password: Option<String>) -> Result<(), String> {
+    let email = crate::domain::Email::parse(email).map_err(|p| format!("--email {p}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+        let admin = crate::services::admin::AdminService {
+            db,
+            clock: std::sync::Arc::new(SystemClock),
+            hasher: crate::auth::password::Hasher::new(),
+            policy: crate::domain::PasswordPolicy::new(config.native().password.clone()),
+        };
+        let made = admin
+            .create_admin(email, password, &config.public_url())
+            .await
+            .map_err(|e| match e {
+                AuthError::WeakPassword(r) => format!("--password is too weak: {}", r.join(", ")),
+                other => other.to_string(),
+            })?;
+        let what = if made.promoted {
+            "is now an admin"
+        } else {
+            "is created as an admin"
+        };
+        println!("{} {what} (user id {})", made.user.email, made.user.id);
+        if let Some(link) = made.password_link {
+            println!("Choose a password with this one-time link (24 hours):\n\n    {link}\n");
+        }
+        Ok(())
+    })
 }

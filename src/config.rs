@@ -570,7 +570,8 @@ impl Config {
         }
         let color = &self.hosted.primary_color;
         let hex_ok = color.len() == 4 || color.len() == 7;
-        if !(hex_ok && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit())) {
+        if !(hex_ok && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit()))
+        {
             return Err(ConfigError::Invalid(format!(
                 "hosted.primary_color: `{color}` must be a colour like #4f46e5"
             )));

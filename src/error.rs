@@ -31,6 +31,9 @@ pub enum AuthError {
     MemberExists,
     #[error("the organization must keep at least one owner")]
     LastOwner,
+    /// The user alone owns these orgs (slugs): deleting them would orphan them.
+    #[error("the user is the only owner of: {}", .0.join(", "))]
+    SoleOwner(Vec<String>),
     #[error("the password does not meet the policy")]
     WeakPassword(Vec<&'static str>),
     #[error("sign-up is disabled")]

@@ -149,6 +149,12 @@ impl Application {
             allowed: AllowedUrls::new(&config.public_url(), &config.hosted.allowed_redirect_urls),
             invitation_ttl: native.invitation_expire_days as i64 * 86_400,
         });
+        let admin = Arc::new(crate::services::admin::AdminService {
+            db: db.clone(),
+            clock: clock.clone(),
+            hasher: hasher.clone(),
+            policy: crate::domain::PasswordPolicy::new(native.password.clone()),
+        });
         let backend: Arc<dyn AuthBackend> = match config.backend() {
             BackendKind::Native => Arc::new(NativeBackend::new(NativeParts {
                 db: db.clone(),
@@ -192,6 +198,7 @@ impl Application {
             mailer,
             limits: limits.clone(),
             orgs,
+            admin: admin.clone(),
             clock: clock.clone(),
             trusted_proxies: trusted.into(),
             issuer,

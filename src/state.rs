@@ -17,6 +17,7 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     pub limits: Arc<RateLimits>,
     pub orgs: Arc<OrgService>,
+    pub admin: Arc<crate::services::admin::AdminService>,
     pub clock: Arc<dyn Clock>,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     pub issuer: String,

@@ -159,9 +159,20 @@ pub trait AuthBackend: Send + Sync + 'static {
     async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo>;
     /// A single-use authorization code for `user_id`, bound to the redirect
     /// URI and the PKCE challenge, for the app's backend to exchange.
-    async fn issue_code(&self, user_id: &str, redirect_uri: &str, code_challenge: Option<String>) -> AuthResult<String>;
+    async fn issue_code(
+        &self,
+        user_id: &str,
+        redirect_uri: &str,
+        code_challenge: Option<String>,
+    ) -> AuthResult<String>;
     /// `POST /token`: the code for the user and a new session's tokens.
-    async fn exchange_code(&self, code: &str, redirect_uri: &str, code_verifier: Option<String>, meta: &RequestMeta) -> AuthResult<AuthOutcome>;
+    async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome>;
     /// The public keys for `/.well-known/jwks.json`.
     fn jwks(&self) -> serde_json::Value;
 }

@@ -71,7 +71,7 @@ pub fn status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         EmailExists => (StatusCode::CONFLICT, "email_exists"),
         OrgExists => (StatusCode::CONFLICT, "org_exists"),
         MemberExists => (StatusCode::CONFLICT, "member_exists"),
-        LastOwner => (StatusCode::CONFLICT, "last_owner"),
+        LastOwner | SoleOwner(_) => (StatusCode::CONFLICT, "last_owner"),
         WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"),
         SignupDisabled => (StatusCode::FORBIDDEN, "signup_disabled"),
         FeatureDisabled(_) => (StatusCode::NOT_FOUND, "feature_disabled"),
@@ -138,6 +138,7 @@ impl ResponseError for ApiError {
                 error["fields"] = json!(fields);
             }
             Self::Auth(AuthError::WeakPassword(reasons)) => error["reasons"] = json!(reasons),
+            Self::Auth(AuthError::SoleOwner(orgs)) => error["orgs"] = json!(orgs),
             Self::Auth(AuthError::RateLimited { retry_after }) => {
                 error["retry_after"] = json!(retry_after);
                 builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));

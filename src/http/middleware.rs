@@ -83,7 +83,9 @@ pub async fn security_headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let api = req.path().starts_with("/api/");
-    let csp = req.app_data::<actix_web::web::Data<crate::state::AppState>>().map(|s| content_security_policy(&s.config.hosted.allowed_redirect_urls));
+    let csp = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|s| content_security_policy(&s.config.hosted.allowed_redirect_urls));
     let mut res = next.call(req).await?;
     let is_html = res
         .headers()
@@ -91,9 +93,7 @@ pub async fn security_headers(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     let h = res.headers_mut();
-    if is_html
-        && let Some(csp) = csp.and_then(|c| HeaderValue::from_str(&c).ok())
-    {
+    if is_html && let Some(csp) = csp.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(

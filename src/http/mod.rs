@@ -1,5 +1,6 @@
 //! The HTTP surface: the only module that speaks actix-web.
 
+pub mod admin;
 pub mod api;
 pub mod error;
 pub mod extract;

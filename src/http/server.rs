@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::extract::MAX_BODY;
-use super::{api, middleware, pages};
+use super::{admin, api, middleware, pages};
 use crate::state::AppState;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -14,6 +14,8 @@ pub fn app_config(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/v1/auth").configure(api::auth::routes))
         .service(web::scope("/api/v1/orgs").configure(api::orgs::routes))
         .service(web::scope("/api/v1/invitations").configure(api::orgs::invitation_routes))
+        .service(web::scope("/api/v1/admin").configure(admin::api::routes))
+        .configure(admin::pages::routes)
         .configure(pages::routes);
 }
 
@@ -23,9 +25,17 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY))
-            .app_data(web::FormConfig::default().limit(MAX_BODY).error_handler(|e, _| {
-                pages::PageError::BadRequest(format!("The form could not be read: {e}")).into()
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::from(crate::error::AuthError::field("query", e.to_string())).into()
             }))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(MAX_BODY)
+                    .error_handler(|e, _| {
+                        pages::PageError::BadRequest(format!("The form could not be read: {e}"))
+                            .into()
+                    }),
+            )
             .configure(app_config)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found())

@@ -1,6 +1,7 @@
 //! Use cases that sit above the backends: rate limits now; orgs,
 //! invitations and admin as they arrive.
 
+pub mod admin;
 pub mod orgs;
 pub mod outbox;
 pub mod rate_limit;

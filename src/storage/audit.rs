@@ -36,3 +36,59 @@ pub fn actions_for_user(conn: &Conn, user_id: &str) -> StorageResult<Vec<(String
     let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub action: String,
+    pub actor_id: Option<String>,
+    pub user_id: Option<String>,
+    pub org_id: Option<String>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub org_id: Option<String>,
+    pub action: Option<String>,
+}
+
+/// Newest first, before the id `before` (0 = from the newest).
+pub fn list(conn: &Conn, f: &AuditFilter, before: i64, limit: i64) -> StorageResult<Vec<AuditRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, action, actor_id, user_id, org_id, target, ip, user_agent, detail FROM audit_log
+         WHERE (?1 IS NULL OR user_id = ?1 OR actor_id = ?1 OR target = ?1)
+           AND (?2 IS NULL OR org_id = ?2)
+           AND (?3 IS NULL OR action = ?3)
+           AND (?4 = 0 OR id < ?4)
+         ORDER BY id DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![f.user_id, f.org_id, f.action, before, limit], |r| {
+        Ok(AuditRow {
+            id: r.get(0)?,
+            at: r.get(1)?,
+            action: r.get(2)?,
+            actor_id: r.get(3)?,
+            user_id: r.get(4)?,
+            org_id: r.get(5)?,
+            target: r.get(6)?,
+            ip: r.get(7)?,
+            user_agent: r.get(8)?,
+            detail: r.get(9)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn count_since(conn: &Conn, action: &str, since: i64) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM audit_log WHERE action = ?1 AND at >= ?2",
+        params![action, since],
+        |r| r.get(0),
+    )?)
+}

@@ -58,6 +58,12 @@ pub fn backup_data_dir(data_dir: &Path, dest: &Path, overwrite: bool) -> Storage
 
 /// Copies the database behind `source` to `dest` (see the module comment).
 pub fn backup_connection(source: &Conn, dest: &Path, overwrite: bool) -> StorageResult<BackupInfo> {
+    if dest.is_dir() {
+        return Err(StorageError::Other(format!(
+            "{} is a directory; name the file to write",
+            dest.display()
+        )));
+    }
     if !overwrite && dest.symlink_metadata().is_ok() {
         return Err(StorageError::Other(format!(
             "{} already exists; pass --force to overwrite it",

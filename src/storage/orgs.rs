@@ -230,7 +230,11 @@ pub fn accept_invitation(
 }
 
 /// A pending invitation and its org's name, by token hash.
-pub fn pending_invitation_by_token(conn: &Conn, token_hash: &str, now: i64) -> StorageResult<Option<(InvitationRow, String)>> {
+pub fn pending_invitation_by_token(
+    conn: &Conn,
+    token_hash: &str,
+    now: i64,
+) -> StorageResult<Option<(InvitationRow, String)>> {
     optional(conn.query_row(
         "SELECT i.id, i.org_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at, o.name
          FROM org_invitations i JOIN orgs o ON o.id = i.org_id
@@ -238,4 +242,36 @@ pub fn pending_invitation_by_token(conn: &Conn, token_hash: &str, now: i64) -> S
         params![token_hash, now],
         |r| Ok((invitation_from(r)?, r.get(7)?)),
     ))
+}
+
+/// Orgs whose name or slug contains `q`, by id, after the id `after`.
+pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Vec<OrgRow>> {
+    let pattern = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut stmt = conn.prepare(
+        "SELECT id, name, slug, created_at FROM orgs
+         WHERE (name LIKE ?1 ESCAPE '\\' OR slug LIKE ?1 ESCAPE '\\') AND id > ?2 ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![pattern, after, limit], org_from)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn count(conn: &Conn) -> StorageResult<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM orgs", [], |r| r.get(0))?)
+}
+
+/// Orgs where `user_id` is the only owner.
+pub fn solely_owned_by(conn: &Conn, user_id: &str) -> StorageResult<Vec<OrgRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.id, o.name, o.slug, o.created_at FROM orgs o
+         JOIN org_members m ON m.org_id = o.id AND m.user_id = ?1 AND m.role = 'owner'
+         WHERE (SELECT COUNT(*) FROM org_members x WHERE x.org_id = o.id AND x.role = 'owner') = 1
+         ORDER BY o.id",
+    )?;
+    let rows = stmt.query_map([user_id], org_from)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -180,6 +180,14 @@ pub fn use_refresh(conn: &Conn, id: i64, now: i64) -> StorageResult<bool> {
     Ok(n == 1)
 }
 
+pub fn count_live(conn: &Conn, now: i64) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1",
+        [now],
+        |r| r.get(0),
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,23 @@ pub fn consume(
     ))
 }
 
+/// Whether an unused, unexpired token of `purpose` exists (without spending it).
+pub fn is_valid(conn: &Conn, token_hash: &str, purpose: &str, now: i64) -> StorageResult<bool> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM one_time_tokens WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+        params![token_hash, purpose, now],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
+}
+
+/// Spends every unused token of `purpose` (so only the newest setup link works).
+pub fn spend_all(conn: &Conn, purpose: &str, now: i64) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "UPDATE one_time_tokens SET used_at = ?2 WHERE purpose = ?1 AND used_at IS NULL",
+        params![purpose, now],
+    )?)
+}
+
 /// Deletes spent and expired tokens older than `before`.
 pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
     Ok(conn.execute(

@@ -95,6 +95,14 @@ pub fn confirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
     Ok(())
 }
 
+pub fn unconfirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE users SET email_confirmed_at = NULL, updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
 pub fn touch_sign_in(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
     conn.execute(
         "UPDATE users SET last_sign_in_at = ?2 WHERE id = ?1",
@@ -117,6 +125,54 @@ pub fn set_role(conn: &Conn, id: &str, role: Role, now: i64) -> StorageResult<bo
         params![id, role.as_str(), now],
     )?;
     Ok(n == 1)
+}
+
+/// Users whose email contains `q` (all when empty), by id (creation order),
+/// after the id `after`.
+pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Vec<UserRecord>> {
+    let pattern = format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE email LIKE ?1 ESCAPE '\\' AND id > ?2 ORDER BY id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![pattern, after, limit], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn count(conn: &Conn) -> StorageResult<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+}
+
+pub fn count_admins(conn: &Conn) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn delete(conn: &Conn, id: &str) -> StorageResult<bool> {
+    conn.execute("DELETE FROM org_members WHERE user_id = ?1", [id])?;
+    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+}
+
+/// A linked sign-in identity: `(provider, subject, email, created_at)`.
+pub type IdentityRow = (String, String, Option<String>, i64);
+
+/// A user's linked identities.
+pub fn identities(conn: &Conn, user_id: &str) -> StorageResult<Vec<IdentityRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT provider, subject, email, created_at FROM identities WHERE user_id = ?1 ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map([user_id], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

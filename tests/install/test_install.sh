@@ -134,6 +134,7 @@ check "the config has data_dir = /var/lib/derp" grep -q '^data_dir = "/var/lib/d
 check "the config keeps bind at 127.0.0.1:8080" grep -q '^bind = "127.0.0.1:8080"' "$CONF"
 check "the config keeps the example's comments" grep -q '^# \[auth.cognito\]' "$CONF"
 check "the generated config passes derp validate-config" "$BIN" validate-config "$CONF"
+# shellcheck disable=SC2016 # $MAINPID is literal in the unit
 for line in 'User=derp' 'ExecStart=/usr/local/bin/derp serve --config /etc/derp/derp.toml' \
     'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' \
     'ReadWritePaths=/var/lib/derp' 'Restart=on-failure' 'RestartSec=2' 'CapabilityBoundingSet=' \
@@ -142,6 +143,17 @@ for line in 'User=derp' 'ExecStart=/usr/local/bin/derp serve --config /etc/derp/
     check "the unit has $line" grep -qxF -- "$line" "$UNIT"
 done
 check "the unit is 0644" mode_is 644 "$UNIT"
+# systemd's own parser, on a copy whose ExecStart exists on this machine.
+if command -v systemd-analyze >/dev/null 2>&1; then
+    mkdir -p "$T/verify"
+    sed "s|/usr/local/bin/derp|$BIN|" "$UNIT" >"$T/verify/derp.service"
+    systemd-analyze verify "$T/verify/derp.service" >"$T/verify.out" 2>&1
+    check "systemd-analyze verify accepts every directive of the unit" \
+        bash -c "! grep -Ei 'unknown|ignoring|invalid|failed to parse' '$T/verify.out'"
+    grep -Ei 'unknown|ignoring|invalid|failed to parse' "$T/verify.out" | sed 's/^/     | /'
+else
+    echo "  skip systemd-analyze verify (not installed)"
+fi
 check "no DERP_ROOT path leaked into the unit" bash -c "! grep -qF '$R' '$UNIT'"
 check "useradd made a system user with no login shell, home /var/lib/derp" \
     called "useradd --system --user-group --home-dir /var/lib/derp --no-create-home --shell /usr/sbin/nologin --comment derp auth server derp"

@@ -5,6 +5,7 @@
 mod helpers;
 mod smtp_server;
 
+mod admin;
 mod api_errors;
 mod cli;
 mod mail_flows;

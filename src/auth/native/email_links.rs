@@ -252,7 +252,11 @@ impl NativeBackend {
                 let user = users::by_id(conn, &user.id)?
                     .ok_or(AuthError::InvalidToken)?
                     .user;
-                Ok(AuthOutcome { user, tokens, session_id })
+                Ok(AuthOutcome {
+                    user,
+                    tokens,
+                    session_id,
+                })
             })
             .await?;
         self.mail.wake();

@@ -282,12 +282,25 @@ impl AuthBackend for NativeBackend {
         self.web_session_impl(session_id).await
     }
 
-    async fn issue_code(&self, user_id: &str, redirect_uri: &str, code_challenge: Option<String>) -> AuthResult<String> {
-        self.issue_code_impl(user_id, redirect_uri, code_challenge).await
+    async fn issue_code(
+        &self,
+        user_id: &str,
+        redirect_uri: &str,
+        code_challenge: Option<String>,
+    ) -> AuthResult<String> {
+        self.issue_code_impl(user_id, redirect_uri, code_challenge)
+            .await
     }
 
-    async fn exchange_code(&self, code: &str, redirect_uri: &str, code_verifier: Option<String>, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
-        self.exchange_code_impl(code, redirect_uri, code_verifier, meta).await
+    async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        self.exchange_code_impl(code, redirect_uri, code_verifier, meta)
+            .await
     }
 
     fn jwks(&self) -> serde_json::Value {

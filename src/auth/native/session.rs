@@ -41,7 +41,10 @@ impl Minter {
         };
         sessions::insert(conn, &session)?;
         users::touch_sign_in(conn, &user.id, now)?;
-        Ok((self.pair(conn, user, &session, None, None, now)?, session.id))
+        Ok((
+            self.pair(conn, user, &session, None, None, now)?,
+            session.id,
+        ))
     }
 
     /// A new refresh token for `session` (child of `parent`) and an access token.
@@ -143,7 +146,11 @@ impl NativeBackend {
                 let user = users::by_id(conn, &user.id)?
                     .ok_or(AuthError::InvalidToken)?
                     .user;
-                Ok(AuthOutcome { user, tokens, session_id })
+                Ok(AuthOutcome {
+                    user,
+                    tokens,
+                    session_id,
+                })
             })
             .await
     }

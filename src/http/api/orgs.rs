@@ -49,17 +49,22 @@ fn actor(session: &crate::auth::SessionInfo, meta: &crate::auth::RequestMeta) ->
         user_id: session.user_id.clone(),
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
+        admin: false,
     }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
 }
 
 impl PageQuery {
-    fn limit(&self) -> std::result::Result<i64, AuthError> {
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref().filter(|c| !c.is_empty())
+    }
+
+    pub fn limit(&self) -> std::result::Result<i64, AuthError> {
         match self.limit {
             None => Ok(50),
             Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
@@ -106,7 +111,12 @@ async fn create_org(
     let email = state.backend.get_user(&session).await?.email;
     let org = state
         .orgs
-        .create(actor(&session, &meta), email, &body.name, &body.slug)
+        .create(
+            actor(&session, &meta),
+            (session.user_id.clone(), email),
+            &body.name,
+            &body.slug,
+        )
         .await?;
     Ok(HttpResponse::Created().json(org))
 }
@@ -176,7 +186,7 @@ async fn list_members(
         .orgs
         .members(
             &member.org.id,
-            &member.session.user_id,
+            &actor(&member.session, &Default::default()),
             query.cursor.as_deref(),
             query.limit()?,
         )
@@ -287,7 +297,7 @@ async fn list_invitations(
 ) -> Result<HttpResponse> {
     let list = state
         .orgs
-        .invitations(&member.org.id, &member.session.user_id)
+        .invitations(&member.org.id, &actor(&member.session, &Default::default()))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -316,7 +326,7 @@ async fn accept_invitation(
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<HttpResponse> {
-    let member = state
+    let (member, _org) = state
         .orgs
         .accept(actor(&session, &meta), &body.token)
         .await?;

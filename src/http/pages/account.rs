@@ -27,9 +27,9 @@ pub struct SessionRow {
 }
 
 /// `2026-11-27 14:03 UTC`
-pub fn show_time(t: time::OffsetDateTime) -> String {
+pub fn show_time(t: impl std::borrow::Borrow<time::OffsetDateTime>) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.format(&f).unwrap_or_default()
+    t.borrow().format(&f).unwrap_or_default()
 }
 
 #[derive(Template)]
@@ -59,8 +59,17 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
             current: s.current,
         })
         .collect();
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let page = AccountPage { c: ctx.chrome("Your account"), user, sessions, errors };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = AccountPage {
+        c: ctx.chrome("Your account"),
+        user,
+        sessions,
+        errors,
+    };
     ctx.render(status, &page)
 }
 
@@ -86,7 +95,10 @@ async fn password_submit(req: HttpRequest, form: web::Form<PasswordForm>) -> Pag
     };
     match ctx.state.backend.update_user(&me, update, &ctx.meta).await {
         Ok(_) => {
-            ctx.web.set_flash("ok", "Password changed. Your other sessions were signed out.");
+            ctx.web.set_flash(
+                "ok",
+                "Password changed. Your other sessions were signed out.",
+            );
             Ok(ctx.redirect("/account"))
         }
         Err(e) if !crate::http::error::status_and_code(&e).0.is_server_error() => {
@@ -101,11 +113,18 @@ struct CsrfForm {
     csrf_token: Option<String>,
 }
 
-async fn revoke_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<CsrfForm>) -> PageResult {
+async fn revoke_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     ctx.check_csrf(form.csrf_token.as_deref())?;
     let me = ctx.require_user()?;
-    ctx.state.backend.revoke_session(&me, &path, &ctx.meta).await?;
+    ctx.state
+        .backend
+        .revoke_session(&me, &path, &ctx.meta)
+        .await?;
     ctx.web.set_flash("ok", "That session is signed out.");
     Ok(ctx.redirect("/account"))
 }

@@ -17,7 +17,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let Some(file) = Assets::get(&path) else {
-        return HttpResponse::NotFound().content_type("text/plain").body("not found");
+        return HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("not found");
     };
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
     let fresh = req
@@ -25,13 +27,18 @@ async fn asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut res = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    let mut res = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
     res.insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"));
     if fresh {
         return res.finish();
     }
-    res.content_type(file.metadata.mimetype()).body(file.data.into_owned())
+    res.content_type(file.metadata.mimetype())
+        .body(file.data.into_owned())
 }
 
 /// The primary colour was validated at config load (`#rgb` or `#rrggbb`).

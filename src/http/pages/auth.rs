@@ -17,13 +17,37 @@ type PageResult = Result<HttpResponse, PageError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").get(login_page).post(login_submit))
-        .service(web::resource("/signup").get(signup_page).post(signup_submit))
-        .service(web::resource("/confirm").get(confirm_page).post(confirm_submit))
-        .service(web::resource("/magic-link").get(magic_link_page).post(magic_link_submit))
+        .service(
+            web::resource("/signup")
+                .get(signup_page)
+                .post(signup_submit),
+        )
+        .service(
+            web::resource("/confirm")
+                .get(confirm_page)
+                .post(confirm_submit),
+        )
+        .service(
+            web::resource("/magic-link")
+                .get(magic_link_page)
+                .post(magic_link_submit),
+        )
         .service(web::resource("/magic-link/verify").post(magic_link_verify))
-        .service(web::resource("/forgot-password").get(forgot_page).post(forgot_submit))
-        .service(web::resource("/reset-password").get(reset_page).post(reset_submit))
-        .service(web::resource("/logout").get(logout_page).post(logout_submit));
+        .service(
+            web::resource("/forgot-password")
+                .get(forgot_page)
+                .post(forgot_submit),
+        )
+        .service(
+            web::resource("/reset-password")
+                .get(reset_page)
+                .post(reset_submit),
+        )
+        .service(
+            web::resource("/logout")
+                .get(logout_page)
+                .post(logout_submit),
+        );
 }
 
 /// Where to send the browser after sign-in: an app (with a code) or one of
@@ -57,17 +81,23 @@ impl ReturnParams {
             ));
         }
         if r.redirect_to.is_none() && (r.state.is_some() || r.code_challenge.is_some()) {
-            return Err(PageError::BadRequest("state and code_challenge need a redirect_to.".into()));
+            return Err(PageError::BadRequest(
+                "state and code_challenge need a redirect_to.".into(),
+            ));
         }
         if let Some(m) = &r.code_challenge_method
             && m != "S256"
         {
-            return Err(PageError::BadRequest("Only the S256 code challenge method is supported.".into()));
+            return Err(PageError::BadRequest(
+                "Only the S256 code challenge method is supported.".into(),
+            ));
         }
         if let Some(c) = &r.code_challenge
             && !valid_challenge(c)
         {
-            return Err(PageError::BadRequest("The code challenge is not a valid S256 challenge.".into()));
+            return Err(PageError::BadRequest(
+                "The code challenge is not a valid S256 challenge.".into(),
+            ));
         }
         Ok(r)
     }
@@ -104,7 +134,11 @@ pub async fn finish_sign_in(ctx: &Ctx, user_id: &str, ret: &ReturnParams) -> Pag
     if own && ret.code_challenge.is_none() && ret.state.is_none() {
         return Ok(ctx.redirect(target));
     }
-    let code = ctx.state.backend.issue_code(user_id, target, ret.code_challenge.clone()).await?;
+    let code = ctx
+        .state
+        .backend
+        .issue_code(user_id, target, ret.code_challenge.clone())
+        .await?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(s) = &ret.state {
         pairs.push(("state", s.as_str()));
@@ -166,7 +200,10 @@ fn form_failure(e: &AuthError) -> (StatusCode, FormErrors) {
     let status = crate::http::error::status_and_code(e).0;
     if status.is_server_error() {
         tracing::error!(error = ?e, "form submission failed");
-        let errors = FormErrors { form: Some("Something went wrong on our side. Please try again.".into()), ..Default::default() };
+        let errors = FormErrors {
+            form: Some("Something went wrong on our side. Please try again.".into()),
+            ..Default::default()
+        };
         return (status, errors);
     }
     (status, FormErrors::from_auth(e))
@@ -179,12 +216,16 @@ async fn login_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pag
     let email_raw = form.email.clone().unwrap_or_default();
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state.limits.check(Action::SignIn, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        ctx.state
+            .limits
+            .check(Action::SignIn, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
         let password = form.password.clone().unwrap_or_default();
         ctx.state.backend.sign_in(email, password, &ctx.meta).await
     };
     match attempt.await {
-        Ok(AuthOutcome { user, session_id, .. }) => {
+        Ok(AuthOutcome {
+            user, session_id, ..
+        }) => {
             ctx.sign_in(session_id);
             finish_sign_in(&ctx, &user.id, &ret).await
         }
@@ -246,7 +287,9 @@ async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pa
     let confirmation_url = format!("{}/confirm{}", ctx.state.config.public_url(), ret.query());
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state.limits.check(Action::SignUp, ctx.meta.ip.as_deref(), None)?;
+        ctx.state
+            .limits
+            .check(Action::SignUp, ctx.meta.ip.as_deref(), None)?;
         let req = SignUpRequest {
             email,
             password: form.password.clone().unwrap_or_default(),
@@ -256,7 +299,9 @@ async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pa
         ctx.state.backend.sign_up(req, &ctx.meta).await
     };
     match attempt.await {
-        Ok(SignUpOutcome::SignedIn(AuthOutcome { user, session_id, .. })) => {
+        Ok(SignUpOutcome::SignedIn(AuthOutcome {
+            user, session_id, ..
+        })) => {
             ctx.sign_in(session_id);
             if ret.redirect_to.is_none() {
                 ctx.web.set_flash("ok", "Welcome! Your account is ready.");
@@ -267,7 +312,9 @@ async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pa
             let page = MessagePage {
                 c: ctx.chrome("Check your email"),
                 heading: "Check your email".into(),
-                text: format!("We sent a link to {email}. Open it to confirm your address and finish signing up."),
+                text: format!(
+                    "We sent a link to {email}. Open it to confirm your address and finish signing up."
+                ),
                 link: Some((format!("/login{}", ret.query()), "Back to sign in".into())),
             };
             ctx.render(StatusCode::OK, &page)
@@ -304,7 +351,8 @@ struct TokenActionPage {
 async fn confirm_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     let ret = query.ret.validate(&ctx)?;
-    let token = non_empty(&query.token).ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+    let token = non_empty(&query.token)
+        .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
     let page = TokenActionPage {
         c: ctx.chrome("Confirm your email"),
         heading: "Confirm your email".into(),
@@ -371,7 +419,12 @@ struct EmailFormPage {
     qs: String,
 }
 
-fn magic_form(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> EmailFormPage {
+fn magic_form(
+    ctx: &mut Ctx,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> EmailFormPage {
     EmailFormPage {
         c: ctx.chrome("Sign in with a link"),
         heading: "Sign in with a link".into(),
@@ -432,17 +485,35 @@ async fn magic_link_submit(req: HttpRequest, form: web::Form<EmailForm>) -> Page
     }
     ctx.check_csrf(form.csrf_token.as_deref())?;
     let ret = form.ret.validate(&ctx)?;
-    let link_base = format!("{}/magic-link{}", ctx.state.config.public_url(), ret.query());
+    let link_base = format!(
+        "{}/magic-link{}",
+        ctx.state.config.public_url(),
+        ret.query()
+    );
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state.limits.check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
-        ctx.state.backend.send_magic_link(email, Some(link_base), &ctx.meta).await
+        ctx.state
+            .limits
+            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        ctx.state
+            .backend
+            .send_magic_link(email, Some(link_base), &ctx.meta)
+            .await
     };
     match attempt.await {
-        Ok(()) => check_your_email(&mut ctx, &ret, "If this address can sign in here, a sign-in link is on its way."),
+        Ok(()) => check_your_email(
+            &mut ctx,
+            &ret,
+            "If this address can sign in here, a sign-in link is on its way.",
+        ),
         Err(e) => {
             let (status, errors) = form_failure(&e);
-            let page = magic_form(&mut ctx, form.email.clone().unwrap_or_default(), errors, ret);
+            let page = magic_form(
+                &mut ctx,
+                form.email.clone().unwrap_or_default(),
+                errors,
+                ret,
+            );
             ctx.render(status, &page)
         }
     }
@@ -462,7 +533,12 @@ async fn magic_link_verify(req: HttpRequest, form: web::Form<TokenForm>) -> Page
     }
 }
 
-fn forgot_form(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> EmailFormPage {
+fn forgot_form(
+    ctx: &mut Ctx,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> EmailFormPage {
     EmailFormPage {
         c: ctx.chrome("Reset your password"),
         heading: "Reset your password".into(),
@@ -489,14 +565,28 @@ async fn forgot_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResu
     let ret = form.ret.validate(&ctx)?;
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state.limits.check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
-        ctx.state.backend.recover_password(email, None, &ctx.meta).await
+        ctx.state
+            .limits
+            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        ctx.state
+            .backend
+            .recover_password(email, None, &ctx.meta)
+            .await
     };
     match attempt.await {
-        Ok(()) => check_your_email(&mut ctx, &ret, "If an account uses this address, a link to reset its password is on its way."),
+        Ok(()) => check_your_email(
+            &mut ctx,
+            &ret,
+            "If an account uses this address, a link to reset its password is on its way.",
+        ),
         Err(e) => {
             let (status, errors) = form_failure(&e);
-            let page = forgot_form(&mut ctx, form.email.clone().unwrap_or_default(), errors, ret);
+            let page = forgot_form(
+                &mut ctx,
+                form.email.clone().unwrap_or_default(),
+                errors,
+                ret,
+            );
             ctx.render(status, &page)
         }
     }
@@ -513,7 +603,8 @@ struct ResetPage {
 
 async fn reset_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
-    let token = non_empty(&query.token).ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+    let token = non_empty(&query.token)
+        .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
     let page = ResetPage {
         c: ctx.chrome("Choose a new password"),
         token,
@@ -535,13 +626,23 @@ async fn reset_submit(req: HttpRequest, form: web::Form<ResetForm>) -> PageResul
     ctx.check_csrf(form.csrf_token.as_deref())?;
     let token = form.token.clone().unwrap_or_default();
     let password = form.password.clone().unwrap_or_default();
-    match ctx.state.backend.reset_password(&token, password, &ctx.meta).await {
+    match ctx
+        .state
+        .backend
+        .reset_password(&token, password, &ctx.meta)
+        .await
+    {
         Ok(outcome) => {
             ctx.sign_in(outcome.session_id);
-            ctx.web.set_flash("ok", "Your password is changed. Every other session was signed out.");
+            ctx.web.set_flash(
+                "ok",
+                "Your password is changed. Every other session was signed out.",
+            );
             Ok(ctx.redirect("/account"))
         }
-        Err(AuthError::InvalidToken) => link_failed(&mut ctx, AuthError::InvalidToken, "password reset email"),
+        Err(AuthError::InvalidToken) => {
+            link_failed(&mut ctx, AuthError::InvalidToken, "password reset email")
+        }
         Err(e) => {
             let (status, errors) = form_failure(&e);
             let page = ResetPage {
@@ -567,7 +668,9 @@ async fn logout_page(req: HttpRequest) -> PageResult {
     if ctx.user.is_none() {
         return Ok(ctx.redirect("/login"));
     }
-    let page = LogoutPage { c: ctx.chrome("Sign out") };
+    let page = LogoutPage {
+        c: ctx.chrome("Sign out"),
+    };
     ctx.render(StatusCode::OK, &page)
 }
 

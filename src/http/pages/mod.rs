@@ -4,7 +4,7 @@
 //! token of the page session, every POST answers with a redirect
 //! (Post/Redirect/Get) or re-renders the form with the error beside the field.
 
-mod account;
+pub mod account;
 mod assets;
 mod auth;
 mod orgs;
@@ -61,13 +61,29 @@ impl FormErrors {
         match e {
             AuthError::InvalidRequest { fields, message } if !fields.is_empty() => {
                 let _ = message;
-                Self { fields: fields.iter().map(|(k, v)| (k.clone(), capitalise(v))).collect(), form: None }
+                Self {
+                    fields: fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), capitalise(v)))
+                        .collect(),
+                    form: None,
+                }
             }
             AuthError::WeakPassword(reasons) => {
-                let text = reasons.iter().map(|r| reason_text(r)).collect::<Vec<_>>().join(" ");
-                Self { fields: BTreeMap::from([("password".to_string(), text)]), form: None }
+                let text = reasons
+                    .iter()
+                    .map(|r| reason_text(r))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Self {
+                    fields: BTreeMap::from([("password".to_string(), text)]),
+                    form: None,
+                }
             }
-            other => Self { fields: BTreeMap::new(), form: Some(other.to_string()) },
+            other => Self {
+                fields: BTreeMap::new(),
+                form: Some(other.to_string()),
+            },
         }
     }
 
@@ -107,7 +123,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub async fn load(req: &HttpRequest) -> Result<Self, PageError> {
-        let state = req.app_data::<web::Data<AppState>>().cloned().ok_or(PageError::Internal)?;
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or(PageError::Internal)?;
         let key = Key::from(&state.cookie_key);
         let mut web = WebSession::load(req, &key);
         let user = match &web.sid {
@@ -116,10 +135,19 @@ impl Ctx {
         };
         if web.sid.is_some() && user.is_none() {
             // Signed out elsewhere or expired: forget it, keep the flash.
-            web = WebSession { flash: web.flash.take(), ..WebSession::anonymous() };
+            web = WebSession {
+                flash: web.flash.take(),
+                ..WebSession::anonymous()
+            };
         }
         let meta = crate::http::extract::request_meta(req);
-        Ok(Self { state, web, user, meta, key })
+        Ok(Self {
+            state,
+            web,
+            user,
+            meta,
+            key,
+        })
     }
 
     /// The signed-in user, or a redirect to `/login`.
@@ -128,7 +156,7 @@ impl Ctx {
             Some(u) => Ok(u.clone()),
             None => {
                 self.web.set_flash("info", "Please sign in first.");
-                Err(PageError::Redirect(self.redirect("/login")))
+                Err(PageError::Redirect(Box::new(self.redirect("/login"))))
             }
         }
     }
@@ -158,7 +186,11 @@ impl Ctx {
     }
 
     /// Renders a page with `status`, saving the page session.
-    pub fn render(&self, status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
+    pub fn render(
+        &self,
+        status: StatusCode,
+        page: &impl Template,
+    ) -> Result<HttpResponse, PageError> {
         let html = page.render().map_err(|e| {
             tracing::error!(error = %e, "page template failed");
             PageError::Internal
@@ -199,7 +231,7 @@ impl Ctx {
 /// Errors of page handlers: an error page, or a redirect.
 #[derive(Debug)]
 pub enum PageError {
-    Redirect(HttpResponse),
+    Redirect(Box<HttpResponse>),
     Csrf,
     NotFound,
     BadRequest(String),
@@ -268,9 +300,13 @@ impl ResponseError for PageError {
             Self::BadRequest(_) => "This request cannot be served",
             _ => "Something went wrong",
         };
-        let body = ErrorPage { status: status.as_u16(), heading, message: self.to_string() }
-            .render()
-            .unwrap_or_else(|_| heading.to_string());
+        let body = ErrorPage {
+            status: status.as_u16(),
+            heading,
+            message: self.to_string(),
+        }
+        .render()
+        .unwrap_or_else(|_| heading.to_string());
         HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -280,5 +316,7 @@ impl ResponseError for PageError {
 
 /// Query value helper: empty strings count as absent.
 pub fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }

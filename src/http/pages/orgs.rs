@@ -15,20 +15,35 @@ type PageResult = Result<HttpResponse, PageError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/orgs").get(orgs_page))
-        .service(web::resource("/orgs/new").get(new_org_page).post(new_org_submit))
+        .service(
+            web::resource("/orgs/new")
+                .get(new_org_page)
+                .post(new_org_submit),
+        )
         .service(web::resource("/orgs/{slug}").get(org_page))
         .service(web::resource("/orgs/{slug}/activate").post(activate_submit))
         .service(web::resource("/orgs/{slug}/leave").post(leave_submit))
         .service(web::resource("/orgs/{slug}/delete").post(delete_submit))
         .service(web::resource("/orgs/{slug}/invitations").post(invite_submit))
-        .service(web::resource("/orgs/{slug}/invitations/{id}/revoke").post(revoke_invitation_submit))
+        .service(
+            web::resource("/orgs/{slug}/invitations/{id}/revoke").post(revoke_invitation_submit),
+        )
         .service(web::resource("/orgs/{slug}/members/{user_id}/role").post(role_submit))
         .service(web::resource("/orgs/{slug}/members/{user_id}/remove").post(remove_submit))
-        .service(web::resource("/invitations/{token}").get(invitation_page).post(invitation_submit));
+        .service(
+            web::resource("/invitations/{token}")
+                .get(invitation_page)
+                .post(invitation_submit),
+        );
 }
 
 fn actor(ctx: &Ctx, me: &SessionInfo) -> Actor {
-    Actor { user_id: me.user_id.clone(), ip: ctx.meta.ip.clone(), user_agent: ctx.meta.user_agent.clone() }
+    Actor {
+        user_id: me.user_id.clone(),
+        ip: ctx.meta.ip.clone(),
+        user_agent: ctx.meta.user_agent.clone(),
+        admin: false,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,8 +62,17 @@ struct OrgsPage {
 async fn orgs_page(req: HttpRequest) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     let me = ctx.require_user()?;
-    let orgs = ctx.state.orgs.list_for_user(&me.user_id, None, MAX_PAGE).await?.items;
-    let page = OrgsPage { c: ctx.chrome("Organizations"), orgs, active: me.org_id.clone() };
+    let orgs = ctx
+        .state
+        .orgs
+        .list_for_user(&me.user_id, None, MAX_PAGE)
+        .await?
+        .items;
+    let page = OrgsPage {
+        c: ctx.chrome("Organizations"),
+        orgs,
+        active: me.org_id.clone(),
+    };
     ctx.render(StatusCode::OK, &page)
 }
 
@@ -64,7 +88,12 @@ struct NewOrgPage {
 async fn new_org_page(req: HttpRequest) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     ctx.require_user()?;
-    let page = NewOrgPage { c: ctx.chrome("New organization"), name: String::new(), slug: String::new(), errors: FormErrors::default() };
+    let page = NewOrgPage {
+        c: ctx.chrome("New organization"),
+        name: String::new(),
+        slug: String::new(),
+        errors: FormErrors::default(),
+    };
     ctx.render(StatusCode::OK, &page)
 }
 
@@ -79,9 +108,17 @@ async fn new_org_submit(req: HttpRequest, form: web::Form<NewOrgForm>) -> PageRe
     let mut ctx = Ctx::load(&req).await?;
     ctx.check_csrf(form.csrf_token.as_deref())?;
     let me = ctx.require_user()?;
-    let (name, slug) = (form.name.clone().unwrap_or_default(), form.slug.clone().unwrap_or_default());
+    let (name, slug) = (
+        form.name.clone().unwrap_or_default(),
+        form.slug.clone().unwrap_or_default(),
+    );
     let email = me.email.clone().unwrap_or_default();
-    match ctx.state.orgs.create(actor(&ctx, &me), email, &name, &slug).await {
+    match ctx
+        .state
+        .orgs
+        .create(actor(&ctx, &me), (me.user_id.clone(), email), &name, &slug)
+        .await
+    {
         Ok(org) => {
             ctx.web.set_flash("ok", format!("{} is created.", org.name));
             Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
@@ -89,10 +126,22 @@ async fn new_org_submit(req: HttpRequest, form: web::Form<NewOrgForm>) -> PageRe
         Err(e @ (AuthError::InvalidRequest { .. } | AuthError::OrgExists)) => {
             let mut errors = FormErrors::from_auth(&e);
             if matches!(e, AuthError::OrgExists) {
-                errors = FormErrors { fields: [("slug".to_string(), "This slug is taken.".to_string())].into(), form: None };
+                errors = FormErrors {
+                    fields: [("slug".to_string(), "This slug is taken.".to_string())].into(),
+                    form: None,
+                };
             }
-            let status = if matches!(e, AuthError::OrgExists) { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
-            let page = NewOrgPage { c: ctx.chrome("New organization"), name, slug, errors };
+            let status = if matches!(e, AuthError::OrgExists) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let page = NewOrgPage {
+                c: ctx.chrome("New organization"),
+                name,
+                slug,
+                errors,
+            };
             ctx.render(status, &page)
         }
         Err(e) => Err(e.into()),
@@ -129,31 +178,54 @@ struct OrgPage {
     invite_email: String,
 }
 
-async fn render_org(mut ctx: Ctx, slug: &str, errors: FormErrors, invite_email: String) -> PageResult {
+async fn render_org(
+    mut ctx: Ctx,
+    slug: &str,
+    errors: FormErrors,
+    invite_email: String,
+) -> PageResult {
     let me = ctx.require_user()?;
-    let (org, role) = ctx.state.orgs.access(slug, &me.user_id, OrgRole::Member).await?;
+    let (org, role) = ctx
+        .state
+        .orgs
+        .access(slug, &me.user_id, OrgRole::Member)
+        .await?;
     let members = ctx
         .state
         .orgs
-        .members(&org.id, &me.user_id, None, MAX_PAGE)
+        .members(&org.id, &actor(&ctx, &me), None, MAX_PAGE)
         .await?
         .items
         .into_iter()
-        .map(|m| MemberRow { user_id: m.user_id, email: m.email, role: m.role, joined: show_time(m.joined_at) })
+        .map(|m| MemberRow {
+            user_id: m.user_id,
+            email: m.email,
+            role: m.role,
+            joined: show_time(m.joined_at),
+        })
         .collect();
     let can_manage = role >= OrgRole::Admin;
     let invitations = if can_manage {
         ctx.state
             .orgs
-            .invitations(&org.id, &me.user_id)
+            .invitations(&org.id, &actor(&ctx, &me))
             .await?
             .into_iter()
-            .map(|i| InvitationRow { id: i.id, email: i.email, role: i.role, expires: show_time(i.expires_at) })
+            .map(|i| InvitationRow {
+                id: i.id,
+                email: i.email,
+                role: i.role,
+                expires: show_time(i.expires_at),
+            })
             .collect()
     } else {
         Vec::new()
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     let page = OrgPage {
         c: ctx.chrome(&org.name),
         active: me.org_id.as_deref() == Some(org.id.as_str()),
@@ -171,12 +243,24 @@ async fn render_org(mut ctx: Ctx, slug: &str, errors: FormErrors, invite_email: 
 }
 
 async fn org_page(req: HttpRequest, path: web::Path<String>) -> PageResult {
-    render_org(Ctx::load(&req).await?, &path, FormErrors::default(), String::new()).await
+    render_org(
+        Ctx::load(&req).await?,
+        &path,
+        FormErrors::default(),
+        String::new(),
+    )
+    .await
 }
 
 /// Runs an org action from a form, then back to the org page with a flash;
 /// a refused action is shown on the page instead.
-async fn org_action<F, Fut>(req: HttpRequest, slug: &str, csrf: Option<&str>, ok: &str, act: F) -> PageResult
+async fn org_action<F, Fut>(
+    req: HttpRequest,
+    slug: &str,
+    csrf: Option<&str>,
+    ok: &str,
+    act: F,
+) -> PageResult
 where
     F: FnOnce(Ctx, SessionInfo, OrgView) -> Fut,
     Fut: std::future::Future<Output = (Ctx, Result<Option<String>, AuthError>)>,
@@ -184,7 +268,11 @@ where
     let mut ctx = Ctx::load(&req).await?;
     ctx.check_csrf(csrf)?;
     let me = ctx.require_user()?;
-    let (org, _) = ctx.state.orgs.access(slug, &me.user_id, OrgRole::Member).await?;
+    let (org, _) = ctx
+        .state
+        .orgs
+        .access(slug, &me.user_id, OrgRole::Member)
+        .await?;
     let slug = org.slug.clone();
     let (mut ctx, result) = act(ctx, me, org).await;
     match result {
@@ -192,7 +280,14 @@ where
             ctx.web.set_flash("ok", ok);
             Ok(ctx.redirect(&target.unwrap_or_else(|| format!("/orgs/{slug}"))))
         }
-        Err(e @ (AuthError::Forbidden(_) | AuthError::LastOwner | AuthError::MemberExists | AuthError::NotFound(_) | AuthError::InvalidRequest { .. } | AuthError::RateLimited { .. })) => {
+        Err(
+            e @ (AuthError::Forbidden(_)
+            | AuthError::LastOwner
+            | AuthError::MemberExists
+            | AuthError::NotFound(_)
+            | AuthError::InvalidRequest { .. }
+            | AuthError::RateLimited { .. }),
+        ) => {
             let errors = FormErrors::from_auth(&e);
             render_org(ctx, &slug, errors, String::new()).await
         }
@@ -200,19 +295,49 @@ where
     }
 }
 
-async fn activate_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<CsrfForm>) -> PageResult {
-    org_action(req, &path, form.csrf_token.as_deref(), "This organization is now active.", |ctx, me, org| async move {
-        let r = ctx.state.backend.set_active_org(&me, Some(org.id)).await.map(|_| None);
-        (ctx, r)
-    })
+async fn activate_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
+    org_action(
+        req,
+        &path,
+        form.csrf_token.as_deref(),
+        "This organization is now active.",
+        |ctx, me, org| async move {
+            let r = ctx
+                .state
+                .backend
+                .set_active_org(&me, Some(org.id))
+                .await
+                .map(|_| None);
+            (ctx, r)
+        },
+    )
     .await
 }
 
-async fn leave_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<CsrfForm>) -> PageResult {
-    org_action(req, &path, form.csrf_token.as_deref(), "You left the organization.", |ctx, me, org| async move {
-        let r = ctx.state.orgs.remove_member(actor(&ctx, &me), &org.id, &me.user_id).await.map(|_| Some("/orgs".to_string()));
-        (ctx, r)
-    })
+async fn leave_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
+    org_action(
+        req,
+        &path,
+        form.csrf_token.as_deref(),
+        "You left the organization.",
+        |ctx, me, org| async move {
+            let r = ctx
+                .state
+                .orgs
+                .remove_member(actor(&ctx, &me), &org.id, &me.user_id)
+                .await
+                .map(|_| Some("/orgs".to_string()));
+            (ctx, r)
+        },
+    )
     .await
 }
 
@@ -222,15 +347,33 @@ struct DeleteForm {
     confirm: Option<String>,
 }
 
-async fn delete_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<DeleteForm>) -> PageResult {
+async fn delete_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<DeleteForm>,
+) -> PageResult {
     let confirm = form.confirm.clone().unwrap_or_default();
-    org_action(req, &path, form.csrf_token.as_deref(), "The organization is deleted.", |ctx, me, org| async move {
-        if confirm.trim() != org.slug {
-            return (ctx, Err(AuthError::field("confirm", "type the slug to confirm")));
-        }
-        let r = ctx.state.orgs.delete(actor(&ctx, &me), &org.id).await.map(|_| Some("/orgs".to_string()));
-        (ctx, r)
-    })
+    org_action(
+        req,
+        &path,
+        form.csrf_token.as_deref(),
+        "The organization is deleted.",
+        |ctx, me, org| async move {
+            if confirm.trim() != org.slug {
+                return (
+                    ctx,
+                    Err(AuthError::field("confirm", "type the slug to confirm")),
+                );
+            }
+            let r = ctx
+                .state
+                .orgs
+                .delete(actor(&ctx, &me), &org.id)
+                .await
+                .map(|_| Some("/orgs".to_string()));
+            (ctx, r)
+        },
+    )
     .await
 }
 
@@ -241,28 +384,62 @@ struct InviteForm {
     role: Option<String>,
 }
 
-async fn invite_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<InviteForm>) -> PageResult {
+async fn invite_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<InviteForm>,
+) -> PageResult {
     let email_raw = form.email.clone().unwrap_or_default();
     let role = form.role.clone();
-    org_action(req, &path, form.csrf_token.as_deref(), "Invitation sent.", |ctx, me, org| async move {
-        let r = async {
-            let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
-            let role = OrgRole::parse(role.as_deref().unwrap_or("member")).ok_or_else(|| AuthError::field("role", "is not a role"))?;
-            ctx.state.limits.check(crate::services::rate_limit::Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
-            ctx.state.orgs.invite(actor(&ctx, &me), &org.id, email, role, None).await.map(|_| None)
-        }
-        .await;
-        (ctx, r)
-    })
+    org_action(
+        req,
+        &path,
+        form.csrf_token.as_deref(),
+        "Invitation sent.",
+        |ctx, me, org| async move {
+            let r = async {
+                let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
+                let role = OrgRole::parse(role.as_deref().unwrap_or("member"))
+                    .ok_or_else(|| AuthError::field("role", "is not a role"))?;
+                ctx.state.limits.check(
+                    crate::services::rate_limit::Action::Email,
+                    ctx.meta.ip.as_deref(),
+                    Some(email.as_str()),
+                )?;
+                ctx.state
+                    .orgs
+                    .invite(actor(&ctx, &me), &org.id, email, role, None)
+                    .await
+                    .map(|_| None)
+            }
+            .await;
+            (ctx, r)
+        },
+    )
     .await
 }
 
-async fn revoke_invitation_submit(req: HttpRequest, path: web::Path<(String, String)>, form: web::Form<CsrfForm>) -> PageResult {
+async fn revoke_invitation_submit(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
     let (slug, id) = path.into_inner();
-    org_action(req, &slug, form.csrf_token.as_deref(), "Invitation revoked.", |ctx, me, org| async move {
-        let r = ctx.state.orgs.revoke_invitation(actor(&ctx, &me), &org.id, &id).await.map(|_| None);
-        (ctx, r)
-    })
+    org_action(
+        req,
+        &slug,
+        form.csrf_token.as_deref(),
+        "Invitation revoked.",
+        |ctx, me, org| async move {
+            let r = ctx
+                .state
+                .orgs
+                .revoke_invitation(actor(&ctx, &me), &org.id, &id)
+                .await
+                .map(|_| None);
+            (ctx, r)
+        },
+    )
     .await
 }
 
@@ -272,25 +449,55 @@ struct RoleForm {
     role: Option<String>,
 }
 
-async fn role_submit(req: HttpRequest, path: web::Path<(String, String)>, form: web::Form<RoleForm>) -> PageResult {
+async fn role_submit(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<RoleForm>,
+) -> PageResult {
     let (slug, user_id) = path.into_inner();
     let role = form.role.clone();
-    org_action(req, &slug, form.csrf_token.as_deref(), "Role changed.", |ctx, me, org| async move {
-        let r = match OrgRole::parse(role.as_deref().unwrap_or_default()) {
-            Some(role) => ctx.state.orgs.change_role(actor(&ctx, &me), &org.id, &user_id, role).await.map(|_| None),
-            None => Err(AuthError::field("role", "is not a role")),
-        };
-        (ctx, r)
-    })
+    org_action(
+        req,
+        &slug,
+        form.csrf_token.as_deref(),
+        "Role changed.",
+        |ctx, me, org| async move {
+            let r = match OrgRole::parse(role.as_deref().unwrap_or_default()) {
+                Some(role) => ctx
+                    .state
+                    .orgs
+                    .change_role(actor(&ctx, &me), &org.id, &user_id, role)
+                    .await
+                    .map(|_| None),
+                None => Err(AuthError::field("role", "is not a role")),
+            };
+            (ctx, r)
+        },
+    )
     .await
 }
 
-async fn remove_submit(req: HttpRequest, path: web::Path<(String, String)>, form: web::Form<CsrfForm>) -> PageResult {
+async fn remove_submit(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
     let (slug, user_id) = path.into_inner();
-    org_action(req, &slug, form.csrf_token.as_deref(), "Member removed.", |ctx, me, org| async move {
-        let r = ctx.state.orgs.remove_member(actor(&ctx, &me), &org.id, &user_id).await.map(|_| None);
-        (ctx, r)
-    })
+    org_action(
+        req,
+        &slug,
+        form.csrf_token.as_deref(),
+        "Member removed.",
+        |ctx, me, org| async move {
+            let r = ctx
+                .state
+                .orgs
+                .remove_member(actor(&ctx, &me), &org.id, &user_id)
+                .await
+                .map(|_| None);
+            (ctx, r)
+        },
+    )
     .await
 }
 
@@ -330,7 +537,11 @@ async fn invitation_page(req: HttpRequest, path: web::Path<String>) -> PageResul
     ctx.render(StatusCode::OK, &page)
 }
 
-async fn invitation_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<CsrfForm>) -> PageResult {
+async fn invitation_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     ctx.check_csrf(form.csrf_token.as_deref())?;
     let me = ctx.require_user()?;
@@ -339,8 +550,12 @@ async fn invitation_submit(req: HttpRequest, path: web::Path<String>, form: web:
             ctx.web.set_flash("ok", format!("Welcome to {}!", org.name));
             Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
         }
-        Err(AuthError::InvalidToken) => Err(PageError::BadRequest("This invitation was used, revoked, or it expired.".into())),
-        Err(AuthError::Forbidden(m)) => Err(PageError::Forbidden(format!("{m}. Sign in with the invited address."))),
+        Err(AuthError::InvalidToken) => Err(PageError::BadRequest(
+            "This invitation was used, revoked, or it expired.".into(),
+        )),
+        Err(AuthError::Forbidden(m)) => Err(PageError::Forbidden(format!(
+            "{m}. Sign in with the invited address."
+        ))),
         Err(e) => Err(e.into()),
     }
 }

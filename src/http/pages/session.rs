@@ -33,13 +33,21 @@ pub struct WebSession {
 
 impl WebSession {
     pub fn anonymous() -> Self {
-        Self { sid: None, csrf: random_token(), flash: None }
+        Self {
+            sid: None,
+            csrf: random_token(),
+            flash: None,
+        }
     }
 
     /// A fresh session for a new sign-in: new CSRF token, nothing carried over
     /// but the flash.
     pub fn signed_in(sid: String, flash: Option<Flash>) -> Self {
-        Self { sid: Some(sid), csrf: random_token(), flash }
+        Self {
+            sid: Some(sid),
+            csrf: random_token(),
+            flash,
+        }
     }
 
     pub fn load(req: &HttpRequest, key: &Key) -> Self {
@@ -57,8 +65,14 @@ impl WebSession {
     pub fn cookie(&self, key: &Key, secure: bool) -> Cookie<'static> {
         let mut jar = CookieJar::new();
         let value = serde_json::to_string(self).unwrap_or_default();
-        jar.private_mut(key).add(base_cookie(value, secure).max_age(CookieDuration::days(30)).finish());
-        jar.get(COOKIE).cloned().unwrap_or_else(|| Cookie::new(COOKIE, ""))
+        jar.private_mut(key).add(
+            base_cookie(value, secure)
+                .max_age(CookieDuration::days(30))
+                .finish(),
+        );
+        jar.get(COOKIE)
+            .cloned()
+            .unwrap_or_else(|| Cookie::new(COOKIE, ""))
     }
 
     pub fn removal(secure: bool) -> Cookie<'static> {
@@ -72,7 +86,10 @@ impl WebSession {
     }
 
     pub fn set_flash(&mut self, kind: &str, text: impl Into<String>) {
-        self.flash = Some(Flash { kind: kind.into(), text: text.into() });
+        self.flash = Some(Flash {
+            kind: kind.into(),
+            text: text.into(),
+        });
     }
 
     pub fn take_flash(&mut self) -> Option<Flash> {
@@ -102,7 +119,9 @@ mod tests {
         assert_eq!(cookie.same_site(), Some(SameSite::Lax));
         assert!(cookie.secure().unwrap_or(false));
         assert!(!cookie.value().contains("sid-1"), "encrypted");
-        let req = actix_web::test::TestRequest::default().cookie(cookie.clone()).to_http_request();
+        let req = actix_web::test::TestRequest::default()
+            .cookie(cookie.clone())
+            .to_http_request();
         let back = WebSession::load(&req, &key);
         assert_eq!(back.sid.as_deref(), Some("sid-1"));
         assert!(back.csrf_ok(Some(&s.csrf)));

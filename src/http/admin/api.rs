@@ -1,0 +1,506 @@
+//! `/api/v1/admin`: the JSON admin API.
+
+use super::{admin_actor, is_admin, service_key_id};
+use crate::domain::{Email, OrgRole, Role};
+use crate::error::AuthError;
+use crate::http::api::orgs::PageQuery;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, bearer_token, request_meta};
+use crate::services::admin::{NewUserRequest, UserChange};
+use crate::services::orgs::{Actor, MemberRef};
+use crate::state::AppState;
+use crate::storage::audit::AuditFilter;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde_json::json;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/overview").get(overview))
+        .service(web::resource("/users").get(list_users).post(create_user))
+        .service(
+            web::resource("/users/{id}")
+                .get(get_user)
+                .patch(update_user)
+                .delete(delete_user),
+        )
+        .service(web::resource("/users/{id}/sign-out").post(sign_out_user))
+        .service(web::resource("/users/{id}/send-confirmation").post(send_confirmation))
+        .service(web::resource("/users/{id}/send-recovery").post(send_recovery))
+        .service(web::resource("/orgs").get(list_orgs).post(create_org))
+        .service(
+            web::resource("/orgs/{org}")
+                .get(get_org)
+                .patch(update_org)
+                .delete(delete_org),
+        )
+        .service(
+            web::resource("/orgs/{org}/members")
+                .get(list_members)
+                .post(add_member),
+        )
+        .service(
+            web::resource("/orgs/{org}/members/{user_id}")
+                .patch(change_role)
+                .delete(remove_member),
+        )
+        .service(
+            web::resource("/orgs/{org}/invitations")
+                .get(list_invitations)
+                .post(invite),
+        )
+        .service(web::resource("/orgs/{org}/invitations/{id}").delete(revoke_invitation))
+        .service(web::resource("/audit").get(audit))
+        .service(web::resource("/outbox").get(outbox));
+}
+
+fn forbidden() -> ApiError {
+    AuthError::Forbidden("admins only: an admin's access token or a service key is needed".into())
+        .into()
+}
+
+/// An admin user's bearer token or a service key; anyone else gets 403.
+pub struct AdminCaller(pub Actor);
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, std::result::Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        let meta = request_meta(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(forbidden)?;
+            let token = token.ok_or_else(forbidden)?;
+            if let Some(id) = service_key_id(&state, &token) {
+                return Ok(AdminCaller(Actor {
+                    user_id: id,
+                    ip: meta.ip,
+                    user_agent: meta.user_agent,
+                    admin: true,
+                }));
+            }
+            let session = state
+                .backend
+                .authenticate(&token)
+                .await
+                .map_err(|_| forbidden())?;
+            if !is_admin(&state, &session).await {
+                return Err(forbidden());
+            }
+            Ok(AdminCaller(admin_actor(&session, &meta)))
+        })
+    }
+}
+
+async fn overview(state: web::Data<AppState>, _: AdminCaller) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.admin.overview().await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct UserQuery {
+    q: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+impl UserQuery {
+    fn page(&self) -> PageQuery {
+        PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
+async fn list_users(
+    state: web::Data<AppState>,
+    _: AdminCaller,
+    query: web::Query<UserQuery>,
+) -> Result<HttpResponse> {
+    let p = query.page();
+    let page = state
+        .admin
+        .list_users(
+            query.q.as_deref().unwrap_or_default(),
+            p.cursor(),
+            p.limit()?,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+fn parse_role(raw: Option<&str>) -> std::result::Result<Option<Role>, AuthError> {
+    raw.map(|r| {
+        Role::parse(r).ok_or_else(|| AuthError::field("role", "must be \"default\" or \"admin\""))
+    })
+    .transpose()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUserBody {
+    email: String,
+    password: Option<String>,
+    role: Option<String>,
+    email_confirmed: Option<bool>,
+}
+
+async fn create_user(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    ApiJson(body): ApiJson<CreateUserBody>,
+) -> Result<HttpResponse> {
+    let req = NewUserRequest {
+        email: Email::parse(&body.email).map_err(|p| AuthError::field("email", p))?,
+        password: body.password,
+        role: parse_role(body.role.as_deref())?,
+        email_confirmed: body.email_confirmed.unwrap_or(false),
+    };
+    Ok(HttpResponse::Created().json(state.admin.create_user(actor, req).await?))
+}
+
+async fn get_user(
+    state: web::Data<AppState>,
+    _: AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.admin.get_user(&path).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUserBody {
+    role: Option<String>,
+    disabled: Option<bool>,
+    email_confirmed: Option<bool>,
+    data: Option<serde_json::Value>,
+}
+
+async fn update_user(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateUserBody>,
+) -> Result<HttpResponse> {
+    let change = UserChange {
+        role: parse_role(body.role.as_deref())?,
+        disabled: body.disabled,
+        email_confirmed: body.email_confirmed,
+        data: body.data,
+    };
+    Ok(HttpResponse::Ok().json(state.admin.update_user(actor, &path, change).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteQuery {
+    delete_owned_orgs: Option<bool>,
+}
+
+async fn delete_user(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+    query: web::Query<DeleteQuery>,
+) -> Result<HttpResponse> {
+    state
+        .admin
+        .delete_user(actor, &path, query.delete_owned_orgs.unwrap_or(false))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn sign_out_user(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.admin.sign_out_user(actor, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sends through the backend's own flow (same mail, same rules).
+pub async fn send_mail_for(
+    state: &AppState,
+    actor: Actor,
+    id: &str,
+    recovery: bool,
+) -> std::result::Result<(), AuthError> {
+    let action = if recovery {
+        "admin.user.recovery_sent"
+    } else {
+        "admin.user.confirmation_sent"
+    };
+    let meta = crate::auth::RequestMeta {
+        ip: actor.ip.clone(),
+        user_agent: actor.user_agent.clone(),
+    };
+    let user = state.admin.note_mail(actor, id, action).await?;
+    let email = Email::from_stored(user.email);
+    if recovery {
+        state.backend.recover_password(email, None, &meta).await
+    } else {
+        state.backend.resend_confirmation(email, None).await
+    }
+}
+
+async fn send_confirmation(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    send_mail_for(&state, actor, &path, false).await?;
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+}
+
+async fn send_recovery(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    send_mail_for(&state, actor, &path, true).await?;
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+}
+
+async fn list_orgs(
+    state: web::Data<AppState>,
+    _: AdminCaller,
+    query: web::Query<UserQuery>,
+) -> Result<HttpResponse> {
+    let p = query.page();
+    let page = state
+        .admin
+        .list_orgs(
+            query.q.as_deref().unwrap_or_default(),
+            p.cursor(),
+            p.limit()?,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateOrgBody {
+    name: String,
+    slug: String,
+    owner_id: String,
+}
+
+async fn create_org(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    ApiJson(body): ApiJson<CreateOrgBody>,
+) -> Result<HttpResponse> {
+    let owner = state.admin.owner(&body.owner_id).await?;
+    let org = state
+        .orgs
+        .create(actor, owner, &body.name, &body.slug)
+        .await?;
+    Ok(HttpResponse::Created().json(org))
+}
+
+async fn get_org(
+    state: web::Data<AppState>,
+    _: AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.orgs.get_any(&path).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateOrgBody {
+    name: Option<String>,
+    slug: Option<String>,
+}
+
+async fn update_org(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateOrgBody>,
+) -> Result<HttpResponse> {
+    let org = state
+        .orgs
+        .update(actor, &path, body.name.as_deref(), body.slug.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+async fn delete_org(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.orgs.delete(actor, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_members(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse> {
+    let page = state
+        .orgs
+        .members(&path, &actor, query.cursor(), query.limit()?)
+        .await?;
+    let mut res = HttpResponse::Ok();
+    if let Some(next) = &page.next_cursor {
+        res.insert_header(("X-Next-Cursor", next.as_str()));
+    }
+    Ok(res.json(page.items))
+}
+
+#[derive(Debug, Deserialize)]
+struct AddMemberBody {
+    user_id: Option<String>,
+    email: Option<String>,
+    role: Option<String>,
+}
+
+fn org_role(raw: Option<&str>) -> std::result::Result<OrgRole, AuthError> {
+    OrgRole::parse(raw.unwrap_or("member"))
+        .ok_or_else(|| AuthError::field("role", "must be owner, admin or member"))
+}
+
+async fn add_member(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<AddMemberBody>,
+) -> Result<HttpResponse> {
+    let who = match (body.user_id, body.email) {
+        (Some(id), None) => MemberRef::Id(id),
+        (None, Some(e)) => {
+            MemberRef::Email(Email::parse(&e).map_err(|p| AuthError::field("email", p))?)
+        }
+        _ => {
+            return Err(AuthError::field("user_id", "give exactly one of user_id or email").into());
+        }
+    };
+    let member = state
+        .orgs
+        .add_member(actor, &path, who, org_role(body.role.as_deref())?)
+        .await?;
+    Ok(HttpResponse::Created().json(member))
+}
+
+#[derive(Debug, Deserialize)]
+struct RoleBody {
+    role: String,
+}
+
+async fn change_role(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<(String, String)>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> Result<HttpResponse> {
+    let (org, user) = path.into_inner();
+    let member = state
+        .orgs
+        .change_role(actor, &org, &user, org_role(Some(&body.role))?)
+        .await?;
+    Ok(HttpResponse::Ok().json(member))
+}
+
+async fn remove_member(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (org, user) = path.into_inner();
+    state.orgs.remove_member(actor, &org, &user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_invitations(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.orgs.invitations(&path, &actor).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct InviteBody {
+    email: String,
+    role: Option<String>,
+    accept_url: Option<String>,
+}
+
+async fn invite(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<InviteBody>,
+) -> Result<HttpResponse> {
+    let email = Email::parse(&body.email).map_err(|p| AuthError::field("email", p))?;
+    let inv = state
+        .orgs
+        .invite(
+            actor,
+            &path,
+            email,
+            org_role(body.role.as_deref())?,
+            body.accept_url,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(inv))
+}
+
+async fn revoke_invitation(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (org, id) = path.into_inner();
+    state.orgs.revoke_invitation(actor, &org, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    user_id: Option<String>,
+    org_id: Option<String>,
+    action: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn audit(
+    state: web::Data<AppState>,
+    _: AdminCaller,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse> {
+    let q = query.into_inner();
+    let filter = AuditFilter {
+        user_id: q.user_id.filter(|s| !s.is_empty()),
+        org_id: q.org_id.filter(|s| !s.is_empty()),
+        action: q.action.filter(|s| !s.is_empty()),
+    };
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    Ok(HttpResponse::Ok().json(
+        state
+            .admin
+            .audit(filter, page.cursor(), page.limit()?)
+            .await?,
+    ))
+}
+
+async fn outbox(state: web::Data<AppState>, _: AdminCaller) -> Result<HttpResponse> {
+    let (queue, messages) = state.admin.outbox(100).await?;
+    let recent_mail = state.mailer.recent();
+    Ok(HttpResponse::build(StatusCode::OK)
+        .json(json!({"queue": queue, "messages": messages, "recent_mail": recent_mail})))
+}
