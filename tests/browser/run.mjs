@@ -253,6 +253,44 @@ await step("an app that is not allow-listed gets an error page, not a redirect",
   await shot(page, "10-refused-redirect");
 });
 
+await step("an admin finds a user, disables them and sees the audit entry", async () => {
+  const made = spawn(derpBin, ["admin", "create", "--config", path.join(tmp, "derp.toml"), "--email", "admin@example.com", "--password", password], { stdio: "ignore" });
+  const code = await new Promise((r) => made.on("exit", r));
+  expect(code === 0, `derp admin create exited ${code}`);
+  const ctx = await browser.newContext();
+  const a = await ctx.newPage();
+  await a.goto(`${derpUrl}/admin`);
+  await a.waitForURL(`${derpUrl}/login`);
+  await a.fill("#email", "admin@example.com");
+  await a.fill("#password", password);
+  await a.click("main button[type=submit]");
+  await a.goto(`${derpUrl}/admin`);
+  await a.waitForSelector("text=Effective configuration");
+  await shot(a, "11-admin-overview");
+  await a.goto(`${derpUrl}/admin/users`);
+  await a.fill("#q", "bob");
+  await a.click("text=Search");
+  await a.waitForSelector("a:has-text('bob@example.com')");
+  await shot(a, "12-admin-users");
+  await a.click("a:has-text('bob@example.com')");
+  await a.waitForSelector("h1:has-text('bob@example.com')");
+  await a.click("text=Disable (signs out everywhere)");
+  await a.waitForSelector("text=The user is disabled and signed out everywhere.");
+  await shot(a, "13-admin-user");
+  await a.goto(`${derpUrl}/admin/audit?action=admin.user.disabled`);
+  const row = await a.textContent("table tbody");
+  expect(row.includes("admin.user.disabled"), "the audit entry is listed");
+  await shot(a, "14-admin-audit");
+  await a.goto(`${derpUrl}/admin/orgs`);
+  await shot(a, "15-admin-orgs");
+  await a.click("text=Rocket Team");
+  await shot(a, "16-admin-org");
+  await a.goto(`${derpUrl}/admin/outbox`);
+  expect(await a.isVisible("text=sent"), "the outbox shows sent mail");
+  await shot(a, "17-admin-outbox");
+  await ctx.close();
+});
+
 await step("sign out", async () => {
   await page.goto(`${derpUrl}/account`);
   await page.click("text=Sign out >> nth=0");
