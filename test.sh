@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+echo "==> npm: the OpenID provider the Rust tests sign in with (oauth2-mock-server)"
+(cd tests/oidc && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+
 echo "==> cargo test (unit + integration)"
 cargo build --locked --all-targets
 cargo test --locked --all-targets

@@ -339,14 +339,25 @@ fn ignore_hangup() -> Result<(), String> {
     Ok(())
 }
 
+/// Logs go to stdout (the journal, under systemd). `json`: one JSON object a
+/// line, the event's fields at the top level beside `timestamp`, `level`,
+/// `target` and `message`. `pretty`: text, coloured only on a terminal.
 fn init_tracing(format: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if format == "json" {
-        builder.json().try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init()
     } else {
-        builder.try_init()
+        builder
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init()
     };
 }
 

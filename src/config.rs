@@ -561,6 +561,41 @@ impl Config {
                 "auth.org_context_secret: at least 32 bytes are needed".into(),
             ));
         }
+        if self.backend() != BackendKind::Native && self.auth.org_context_secret.is_none() {
+            return Err(ConfigError::Invalid(
+                "auth.org_context_secret: required with [auth.cognito] or [auth.clerk]: at least 32 bytes that key the X-Org-Context header".into(),
+            ));
+        }
+        if self.auth.org_context_expire_minutes == Some(0) {
+            return Err(ConfigError::Invalid(
+                "auth.org_context_expire_minutes: must be at least 1".into(),
+            ));
+        }
+        if let Some(c) = &self.auth.cognito {
+            if c.user_pool_id.trim().is_empty() || c.client_id.trim().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "auth.cognito: user_pool_id and client_id are required".into(),
+                ));
+            }
+            if c.region.trim().is_empty() && !c.user_pool_id.contains('_') {
+                return Err(ConfigError::Invalid(
+                    "auth.cognito.region: required when user_pool_id has no region prefix".into(),
+                ));
+            }
+            for (key, url) in [
+                ("endpoint", &c.endpoint),
+                ("jwks_url", &c.jwks_url),
+                ("issuer", &c.issuer),
+            ] {
+                if let Some(url) = url
+                    && !(url.starts_with("http://") || url.starts_with("https://"))
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "auth.cognito.{key}: `{url}` must start with http:// or https://"
+                    )));
+                }
+            }
+        }
         for key in &self.admin.service_keys {
             if key.expose().len() < 32 {
                 return Err(ConfigError::Invalid(

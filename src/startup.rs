@@ -15,7 +15,7 @@ use crate::mail::smtp::SmtpMailer;
 use crate::mail::templates::{Site, Templates};
 use crate::mail::{DevMailer, Mailer};
 use crate::services::orgs::OrgService;
-use crate::services::outbox::Sender;
+use crate::services::outbox::{Sender, SenderHandle};
 use crate::services::rate_limit::RateLimits;
 use crate::state::AppState;
 use crate::storage::Db;
@@ -53,23 +53,53 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     state: AppState,
-    tasks: Vec<tokio::task::AbortHandle>,
+    shutdown: Arc<Shutdown>,
 }
 
 /// Stops a running application: the HTTP server (finishing in-flight
-/// requests) and its background tasks.
+/// requests) and then its background tasks.
 #[derive(Clone)]
 pub struct AppHandle {
     server: actix_web::dev::ServerHandle,
-    tasks: Vec<tokio::task::AbortHandle>,
+    shutdown: Arc<Shutdown>,
 }
 
 impl AppHandle {
     pub async fn stop(&self) {
         self.server.stop(true).await;
-        for t in &self.tasks {
-            t.abort();
+        self.shutdown.finish().await;
+    }
+}
+
+/// How long the mail sender may take to finish the message it is sending
+/// once the HTTP server has stopped.
+const MAIL_GRACE: Duration = Duration::from_secs(10);
+
+/// What runs after the HTTP server has stopped (SIGTERM, SIGINT, or
+/// [`AppHandle::stop`]): the mail sender finishes its message, housekeeping
+/// ends, the write-ahead log is checkpointed into the database file.
+struct Shutdown {
+    sender: SenderHandle,
+    housekeeping: tokio::task::AbortHandle,
+    db: Db,
+    done: tokio::sync::Mutex<bool>,
+}
+
+impl Shutdown {
+    async fn finish(&self) {
+        let mut done = self.done.lock().await;
+        if *done {
+            return;
         }
+        self.sender.stop(MAIL_GRACE).await;
+        self.housekeeping.abort();
+        match self.db.read(crate::storage::metrics::checkpoint).await {
+            Ok(true) => tracing::debug!("database checkpointed"),
+            Ok(false) => tracing::warn!("database checkpoint incomplete: the database was busy"),
+            Err(e) => tracing::error!(error = %e, "database checkpoint failed"),
+        }
+        *done = true;
+        tracing::info!("derp stopped");
     }
 }
 
@@ -155,8 +185,8 @@ impl Application {
             hasher: hasher.clone(),
             policy: crate::domain::PasswordPolicy::new(native.password.clone()),
         });
-        let backend: Arc<dyn AuthBackend> = match config.backend() {
-            BackendKind::Native => Arc::new(NativeBackend::new(NativeParts {
+        let native_backend = (config.backend() == BackendKind::Native).then(|| {
+            Arc::new(NativeBackend::new(NativeParts {
                 db: db.clone(),
                 clock: clock.clone(),
                 keys: keys.clone(),
@@ -164,7 +194,39 @@ impl Application {
                 mail,
                 cfg: native.clone(),
                 links: links(&config),
-            })),
+            }))
+        });
+        let oauth = match &native_backend {
+            Some(_) if native.google_oauth.is_some() || !native.oidc.is_empty() => Some(Arc::new(
+                crate::services::oauth::OAuthService::new(
+                    &native,
+                    &config.public_url(),
+                    clock.clone(),
+                )
+                .map_err(|e| StartError::Config(format!("{e:?}")))?,
+            )),
+            _ => None,
+        };
+        let backend: Arc<dyn AuthBackend> = match config.backend() {
+            BackendKind::Native => native_backend
+                .clone()
+                .ok_or_else(|| StartError::Other("native backend".into()))?,
+            BackendKind::Cognito => {
+                use crate::auth::cognito::{CognitoBackend, CognitoParts};
+                let cfg = config.auth.cognito.clone().unwrap_or_default();
+                let org_context =
+                    crate::auth::org_context::OrgContextSigner::from_config(&config.auth)
+                        .map_err(StartError::Config)?;
+                Arc::new(
+                    CognitoBackend::new(CognitoParts {
+                        cfg,
+                        db: db.clone(),
+                        clock: clock.clone(),
+                        org_context,
+                    })
+                    .map_err(StartError::Config)?,
+                )
+            }
             other => {
                 return Err(StartError::Config(format!(
                     "the {other:?} backend is configured but not available in this build yet; use [auth.native]"
@@ -199,12 +261,15 @@ impl Application {
             limits: limits.clone(),
             orgs,
             admin: admin.clone(),
+            oauth,
+            native: native_backend,
             clock: clock.clone(),
             trusted_proxies: trusted.into(),
             issuer,
             algorithm: alg.as_str(),
             allowed: AllowedUrls::new(&public_url, &hosted_redirects),
             cookie_key: cookie_key.into(),
+            metrics: Arc::new(crate::services::metrics::Metrics::new()),
         };
         let sender = Sender {
             db: db.clone(),
@@ -214,7 +279,7 @@ impl Application {
             poll: overrides.outbox_poll.unwrap_or(Duration::from_secs(5)),
         }
         .spawn();
-        let housekeeping = spawn_housekeeping(db, keys, limits, clock, alg);
+        let housekeeping = spawn_housekeeping(db.clone(), keys, limits, clock, alg);
         let workers = overrides
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -224,7 +289,12 @@ impl Application {
             port,
             server,
             state,
-            tasks: vec![sender, housekeeping],
+            shutdown: Arc::new(Shutdown {
+                sender,
+                housekeeping,
+                db,
+                done: tokio::sync::Mutex::new(false),
+            }),
         })
     }
 
@@ -235,7 +305,7 @@ impl Application {
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             server: self.server.handle(),
-            tasks: self.tasks.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 
@@ -243,8 +313,12 @@ impl Application {
         &self.state
     }
 
+    /// Serves until the server is stopped (SIGTERM: in-flight requests are
+    /// finished, for up to 10 s), then stops the background work.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.shutdown.finish().await;
+        result
     }
 }
 

@@ -17,6 +17,10 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     pub limits: Arc<RateLimits>,
     pub orgs: Arc<OrgService>,
+    /// Google / OpenID Connect sign-in (native backend with providers configured).
+    pub oauth: Option<Arc<crate::services::oauth::OAuthService>>,
+    /// The native backend itself, for what only it can do (provider identities).
+    pub native: Option<Arc<crate::auth::native::NativeBackend>>,
     pub admin: Arc<crate::services::admin::AdminService>,
     pub clock: Arc<dyn Clock>,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
@@ -26,4 +30,6 @@ pub struct AppState {
     /// 64 bytes encrypting the hosted pages' cookie.
     pub cookie_key: Arc<[u8]>,
     pub algorithm: &'static str,
+    /// Prometheus counters, fed by the HTTP middleware.
+    pub metrics: Arc<crate::services::metrics::Metrics>,
 }

@@ -1,8 +1,10 @@
 //! The `AuthBackend` trait that every user store implements, and the token
 //! machinery behind the native one.
 
+pub mod cognito;
 pub mod jwt;
 pub mod native;
+pub mod org_context;
 pub mod password;
 pub mod secrets;
 
@@ -36,6 +38,15 @@ pub struct AuthOutcome {
     /// The login session the tokens belong to (for the hosted pages' cookie).
     #[serde(skip)]
     pub session_id: String,
+}
+
+/// What confirming a sign-up code gives: a backend that cannot sign the user
+/// in from a code alone (Cognito's `ConfirmSignUp` returns no tokens) answers
+/// `Confirmed`, and the client signs in next.
+#[derive(Debug, Clone)]
+pub enum ConfirmOutcome {
+    SignedIn(AuthOutcome),
+    Confirmed { email: Email },
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +118,17 @@ pub trait AuthBackend: Send + Sync + 'static {
     ) -> AuthResult<()>;
     /// Verifies a bearer access token: the seed's `authenticate(request)`.
     async fn authenticate(&self, access_token: &str) -> AuthResult<SessionInfo>;
+    /// `authenticate` plus the `X-Org-Context` header of backends whose
+    /// access tokens cannot carry derp's org claims (Cognito, Clerk). A
+    /// context that does not verify is ignored: the session has no org.
+    async fn authenticate_with_org(
+        &self,
+        access_token: &str,
+        org_context: Option<&str>,
+    ) -> AuthResult<SessionInfo> {
+        let _ = org_context;
+        self.authenticate(access_token).await
+    }
     async fn get_user(&self, session: &SessionInfo) -> AuthResult<User>;
     async fn update_user(
         &self,
@@ -122,6 +144,17 @@ pub trait AuthBackend: Send + Sync + 'static {
         meta: &RequestMeta,
     ) -> AuthResult<()>;
     async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome>;
+    /// `POST /confirm` with `{email, code}`: the code the user pool mailed
+    /// (Cognito). Backends with link tokens refuse it.
+    async fn confirm_code(
+        &self,
+        email: Email,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<ConfirmOutcome> {
+        let _ = (email, code, meta);
+        Err(crate::error::AuthError::NotSupportedByBackend(self.name()))
+    }
     async fn resend_confirmation(
         &self,
         email: Email,
@@ -148,6 +181,18 @@ pub trait AuthBackend: Send + Sync + 'static {
         password: String,
         meta: &RequestMeta,
     ) -> AuthResult<AuthOutcome>;
+    /// `POST /password/reset` with `{email, code, password}`: the code the
+    /// user pool mailed (Cognito). Backends with link tokens refuse it.
+    async fn reset_password_code(
+        &self,
+        email: Email,
+        code: &str,
+        password: String,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        let _ = (email, code, password, meta);
+        Err(crate::error::AuthError::NotSupportedByBackend(self.name()))
+    }
     /// The seed's `set_active_org`: new tokens carrying the org (or none).
     async fn set_active_org(
         &self,

@@ -1,5 +1,5 @@
 //! Middleware: request id + access log + JSON bodies for bare error
-//! responses, and security headers.
+//! responses, security headers, and Prometheus request metrics.
 
 use super::error::{REQUEST_ID, body_for_status};
 use actix_web::body::{BoxBody, MessageBody};
@@ -49,9 +49,42 @@ pub async fn request_id(
             .insert(HeaderName::from_static("x-request-id"), v);
     }
     let status = res.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(request_id = %id, %method, %path, status, ms = format!("{ms:.2}"), "request");
+    // Milliseconds, two decimals, as a number (JSON logs keep it numeric).
+    let ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    tracing::info!(request_id = %id, %method, %path, status, ms, "request");
     Ok(res)
+}
+
+/// Counts every answered request for `/metrics` by method, matched route
+/// *pattern* (`/api/v1/admin/users/{id}`, never the raw path, which may hold
+/// tokens and ids; `unmatched` when no route matched) and status, and times
+/// it. The outermost middleware, so it sees the final status.
+pub async fn metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|s| s.metrics.clone());
+    // Resolved from the app's route table before routing, so it is known
+    // even when an error escapes with the request inside it.
+    let route = req.match_pattern();
+    let method = req.method().clone();
+    let started = Instant::now();
+    let res = next.call(req).await;
+    if let Some(metrics) = metrics {
+        let status = match &res {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        metrics.observe_request(
+            method.as_str(),
+            route.as_deref(),
+            status.as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    res
 }
 
 fn normalize_error(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {

@@ -42,6 +42,7 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
             }))
             .wrap(from_fn(middleware::security_headers))
             .wrap(from_fn(middleware::request_id))
+            .wrap(from_fn(middleware::metrics))
     })
     .workers(workers)
     .shutdown_timeout(10)

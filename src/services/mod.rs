@@ -2,6 +2,8 @@
 //! invitations and admin as they arrive.
 
 pub mod admin;
+pub mod metrics;
+pub mod oauth;
 pub mod orgs;
 pub mod outbox;
 pub mod rate_limit;

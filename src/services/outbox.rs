@@ -6,6 +6,11 @@
 //! after. A crash between the send and the mark leaves it `sending`; at the
 //! next start it is queued again. Auth mail is better delivered twice than
 //! lost, and the Message-ID stays the same, so a duplicate is recognisable.
+//!
+//! Messages are claimed one at a time, so that when the server stops
+//! ([`SenderHandle::stop`]) only the message being sent is in flight: the
+//! sender finishes it and claims no more; one still unsent when the grace
+//! period ends goes back to `queued` rather than staying `sending`.
 
 use crate::clock::Clock;
 use crate::mail::{Mail, MailError, Mailer};
@@ -13,7 +18,7 @@ use crate::storage::outbox::{self, OutboxRow};
 use crate::storage::{Db, StorageError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 /// After this many attempts a temporary failure becomes permanent.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -33,12 +38,64 @@ pub struct Sender {
     pub poll: Duration,
 }
 
+/// Most messages one call of [`Sender::deliver_due`] sends before it
+/// returns (it is called again at once while there is more).
+const BATCH: usize = 20;
+
+/// Stops a running sender; see [`SenderHandle::stop`].
+pub struct SenderHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl SenderHandle {
+    /// Lets the message being sent finish (for up to `grace`) and claims no
+    /// more. A message still unsent after `grace` is abandoned and goes back
+    /// to `queued` (sent again at the next start), never left `sending`.
+    /// Calling it again does nothing.
+    pub async fn stop(&self, grace: Duration) {
+        self.stop.send_replace(true);
+        let Some(mut task) = self.task.lock().await.take() else {
+            return;
+        };
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "outbox: a message was still being sent at shutdown; it stays queued"
+            );
+            task.abort();
+            let _ = task.await;
+        }
+        let now = self.clock.unix();
+        match self
+            .db
+            .write(move |c| outbox::requeue_interrupted(c, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "outbox: re-queued mail interrupted by shutdown"),
+            Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted mail"),
+        }
+    }
+}
+
 impl Sender {
-    pub fn spawn(self) -> tokio::task::AbortHandle {
-        tokio::spawn(async move { self.run().await }).abort_handle()
+    pub fn spawn(self) -> SenderHandle {
+        let (stop, stopped) = watch::channel(false);
+        let db = self.db.clone();
+        let clock = self.clock.clone();
+        let task = tokio::spawn(async move { self.run(stopped).await });
+        SenderHandle {
+            stop,
+            task: tokio::sync::Mutex::new(Some(task)),
+            db,
+            clock,
+        }
     }
 
-    async fn run(self) {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
         let now = self.clock.unix();
         match self
             .db
@@ -49,31 +106,45 @@ impl Sender {
             Ok(n) => tracing::warn!(count = n, "re-queued mail interrupted while sending"),
             Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted mail"),
         }
-        loop {
-            match self.deliver_due().await {
+        while !*stopped.borrow() {
+            match self.deliver_due_unless(Some(&stopped)).await {
                 Ok(0) | Err(_) => {
                     tokio::select! {
                         _ = self.waker.notified() => {}
                         _ = tokio::time::sleep(self.poll) => {}
+                        _ = stopped.changed() => {}
                     }
                 }
                 Ok(_) => {}
             }
         }
+        tracing::debug!("outbox: sender stopped");
     }
 
-    /// Sends every due message once; returns how many were claimed.
+    /// Sends due messages, one claimed at a time, up to a batch; returns
+    /// how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, StorageError> {
-        let now = self.clock.unix();
-        let batch = self
-            .db
-            .write(move |c| outbox::claim_due(c, now, 20))
-            .await
-            .inspect_err(|e| {
-                tracing::error!(error = %e, "outbox: cannot claim mail");
-            })?;
-        let count = batch.len();
-        for row in batch {
+        self.deliver_due_unless(None).await
+    }
+
+    async fn deliver_due_unless(
+        &self,
+        stopped: Option<&watch::Receiver<bool>>,
+    ) -> Result<usize, StorageError> {
+        let mut count = 0;
+        while count < BATCH && !stopped.is_some_and(|s| *s.borrow()) {
+            let now = self.clock.unix();
+            let claimed = self
+                .db
+                .write(move |c| outbox::claim_due(c, now, 1))
+                .await
+                .inspect_err(|e| {
+                    tracing::error!(error = %e, "outbox: cannot claim mail");
+                })?;
+            let Some(row) = claimed.into_iter().next() else {
+                break;
+            };
+            count += 1;
             self.deliver(row).await?;
         }
         Ok(count)

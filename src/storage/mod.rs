@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod backup;
 pub mod keys;
+pub mod metrics;
 pub mod migrations;
 pub mod orgs;
 pub mod outbox;
@@ -112,6 +113,15 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The pool's connections: `(idle, in use)`, for `/metrics`.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (
+            s.idle_connections,
+            s.connections.saturating_sub(s.idle_connections),
+        )
     }
 
     /// Runs `f` on a pooled connection, off the async workers.

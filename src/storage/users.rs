@@ -175,6 +175,30 @@ pub fn identities(conn: &Conn, user_id: &str) -> StorageResult<Vec<IdentityRow>>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The user linked to `(provider, subject)`.
+pub fn identity_user(conn: &Conn, provider: &str, subject: &str) -> StorageResult<Option<String>> {
+    optional(conn.query_row(
+        "SELECT user_id FROM identities WHERE provider = ?1 AND subject = ?2",
+        params![provider, subject],
+        |r| r.get(0),
+    ))
+}
+
+pub fn link_identity(conn: &Conn, user_id: &str, provider: &str, subject: &str, email: Option<&str>, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO identities (id, user_id, provider, subject, email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![uuid::Uuid::now_v7().to_string(), user_id, provider, subject, email, now],
+    )?;
+    Ok(())
+}
+
+pub fn unlink_identity(conn: &Conn, user_id: &str, provider: &str) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "DELETE FROM identities WHERE user_id = ?1 AND provider = ?2",
+        params![user_id, provider],
+    )? > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

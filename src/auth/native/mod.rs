@@ -8,6 +8,7 @@ mod account;
 mod code;
 pub use code::valid_challenge;
 mod email_links;
+mod identity;
 mod session;
 
 use super::jwt::Keyring;

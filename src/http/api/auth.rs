@@ -29,7 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/password/recover").post(recover_password))
         .service(web::resource("/password/reset").post(reset_password))
         .service(web::resource("/active-org").post(set_active_org))
-        .service(web::resource("/token").post(exchange_code));
+        .service(web::resource("/token").post(exchange_code))
+        .configure(super::oauth::routes);
 }
 
 fn parse_email(raw: &str) -> std::result::Result<Email, AuthError> {

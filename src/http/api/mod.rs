@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`.
 
 pub mod auth;
+pub mod oauth;
 pub mod ops;
 pub mod orgs;

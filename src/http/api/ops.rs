@@ -1,13 +1,17 @@
-//! Health, readiness, and the public key documents.
+//! Health, readiness, metrics, and the public key documents.
 
+use crate::error::AuthError;
 use crate::http::error::ApiError;
+use crate::services::metrics::{CONTENT_TYPE, Metrics};
 use crate::state::AppState;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
+use std::net::IpAddr;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(healthz))
         .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/metrics").get(metrics))
         .service(web::resource("/.well-known/jwks.json").get(jwks))
         .route(
             "/.well-known/openid-configuration",
@@ -27,6 +31,39 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             Ok(HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})))
         }
     }
+}
+
+/// Prometheus text. Open to loopback callers that did not come through a
+/// proxy; anyone else needs `Authorization: Bearer <[admin] service key>`.
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    let key = crate::http::extract::bearer_token(&req)
+        .is_some_and(|t| crate::http::admin::service_key_id(&state, &t).is_some());
+    if !may_scrape(peer, forwarded, key) {
+        let why = if state.config.admin.service_keys.is_empty() {
+            "/metrics answers loopback only; set [admin] service_keys to scrape it from elsewhere"
+        } else {
+            "/metrics from elsewhere than loopback needs Authorization: Bearer <service key>"
+        };
+        return Err(AuthError::Forbidden(why.into()).into());
+    }
+    let snapshot = Metrics::snapshot(&state.db)
+        .await
+        .map_err(AuthError::from)?;
+    Ok(HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .insert_header(("Cache-Control", "no-store"))
+        .body(state.metrics.render(&snapshot)))
+}
+
+/// A direct loopback caller (no proxy header: a local reverse proxy forwards
+/// the internet from loopback) may scrape; anyone else with a service key.
+fn may_scrape(peer: Option<IpAddr>, forwarded: bool, has_service_key: bool) -> bool {
+    let loopback = peer.is_some_and(|ip| ip.to_canonical().is_loopback());
+    (loopback && !forwarded) || has_service_key
 }
 
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
@@ -49,4 +86,24 @@ async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
         "id_token_signing_alg_values_supported": [state.algorithm],
         "subject_types_supported": ["public"],
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_scrape;
+
+    #[test]
+    fn metrics_access() {
+        let local: Option<std::net::IpAddr> = Some("127.0.0.1".parse().unwrap());
+        let mapped = Some("::ffff:127.0.0.1".parse().unwrap());
+        let remote = Some("203.0.113.7".parse().unwrap());
+        assert!(may_scrape(local, false, false));
+        assert!(may_scrape(mapped, false, false));
+        assert!(may_scrape(Some("::1".parse().unwrap()), false, false));
+        assert!(!may_scrape(local, true, false), "through a local proxy");
+        assert!(!may_scrape(remote, false, false));
+        assert!(!may_scrape(None, false, false));
+        assert!(may_scrape(remote, false, true));
+        assert!(may_scrape(local, true, true));
+    }
 }

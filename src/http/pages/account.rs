@@ -14,7 +14,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/account").get(account_page))
         .service(web::resource("/account/password").post(password_submit))
         .service(web::resource("/account/sessions/{id}/revoke").post(revoke_submit))
-        .service(web::resource("/account/sign-out-all").post(sign_out_all_submit));
+        .service(web::resource("/account/sign-out-all").post(sign_out_all_submit))
+        .service(web::resource("/account/identities/{provider}/unlink").post(unlink_submit));
 }
 
 pub struct SessionRow {
@@ -37,6 +38,7 @@ pub fn show_time(t: impl std::borrow::Borrow<time::OffsetDateTime>) -> String {
 struct AccountPage {
     c: Chrome,
     user: User,
+    identities: Vec<(String, Option<String>)>,
     sessions: Vec<SessionRow>,
     errors: FormErrors,
 }
@@ -59,17 +61,12 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
             current: s.current,
         })
         .collect();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
+    let identities = match &ctx.state.native {
+        Some(n) => n.identities(&me).await?,
+        None => Vec::new(),
     };
-    let page = AccountPage {
-        c: ctx.chrome("Your account"),
-        user,
-        sessions,
-        errors,
-    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let page = AccountPage { c: ctx.chrome("Your account"), user, identities, sessions, errors };
     ctx.render(status, &page)
 }
 
@@ -135,4 +132,19 @@ async fn sign_out_all_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> Pag
     let me = ctx.require_user()?;
     ctx.state.backend.sign_out(&me, true, &ctx.meta).await?;
     Ok(ctx.sign_out())
+}
+
+async fn unlink_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<CsrfForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let me = ctx.require_user()?;
+    let native = ctx.state.native.clone().ok_or(PageError::NotFound)?;
+    match native.unlink(&me, &path, &ctx.meta).await {
+        Ok(()) => {
+            ctx.web.set_flash("ok", "The sign-in provider is unlinked.");
+            Ok(ctx.redirect("/account"))
+        }
+        Err(e @ crate::error::AuthError::Forbidden(_)) => render_account(ctx, FormErrors::from_auth(&e)).await,
+        Err(e) => Err(e.into()),
+    }
 }

@@ -17,6 +17,7 @@ type PageResult = Result<HttpResponse, PageError>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").get(login_page).post(login_submit))
+        .service(web::resource("/oauth/{provider}").get(oauth_start))
         .service(
             web::resource("/signup")
                 .get(signup_page)
@@ -150,6 +151,7 @@ pub async fn finish_sign_in(ctx: &Ctx, user_id: &str, ret: &ReturnParams) -> Pag
 #[template(path = "pages/login.html")]
 struct LoginPage {
     c: Chrome,
+    providers: Vec<(String, String)>,
     email: String,
     errors: FormErrors,
     ret: ReturnParams,
@@ -162,6 +164,7 @@ fn login_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParam
     let native = ctx.state.config.native();
     LoginPage {
         c: ctx.chrome("Sign in"),
+        providers: providers(ctx),
         email,
         errors,
         qs: ret.query(),
@@ -241,6 +244,7 @@ async fn login_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pag
 #[template(path = "pages/signup.html")]
 struct SignupPage {
     c: Chrome,
+    providers: Vec<(String, String)>,
     email: String,
     errors: FormErrors,
     ret: ReturnParams,
@@ -251,6 +255,7 @@ struct SignupPage {
 fn signup_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> SignupPage {
     SignupPage {
         c: ctx.chrome("Create your account"),
+        providers: providers(ctx),
         email,
         errors,
         qs: ret.query(),
@@ -686,4 +691,21 @@ async fn logout_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> PageResul
         ctx.state.backend.sign_out(&user, false, &ctx.meta).await?;
     }
     Ok(ctx.sign_out())
+}
+
+/// `(name, display name)` of the configured sign-in providers.
+fn providers(ctx: &Ctx) -> Vec<(String, String)> {
+    ctx.state.oauth.as_ref().map(|o| o.providers()).unwrap_or_default()
+}
+
+/// `/oauth/{provider}`: starts a provider sign-in from the hosted pages,
+/// keeping the app's return address.
+async fn oauth_start(req: HttpRequest, path: web::Path<String>, query: web::Query<ReturnParams>) -> PageResult {
+    let ctx = Ctx::load(&req).await?;
+    let ret = query.validate(&ctx)?;
+    let (oauth, _) = crate::http::api::oauth::parts(&ctx.state, &path)?;
+    let (url, flow) = oauth.start(&path, ret.redirect_to, ret.state, ret.code_challenge, None).await?;
+    let mut res = ctx.redirect(&url);
+    let _ = res.add_cookie(&crate::http::api::oauth::flow_cookie(&ctx.state, &flow));
+    Ok(res)
 }

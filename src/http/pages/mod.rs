@@ -235,7 +235,9 @@ pub enum PageError {
     Csrf,
     NotFound,
     BadRequest(String),
+    Unauthorized(String),
     Forbidden(String),
+    BadGateway,
     Internal,
 }
 
@@ -245,7 +247,8 @@ impl std::fmt::Display for PageError {
             Self::Redirect(_) => f.write_str("redirect"),
             Self::Csrf => f.write_str("the form expired or was not sent from this site"),
             Self::NotFound => f.write_str("page not found"),
-            Self::BadRequest(m) | Self::Forbidden(m) => f.write_str(m),
+            Self::BadRequest(m) | Self::Forbidden(m) | Self::Unauthorized(m) => f.write_str(m),
+            Self::BadGateway => f.write_str("the sign-in provider did not answer; try again in a moment"),
             Self::Internal => f.write_str("something went wrong on our side"),
         }
     }
@@ -256,6 +259,8 @@ impl From<AuthError> for PageError {
         match status_and_code(&e).0 {
             StatusCode::NOT_FOUND => Self::NotFound,
             StatusCode::FORBIDDEN => Self::Forbidden(e.to_string()),
+            StatusCode::UNAUTHORIZED => Self::Unauthorized(e.to_string()),
+            StatusCode::BAD_GATEWAY => Self::BadGateway,
             s if s.is_server_error() => {
                 tracing::error!(error = ?e, "page request failed");
                 Self::Internal
@@ -280,6 +285,8 @@ impl ResponseError for PageError {
             Self::Csrf | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -298,6 +305,8 @@ impl ResponseError for PageError {
             Self::NotFound => "Not found",
             Self::Forbidden(_) => "Not allowed",
             Self::BadRequest(_) => "This request cannot be served",
+            Self::Unauthorized(_) => "Sign-in failed",
+            Self::BadGateway => "The sign-in provider is unavailable",
             _ => "Something went wrong",
         };
         let body = ErrorPage {

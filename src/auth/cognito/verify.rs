@@ -1,0 +1,290 @@
+//! Local verification of Cognito access tokens against the pool's JWKS.
+//!
+//! The keys are fetched with reqwest and cached. An unknown `kid` (or a
+//! cache older than an hour) triggers a refetch, but at most one attempt a
+//! minute whatever the outcome, so a stream of forged `kid`s cannot make
+//! derp hammer the JWKS URL; a failed refetch keeps the keys it had. Once
+//! the keys are cached, verification makes no network call.
+//!
+//! Checks: RS256 only, the signature, `iss` (configurable apart from the
+//! JWKS URL, for emulators), `token_use == "access"`, `client_id` equal to
+//! the configured app client, and `exp` against the injected clock. Tokens
+//! of a user who signed out through this derp are refused too (in memory:
+//! Cognito's own revocation is invisible to a local check).
+
+use super::api::read_capped;
+use crate::auth::SessionInfo;
+use crate::clock::Clock;
+use crate::domain::Email;
+use crate::error::{AuthError, AuthResult};
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// At most one JWKS fetch attempt in this many seconds.
+const REFETCH_INTERVAL: i64 = 60;
+/// Keys older than this are refreshed at the next verification.
+const KEYS_MAX_AGE: i64 = 3600;
+/// How long the bearer token behind a `SessionInfo` is remembered, so that
+/// the handler that asked for the session can make token-authenticated
+/// Cognito calls (GetUser, GlobalSignOut, ChangePassword) in the same request.
+const REMEMBER_TOKEN: i64 = 60;
+/// The longest life Cognito allows an access token (one day): sign-outs are
+/// remembered this long.
+const MAX_TOKEN_LIFE: i64 = 86_400;
+const MAX_REMEMBERED: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: i64,
+    #[serde(default)]
+    iat: i64,
+    token_use: Option<String>,
+    client_id: Option<String>,
+    jti: Option<String>,
+    origin_jti: Option<String>,
+    username: Option<String>,
+    auth_time: Option<i64>,
+}
+
+/// What a verified access token says.
+#[derive(Debug, Clone)]
+pub(super) struct Verified {
+    pub sub: String,
+    /// `origin_jti` (stable across refreshes: the login), else `jti`.
+    pub session_id: String,
+    /// The Cognito username (the SECRET_HASH input for refreshes).
+    pub username: Option<String>,
+    pub exp: i64,
+    pub auth_time: Option<i64>,
+}
+
+impl Verified {
+    pub fn session_info(&self) -> SessionInfo {
+        SessionInfo {
+            user_id: self.sub.clone(),
+            session_id: self.session_id.clone(),
+            role: "default".into(),
+            expires_at: self.exp,
+            org_id: None,
+            org_role: None,
+            email: self
+                .username
+                .as_deref()
+                .and_then(|u| Email::parse(u).ok())
+                .map(|e| e.as_str().to_string()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched_at: Option<i64>,
+    attempted_at: Option<i64>,
+}
+
+#[derive(Default)]
+struct Memory {
+    /// session id -> (latest verified access token, keep until).
+    tokens: HashMap<String, (String, i64)>,
+    /// sub -> signed out at: tokens issued before are refused.
+    users_out: HashMap<String, i64>,
+    /// session id -> signed out at.
+    sessions_out: HashMap<String, i64>,
+}
+
+pub(super) struct Verifier {
+    http: reqwest::Client,
+    jwks_url: String,
+    issuer: String,
+    client_id: String,
+    clock: Arc<dyn Clock>,
+    keys: RwLock<KeyCache>,
+    fetch: tokio::sync::Mutex<()>,
+    memory: Mutex<Memory>,
+}
+
+impl Verifier {
+    pub fn new(
+        http: reqwest::Client,
+        jwks_url: String,
+        issuer: String,
+        client_id: String,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            http,
+            jwks_url,
+            issuer,
+            client_id,
+            clock,
+            keys: RwLock::new(KeyCache::default()),
+            fetch: tokio::sync::Mutex::new(()),
+            memory: Mutex::new(Memory::default()),
+        }
+    }
+
+    /// Verifies `token`; every refusal is `Unauthenticated`.
+    pub async fn verify(&self, token: &str) -> AuthResult<Verified> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Unauthenticated)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(AuthError::Unauthenticated);
+        }
+        let kid = header.kid.ok_or(AuthError::Unauthenticated)?;
+        let now = self.clock.unix();
+        let (known, stale) = {
+            let cache = self.read_keys();
+            (
+                cache.keys.contains_key(&kid),
+                cache.fetched_at.is_none_or(|t| now - t > KEYS_MAX_AGE),
+            )
+        };
+        if !known || stale {
+            self.refetch(now).await;
+        }
+        let claims = {
+            let cache = self.read_keys();
+            let key = cache.keys.get(&kid).ok_or(AuthError::Unauthenticated)?;
+            let mut validation = Validation::new(Algorithm::RS256);
+            validation.validate_exp = false;
+            validation.validate_aud = false;
+            validation.required_spec_claims = ["exp", "sub", "iss"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            validation.set_issuer(&[&self.issuer]);
+            jsonwebtoken::decode::<Claims>(token, key, &validation)
+                .map_err(|_| AuthError::Unauthenticated)?
+                .claims
+        };
+        if claims.token_use.as_deref() != Some("access")
+            || claims.client_id.as_deref() != Some(self.client_id.as_str())
+            || claims.exp <= now
+        {
+            return Err(AuthError::Unauthenticated);
+        }
+        let session_id = claims
+            .origin_jti
+            .or(claims.jti)
+            .ok_or(AuthError::Unauthenticated)?;
+        let mut memory = self.memory();
+        let signed_out = memory
+            .users_out
+            .get(&claims.sub)
+            .is_some_and(|at| claims.iat < *at)
+            || memory.sessions_out.contains_key(&session_id);
+        if signed_out {
+            return Err(AuthError::Unauthenticated);
+        }
+        if memory.tokens.len() >= MAX_REMEMBERED {
+            memory.tokens.retain(|_, (_, until)| *until > now);
+            if memory.tokens.len() >= MAX_REMEMBERED
+                && let Some(k) = memory.tokens.keys().next().cloned()
+            {
+                memory.tokens.remove(&k);
+            }
+        }
+        let until = (now + REMEMBER_TOKEN).min(claims.exp);
+        memory
+            .tokens
+            .insert(session_id.clone(), (token.to_string(), until));
+        Ok(Verified {
+            sub: claims.sub,
+            session_id,
+            username: claims.username,
+            exp: claims.exp,
+            auth_time: claims.auth_time,
+        })
+    }
+
+    /// The access token that was just verified for `session`, if any.
+    pub fn recent_token(&self, session: &SessionInfo) -> Option<String> {
+        let now = self.clock.unix();
+        let memory = self.memory();
+        let (token, until) = memory.tokens.get(&session.session_id)?;
+        (*until > now).then(|| token.clone())
+    }
+
+    /// Refuses, from now on, the user's tokens issued before now and every
+    /// token of `session_id`.
+    pub fn sign_out(&self, sub: &str, session_id: &str) {
+        let now = self.clock.unix();
+        let mut memory = self.memory();
+        let horizon = now - MAX_TOKEN_LIFE;
+        memory.users_out.retain(|_, at| *at > horizon);
+        memory.sessions_out.retain(|_, at| *at > horizon);
+        memory.users_out.insert(sub.to_string(), now);
+        memory.sessions_out.insert(session_id.to_string(), now);
+        memory.tokens.remove(session_id);
+    }
+
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, KeyCache> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One fetch attempt, unless one was made less than a minute ago.
+    async fn refetch(&self, now: i64) {
+        let _one_at_a_time = self.fetch.lock().await;
+        {
+            let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
+            if cache
+                .attempted_at
+                .is_some_and(|t| now - t < REFETCH_INTERVAL && now >= t)
+            {
+                return;
+            }
+            cache.attempted_at = Some(now);
+        }
+        match self.fetch_keys().await {
+            Ok(keys) => {
+                let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
+                cache.keys = keys;
+                cache.fetched_at = Some(now);
+            }
+            Err(e) => {
+                tracing::warn!(jwks_url = %self.jwks_url, error = %e, "cannot fetch the Cognito JWKS; keeping the cached keys");
+            }
+        }
+    }
+
+    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, String> {
+        let res = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("HTTP {}", res.status()));
+        }
+        let body = read_capped(res).await?;
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| format!("not a JWK set: {e}"))?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let usable = matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
+                && jwk
+                    .common
+                    .public_key_use
+                    .as_ref()
+                    .is_none_or(|u| *u == PublicKeyUse::Signature);
+            if let (true, Some(kid)) = (usable, jwk.common.key_id.clone())
+                && let Ok(key) = DecodingKey::from_jwk(jwk)
+            {
+                keys.insert(kid, key);
+            }
+        }
+        if keys.is_empty() {
+            return Err("the JWK set has no RSA signing key with a kid".into());
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,160 @@
+//! `/api/v1/auth/oauth/{provider}/…`: the authorization URL, the browser's
+//! callback, and the code sign-in for apps that run the browser leg
+//! themselves.
+//!
+//! The flow's `state`, PKCE verifier and `nonce` travel in `derp_oauth`, an
+//! encrypted, HttpOnly, SameSite=Lax cookie that lives ten minutes and is
+//! cleared at the callback: the flow is bound to the browser that started it.
+
+use crate::auth::native::NativeBackend;
+use crate::domain::redirect::with_query;
+use crate::error::AuthError;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ClientMeta};
+use crate::http::pages::{Ctx, PageError};
+use crate::services::oauth::{FLOW_TTL, Flow, OAuthService};
+use crate::state::AppState;
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+const COOKIE: &str = "derp_oauth";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/oauth/{provider}/url").get(authorization_url))
+        .service(web::resource("/oauth/{provider}/callback").get(callback))
+        .service(web::resource("/oauth/{provider}/sign-in").post(sign_in));
+}
+
+/// The OAuth service and the native backend, or 404 `feature_disabled`.
+pub fn parts(state: &AppState, provider: &str) -> Result<(Arc<OAuthService>, Arc<NativeBackend>), AuthError> {
+    match (&state.oauth, &state.native) {
+        (Some(o), Some(n)) if o.is_configured(provider) => Ok((o.clone(), n.clone())),
+        _ => Err(AuthError::FeatureDisabled("this sign-in provider")),
+    }
+}
+
+pub fn flow_cookie(state: &AppState, flow: &Flow) -> Cookie<'static> {
+    let key = Key::from(&state.cookie_key);
+    let mut jar = CookieJar::new();
+    let value = serde_json::to_string(flow).unwrap_or_default();
+    jar.private_mut(&key).add(
+        Cookie::build(COOKIE, value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(state.config.public_url().starts_with("https://"))
+            .max_age(CookieDuration::seconds(FLOW_TTL))
+            .finish(),
+    );
+    jar.get(COOKIE).cloned().unwrap_or_else(|| Cookie::new(COOKIE, ""))
+}
+
+fn read_flow(req: &HttpRequest, state: &AppState) -> Option<Flow> {
+    let raw = req.cookie(COOKIE)?;
+    let mut jar = CookieJar::new();
+    jar.add_original(raw.into_owned());
+    let key = Key::from(&state.cookie_key);
+    jar.private(&key).get(COOKIE).and_then(|c| serde_json::from_str(c.value()).ok())
+}
+
+fn removal() -> Cookie<'static> {
+    let mut c = Cookie::build(COOKIE, "").path("/").finish();
+    c.make_removal();
+    c
+}
+
+#[derive(Debug, Deserialize)]
+struct UrlQuery {
+    redirect_to: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    login_hint: Option<String>,
+}
+
+/// The seed's `get_oauth_authorization_url`.
+async fn authorization_url(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<UrlQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (oauth, _) = parts(&state, &path)?;
+    let q = query.into_inner();
+    if let Some(to) = &q.redirect_to
+        && !state.allowed.is_allowed(to)
+    {
+        return Err(AuthError::field("redirect_to", "is not an allowed URL (see [hosted] allowed_redirect_urls)").into());
+    }
+    if let Some(c) = &q.code_challenge
+        && !crate::auth::native::valid_challenge(c)
+    {
+        return Err(AuthError::field("code_challenge", "must be an S256 challenge").into());
+    }
+    let (url, flow) = oauth.start(&path, q.redirect_to, q.state, q.code_challenge, q.login_hint).await?;
+    Ok(HttpResponse::Ok().cookie(flow_cookie(&state, &flow)).json(json!({ "url": url })))
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The browser comes back from the provider: sign in, then on to the app
+/// (with a derp authorization code) or to the account page.
+async fn callback(req: HttpRequest, path: web::Path<String>, query: web::Query<CallbackQuery>) -> Result<HttpResponse, PageError> {
+    let mut ctx = Ctx::load(&req).await?;
+    let (oauth, native) = parts(&ctx.state, &path)?;
+    if let Some(e) = &query.error {
+        return Err(PageError::BadRequest(format!("The provider did not sign you in ({e}).")));
+    }
+    let flow = read_flow(&req, &ctx.state)
+        .ok_or_else(|| PageError::BadRequest("This sign-in was not started in this browser, or it expired. Start again.".into()))?;
+    let code = query.code.clone().ok_or_else(|| PageError::BadRequest("The provider sent no code.".into()))?;
+    let identity = oauth.finish(&path, &code, query.state.as_deref().unwrap_or_default(), &flow).await?;
+    let outcome = native.sign_in_with_identity(identity, &ctx.meta).await?;
+    let mut res = match &flow.redirect_to {
+        Some(target) if !target.starts_with(&format!("{}/", ctx.state.config.public_url())) => {
+            let code = ctx.state.backend.issue_code(&outcome.user.id, target, flow.app_code_challenge.clone()).await?;
+            let mut pairs = vec![("code", code.as_str())];
+            if let Some(s) = &flow.app_state {
+                pairs.push(("state", s.as_str()));
+            }
+            let location = with_query(target, &pairs);
+            // No page session for an app sign-in: the app gets its own.
+            HttpResponse::Found().insert_header(("Location", location)).finish()
+        }
+        own => {
+            ctx.sign_in(outcome.session_id);
+            ctx.redirect(own.as_deref().unwrap_or("/account"))
+        }
+    };
+    let _ = res.add_cookie(&removal());
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInBody {
+    code: String,
+    #[allow(dead_code)]
+    state: Option<String>,
+    code_verifier: Option<String>,
+    redirect_uri: Option<String>,
+}
+
+/// The seed's `sign_in_with_oauth(provider, code)`.
+async fn sign_in(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<SignInBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (oauth, native) = parts(&state, &path)?;
+    let identity = oauth.sign_in_with_code(&path, &body.code, body.code_verifier, body.redirect_uri).await?;
+    let outcome = native.sign_in_with_identity(identity, &meta).await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}

@@ -1,0 +1,73 @@
+//! Read-only counts for `/metrics` and for checks of the database after a
+//! crash, and the WAL checkpoint taken when the server stops.
+
+use super::{Conn, StorageResult};
+
+/// How many refresh-token reuses were detected (audit rows
+/// `refresh.reuse_detected`; index-only through `audit_log_action`).
+pub fn refresh_reuse_detected(conn: &Conn) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'refresh.reuse_detected'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Users whose email is unconfirmed and who have no confirmation token, or
+/// no confirmation mail in the outbox: a sign-up with confirmation on writes
+/// all three in one transaction, so after any crash this list is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignUpGaps {
+    pub unconfirmed_users: i64,
+    pub without_token: Vec<String>,
+    pub without_mail: Vec<String>,
+}
+
+pub fn sign_up_gaps(conn: &Conn) -> StorageResult<SignUpGaps> {
+    let unconfirmed_users = conn.query_row(
+        "SELECT COUNT(*) FROM users WHERE email_confirmed_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let emails = |sql: &str| -> StorageResult<Vec<String>> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    Ok(SignUpGaps {
+        unconfirmed_users,
+        without_token: emails(
+            "SELECT u.email FROM users u WHERE u.email_confirmed_at IS NULL AND NOT EXISTS
+               (SELECT 1 FROM one_time_tokens t
+                WHERE t.purpose = 'confirm' AND t.user_id = u.id AND t.email = u.email)
+             ORDER BY u.email",
+        )?,
+        without_mail: emails(
+            "SELECT u.email FROM users u WHERE u.email_confirmed_at IS NULL AND NOT EXISTS
+               (SELECT 1 FROM outbox o WHERE o.kind = 'confirm' AND o.to_addr = u.email)
+             ORDER BY u.email",
+        )?,
+    })
+}
+
+/// Moves every page of the write-ahead log into the database file and
+/// empties the log (`PRAGMA wal_checkpoint(TRUNCATE)`); run outside a
+/// transaction. Returns whether the checkpoint completed (SQLite reports
+/// `busy` while another connection still reads or writes).
+pub fn checkpoint(conn: &Conn) -> StorageResult<bool> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    Ok(busy == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_on_an_empty_database() {
+        let mut c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&mut c).unwrap();
+        assert_eq!(refresh_reuse_detected(&c).unwrap(), 0);
+        assert_eq!(sign_up_gaps(&c).unwrap(), SignUpGaps::default());
+    }
+}
