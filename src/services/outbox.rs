@@ -112,7 +112,8 @@ impl Sender {
                     tokio::select! {
                         _ = self.waker.notified() => {}
                         _ = tokio::time::sleep(self.poll) => {}
-                        _ = stopped.changed() => {}
+                        // An error: the handle was dropped with the application.
+                        changed = stopped.changed() => if changed.is_err() { break },
                     }
                 }
                 Ok(_) => {}

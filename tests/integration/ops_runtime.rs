@@ -66,9 +66,7 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
             !line.starts_with('#') && !line.is_empty(),
             "stray line {line:?}"
         );
-        let name_end = line
-            .find(|c: char| c == '{' || c == ' ')
-            .expect("a sample line");
+        let name_end = line.find(['{', ' ']).expect("a sample line");
         let name = &line[..name_end];
         assert!(is_name(name), "{line}");
         let declared = types.contains_key(name)
