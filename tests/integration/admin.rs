@@ -821,16 +821,4 @@ async fn the_first_admin_comes_from_a_one_time_setup_link() {
     );
 }
 
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..].chars().take_while(|c| *c != '"').collect()
-}
 
-fn spawn_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap()
-}

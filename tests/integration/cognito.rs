@@ -293,7 +293,10 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
     let res = app.get_bearer("/api/v1/auth/user", &access).await;
     assert_eq!(res.status(), StatusCode::OK);
     let user: Value = res.json().await.unwrap();
-    assert_eq!((user["id"].clone(), user["email"].clone()), (c["sub"].clone(), json!(email)));
+    assert_eq!(
+        (user["id"].clone(), user["email"].clone()),
+        (c["sub"].clone(), json!(email))
+    );
 
     // Refresh: moto checks SECRET_HASH on REFRESH_TOKEN_AUTH, over the username.
     let res = app.refresh(&refresh).await;
@@ -301,15 +304,29 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
     let tokens = res.json::<Value>().await.unwrap()["tokens"].clone();
     let new_access = tokens["access_token"].as_str().unwrap().to_string();
     assert_ne!(new_access, access);
-    assert_eq!(tokens["refresh_token"], refresh.as_str(), "moto does not rotate");
+    assert_eq!(
+        tokens["refresh_token"],
+        refresh.as_str(),
+        "moto does not rotate"
+    );
     assert_eq!(tokens["expires_at"], claims(&new_access)["exp"]);
     assert_eq!(app.session(&new_access).await.status(), StatusCode::OK);
     // The same Cognito refresh token under another username: wrong SECRET_HASH.
     let forged = URL_SAFE_NO_PAD.encode(
         serde_json::to_vec(&json!({"u": "mallory@example.com", "t": wrapped["t"]})).unwrap(),
     );
-    expect_error(app.refresh(&forged).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
-    expect_error(app.refresh("junk").await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    expect_error(
+        app.refresh(&forged).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    expect_error(
+        app.refresh("junk").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
 
     // Cognito has no session list.
     expect_error(
@@ -381,8 +398,18 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
         .post_bearer("/api/v1/auth/sign-out", &access, json!({}))
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    expect_error(app.session(&access).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
-    expect_error(app.refresh(&refresh).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    expect_error(
+        app.session(&access).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    expect_error(
+        app.refresh(&refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
     // Signing in again works.
     let (access, _, _) = signed_in(&app, email, "Reset-pass-word-3").await;
     assert_eq!(app.session(&access).await.status(), StatusCode::OK);
@@ -550,7 +577,11 @@ async fn access_tokens_are_verified_locally_with_cached_keys() {
     let email = "erin@example.com";
     signed_up_and_confirmed(&app, email).await;
     let (access, _, _) = signed_in(&app, email, PASSWORD).await;
-    assert_eq!(jwks.hits(), 1, "the keys are fetched once, at the first token");
+    assert_eq!(
+        jwks.hits(),
+        1,
+        "the keys are fetched once, at the first token"
+    );
     for _ in 0..5 {
         assert_eq!(app.session(&access).await.status(), StatusCode::OK);
     }
@@ -560,7 +591,12 @@ async fn access_tokens_are_verified_locally_with_cached_keys() {
     let direct = moto_tokens(&moto, &pool.client_id, &pool.client_secret, email).await;
     let id_token = direct["IdToken"].as_str().unwrap();
     assert_eq!(claims(id_token)["token_use"], "id");
-    expect_error(app.session(id_token).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    expect_error(
+        app.session(id_token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     // moto's own access token for our client verifies.
     let direct_access = direct["AccessToken"].as_str().unwrap();
     assert_eq!(app.session(direct_access).await.status(), StatusCode::OK);
@@ -570,8 +606,12 @@ async fn access_tokens_are_verified_locally_with_cached_keys() {
     let other = moto_tokens(&moto, &other_id, &other_secret, email).await;
     let other_access = other["AccessToken"].as_str().unwrap();
     assert_eq!(claims(other_access)["client_id"], other_id.as_str());
-    expect_error(app.session(other_access).await, StatusCode::UNAUTHORIZED, "unauthenticated")
-        .await;
+    expect_error(
+        app.session(other_access).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
 
     // Another pool on the same emulator (same signing key): iss and client differ.
     let pool2 = create_pool(&moto).await;
@@ -595,16 +635,24 @@ async fn access_tokens_are_verified_locally_with_cached_keys() {
     .await;
     let foreign = moto_tokens(&moto, &pool2.client_id, &pool2.client_secret, email).await;
     let foreign_access = foreign["AccessToken"].as_str().unwrap();
-    expect_error(app.session(foreign_access).await, StatusCode::UNAUTHORIZED, "unauthenticated")
-        .await;
+    expect_error(
+        app.session(foreign_access).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
 
     // A derp expecting another issuer refuses the same valid token.
     let mut elsewhere = cognito_config(&moto, &pool);
     elsewhere.jwks_url = Some(jwks.url.clone());
     elsewhere.issuer = Some("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other".into());
     let other_app = spawn_cognito(elsewhere, |_| {}).await;
-    expect_error(other_app.session(&access).await, StatusCode::UNAUTHORIZED, "unauthenticated")
-        .await;
+    expect_error(
+        other_app.session(&access).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     other_app.handle.stop().await;
     let fetched = jwks.hits();
 
@@ -613,12 +661,26 @@ async fn access_tokens_are_verified_locally_with_cached_keys() {
     let mut payload = claims(&access);
     payload["sub"] = json!("someone-else");
     parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
-    expect_error(app.session(&parts.join(".")).await, StatusCode::UNAUTHORIZED, "unauthenticated")
-        .await;
+    expect_error(
+        app.session(&parts.join(".")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     let unsigned = forged(json!({"alg": "none", "kid": "dummy"}), &claims(&access));
-    expect_error(app.session(&unsigned).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    expect_error(
+        app.session(&unsigned).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     let hs = forged(json!({"alg": "HS256", "kid": "dummy"}), &claims(&access));
-    expect_error(app.session(&hs).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    expect_error(
+        app.session(&hs).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     assert_eq!(jwks.hits(), fetched, "none of these needed the JWKS again");
 
     // Unknown kids: at most one refetch a minute, whatever they say.
@@ -626,16 +688,29 @@ async fn access_tokens_are_verified_locally_with_cached_keys() {
     for round in 1..=2 {
         app.advance(61);
         for _ in 0..5 {
-            expect_error(app.session(&unknown).await, StatusCode::UNAUTHORIZED, "unauthenticated")
-                .await;
+            expect_error(
+                app.session(&unknown).await,
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+            )
+            .await;
         }
-        assert_eq!(jwks.hits(), fetched + round, "one refetch a minute, then none");
+        assert_eq!(
+            jwks.hits(),
+            fetched + round,
+            "one refetch a minute, then none"
+        );
     }
     assert_eq!(app.session(&access).await.status(), StatusCode::OK);
 
     // Expiry is checked against derp's clock.
     app.advance(3600);
-    expect_error(app.session(&access).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    expect_error(
+        app.session(&access).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     app.advance(-3600);
 
     // No network call per request: moto and the JWKS are gone, the
@@ -730,7 +805,12 @@ async fn org_context_is_signed_bound_and_expires() {
     let tampered = format!("{version}.{}.{tag}", URL_SAFE_NO_PAD.encode(p.to_string()));
     let info = with(frank.clone(), Some(tampered)).await;
     assert_eq!((info.org_id, info.org_role), (None, None));
-    assert_eq!(with(frank.clone(), Some("oc1.e30.AAAA".into())).await.org_id, None);
+    assert_eq!(
+        with(frank.clone(), Some("oc1.e30.AAAA".into()))
+            .await
+            .org_id,
+        None
+    );
 
     // A non-member cannot get a context for the org.
     expect_error(
@@ -767,9 +847,8 @@ async fn an_upstream_backend_needs_the_org_context_secret() {
     assert!(err.contains("32 bytes"), "{err}");
     let ok = format!("{toml}[auth]\norg_context_secret = \"{ORG_SECRET}\"\n");
     Config::from_toml(&ok).unwrap();
-    let bad_url = format!(
-        "{toml}endpoint = \"ftp://x\"\n[auth]\norg_context_secret = \"{ORG_SECRET}\"\n"
-    );
+    let bad_url =
+        format!("{toml}endpoint = \"ftp://x\"\n[auth]\norg_context_secret = \"{ORG_SECRET}\"\n");
     let err = Config::from_toml(&bad_url).unwrap_err().to_string();
     assert!(err.contains("auth.cognito.endpoint"), "{err}");
 
@@ -811,7 +890,12 @@ async fn an_unreachable_user_pool_is_a_502_without_details() {
     .await;
     assert!(!body.to_string().contains("127.0.0.1"), "{body}");
     let token = forged(json!({"alg": "RS256", "kid": "k"}), &json!({"sub": "x"}));
-    expect_error(app.session(&token).await, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    expect_error(
+        app.session(&token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
     expect_error(
         app.post(
             "/api/v1/auth/magic-link/verify",

@@ -21,15 +21,6 @@ async fn pages_app() -> TestApp {
     .await
 }
 
-/// The value of the first hidden `name` input in a page.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page"))
-        + marker.len();
-    html[start..].chars().take_while(|c| *c != '"').collect()
-}
 
 async fn get_page(app: &TestApp, path: &str) -> (StatusCode, String) {
     let res = app.client.get(app.url(path)).send().await.unwrap();
@@ -790,10 +781,3 @@ async fn org_pages_create_invite_and_accept() {
     assert!(res.text().await.unwrap().contains("at least one owner"));
 }
 
-fn spawn_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap()
-}
