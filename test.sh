@@ -8,6 +8,15 @@ cd "$(dirname "$0")"
 echo "==> npm: the OpenID provider the Rust tests sign in with (oauth2-mock-server)"
 (cd tests/oidc && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 
+echo "==> moto 5.2.5 (Cognito emulator) for the Rust Cognito tests"
+moto_venv=target/moto-venv
+if [ "$(cat "$moto_venv/.installed" 2>/dev/null)" != "moto[server]==5.2.5" ] || [ ! -x "$moto_venv/bin/moto_server" ]; then
+    python3 -m venv "$moto_venv"
+    timeout 600 "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+    echo 'moto[server]==5.2.5' > "$moto_venv/.installed"
+fi
+export MOTO_BIN="$PWD/$moto_venv/bin/moto_server"
+
 echo "==> cargo test (unit + integration)"
 cargo build --locked --all-targets
 cargo test --locked --all-targets

@@ -227,10 +227,20 @@ impl Application {
                     .map_err(StartError::Config)?,
                 )
             }
-            other => {
-                return Err(StartError::Config(format!(
-                    "the {other:?} backend is configured but not available in this build yet; use [auth.native]"
-                )));
+            BackendKind::Clerk => {
+                let cfg = config.auth.clerk.clone().unwrap_or_default();
+                let org_context =
+                    crate::auth::org_context::OrgContextSigner::from_config(&config.auth)
+                        .map_err(StartError::Config)?;
+                Arc::new(
+                    crate::auth::clerk::ClerkBackend::new(
+                        cfg,
+                        clock.clone(),
+                        db.clone(),
+                        Some(org_context),
+                    )
+                    .map_err(StartError::Config)?,
+                )
             }
         };
         let cookie_key = db

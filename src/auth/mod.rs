@@ -1,6 +1,7 @@
 //! The `AuthBackend` trait that every user store implements, and the token
 //! machinery behind the native one.
 
+pub mod clerk;
 pub mod cognito;
 pub mod jwt;
 pub mod native;

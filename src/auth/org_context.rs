@@ -141,10 +141,46 @@ impl OrgContextSigner {
         if !constant_time_eq(&expected, &tag) {
             return None;
         }
-        let ctx: OrgContext = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let ctx: OrgContext =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
         let fresh = ctx.exp > now && ctx.iat <= now + LEEWAY;
         (fresh && ctx.sub == sub && ctx.sid == sid).then_some(ctx)
     }
+}
+
+/// `set_active_org` for backends whose users live upstream: membership
+/// from derp's own org tables, answered as a signed context in
+/// `tokens.access_token` (empty when `org_id` is `None`).
+pub async fn active_org_tokens(
+    db: &crate::storage::Db,
+    signer: &OrgContextSigner,
+    session: &crate::auth::SessionInfo,
+    org_id: Option<String>,
+    now: i64,
+) -> crate::error::AuthResult<crate::auth::TokenPair> {
+    use crate::error::AuthError;
+    use crate::storage::orgs;
+    let empty = |value: String, ttl: i64| crate::auth::TokenPair {
+        access_token: value,
+        refresh_token: String::new(),
+        token_type: "bearer",
+        expires_in: ttl,
+        expires_at: now + ttl,
+    };
+    let Some(key) = org_id else {
+        return Ok(empty(String::new(), 0));
+    };
+    let user_id = session.user_id.clone();
+    let (org_id, role) = db
+        .read(move |conn| -> crate::error::AuthResult<(String, String)> {
+            let org = orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
+            let member = orgs::member(conn, &org.id, &user_id)?
+                .ok_or(AuthError::NotFound("organization"))?;
+            Ok((org.id, member.role))
+        })
+        .await?;
+    let value = signer.sign(&session.user_id, &session.session_id, &org_id, &role, now);
+    Ok(empty(value, signer.ttl()))
 }
 
 #[cfg(test)]
@@ -162,7 +198,10 @@ mod tests {
         let v = s.sign("u1", "s1", "org1", "admin", 1000);
         assert!(v.starts_with("oc1."));
         let ctx = s.verify(&v, "u1", "s1", 1001).unwrap();
-        assert_eq!((ctx.org_id.as_str(), ctx.org_role.as_str()), ("org1", "admin"));
+        assert_eq!(
+            (ctx.org_id.as_str(), ctx.org_role.as_str()),
+            ("org1", "admin")
+        );
         assert_eq!(ctx.exp, 4600);
     }
 
@@ -173,7 +212,10 @@ mod tests {
         assert!(s.verify(&v, "u2", "s1", 1001).is_none(), "other user");
         assert!(s.verify(&v, "u1", "s2", 1001).is_none(), "other session");
         assert!(s.verify(&v, "u1", "s1", 4600).is_none(), "expired");
-        assert!(s.verify(&v, "u1", "s1", 900).is_none(), "issued in the future");
+        assert!(
+            s.verify(&v, "u1", "s1", 900).is_none(),
+            "issued in the future"
+        );
         // A payload claiming another role, with the old tag.
         let (_, tag) = v.rsplit_once('.').unwrap();
         let forged = OrgContext {
@@ -192,7 +234,10 @@ mod tests {
         assert!(s.verify("garbage", "u1", "s1", 1001).is_none());
         assert!(s.verify("", "u1", "s1", 1001).is_none());
         let other_key = OrgContextSigner::new(&[8u8; 32], 3600).unwrap();
-        assert!(other_key.verify(&v, "u1", "s1", 1001).is_none(), "other key");
+        assert!(
+            other_key.verify(&v, "u1", "s1", 1001).is_none(),
+            "other key"
+        );
     }
 
     #[test]
@@ -203,7 +248,9 @@ mod tests {
         // A MAC keyed with the raw secret does not verify.
         let signed_part = format!(
             "oc1.{}",
-            URL_SAFE_NO_PAD.encode(br#"{"sub":"u","sid":"s","org_id":"o","org_role":"owner","iat":0,"exp":99999}"#)
+            URL_SAFE_NO_PAD.encode(
+                br#"{"sub":"u","sid":"s","org_id":"o","org_role":"owner","iat":0,"exp":99999}"#
+            )
         );
         let mut raw = <Hmac<Sha256> as Mac>::new_from_slice(&master).unwrap();
         raw.update(signed_part.as_bytes());

@@ -166,13 +166,19 @@ impl FromRequest for CurrentSession {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
+        let token = bearer_token(req).or_else(|| session_cookie(req));
+        let org_context = req
+            .headers()
+            .get("x-org-context")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::from(AuthError::internal("no app state")))?;
             let token = token.ok_or(AuthError::Unauthenticated)?;
             let session = state
                 .backend
-                .authenticate(&token)
+                .authenticate_with_org(&token, org_context.as_deref())
                 .await
                 .map_err(|e| match e {
                     AuthError::Internal(_) => e,
@@ -181,6 +187,17 @@ impl FromRequest for CurrentSession {
             Ok(CurrentSession(session))
         })
     }
+}
+
+/// Clerk's front end keeps the session token in the `__session` cookie.
+fn session_cookie(req: &HttpRequest) -> Option<String> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    if state.backend.name() != "clerk" {
+        return None;
+    }
+    req.cookie("__session")
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {

@@ -14,12 +14,15 @@ use crate::config::{NativeConfig, Secret};
 use crate::error::{AuthError, AuthResult};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
-use oauth2::basic::{BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::reqwest;
 use oauth2::{
-    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -67,7 +70,15 @@ pub struct Provider {
 #[derive(Debug, Clone)]
 enum Source {
     Static(Provider),
-    Discovery { name: String, display_name: String, issuer: String, client_id: String, client_secret: Option<Secret>, scopes: Vec<String>, redirect_uri: String },
+    Discovery {
+        name: String,
+        display_name: String,
+        issuer: String,
+        client_id: String,
+        client_secret: Option<Secret>,
+        scopes: Vec<String>,
+        redirect_uri: String,
+    },
 }
 
 /// The person the provider vouched for.
@@ -116,7 +127,9 @@ pub struct OAuthService {
 
 impl std::fmt::Debug for OAuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthService").field("providers", &self.sources.keys()).finish()
+        f.debug_struct("OAuthService")
+            .field("providers", &self.sources.keys())
+            .finish()
     }
 }
 
@@ -156,7 +169,10 @@ impl OAuthService {
                     issuer: o.issuer.trim_end_matches('/').to_string(),
                     client_id: o.client_id.clone(),
                     client_secret: o.client_secret.clone(),
-                    scopes: o.scopes.clone().unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]),
+                    scopes: o
+                        .scopes
+                        .clone()
+                        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]),
                     redirect_uri: o.redirect_uri.clone().unwrap_or_else(|| callback(name)),
                 },
             );
@@ -167,7 +183,13 @@ impl OAuthService {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(AuthError::internal)?;
-        Ok(Self { sources, http, clock, discovered: Mutex::new(HashMap::new()), keys: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            sources,
+            http,
+            clock,
+            discovered: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+        })
     }
 
     /// `(name, display name)` of every configured provider, for buttons.
@@ -186,14 +208,36 @@ impl OAuthService {
     }
 
     async fn provider(&self, name: &str) -> AuthResult<Provider> {
-        let source = self.sources.get(name).ok_or(AuthError::NotFound("provider"))?;
-        let (name, display_name, issuer, client_id, client_secret, scopes, redirect_uri) = match source {
-            Source::Static(p) => return Ok(p.clone()),
-            Source::Discovery { name, display_name, issuer, client_id, client_secret, scopes, redirect_uri } => {
-                (name, display_name, issuer, client_id, client_secret, scopes, redirect_uri)
-            }
-        };
-        if let Some((at, p)) = self.discovered.lock().map_err(AuthError::internal)?.get(name)
+        let source = self
+            .sources
+            .get(name)
+            .ok_or(AuthError::NotFound("provider"))?;
+        let (name, display_name, issuer, client_id, client_secret, scopes, redirect_uri) =
+            match source {
+                Source::Static(p) => return Ok(p.clone()),
+                Source::Discovery {
+                    name,
+                    display_name,
+                    issuer,
+                    client_id,
+                    client_secret,
+                    scopes,
+                    redirect_uri,
+                } => (
+                    name,
+                    display_name,
+                    issuer,
+                    client_id,
+                    client_secret,
+                    scopes,
+                    redirect_uri,
+                ),
+            };
+        if let Some((at, p)) = self
+            .discovered
+            .lock()
+            .map_err(AuthError::internal)?
+            .get(name)
             && at.elapsed() < Duration::from_secs(3600)
         {
             return Ok(p.clone());
@@ -209,9 +253,14 @@ impl OAuthService {
             .bytes()
             .await
             .map_err(|e| upstream("discovery document", e))
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| upstream("discovery document", e)))?;
+            .and_then(|b| {
+                serde_json::from_slice(&b).map_err(|e| upstream("discovery document", e))
+            })?;
         if doc.issuer.trim_end_matches('/') != issuer {
-            return Err(AuthError::Upstream(format!("discovery names issuer {} instead of {issuer}", doc.issuer)));
+            return Err(AuthError::Upstream(format!(
+                "discovery names issuer {} instead of {issuer}",
+                doc.issuer
+            )));
         }
         let p = Provider {
             name: name.clone(),
@@ -226,16 +275,23 @@ impl OAuthService {
             scopes: scopes.clone(),
             redirect_uri: redirect_uri.clone(),
         };
-        self.discovered.lock().map_err(AuthError::internal)?.insert(name.clone(), (Instant::now(), p.clone()));
+        self.discovered
+            .lock()
+            .map_err(AuthError::internal)?
+            .insert(name.clone(), (Instant::now(), p.clone()));
         Ok(p)
     }
 
     fn client(p: &Provider, redirect_uri: &str) -> AuthResult<OidcClient> {
         let bad = |what: &str| AuthError::internal(format!("provider {}: bad {what} URL", p.name));
         let mut client = Client::new(ClientId::new(p.client_id.clone()))
-            .set_auth_uri(AuthUrl::new(p.authorization_url.clone()).map_err(|_| bad("authorization"))?)
+            .set_auth_uri(
+                AuthUrl::new(p.authorization_url.clone()).map_err(|_| bad("authorization"))?,
+            )
             .set_token_uri(TokenUrl::new(p.token_url.clone()).map_err(|_| bad("token"))?)
-            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(|_| bad("redirect"))?);
+            .set_redirect_uri(
+                RedirectUrl::new(redirect_uri.to_string()).map_err(|_| bad("redirect"))?,
+            );
         if let Some(secret) = &p.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
         }
@@ -283,23 +339,56 @@ impl OAuthService {
 
     /// The browser is back: checks the flow, exchanges the code, verifies the
     /// id_token (with the nonce).
-    pub async fn finish(&self, name: &str, code: &str, state: &str, flow: &Flow) -> AuthResult<ExternalIdentity> {
+    pub async fn finish(
+        &self,
+        name: &str,
+        code: &str,
+        state: &str,
+        flow: &Flow,
+    ) -> AuthResult<ExternalIdentity> {
         let now = self.clock.unix();
-        if flow.provider != name || flow.expires_at < now || !crate::auth::secrets::constant_time_eq(flow.state.as_bytes(), state.as_bytes()) {
-            return Err(AuthError::field("state", "does not match this browser's sign-in (expired or tampered)"));
+        if flow.provider != name
+            || flow.expires_at < now
+            || !crate::auth::secrets::constant_time_eq(flow.state.as_bytes(), state.as_bytes())
+        {
+            return Err(AuthError::field(
+                "state",
+                "does not match this browser's sign-in (expired or tampered)",
+            ));
         }
         let p = self.provider(name).await?;
-        self.exchange(&p, code, Some(flow.verifier.clone()), &p.redirect_uri, Some(&flow.nonce)).await
+        self.exchange(
+            &p,
+            code,
+            Some(flow.verifier.clone()),
+            &p.redirect_uri,
+            Some(&flow.nonce),
+        )
+        .await
     }
 
     /// For apps that run the browser leg themselves (`POST /oauth/{p}/sign-in`).
-    pub async fn sign_in_with_code(&self, name: &str, code: &str, code_verifier: Option<String>, redirect_uri: Option<String>) -> AuthResult<ExternalIdentity> {
+    pub async fn sign_in_with_code(
+        &self,
+        name: &str,
+        code: &str,
+        code_verifier: Option<String>,
+        redirect_uri: Option<String>,
+    ) -> AuthResult<ExternalIdentity> {
         let p = self.provider(name).await?;
         let redirect = redirect_uri.unwrap_or_else(|| p.redirect_uri.clone());
-        self.exchange(&p, code, code_verifier, &redirect, None).await
+        self.exchange(&p, code, code_verifier, &redirect, None)
+            .await
     }
 
-    async fn exchange(&self, p: &Provider, code: &str, verifier: Option<String>, redirect_uri: &str, nonce: Option<&str>) -> AuthResult<ExternalIdentity> {
+    async fn exchange(
+        &self,
+        p: &Provider,
+        code: &str,
+        verifier: Option<String>,
+        redirect_uri: &str,
+        nonce: Option<&str>,
+    ) -> AuthResult<ExternalIdentity> {
         let client = Self::client(p, redirect_uri)?;
         let mut req = client.exchange_code(AuthorizationCode::new(code.to_string()));
         if let Some(v) = verifier {
@@ -312,15 +401,24 @@ impl OAuthService {
             }
             // A refusal in a shape other than OAuth's (some providers answer a
             // reused code with a problem document): still a refusal.
-            oauth2::RequestTokenError::Parse(e, body) if !String::from_utf8_lossy(&body).contains("access_token") => {
+            oauth2::RequestTokenError::Parse(e, body)
+                if !String::from_utf8_lossy(&body).contains("access_token") =>
+            {
                 tracing::warn!(provider = %p.name, error = %e, "provider refused the code");
                 AuthError::InvalidToken
             }
             other => upstream("token endpoint", other),
         })?;
-        let id_token = token.extra_fields().id_token.clone().ok_or_else(|| AuthError::Upstream("the provider sent no id_token".into()))?;
+        let id_token = token
+            .extra_fields()
+            .id_token
+            .clone()
+            .ok_or_else(|| AuthError::Upstream("the provider sent no id_token".into()))?;
         let claims = self.verify_id_token(p, &id_token, nonce).await?;
-        let subject = claims["sub"].as_str().ok_or(AuthError::InvalidToken)?.to_string();
+        let subject = claims["sub"]
+            .as_str()
+            .ok_or(AuthError::InvalidToken)?
+            .to_string();
         let mut email = claims["email"].as_str().map(str::to_lowercase);
         let mut verified = email_verified(&claims["email_verified"]);
         if email.is_none()
@@ -343,10 +441,20 @@ impl OAuthService {
                 verified = email_verified(&info["email_verified"]);
             }
         }
-        Ok(ExternalIdentity { provider: p.name.clone(), subject, email, email_verified: verified })
+        Ok(ExternalIdentity {
+            provider: p.name.clone(),
+            subject,
+            email,
+            email_verified: verified,
+        })
     }
 
-    async fn verify_id_token(&self, p: &Provider, token: &str, nonce: Option<&str>) -> AuthResult<serde_json::Value> {
+    async fn verify_id_token(
+        &self,
+        p: &Provider,
+        token: &str,
+        nonce: Option<&str>,
+    ) -> AuthResult<serde_json::Value> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
         let kid = header.kid.clone().unwrap_or_default();
         let set = self.jwks(p, &kid).await?;
@@ -356,7 +464,9 @@ impl OAuthService {
             None => return Err(AuthError::InvalidToken),
         };
         let alg = match header.alg {
-            a @ (jsonwebtoken::Algorithm::RS256 | jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::EdDSA) => a,
+            a @ (jsonwebtoken::Algorithm::RS256
+            | jsonwebtoken::Algorithm::ES256
+            | jsonwebtoken::Algorithm::EdDSA) => a,
             _ => return Err(AuthError::InvalidToken),
         };
         let key = DecodingKey::from_jwk(&jwk).map_err(|_| AuthError::InvalidToken)?;
@@ -364,8 +474,13 @@ impl OAuthService {
         v.set_issuer(&[p.issuer.as_str(), p.issuer.trim_end_matches('/')]);
         v.set_audience(&[p.client_id.as_str()]);
         v.validate_exp = false;
-        v.required_spec_claims = ["exp", "iss", "aud", "sub"].iter().map(|s| s.to_string()).collect();
-        let claims: serde_json::Value = jsonwebtoken::decode(token, &key, &v).map_err(|_| AuthError::InvalidToken)?.claims;
+        v.required_spec_claims = ["exp", "iss", "aud", "sub"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let claims: serde_json::Value = jsonwebtoken::decode(token, &key, &v)
+            .map_err(|_| AuthError::InvalidToken)?
+            .claims;
         let exp = claims["exp"].as_i64().unwrap_or(0);
         if exp + 60 < self.clock.unix() {
             return Err(AuthError::InvalidToken);
@@ -380,7 +495,12 @@ impl OAuthService {
 
     /// The provider's keys; refetched when `kid` is unknown, at most once a minute.
     async fn jwks(&self, p: &Provider, kid: &str) -> AuthResult<JwkSet> {
-        let cached = self.keys.lock().map_err(AuthError::internal)?.get(&p.jwks_url).cloned();
+        let cached = self
+            .keys
+            .lock()
+            .map_err(AuthError::internal)?
+            .get(&p.jwks_url)
+            .cloned();
         if let Some((at, set)) = &cached
             && (set.find(kid).is_some() || at.elapsed() < Duration::from_secs(60))
         {
@@ -397,7 +517,10 @@ impl OAuthService {
             .await
             .map_err(|e| upstream("jwks", e))
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| upstream("jwks", e)))?;
-        self.keys.lock().map_err(AuthError::internal)?.insert(p.jwks_url.clone(), (Instant::now(), set.clone()));
+        self.keys
+            .lock()
+            .map_err(AuthError::internal)?
+            .insert(p.jwks_url.clone(), (Instant::now(), set.clone()));
         Ok(set)
     }
 }
@@ -416,11 +539,18 @@ mod tests {
     #[tokio::test]
     async fn the_authorization_url_carries_state_pkce_nonce_and_encoded_scopes() {
         let cfg = NativeConfig {
-            google_oauth: Some(GoogleOAuthConfig { client_id: "client id&x".into(), ..Default::default() }),
+            google_oauth: Some(GoogleOAuthConfig {
+                client_id: "client id&x".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        let svc = OAuthService::new(&cfg, "https://auth.example.com", Arc::new(SystemClock)).unwrap();
-        let (url, flow) = svc.start("google", None, None, None, Some("a b@x.io".into())).await.unwrap();
+        let svc =
+            OAuthService::new(&cfg, "https://auth.example.com", Arc::new(SystemClock)).unwrap();
+        let (url, flow) = svc
+            .start("google", None, None, None, Some("a b@x.io".into()))
+            .await
+            .unwrap();
         let u = url::Url::parse(&url).unwrap();
         assert_eq!(u.host_str(), Some("accounts.google.com"));
         let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
@@ -431,9 +561,18 @@ mod tests {
         assert_eq!(q["nonce"], flow.nonce);
         assert_eq!(q["code_challenge_method"], "S256");
         assert_eq!(q["login_hint"], "a b@x.io");
-        assert_eq!(q["redirect_uri"], "https://auth.example.com/api/v1/auth/oauth/google/callback");
-        assert!(url.contains("client+id%26x") || url.contains("client%20id%26x"), "encoded: {url}");
-        assert!(!url.contains(&flow.verifier), "the verifier never leaves the server");
+        assert_eq!(
+            q["redirect_uri"],
+            "https://auth.example.com/api/v1/auth/oauth/google/callback"
+        );
+        assert!(
+            url.contains("client+id%26x") || url.contains("client%20id%26x"),
+            "encoded: {url}"
+        );
+        assert!(
+            !url.contains(&flow.verifier),
+            "the verifier never leaves the server"
+        );
         assert!(svc.start("gitlab", None, None, None, None).await.is_err());
     }
 }

@@ -97,10 +97,10 @@ impl Db {
         create_private_file(&path)?;
         let manager = SqliteConnectionManager::file(&path).with_init(|c| {
             c.execute_batch(
-                "PRAGMA journal_mode = WAL;
+                "PRAGMA busy_timeout = 5000;
+                 PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 5000;
                  PRAGMA temp_store = MEMORY;",
             )
         });

@@ -184,7 +184,14 @@ pub fn identity_user(conn: &Conn, provider: &str, subject: &str) -> StorageResul
     ))
 }
 
-pub fn link_identity(conn: &Conn, user_id: &str, provider: &str, subject: &str, email: Option<&str>, now: i64) -> StorageResult<()> {
+pub fn link_identity(
+    conn: &Conn,
+    user_id: &str,
+    provider: &str,
+    subject: &str,
+    email: Option<&str>,
+    now: i64,
+) -> StorageResult<()> {
     conn.execute(
         "INSERT INTO identities (id, user_id, provider, subject, email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![uuid::Uuid::now_v7().to_string(), user_id, provider, subject, email, now],

@@ -820,5 +820,3 @@ async fn the_first_admin_comes_from_a_one_time_setup_link() {
         "no more links once an admin exists"
     );
 }
-
-

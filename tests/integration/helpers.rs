@@ -235,11 +235,18 @@ pub fn header(token: &str) -> Value {
 /// The value of the first hidden input `name` in a page.
 pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
     html[start..].chars().take_while(|c| *c != '"').collect()
 }
 
 /// A second browser: its own cookies, no redirects followed.
 pub fn spawn_client() -> Client {
-    Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().expect("client")
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
 }

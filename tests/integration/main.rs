@@ -7,6 +7,7 @@ mod smtp_server;
 
 mod admin;
 mod api_errors;
+mod clerk;
 mod cli;
 mod cognito;
 mod mail_flows;

@@ -21,7 +21,6 @@ async fn pages_app() -> TestApp {
     .await
 }
 
-
 async fn get_page(app: &TestApp, path: &str) -> (StatusCode, String) {
     let res = app.client.get(app.url(path)).send().await.unwrap();
     let status = res.status();
@@ -780,4 +779,3 @@ async fn org_pages_create_invite_and_accept() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("at least one owner"));
 }
-

@@ -57,9 +57,7 @@ fn user_from(v: &Verified, attributes: Option<&Value>) -> User {
             }
         }
     }
-    let email = email
-        .or_else(|| v.session_info().email)
-        .unwrap_or_default();
+    let email = email.or_else(|| v.session_info().email).unwrap_or_default();
     User {
         id: v.sub.clone(),
         email,

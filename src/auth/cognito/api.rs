@@ -110,10 +110,7 @@ impl Api {
             http,
             endpoint,
             client_id: cfg.client_id.clone(),
-            client_secret: cfg
-                .client_secret
-                .clone()
-                .filter(|s| !s.expose().is_empty()),
+            client_secret: cfg.client_secret.clone().filter(|s| !s.expose().is_empty()),
         }
     }
 

@@ -22,8 +22,8 @@ mod verify;
 
 use crate::auth::org_context::OrgContextSigner;
 use crate::auth::{
-    AuthBackend, AuthOutcome, ConfirmOutcome, RequestMeta, SessionInfo, SessionView,
-    SignUpOutcome, SignUpRequest, TokenPair, UserUpdate,
+    AuthBackend, AuthOutcome, ConfirmOutcome, RequestMeta, SessionInfo, SessionView, SignUpOutcome,
+    SignUpRequest, TokenPair, UserUpdate,
 };
 use crate::clock::Clock;
 use crate::config::CognitoConfig;

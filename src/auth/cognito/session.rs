@@ -6,7 +6,6 @@ use super::api::{CallError, upstream};
 use super::verify::Verified;
 use crate::auth::{AuthOutcome, SessionInfo, TokenPair};
 use crate::error::{AuthError, AuthResult};
-use crate::storage::orgs;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -119,7 +118,9 @@ impl CognitoBackend {
             .ok_or_else(|| AuthError::Upstream("cognito InitiateAuth: no tokens".into()))?;
         let text = |key: &str| result.get(key).and_then(Value::as_str).map(str::to_string);
         let (Some(access), Some(refresh)) = (text("AccessToken"), text("RefreshToken")) else {
-            return Err(AuthError::Upstream("cognito InitiateAuth: no tokens".into()));
+            return Err(AuthError::Upstream(
+                "cognito InitiateAuth: no tokens".into(),
+            ));
         };
         let verified = self.verify_issued(&access).await?;
         let wrapper = RefreshWrapper {
@@ -181,7 +182,8 @@ impl CognitoBackend {
     /// refresh token, so both scopes end every session of the user.
     pub(super) async fn sign_out_impl(&self, session: &SessionInfo) -> AuthResult<()> {
         let token = self.verifier.recent_token(session);
-        self.verifier.sign_out(&session.user_id, &session.session_id);
+        self.verifier
+            .sign_out(&session.user_id, &session.session_id);
         let token = token.ok_or(AuthError::Unauthenticated)?;
         match self
             .api
@@ -203,36 +205,14 @@ impl CognitoBackend {
         session: &SessionInfo,
         org_id: Option<String>,
     ) -> AuthResult<TokenPair> {
-        let now = self.now();
-        let Some(key) = org_id else {
-            return Ok(TokenPair {
-                access_token: String::new(),
-                refresh_token: String::new(),
-                token_type: "bearer",
-                expires_in: 0,
-                expires_at: now,
-            });
-        };
-        let user_id = session.user_id.clone();
-        let (org_id, role) = self
-            .db
-            .read(move |conn| -> AuthResult<(String, String)> {
-                let org = orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
-                let member = orgs::member(conn, &org.id, &user_id)?
-                    .ok_or(AuthError::NotFound("organization"))?;
-                Ok((org.id, member.role))
-            })
-            .await?;
-        let value =
-            self.org_context
-                .sign(&session.user_id, &session.session_id, &org_id, &role, now);
-        Ok(TokenPair {
-            access_token: value,
-            refresh_token: String::new(),
-            token_type: "bearer",
-            expires_in: self.org_context.ttl(),
-            expires_at: now + self.org_context.ttl(),
-        })
+        crate::auth::org_context::active_org_tokens(
+            &self.db,
+            &self.org_context,
+            session,
+            org_id,
+            self.now(),
+        )
+        .await
     }
 }
 
@@ -250,7 +230,9 @@ mod tests {
         let s = w.encode();
         assert_eq!(RefreshWrapper::decode(&s).unwrap(), w);
         assert!(RefreshWrapper::decode("not base64 !").is_none());
-        assert!(RefreshWrapper::decode(&URL_SAFE_NO_PAD.encode(b"{\"u\":\"\",\"t\":\"x\"}")).is_none());
+        assert!(
+            RefreshWrapper::decode(&URL_SAFE_NO_PAD.encode(b"{\"u\":\"\",\"t\":\"x\"}")).is_none()
+        );
         assert!(RefreshWrapper::decode(&URL_SAFE_NO_PAD.encode(b"[1]")).is_none());
     }
 }

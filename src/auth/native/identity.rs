@@ -14,7 +14,11 @@ use crate::services::oauth::ExternalIdentity;
 use crate::storage::users::{self, NewUser};
 
 impl NativeBackend {
-    pub async fn sign_in_with_identity(&self, id: ExternalIdentity, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+    pub async fn sign_in_with_identity(
+        &self,
+        id: ExternalIdentity,
+        meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
         let signup = self.cfg.enable_signup;
         let minter = self.minter();
         let meta = meta.clone();
@@ -71,17 +75,28 @@ impl NativeBackend {
     }
 
     /// `(provider, email)` of the user's linked identities.
-    pub async fn identities(&self, session: &SessionInfo) -> AuthResult<Vec<(String, Option<String>)>> {
+    pub async fn identities(
+        &self,
+        session: &SessionInfo,
+    ) -> AuthResult<Vec<(String, Option<String>)>> {
         let uid = session.user_id.clone();
         self.db
             .read(move |conn| -> AuthResult<_> {
-                Ok(users::identities(conn, &uid)?.into_iter().map(|(p, _, e, _)| (p, e)).collect())
+                Ok(users::identities(conn, &uid)?
+                    .into_iter()
+                    .map(|(p, _, e, _)| (p, e))
+                    .collect())
             })
             .await
     }
 
     /// Unlinks a provider, unless it is the last way in.
-    pub async fn unlink(&self, session: &SessionInfo, provider: &str, meta: &RequestMeta) -> AuthResult<()> {
+    pub async fn unlink(
+        &self,
+        session: &SessionInfo,
+        provider: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
         let (uid, provider) = (session.user_id.clone(), provider.to_string());
         let meta = meta.clone();
         let now = self.now();
@@ -94,11 +109,19 @@ impl NativeBackend {
                 }
                 if record_.password_hash.is_none() && linked.len() <= 1 {
                     return Err(AuthError::Forbidden(
-                        "this is your only way to sign in: set a password first (Forgot password)".into(),
+                        "this is your only way to sign in: set a password first (Forgot password)"
+                            .into(),
                     ));
                 }
                 users::unlink_identity(conn, &uid, &provider)?;
-                record(conn, now, &meta, "oauth.unlinked", Some(&uid), serde_json::json!({"provider": provider}))
+                record(
+                    conn,
+                    now,
+                    &meta,
+                    "oauth.unlinked",
+                    Some(&uid),
+                    serde_json::json!({"provider": provider}),
+                )
             })
             .await
     }

@@ -182,9 +182,12 @@ async fn revoke_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `{token}` (a link derp mailed) or `{email, code}` (Cognito's code).
 #[derive(Debug, Deserialize)]
 struct ConfirmBody {
-    token: String,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
 }
 
 async fn confirm(
@@ -192,8 +195,27 @@ async fn confirm(
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<HttpResponse> {
-    let outcome = state.backend.confirm(&body.token, &meta).await?;
-    Ok(HttpResponse::Ok().json(outcome))
+    match (body.token, body.email, body.code) {
+        (Some(token), None, None) => {
+            Ok(HttpResponse::Ok().json(state.backend.confirm(&token, &meta).await?))
+        }
+        (None, Some(email), Some(code)) => {
+            let email = parse_email(&email)?;
+            // Codes are short: limit the guesses per address and per IP.
+            state
+                .limits
+                .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
+            match state.backend.confirm_code(email, &code, &meta).await? {
+                crate::auth::ConfirmOutcome::SignedIn(outcome) => {
+                    Ok(HttpResponse::Ok().json(outcome))
+                }
+                crate::auth::ConfirmOutcome::Confirmed { email } => {
+                    Ok(HttpResponse::Ok().json(json!({"user": {"email": email}, "tokens": null})))
+                }
+            }
+        }
+        _ => Err(AuthError::field("token", "give either token, or email and code").into()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,19 +300,37 @@ async fn recover_password(
 
 #[derive(Debug, Deserialize)]
 struct ResetBody {
-    token: String,
+    token: Option<String>,
+    email: Option<String>,
+    code: Option<String>,
     password: String,
 }
 
+/// `{token, password}` (a link derp mailed) or `{email, code, password}` (Cognito).
 async fn reset_password(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<ResetBody>,
 ) -> Result<HttpResponse> {
-    let outcome = state
-        .backend
-        .reset_password(&body.token, body.password, &meta)
-        .await?;
+    let outcome = match (body.token, body.email, body.code) {
+        (Some(token), None, None) => {
+            state
+                .backend
+                .reset_password(&token, body.password, &meta)
+                .await?
+        }
+        (None, Some(email), Some(code)) => {
+            let email = parse_email(&email)?;
+            state
+                .limits
+                .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
+            state
+                .backend
+                .reset_password_code(email, &code, body.password, &meta)
+                .await?
+        }
+        _ => return Err(AuthError::field("token", "give either token, or email and code").into()),
+    };
     Ok(HttpResponse::Ok().json(outcome))
 }
 

@@ -30,7 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The OAuth service and the native backend, or 404 `feature_disabled`.
-pub fn parts(state: &AppState, provider: &str) -> Result<(Arc<OAuthService>, Arc<NativeBackend>), AuthError> {
+pub fn parts(
+    state: &AppState,
+    provider: &str,
+) -> Result<(Arc<OAuthService>, Arc<NativeBackend>), AuthError> {
     match (&state.oauth, &state.native) {
         (Some(o), Some(n)) if o.is_configured(provider) => Ok((o.clone(), n.clone())),
         _ => Err(AuthError::FeatureDisabled("this sign-in provider")),
@@ -50,7 +53,9 @@ pub fn flow_cookie(state: &AppState, flow: &Flow) -> Cookie<'static> {
             .max_age(CookieDuration::seconds(FLOW_TTL))
             .finish(),
     );
-    jar.get(COOKIE).cloned().unwrap_or_else(|| Cookie::new(COOKIE, ""))
+    jar.get(COOKIE)
+        .cloned()
+        .unwrap_or_else(|| Cookie::new(COOKIE, ""))
 }
 
 fn read_flow(req: &HttpRequest, state: &AppState) -> Option<Flow> {
@@ -58,7 +63,9 @@ fn read_flow(req: &HttpRequest, state: &AppState) -> Option<Flow> {
     let mut jar = CookieJar::new();
     jar.add_original(raw.into_owned());
     let key = Key::from(&state.cookie_key);
-    jar.private(&key).get(COOKIE).and_then(|c| serde_json::from_str(c.value()).ok())
+    jar.private(&key)
+        .get(COOKIE)
+        .and_then(|c| serde_json::from_str(c.value()).ok())
 }
 
 fn removal() -> Cookie<'static> {
@@ -86,15 +93,29 @@ async fn authorization_url(
     if let Some(to) = &q.redirect_to
         && !state.allowed.is_allowed(to)
     {
-        return Err(AuthError::field("redirect_to", "is not an allowed URL (see [hosted] allowed_redirect_urls)").into());
+        return Err(AuthError::field(
+            "redirect_to",
+            "is not an allowed URL (see [hosted] allowed_redirect_urls)",
+        )
+        .into());
     }
     if let Some(c) = &q.code_challenge
         && !crate::auth::native::valid_challenge(c)
     {
         return Err(AuthError::field("code_challenge", "must be an S256 challenge").into());
     }
-    let (url, flow) = oauth.start(&path, q.redirect_to, q.state, q.code_challenge, q.login_hint).await?;
-    Ok(HttpResponse::Ok().cookie(flow_cookie(&state, &flow)).json(json!({ "url": url })))
+    let (url, flow) = oauth
+        .start(
+            &path,
+            q.redirect_to,
+            q.state,
+            q.code_challenge,
+            q.login_hint,
+        )
+        .await?;
+    Ok(HttpResponse::Ok()
+        .cookie(flow_cookie(&state, &flow))
+        .json(json!({ "url": url })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,27 +127,52 @@ struct CallbackQuery {
 
 /// The browser comes back from the provider: sign in, then on to the app
 /// (with a derp authorization code) or to the account page.
-async fn callback(req: HttpRequest, path: web::Path<String>, query: web::Query<CallbackQuery>) -> Result<HttpResponse, PageError> {
+async fn callback(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, PageError> {
     let mut ctx = Ctx::load(&req).await?;
     let (oauth, native) = parts(&ctx.state, &path)?;
     if let Some(e) = &query.error {
-        return Err(PageError::BadRequest(format!("The provider did not sign you in ({e}).")));
+        return Err(PageError::BadRequest(format!(
+            "The provider did not sign you in ({e})."
+        )));
     }
-    let flow = read_flow(&req, &ctx.state)
-        .ok_or_else(|| PageError::BadRequest("This sign-in was not started in this browser, or it expired. Start again.".into()))?;
-    let code = query.code.clone().ok_or_else(|| PageError::BadRequest("The provider sent no code.".into()))?;
-    let identity = oauth.finish(&path, &code, query.state.as_deref().unwrap_or_default(), &flow).await?;
+    let flow = read_flow(&req, &ctx.state).ok_or_else(|| {
+        PageError::BadRequest(
+            "This sign-in was not started in this browser, or it expired. Start again.".into(),
+        )
+    })?;
+    let code = query
+        .code
+        .clone()
+        .ok_or_else(|| PageError::BadRequest("The provider sent no code.".into()))?;
+    let identity = oauth
+        .finish(
+            &path,
+            &code,
+            query.state.as_deref().unwrap_or_default(),
+            &flow,
+        )
+        .await?;
     let outcome = native.sign_in_with_identity(identity, &ctx.meta).await?;
     let mut res = match &flow.redirect_to {
         Some(target) if !target.starts_with(&format!("{}/", ctx.state.config.public_url())) => {
-            let code = ctx.state.backend.issue_code(&outcome.user.id, target, flow.app_code_challenge.clone()).await?;
+            let code = ctx
+                .state
+                .backend
+                .issue_code(&outcome.user.id, target, flow.app_code_challenge.clone())
+                .await?;
             let mut pairs = vec![("code", code.as_str())];
             if let Some(s) = &flow.app_state {
                 pairs.push(("state", s.as_str()));
             }
             let location = with_query(target, &pairs);
             // No page session for an app sign-in: the app gets its own.
-            HttpResponse::Found().insert_header(("Location", location)).finish()
+            HttpResponse::Found()
+                .insert_header(("Location", location))
+                .finish()
         }
         own => {
             ctx.sign_in(outcome.session_id);
@@ -154,7 +200,9 @@ async fn sign_in(
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (oauth, native) = parts(&state, &path)?;
-    let identity = oauth.sign_in_with_code(&path, &body.code, body.code_verifier, body.redirect_uri).await?;
+    let identity = oauth
+        .sign_in_with_code(&path, &body.code, body.code_verifier, body.redirect_uri)
+        .await?;
     let outcome = native.sign_in_with_identity(identity, &meta).await?;
     Ok(HttpResponse::Ok().json(outcome))
 }

@@ -65,8 +65,18 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         Some(n) => n.identities(&me).await?,
         None => Vec::new(),
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let page = AccountPage { c: ctx.chrome("Your account"), user, identities, sessions, errors };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = AccountPage {
+        c: ctx.chrome("Your account"),
+        user,
+        identities,
+        sessions,
+        errors,
+    };
     ctx.render(status, &page)
 }
 
@@ -134,7 +144,11 @@ async fn sign_out_all_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> Pag
     Ok(ctx.sign_out())
 }
 
-async fn unlink_submit(req: HttpRequest, path: web::Path<String>, form: web::Form<CsrfForm>) -> PageResult {
+async fn unlink_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     ctx.check_csrf(form.csrf_token.as_deref())?;
     let me = ctx.require_user()?;
@@ -144,7 +158,9 @@ async fn unlink_submit(req: HttpRequest, path: web::Path<String>, form: web::For
             ctx.web.set_flash("ok", "The sign-in provider is unlinked.");
             Ok(ctx.redirect("/account"))
         }
-        Err(e @ crate::error::AuthError::Forbidden(_)) => render_account(ctx, FormErrors::from_auth(&e)).await,
+        Err(e @ crate::error::AuthError::Forbidden(_)) => {
+            render_account(ctx, FormErrors::from_auth(&e)).await
+        }
         Err(e) => Err(e.into()),
     }
 }

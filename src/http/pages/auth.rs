@@ -177,6 +177,15 @@ fn login_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParam
 async fn login_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     let ret = query.validate(&ctx)?;
+    if let Some(clerk) = &ctx.state.config.auth.clerk {
+        // Clerk keeps sign-in to its own pages.
+        let target = clerk.sign_in_url.clone().ok_or(PageError::NotFound)?;
+        let target = match &ret.redirect_to {
+            Some(back) => with_query(&target, &[("redirect_url", back)]),
+            None => target,
+        };
+        return Ok(ctx.redirect(&target));
+    }
     if let Some(user) = ctx.user.clone() {
         // Already signed in here: straight back to the app.
         return finish_sign_in(&ctx, &user.user_id, &ret).await;
@@ -695,16 +704,26 @@ async fn logout_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> PageResul
 
 /// `(name, display name)` of the configured sign-in providers.
 fn providers(ctx: &Ctx) -> Vec<(String, String)> {
-    ctx.state.oauth.as_ref().map(|o| o.providers()).unwrap_or_default()
+    ctx.state
+        .oauth
+        .as_ref()
+        .map(|o| o.providers())
+        .unwrap_or_default()
 }
 
 /// `/oauth/{provider}`: starts a provider sign-in from the hosted pages,
 /// keeping the app's return address.
-async fn oauth_start(req: HttpRequest, path: web::Path<String>, query: web::Query<ReturnParams>) -> PageResult {
+async fn oauth_start(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ReturnParams>,
+) -> PageResult {
     let ctx = Ctx::load(&req).await?;
     let ret = query.validate(&ctx)?;
     let (oauth, _) = crate::http::api::oauth::parts(&ctx.state, &path)?;
-    let (url, flow) = oauth.start(&path, ret.redirect_to, ret.state, ret.code_challenge, None).await?;
+    let (url, flow) = oauth
+        .start(&path, ret.redirect_to, ret.state, ret.code_challenge, None)
+        .await?;
     let mut res = ctx.redirect(&url);
     let _ = res.add_cookie(&crate::http::api::oauth::flow_cookie(&ctx.state, &flow));
     Ok(res)

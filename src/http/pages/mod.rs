@@ -248,7 +248,9 @@ impl std::fmt::Display for PageError {
             Self::Csrf => f.write_str("the form expired or was not sent from this site"),
             Self::NotFound => f.write_str("page not found"),
             Self::BadRequest(m) | Self::Forbidden(m) | Self::Unauthorized(m) => f.write_str(m),
-            Self::BadGateway => f.write_str("the sign-in provider did not answer; try again in a moment"),
+            Self::BadGateway => {
+                f.write_str("the sign-in provider did not answer; try again in a moment")
+            }
             Self::Internal => f.write_str("something went wrong on our side"),
         }
     }
