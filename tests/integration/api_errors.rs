@@ -137,3 +137,44 @@ async fn readiness_and_discovery() {
         format!("{}/.well-known/jwks.json", app.base)
     );
 }
+
+#[tokio::test]
+async fn every_route_in_the_openapi_document_is_served() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 40);
+    for (path, methods) in paths {
+        let concrete = path
+            .replace("{provider}", "google")
+            .replace("{inv_id}", "x")
+            .replace("{user_id}", "x")
+            .replace("{id}", "x");
+        for method in methods.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = app
+                .client
+                .request(m, app.url(&concrete))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            let text = res.text().await.unwrap();
+            assert!(
+                !(status == StatusCode::NOT_FOUND && text.contains("no such resource")),
+                "{method} {path} is not routed"
+            );
+        }
+    }
+}

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").get(healthz))
         .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/openapi.json").get(openapi))
         .service(web::resource("/metrics").get(metrics))
         .service(web::resource("/.well-known/jwks.json").get(jwks))
         .route(
@@ -106,4 +107,12 @@ mod tests {
         assert!(may_scrape(remote, false, true));
         assert!(may_scrape(local, true, true));
     }
+}
+
+/// The OpenAPI document of the JSON API (kept in `static/openapi.json`; a
+/// test checks that every route it lists answers).
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("../../../static/openapi.json"))
 }
