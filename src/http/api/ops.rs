@@ -89,6 +89,14 @@ async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
+/// The OpenAPI document of the JSON API (kept in `static/openapi.json`; a
+/// test checks that every route it lists answers).
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("../../../static/openapi.json"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::may_scrape;
@@ -107,12 +115,4 @@ mod tests {
         assert!(may_scrape(remote, false, true));
         assert!(may_scrape(local, true, true));
     }
-}
-
-/// The OpenAPI document of the JSON API (kept in `static/openapi.json`; a
-/// test checks that every route it lists answers).
-async fn openapi() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(include_str!("../../../static/openapi.json"))
 }
