@@ -51,7 +51,7 @@ pub struct Overrides {
 
 pub struct Application {
     port: u16,
-    server: actix_web::dev::Server,
+    server: crate::http::server::Server,
     state: AppState,
     shutdown: Arc<Shutdown>,
 }
@@ -60,7 +60,7 @@ pub struct Application {
 /// requests) and then its background tasks.
 #[derive(Clone)]
 pub struct AppHandle {
-    server: actix_web::dev::ServerHandle,
+    server: crate::http::server::ServerHandle,
     shutdown: Arc<Shutdown>,
 }
 

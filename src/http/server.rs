@@ -4,10 +4,13 @@ use super::error::ApiError;
 use super::extract::MAX_BODY;
 use super::{admin, api, middleware, pages};
 use crate::state::AppState;
-use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
+
+/// The running HTTP server and its handle, so that `startup` needs no actix.
+pub type Server = actix_web::dev::Server;
+pub type ServerHandle = actix_web::dev::ServerHandle;
 
 pub fn app_config(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::ops::routes)
