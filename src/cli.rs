@@ -101,7 +101,13 @@ fn load(path: Option<&PathBuf>) -> Result<Config, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(load(cli.config.as_ref())?),
+        Command::Serve => {
+            let path = cli
+                .config
+                .clone()
+                .or_else(|| Some(PathBuf::from("derp.toml")).filter(|p| p.exists()));
+            serve(load(cli.config.as_ref())?, path)
+        }
         Command::ValidateConfig { path } => {
             let path = path.or(cli.config);
             let config = load(path.as_ref())?;
@@ -303,7 +309,7 @@ fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config, path: Option<PathBuf>) -> Result<(), String> {
     init_tracing(&config.server.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -317,23 +323,35 @@ fn serve(config: Config) -> Result<(), String> {
         if let Ok(Some(link)) = app.state().admin.setup_link(&url).await {
             println!("\nNo admin yet. Create the first one (this link works once, for 24 hours):\n\n    {link}\n\nor run: derp admin create --email you@example.com\n");
         }
-        ignore_hangup()?;
+        reload_on_hangup(app.state().clone(), path)?;
         tracing::info!(port = app.port(), "derp listening on {url}");
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
 }
 
-/// SIGHUP (`systemctl reload`) would otherwise end the process, and systemd
-/// does not restart a service that a SIGHUP ended. derp has nothing to
-/// re-read: signing keys reload every minute, and `derp.toml` takes a restart.
-fn ignore_hangup() -> Result<(), String> {
+/// SIGHUP (`systemctl reload`): re-read the configuration file and apply
+/// what can change safely (see `startup::reload`). Without a file (the
+/// embedded default) there is nothing to re-read. An invalid file changes
+/// nothing and is logged.
+fn reload_on_hangup(state: crate::state::AppState, path: Option<PathBuf>) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangups = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            tracing::info!(
-                "SIGHUP: nothing to reload (signing keys reload every minute); restart derp to apply derp.toml changes"
-            );
+            let Some(path) = &path else {
+                tracing::info!("SIGHUP: running on the embedded default, nothing to reload");
+                continue;
+            };
+            match crate::startup::reload(&state, path).await {
+                Ok(r) => tracing::info!(
+                    applied = ?r.applied,
+                    needs_restart = ?r.needs_restart,
+                    "SIGHUP: configuration reloaded; settings under needs_restart take effect at the next restart"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: configuration not reloaded, nothing changed")
+                }
+            }
         }
     });
     Ok(())

@@ -13,7 +13,7 @@ use crate::error::AuthError;
 use crate::mail::queue::MailQueue;
 use crate::mail::smtp::SmtpMailer;
 use crate::mail::templates::{Site, Templates};
-use crate::mail::{DevMailer, Mailer};
+use crate::mail::{DevMailer, Mailer, SwappableMailer};
 use crate::services::orgs::OrgService;
 use crate::services::outbox::{Sender, SenderHandle};
 use crate::services::rate_limit::RateLimits;
@@ -125,11 +125,18 @@ impl Application {
             config.server.public_url = Some(format!("http://{}:{port}", addr.ip()));
         }
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mailer: Arc<dyn Mailer> = match (overrides.mailer, &config.email) {
-            (Some(m), _) => m,
-            (None, Some(email)) => Arc::new(SmtpMailer::new(email).map_err(StartError::Config)?),
-            (None, None) => Arc::new(DevMailer::new()),
-        };
+        let (mailer, swappable): (Arc<dyn Mailer>, Option<Arc<SwappableMailer>>) =
+            match overrides.mailer {
+                Some(m) => (m, None),
+                None => {
+                    let s = Arc::new(SwappableMailer::new(
+                        mailer_for(config.email.as_ref()).map_err(StartError::Config)?,
+                    ));
+                    (s.clone(), Some(s))
+                }
+            };
+        // One allow-list shared by everything that checks URLs, so a reload reaches all.
+        let allowed = AllowedUrls::new(&config.public_url(), &config.hosted.allowed_redirect_urls);
         let templates = Arc::new(
             Templates::load(
                 site(&config),
@@ -176,7 +183,7 @@ impl Application {
             clock: clock.clone(),
             mail: mail.clone(),
             public_url: config.public_url(),
-            allowed: AllowedUrls::new(&config.public_url(), &config.hosted.allowed_redirect_urls),
+            allowed: allowed.clone(),
             invitation_ttl: native.invitation_expire_days as i64 * 86_400,
         });
         let admin = Arc::new(crate::services::admin::AdminService {
@@ -193,7 +200,10 @@ impl Application {
                 hasher,
                 mail,
                 cfg: native.clone(),
-                links: links(&config),
+                links: Links {
+                    allowed: allowed.clone(),
+                    public_url: config.public_url(),
+                },
             }))
         });
         let oauth = match &native_backend {
@@ -253,8 +263,7 @@ impl Application {
             })
             .await
             .map_err(|e| StartError::Storage(e.to_string()))?;
-        let public_url = config.public_url();
-        let hosted_redirects = config.hosted.allowed_redirect_urls.clone();
+        let hosted = Arc::new(std::sync::RwLock::new(config.hosted.clone()));
         let trusted: Vec<ipnet::IpNet> = config
             .server
             .trusted_proxies
@@ -277,7 +286,9 @@ impl Application {
             trusted_proxies: trusted.into(),
             issuer,
             algorithm: alg.as_str(),
-            allowed: AllowedUrls::new(&public_url, &hosted_redirects),
+            allowed: allowed.clone(),
+            hosted,
+            swappable_mailer: swappable,
             cookie_key: cookie_key.into(),
             metrics: Arc::new(crate::services::metrics::Metrics::new()),
         };
@@ -329,14 +340,6 @@ impl Application {
         let result = self.server.await;
         self.shutdown.finish().await;
         result
-    }
-}
-
-fn links(config: &Config) -> Links {
-    let public_url = config.public_url();
-    Links {
-        allowed: AllowedUrls::new(&public_url, &config.hosted.allowed_redirect_urls),
-        public_url,
     }
 }
 
@@ -403,4 +406,87 @@ fn spawn_housekeeping(
         }
     })
     .abort_handle()
+}
+
+/// SMTP when `[email]` is set, else the dev mailer.
+fn mailer_for(email: Option<&crate::config::EmailConfig>) -> Result<Arc<dyn Mailer>, String> {
+    Ok(match email {
+        Some(e) => Arc::new(SmtpMailer::new(e)?),
+        None => Arc::new(DevMailer::new()),
+    })
+}
+
+/// What a configuration reload did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadReport {
+    pub applied: Vec<&'static str>,
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// SIGHUP: re-reads the file and applies what can change safely (rate
+/// limits, the redirect allow-list and branding in `[hosted]`, SMTP in
+/// `[email]`); changes elsewhere are reported as needing a restart. An
+/// invalid file changes nothing. Recorded in the audit log.
+pub async fn reload(state: &AppState, path: &std::path::Path) -> Result<ReloadReport, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let new = Config::from_toml(&text).map_err(|e| e.to_string())?;
+    let old = &state.config;
+    let mut report = ReloadReport {
+        applied: vec![],
+        needs_restart: vec![],
+    };
+    let differs =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    if differs(&old.rate_limit, &new.rate_limit) {
+        state.limits.reconfigure(&new.rate_limit);
+        report.applied.push("rate_limit");
+    }
+    let current_hosted = state
+        .hosted
+        .read()
+        .map(|h| h.clone())
+        .map_err(|_| "lock poisoned".to_string())?;
+    if differs(&current_hosted, &new.hosted) {
+        state
+            .allowed
+            .replace(&old.public_url(), &new.hosted.allowed_redirect_urls);
+        if let Ok(mut h) = state.hosted.write() {
+            *h = new.hosted.clone();
+        }
+        report.applied.push("hosted");
+    }
+    // The SMTP password prints as "[redacted]": rebuild the mailer whenever
+    // `[email]` is there, so a changed secret is picked up too.
+    if new.email.is_some() || differs(&old.email, &new.email) {
+        match &state.swappable_mailer {
+            Some(m) => {
+                m.replace(mailer_for(new.email.as_ref())?);
+                report.applied.push("email");
+            }
+            None => report.needs_restart.push("email"),
+        }
+    }
+    if differs(&old.server, &new.server) {
+        report.needs_restart.push("server");
+    }
+    if differs(&old.auth, &new.auth) {
+        report.needs_restart.push("auth");
+    }
+    if differs(&old.admin, &new.admin) {
+        report.needs_restart.push("admin");
+    }
+    let actor = crate::services::orgs::Actor {
+        user_id: "system".into(),
+        ip: None,
+        user_agent: Some("SIGHUP".into()),
+        admin: true,
+    };
+    let detail = serde_json::to_value(&report).unwrap_or_default();
+    state
+        .admin
+        .note(actor, "config.reloaded", None, None, detail)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(report)
 }

@@ -15,6 +15,12 @@ pub struct AppState {
     pub backend: Arc<dyn AuthBackend>,
     pub db: Db,
     pub mailer: Arc<dyn Mailer>,
+    /// The same mailer, replaceable by a configuration reload (none in tests
+    /// that capture mail).
+    pub swappable_mailer: Option<Arc<crate::mail::SwappableMailer>>,
+    /// `[hosted]` as last loaded: branding and the redirect allow-list can be
+    /// reloaded, so pages read it here rather than from `config`.
+    pub hosted: Arc<std::sync::RwLock<crate::config::HostedConfig>>,
     pub limits: Arc<RateLimits>,
     pub orgs: Arc<OrgService>,
     /// Google / OpenID Connect sign-in (native backend with providers configured).
@@ -32,4 +38,14 @@ pub struct AppState {
     pub algorithm: &'static str,
     /// Prometheus counters, fed by the HTTP middleware.
     pub metrics: Arc<crate::services::metrics::Metrics>,
+}
+
+impl AppState {
+    /// The current `[hosted]` settings (reloadable).
+    pub fn hosted(&self) -> crate::config::HostedConfig {
+        match self.hosted.read() {
+            Ok(h) => h.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 }

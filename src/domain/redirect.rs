@@ -2,24 +2,39 @@
 //! allow-list (same scheme, host and port, and a path under the entry's path)
 //! plus derp's own public URL.
 
+use std::sync::{Arc, RwLock};
 use url::Url;
 
+/// Clones share one list, so a configuration reload reaches every holder.
 #[derive(Debug, Clone)]
 pub struct AllowedUrls {
-    entries: Vec<Url>,
+    entries: Arc<RwLock<Vec<Url>>>,
+}
+
+fn entries(public_url: &str, allowed: &[String]) -> Vec<Url> {
+    let mut entries: Vec<Url> = allowed.iter().filter_map(|u| Url::parse(u).ok()).collect();
+    if let Ok(mut own) = Url::parse(public_url) {
+        if !own.path().ends_with('/') {
+            let path = format!("{}/", own.path());
+            own.set_path(&path);
+        }
+        entries.push(own);
+    }
+    entries
 }
 
 impl AllowedUrls {
     pub fn new(public_url: &str, allowed: &[String]) -> Self {
-        let mut entries: Vec<Url> = allowed.iter().filter_map(|u| Url::parse(u).ok()).collect();
-        if let Ok(mut own) = Url::parse(public_url) {
-            if !own.path().ends_with('/') {
-                let path = format!("{}/", own.path());
-                own.set_path(&path);
-            }
-            entries.push(own);
+        Self {
+            entries: Arc::new(RwLock::new(entries(public_url, allowed))),
         }
-        Self { entries }
+    }
+
+    /// Replaces the list for every clone (configuration reload).
+    pub fn replace(&self, public_url: &str, allowed: &[String]) {
+        if let Ok(mut e) = self.entries.write() {
+            *e = entries(public_url, allowed);
+        }
     }
 
     pub fn is_allowed(&self, candidate: &str) -> bool {
@@ -29,7 +44,10 @@ impl AllowedUrls {
         if url.username() != "" || url.password().is_some() || url.fragment().is_some() {
             return false;
         }
-        self.entries.iter().any(|e| {
+        let Ok(entries) = self.entries.read() else {
+            return false;
+        };
+        entries.iter().any(|e| {
             e.scheme() == url.scheme()
                 && e.host_str() == url.host_str()
                 && e.port_or_known_default() == url.port_or_known_default()

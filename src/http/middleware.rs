@@ -118,7 +118,7 @@ pub async fn security_headers(
     let api = req.path().starts_with("/api/");
     let csp = req
         .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map(|s| content_security_policy(&s.config.hosted.allowed_redirect_urls));
+        .map(|s| content_security_policy(&s.hosted().allowed_redirect_urls));
     let mut res = next.call(req).await?;
     let is_html = res
         .headers()

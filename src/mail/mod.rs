@@ -107,3 +107,40 @@ impl Mailer for DevMailer {
             .unwrap_or_default()
     }
 }
+
+/// A mailer that a configuration reload can replace (SMTP settings).
+pub struct SwappableMailer {
+    inner: std::sync::RwLock<std::sync::Arc<dyn Mailer>>,
+}
+
+impl SwappableMailer {
+    pub fn new(inner: std::sync::Arc<dyn Mailer>) -> Self {
+        Self {
+            inner: std::sync::RwLock::new(inner),
+        }
+    }
+
+    pub fn replace(&self, mailer: std::sync::Arc<dyn Mailer>) {
+        if let Ok(mut m) = self.inner.write() {
+            *m = mailer;
+        }
+    }
+
+    fn current(&self) -> std::sync::Arc<dyn Mailer> {
+        match self.inner.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Mailer for SwappableMailer {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError> {
+        self.current().send(mail).await
+    }
+
+    fn recent(&self) -> Vec<Mail> {
+        self.current().recent()
+    }
+}

@@ -22,7 +22,13 @@ pub enum Action {
     Email,
 }
 
+/// The limiters; replaced whole when the configuration is reloaded.
 pub struct RateLimits {
+    set: std::sync::RwLock<std::sync::Arc<LimiterSet>>,
+    clock: DefaultClock,
+}
+
+struct LimiterSet {
     sign_in_ip: Limiter,
     sign_in_account: Limiter,
     sign_up_ip: Limiter,
@@ -30,7 +36,18 @@ pub struct RateLimits {
     /// Mail sends per IP: the address limit times four, so one client cannot
     /// spray many addresses.
     email_ip: Limiter,
-    clock: DefaultClock,
+}
+
+impl LimiterSet {
+    fn new(c: &RateLimitConfig) -> Self {
+        Self {
+            sign_in_ip: limiter(c.sign_in_per_ip),
+            sign_in_account: limiter(c.sign_in_per_account),
+            sign_up_ip: limiter(c.sign_up_per_ip),
+            email_address: limiter(c.email_per_address),
+            email_ip: limiter(c.email_per_address.saturating_mul(4)),
+        }
+    }
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -42,12 +59,22 @@ impl std::fmt::Debug for RateLimits {
 impl RateLimits {
     pub fn new(c: &RateLimitConfig) -> Self {
         Self {
-            sign_in_ip: limiter(c.sign_in_per_ip),
-            sign_in_account: limiter(c.sign_in_per_account),
-            sign_up_ip: limiter(c.sign_up_per_ip),
-            email_address: limiter(c.email_per_address),
-            email_ip: limiter(c.email_per_address.saturating_mul(4)),
+            set: std::sync::RwLock::new(std::sync::Arc::new(LimiterSet::new(c))),
             clock: DefaultClock::default(),
+        }
+    }
+
+    /// New limits from a reloaded configuration (counts start afresh).
+    pub fn reconfigure(&self, c: &RateLimitConfig) {
+        if let Ok(mut set) = self.set.write() {
+            *set = std::sync::Arc::new(LimiterSet::new(c));
+        }
+    }
+
+    fn current(&self) -> std::sync::Arc<LimiterSet> {
+        match self.set.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -58,10 +85,11 @@ impl RateLimits {
         ip: Option<&str>,
         account: Option<&str>,
     ) -> Result<(), AuthError> {
+        let set = self.current();
         let (by_ip, by_account) = match action {
-            Action::SignIn => (&self.sign_in_ip, &self.sign_in_account),
-            Action::SignUp => (&self.sign_up_ip, &None),
-            Action::Email => (&self.email_ip, &self.email_address),
+            Action::SignIn => (&set.sign_in_ip, &set.sign_in_account),
+            Action::SignUp => (&set.sign_up_ip, &None),
+            Action::Email => (&set.email_ip, &set.email_address),
         };
         if let (Some(l), Some(ip)) = (by_ip, ip) {
             self.one(l, ip)?;
@@ -83,12 +111,13 @@ impl RateLimits {
 
     /// Drops idle keys; called periodically so memory stays bounded.
     pub fn prune(&self) {
+        let set = self.current();
         for l in [
-            &self.sign_in_ip,
-            &self.sign_in_account,
-            &self.sign_up_ip,
-            &self.email_address,
-            &self.email_ip,
+            &set.sign_in_ip,
+            &set.sign_in_account,
+            &set.sign_up_ip,
+            &set.email_address,
+            &set.email_ip,
         ]
         .into_iter()
         .flatten()

@@ -16,6 +16,7 @@ mod ops_cli;
 mod ops_runtime;
 mod orgs;
 mod pages;
+mod reload;
 mod session_tokens;
 mod sign_in;
 mod sign_up;

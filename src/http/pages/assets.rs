@@ -43,7 +43,7 @@ async fn asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
 
 /// The primary colour was validated at config load (`#rgb` or `#rrggbb`).
 async fn theme(state: web::Data<AppState>) -> HttpResponse {
-    let color = &state.config.hosted.primary_color;
+    let color = state.hosted().primary_color;
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

@@ -174,7 +174,7 @@ impl Ctx {
     }
 
     pub fn chrome(&mut self, title: &str) -> Chrome {
-        let hosted = &self.state.config.hosted;
+        let hosted = self.state.hosted();
         Chrome {
             product_name: hosted.product_name.clone(),
             logo_url: hosted.logo_url.clone(),
