@@ -196,6 +196,17 @@ impl AdminService {
         self.clock.unix()
     }
 
+    /// The password policy, then argon2 on the blocking pool.
+    async fn checked_hash(&self, password: &str) -> AuthResult<String> {
+        let problems = self.policy.check(password);
+        if !problems.is_empty() {
+            return Err(AuthError::WeakPassword(
+                problems.into_iter().map(|p| p.code()).collect(),
+            ));
+        }
+        self.hasher.hash(password.to_string()).await
+    }
+
     pub async fn overview(&self) -> AuthResult<Overview> {
         let now = self.now();
         let midnight = now - now.rem_euclid(86_400);
@@ -288,15 +299,7 @@ impl AdminService {
 
     pub async fn create_user(&self, actor: Actor, req: NewUserRequest) -> AuthResult<User> {
         let hash = match &req.password {
-            Some(p) => {
-                let problems = self.policy.check(p);
-                if !problems.is_empty() {
-                    return Err(AuthError::WeakPassword(
-                        problems.into_iter().map(|p| p.code()).collect(),
-                    ));
-                }
-                Some(self.hasher.hash(p.clone()).await?)
-            }
+            Some(p) => Some(self.checked_hash(p).await?),
             None => None,
         };
         let now = self.now();
@@ -648,13 +651,7 @@ impl AdminService {
         email: Email,
         password: String,
     ) -> AuthResult<User> {
-        let problems = self.policy.check(&password);
-        if !problems.is_empty() {
-            return Err(AuthError::WeakPassword(
-                problems.into_iter().map(|p| p.code()).collect(),
-            ));
-        }
-        let hash = self.hasher.hash(password).await?;
+        let hash = self.checked_hash(&password).await?;
         let token_hash = token_hash.to_string();
         let now = self.now();
         self.db
@@ -710,15 +707,7 @@ impl AdminService {
         public_url: &str,
     ) -> AuthResult<AdminCreated> {
         let hash = match &password {
-            Some(p) => {
-                let problems = self.policy.check(p);
-                if !problems.is_empty() {
-                    return Err(AuthError::WeakPassword(
-                        problems.into_iter().map(|p| p.code()).collect(),
-                    ));
-                }
-                Some(self.hasher.hash(p.clone()).await?)
-            }
+            Some(p) => Some(self.checked_hash(p).await?),
             None => None,
         };
         let now = self.now();
