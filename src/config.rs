@@ -372,6 +372,12 @@ pub struct RateLimitConfig {
     pub sign_in_per_account: u32,
     pub sign_up_per_ip: u32,
     pub email_per_address: u32,
+    /// Consecutive failed sign-ins for one email address that lock it
+    /// (0 turns lockout off).
+    pub lockout_after: u32,
+    /// How long a lock lasts; failures further apart than this start the
+    /// count afresh.
+    pub lockout_minutes: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -381,6 +387,8 @@ impl Default for RateLimitConfig {
             sign_in_per_account: 10,
             sign_up_per_ip: 10,
             email_per_address: 5,
+            lockout_after: 10,
+            lockout_minutes: 15,
         }
     }
 }

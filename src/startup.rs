@@ -192,6 +192,7 @@ impl Application {
             hasher: hasher.clone(),
             policy: crate::domain::PasswordPolicy::new(native.password.clone()),
         });
+        let lockout = Arc::new(crate::auth::lockout::LockoutPolicy::new(&config.rate_limit));
         let native_backend = (config.backend() == BackendKind::Native).then(|| {
             Arc::new(NativeBackend::new(NativeParts {
                 db: db.clone(),
@@ -204,6 +205,7 @@ impl Application {
                     allowed: allowed.clone(),
                     public_url: config.public_url(),
                 },
+                lockout: lockout.clone(),
             }))
         });
         let oauth = match &native_backend {
@@ -278,6 +280,7 @@ impl Application {
             db: db.clone(),
             mailer,
             limits: limits.clone(),
+            lockout,
             orgs,
             admin: admin.clone(),
             oauth,
@@ -440,6 +443,7 @@ pub async fn reload(state: &AppState, path: &std::path::Path) -> Result<ReloadRe
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
     if differs(&old.rate_limit, &new.rate_limit) {
         state.limits.reconfigure(&new.rate_limit);
+        state.lockout.reconfigure(&new.rate_limit);
         report.applied.push("rate_limit");
     }
     let current_hosted = state

@@ -22,6 +22,8 @@ pub struct AppState {
     /// reloaded, so pages read it here rather than from `config`.
     pub hosted: Arc<std::sync::RwLock<crate::config::HostedConfig>>,
     pub limits: Arc<RateLimits>,
+    /// `[rate_limit] lockout_*`, shared with the native backend's sign-in.
+    pub lockout: Arc<crate::auth::lockout::LockoutPolicy>,
     pub orgs: Arc<OrgService>,
     /// Google / OpenID Connect sign-in (native backend with providers configured).
     pub oauth: Option<Arc<crate::services::oauth::OAuthService>>,

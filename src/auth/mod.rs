@@ -4,6 +4,7 @@
 pub mod clerk;
 pub mod cognito;
 pub mod jwt;
+pub mod lockout;
 pub mod native;
 pub mod org_context;
 pub mod password;

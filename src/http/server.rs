@@ -17,8 +17,13 @@ pub fn app_config(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/v1/auth").configure(api::auth::routes))
         .service(web::scope("/api/v1/orgs").configure(api::orgs::routes))
         .service(web::scope("/api/v1/invitations").configure(api::orgs::invitation_routes))
-        .service(web::scope("/api/v1/admin").configure(admin::api::routes))
+        .service(
+            web::scope("/api/v1/admin")
+                .configure(admin::api::routes)
+                .configure(admin::lockouts::api_routes),
+        )
         .configure(admin::pages::routes)
+        .configure(admin::lockouts::page_routes)
         .configure(pages::routes);
 }
 

@@ -139,6 +139,7 @@ mod tests {
             sign_in_per_account: 2,
             sign_up_per_ip: 0,
             email_per_address: 1,
+            ..Default::default()
         });
         assert!(
             limits

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod backup;
 pub mod keys;
+pub mod lockouts;
 pub mod metrics;
 pub mod migrations;
 pub mod orgs;

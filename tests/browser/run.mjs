@@ -93,6 +93,8 @@ tls = "none"
 allowed_redirect_urls = ["${appUrl}/callback"]
 product_name = "Acme"
 primary_color = "#0f766e"
+[rate_limit]
+lockout_after = 3
 `);
 const derp = spawn(derpBin, ["serve", "--config", path.join(tmp, "derp.toml")], { stdio: ["ignore", "ignore", "inherit"] });
 cleanups.push(() => derp.kill());
@@ -288,6 +290,19 @@ await step("an admin finds a user, disables them and sees the audit entry", asyn
   await a.goto(`${derpUrl}/admin/outbox`);
   expect(await a.isVisible("text=sent"), "the outbox shows sent mail");
   await shot(a, "17-admin-outbox");
+  // Three wrong passwords lock an address; the admin sees and clears it.
+  for (let i = 0; i < 3; i++) {
+    const r = await fetch(`${derpUrl}/api/v1/auth/sign-in`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "bob@example.com", password: "a-wrong-password-1" }) });
+    expect(r.status === 401, `wrong password ${i}: ${r.status}`);
+  }
+  const refused = await fetch(`${derpUrl}/api/v1/auth/sign-in`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "bob@example.com", password }) });
+  expect(refused.status === 429 && refused.headers.get("retry-after"), `locked: ${refused.status}`);
+  await a.goto(`${derpUrl}/admin/lockouts`);
+  await a.waitForSelector("td:has-text('bob@example.com')");
+  await shot(a, "18-admin-lockouts");
+  await a.click("text=Clear lock");
+  await a.waitForSelector("text=bob@example.com can sign in again.");
+  expect(await a.isVisible("text=No address is locked."), "the lock is gone");
   await ctx.close();
 });
 

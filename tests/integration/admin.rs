@@ -6,9 +6,9 @@ use derp::domain::Email;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-const KEY: &str = "a-service-key-that-is-long-enough-0123456789";
+pub(crate) const KEY: &str = "a-service-key-that-is-long-enough-0123456789";
 
-async fn admin_app() -> TestApp {
+pub(crate) async fn admin_app() -> TestApp {
     spawn_with(|c| {
         c.auth
             .native
@@ -20,7 +20,7 @@ async fn admin_app() -> TestApp {
 }
 
 /// An admin made the way `derp admin create` makes one; returns a token.
-async fn admin_token(app: &TestApp, email: &str) -> String {
+pub(crate) async fn admin_token(app: &TestApp, email: &str) -> String {
     app.state
         .admin
         .create_admin(
@@ -34,7 +34,7 @@ async fn admin_token(app: &TestApp, email: &str) -> String {
     body["tokens"]["access_token"].as_str().unwrap().to_string()
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -51,7 +51,7 @@ async fn call(
     req.send().await.unwrap()
 }
 
-async fn events(app: &TestApp, query: &str) -> Vec<Value> {
+pub(crate) async fn events(app: &TestApp, query: &str) -> Vec<Value> {
     let res = call(
         app,
         Method::GET,

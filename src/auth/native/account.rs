@@ -9,7 +9,7 @@ use crate::domain::{Email, Role, User};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::templates::MailKind;
 use crate::storage::users::{self, NewUser};
-use crate::storage::{StorageError, sessions, tokens};
+use crate::storage::{StorageError, lockouts, sessions, tokens};
 
 /// What the sign-up transaction did.
 enum SignUpDone {
@@ -137,10 +137,38 @@ impl NativeBackend {
         meta: &RequestMeta,
     ) -> AuthResult<AuthOutcome> {
         let lookup = email.clone();
-        let record_ = self
+        let (record_, lockout) = self
             .db
-            .read(move |conn| -> AuthResult<_> { Ok(users::by_email(conn, lookup.as_str())?) })
+            .read(move |conn| -> AuthResult<_> {
+                Ok((
+                    users::by_email(conn, lookup.as_str())?,
+                    lockouts::get(conn, lookup.as_str())?,
+                ))
+            })
             .await?;
+        let now = self.now();
+        let user_id = record_.as_ref().map(|r| r.user.id.clone());
+        if let Some(left) = lockout.as_ref().and_then(|l| l.remaining(now)) {
+            // Locked: no password check at all (known and unknown addresses
+            // lock alike, so this tells nothing about the account).
+            let meta_c = meta.clone();
+            let email_s = email.as_str().to_string();
+            self.db
+                .write(move |conn| {
+                    record(
+                        conn,
+                        now,
+                        &meta_c,
+                        "sign_in.failure",
+                        user_id.as_deref(),
+                        serde_json::json!({"reason": "locked", "email": email_s}),
+                    )
+                })
+                .await?;
+            return Err(AuthError::RateLimited {
+                retry_after: u64::try_from(left).unwrap_or(1),
+            });
+        }
         let stored_hash = record_.as_ref().and_then(|r| r.password_hash.clone());
         let verdict = self.hasher.verify(password.clone(), stored_hash).await?;
         let now = self.now();
@@ -154,18 +182,42 @@ impl NativeBackend {
             Some(_) => None,
         };
         if let Some(reason) = failure {
-            let user_id = record_.as_ref().map(|r| r.user.id.clone());
             let meta_c = meta.clone();
             let email_s = email.as_str().to_string();
+            // Only a wrong password counts toward a lock (an unknown address
+            // counts too, so that locks do not reveal accounts).
+            let counts = matches!(reason, "unknown_email" | "wrong_password");
+            let (threshold, lock_secs) = (self.lockout.threshold(), self.lockout.lock_secs());
             self.db
-                .write(move |conn| {
+                .write(move |conn| -> AuthResult<()> {
+                    let mut detail = serde_json::json!({"reason": reason, "email": email_s});
+                    if counts && threshold > 0 {
+                        let l = lockouts::record_failure(
+                            conn, &email_s, now, lock_secs, threshold, lock_secs,
+                        )?;
+                        detail["failures"] = l.failures.into();
+                        if l.failures == threshold
+                            && let Some(until) = l.locked_until
+                        {
+                            detail["locked_until"] = until.into();
+                            record(
+                                conn,
+                                now,
+                                &meta_c,
+                                "sign_in.locked",
+                                user_id.as_deref(),
+                                serde_json::json!({"email": email_s, "failures": l.failures,
+                                    "locked_until": until}),
+                            )?;
+                        }
+                    }
                     record(
                         conn,
                         now,
                         &meta_c,
                         "sign_in.failure",
                         user_id.as_deref(),
-                        serde_json::json!({"reason": reason, "email": email_s}),
+                        detail,
                     )
                 })
                 .await?;
@@ -174,6 +226,14 @@ impl NativeBackend {
                 "email_not_confirmed" => AuthError::EmailNotConfirmed,
                 _ => AuthError::InvalidCredentials,
             });
+        }
+        if lockout.is_some() {
+            // A correct password forgets earlier failures (one write, only
+            // when there were any).
+            let email_s = email.as_str().to_string();
+            self.db
+                .write(move |conn| -> AuthResult<bool> { Ok(lockouts::clear(conn, &email_s)?) })
+                .await?;
         }
         let user = record_.ok_or(AuthError::InvalidCredentials)?.user;
         if verdict.needs_rehash {

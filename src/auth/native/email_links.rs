@@ -10,7 +10,7 @@ use crate::domain::{Email, Role};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::templates::MailKind;
 use crate::storage::users::{self, NewUser};
-use crate::storage::{sessions, tokens};
+use crate::storage::{lockouts, sessions, tokens};
 
 impl NativeBackend {
     pub(super) async fn send_magic_link_impl(
@@ -222,6 +222,8 @@ impl NativeBackend {
                 users::set_password_hash(conn, &user.id, Some(&hash), now)?;
                 // The mailbox owner chose this password: the address is proven.
                 users::confirm_email(conn, &user.id, now)?;
+                // A new password ends a sign-in lockout on the address.
+                lockouts::clear(conn, user.email.as_str())?;
                 let revoked =
                     sessions::revoke_all_for_user(conn, &user.id, None, now, "password_reset")?;
                 record(

@@ -12,6 +12,7 @@ mod identity;
 mod session;
 
 use super::jwt::Keyring;
+use super::lockout::LockoutPolicy;
 use super::password::Hasher;
 use super::secrets::{hash_token, random_token};
 use super::{
@@ -38,6 +39,7 @@ pub struct NativeBackend {
     mail: MailQueue,
     cfg: NativeConfig,
     links: Links,
+    lockout: Arc<LockoutPolicy>,
 }
 
 /// Where mail links point.
@@ -69,6 +71,7 @@ pub struct NativeParts {
     pub mail: MailQueue,
     pub cfg: NativeConfig,
     pub links: Links,
+    pub lockout: Arc<LockoutPolicy>,
 }
 
 impl NativeBackend {
@@ -82,6 +85,7 @@ impl NativeBackend {
             mail: p.mail,
             cfg: p.cfg,
             links: p.links,
+            lockout: p.lockout,
         }
     }
 

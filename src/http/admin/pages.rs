@@ -43,7 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The page context of a signed-in admin, or a redirect to `/login`.
-async fn admin_ctx(req: &HttpRequest) -> Result<(Ctx, SessionInfo, Actor), PageError> {
+pub(super) async fn admin_ctx(req: &HttpRequest) -> Result<(Ctx, SessionInfo, Actor), PageError> {
     let mut ctx = Ctx::load(req).await?;
     let me = match &ctx.user {
         Some(u) if is_admin(&ctx.state, u).await => u.clone(),
@@ -68,17 +68,21 @@ fn svc(ctx: &Ctx) -> &AdminService {
 struct OverviewPage {
     c: Chrome,
     o: Overview,
+    /// Addresses locked now (sign-in lockout).
+    locked: i64,
     config: String,
 }
 
 async fn overview_page(req: HttpRequest) -> PageResult {
     let (mut ctx, _, _) = admin_ctx(&req).await?;
     let o = svc(&ctx).overview().await?;
+    let locked = svc(&ctx).locked_count().await?;
     // `Secret` prints as "[redacted]": the Debug form is safe to show.
     let config = format!("{:#?}", ctx.state.config);
     let page = OverviewPage {
         c: ctx.chrome("Admin"),
         o,
+        locked,
         config,
     };
     ctx.render(StatusCode::OK, &page)
@@ -186,12 +190,15 @@ struct UserPage {
     c: Chrome,
     u: UserDetail,
     events: Vec<AuditEventView>,
+    /// The sign-in lock on the user's address, while it lasts.
+    lockout: Option<crate::services::lockouts::LockoutView>,
     errors: FormErrors,
 }
 
 async fn render_user(mut ctx: Ctx, id: &str, errors: FormErrors) -> PageResult {
     let u = svc(&ctx).get_user(id).await?;
     let events = u.recent_events.clone();
+    let lockout = svc(&ctx).lockout_of(&u.user.email).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -201,6 +208,7 @@ async fn render_user(mut ctx: Ctx, id: &str, errors: FormErrors) -> PageResult {
         c: ctx.chrome(&u.user.email.clone()),
         u,
         events,
+        lockout,
         errors,
     };
     ctx.render(status, &page)

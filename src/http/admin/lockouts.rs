@@ -1,0 +1,96 @@
+//! Sign-in lockouts: `GET /api/v1/admin/lockouts`, `DELETE
+//! /api/v1/admin/lockouts/{email}`, and the `/admin/lockouts` page.
+
+use super::api::AdminCaller;
+use super::pages::admin_ctx;
+use crate::error::AuthError;
+use crate::http::error::ApiError;
+use crate::http::pages::{Chrome, FormErrors, PageError};
+use crate::services::lockouts::LockoutView;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/lockouts").get(list))
+        .service(web::resource("/lockouts/{email}").delete(clear));
+}
+
+pub fn page_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/lockouts").get(page))
+        .service(web::resource("/admin/lockouts/clear").post(clear_submit));
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    AdminCaller(_): AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let lockouts = state.admin.lockouts().await?;
+    Ok(HttpResponse::Ok().json(json!({ "lockouts": lockouts })))
+}
+
+async fn clear(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.clear_lockout(actor, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Template)]
+#[template(path = "admin/lockouts.html")]
+struct LockoutsPage {
+    c: Chrome,
+    lockouts: Vec<LockoutView>,
+    after: i64,
+    minutes: i64,
+    errors: FormErrors,
+}
+
+async fn page(req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let (mut ctx, _, _) = admin_ctx(&req).await?;
+    let lockouts = ctx.state.admin.lockouts().await?;
+    let view = LockoutsPage {
+        c: ctx.chrome("Locked sign-ins"),
+        lockouts,
+        // The live policy (a SIGHUP reload may have changed it).
+        after: ctx.state.lockout.threshold(),
+        minutes: ctx.state.lockout.lock_secs() / 60,
+        errors: FormErrors::default(),
+    };
+    ctx.render(StatusCode::OK, &view)
+}
+
+#[derive(Debug, Deserialize)]
+struct ClearForm {
+    csrf_token: Option<String>,
+    email: String,
+    /// Where to go back to (`/admin/users/{id}` from a user's page).
+    back: Option<String>,
+}
+
+async fn clear_submit(
+    req: HttpRequest,
+    form: web::Form<ClearForm>,
+) -> Result<HttpResponse, PageError> {
+    let (mut ctx, _, actor) = admin_ctx(&req).await?;
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let back = match form.back.as_deref() {
+        Some(b) if b.starts_with("/admin/users/") && !b.contains("//") => b.to_string(),
+        _ => "/admin/lockouts".to_string(),
+    };
+    match ctx.state.admin.clear_lockout(actor, &form.email).await {
+        Ok(()) => ctx
+            .web
+            .set_flash("ok", format!("{} can sign in again.", form.email.trim())),
+        Err(AuthError::NotFound(_)) => ctx
+            .web
+            .set_flash("info", format!("{} was not locked.", form.email.trim())),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ctx.redirect(&back))
+}

@@ -1,0 +1,115 @@
+//! Sign-in lockouts in the admin UI and API: which addresses are locked,
+//! and clearing a lock (recorded in the audit log as `admin.lockout.cleared`).
+
+use crate::clock::from_unix;
+use crate::domain::Email;
+use crate::error::{AuthError, AuthResult};
+use crate::services::admin::AdminService;
+use crate::services::orgs::Actor;
+use crate::storage::audit::{self, AuditEvent};
+use crate::storage::lockouts::{self, Lockout};
+use crate::storage::users;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// A locked address as the admin sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockoutView {
+    pub email: String,
+    /// The account with this address, when there is one.
+    pub user_id: Option<String>,
+    pub failures: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_failure_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_failure_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    /// Seconds until the lock ends (0 when not locked).
+    pub retry_after: i64,
+}
+
+fn view(l: Lockout, user_id: Option<String>, now: i64) -> LockoutView {
+    LockoutView {
+        retry_after: l.remaining(now).unwrap_or(0),
+        email: l.email,
+        user_id,
+        failures: l.failures,
+        first_failure_at: from_unix(l.first_failure_at),
+        last_failure_at: from_unix(l.last_failure_at),
+        locked_until: l.locked_until.map(from_unix),
+    }
+}
+
+impl AdminService {
+    /// The addresses locked now, the latest lock first (at most 500).
+    pub async fn lockouts(&self) -> AuthResult<Vec<LockoutView>> {
+        let now = self.clock.unix();
+        self.db
+            .read(move |conn| -> AuthResult<Vec<LockoutView>> {
+                lockouts::locked(conn, now, 500)?
+                    .into_iter()
+                    .map(|l| {
+                        let id = users::by_email(conn, &l.email)?.map(|r| r.user.id);
+                        Ok(view(l, id, now))
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    /// How many addresses are locked now.
+    pub async fn locked_count(&self) -> AuthResult<i64> {
+        let now = self.clock.unix();
+        self.db
+            .read(move |conn| -> AuthResult<i64> { Ok(lockouts::count_locked(conn, now)?) })
+            .await
+    }
+
+    /// The failures and lock of one address, while it is locked.
+    pub async fn lockout_of(&self, email: &str) -> AuthResult<Option<LockoutView>> {
+        let now = self.clock.unix();
+        let email = email.to_string();
+        self.db
+            .read(move |conn| -> AuthResult<Option<LockoutView>> {
+                Ok(lockouts::get(conn, &email)?
+                    .filter(|l| l.remaining(now).is_some())
+                    .map(|l| view(l, None, now)))
+            })
+            .await
+    }
+
+    /// Clears the lock and failure count of `email`; 404 when it has none.
+    pub async fn clear_lockout(&self, actor: Actor, email: &str) -> AuthResult<()> {
+        let email = Email::parse(email).map_err(|why| AuthError::field("email", why))?;
+        let now = self.clock.unix();
+        self.db
+            .write(move |conn| -> AuthResult<()> {
+                let Some(l) = lockouts::get(conn, email.as_str())? else {
+                    return Err(AuthError::NotFound("lockout"));
+                };
+                lockouts::clear(conn, email.as_str())?;
+                let user_id = users::by_email(conn, email.as_str())?.map(|r| r.user.id);
+                audit::record(
+                    conn,
+                    now,
+                    &AuditEvent {
+                        action: "admin.lockout.cleared",
+                        actor_id: Some(&actor.user_id),
+                        user_id: user_id.as_deref(),
+                        target: Some(user_id.as_deref().unwrap_or(email.as_str())),
+                        ip: actor.ip.as_deref(),
+                        user_agent: actor.user_agent.as_deref(),
+                        detail: serde_json::json!({
+                            "email": email.as_str(),
+                            "failures": l.failures,
+                            "was_locked": l.remaining(now).is_some(),
+                        }),
+                        ..Default::default()
+                    },
+                )?;
+                Ok(())
+            })
+            .await
+    }
+}
