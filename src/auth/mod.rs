@@ -3,6 +3,7 @@
 
 pub mod clerk;
 pub mod cognito;
+pub mod directory;
 pub mod jwt;
 pub mod native;
 pub mod org_context;
