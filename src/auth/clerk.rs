@@ -280,6 +280,11 @@ impl super::directory::UserDirectory for ClerkBackend {
         Ok(super::directory::DirectoryPage { users, next_cursor })
     }
 
+    async fn count(&self) -> AuthResult<Option<i64>> {
+        let v = self.api(reqwest::Method::GET, "/users/count").await?;
+        Ok(v["total_count"].as_i64())
+    }
+
     async fn get(&self, id: &str) -> AuthResult<User> {
         let id = clerk_id(id)?;
         user_from_clerk(

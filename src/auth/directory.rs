@@ -45,6 +45,11 @@ pub trait UserDirectory: Send + Sync + 'static {
         let _ = id;
         Err(AuthError::NotSupportedByBackend(self.name()))
     }
+    /// How many users the store holds (an estimate where the store only
+    /// gives one), or `None` when it cannot say.
+    async fn count(&self) -> AuthResult<Option<i64>> {
+        Ok(None)
+    }
     /// Whether [`Self::create`] works (the admin pages hide its form otherwise).
     fn can_create(&self) -> bool {
         false

@@ -228,10 +228,25 @@ impl AdminService {
     pub async fn overview(&self) -> AuthResult<Overview> {
         let now = self.now();
         let midnight = now - now.rem_euclid(86_400);
+        // Upstream users are counted upstream; a store that cannot say (or
+        // fails) leaves derp's own count, with a warning in the log.
+        let upstream_users = match &self.directory {
+            None => None,
+            Some(dir) => match dir.count().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, backend = dir.name(), "counting upstream users failed");
+                    None
+                }
+            },
+        };
         self.db
             .read(move |conn| -> AuthResult<Overview> {
                 Ok(Overview {
-                    users: users::count(conn)?,
+                    users: match upstream_users {
+                        Some(n) => n,
+                        None => users::count(conn)?,
+                    },
                     active_sessions: sessions::count_live(conn, now)?,
                     sign_ins_today: audit::count_since(conn, "sign_in", midnight)?,
                     sign_in_failures_today: audit::count_since(conn, "sign_in.failure", midnight)?,

@@ -42,6 +42,7 @@ async fn admin_users_are_user_pool_users() {
     }
     let key = Some(KEY);
     let get = |path: String| call_as(&app, Method::GET, format!("/api/v1/admin{path}"), key, None);
+    assert_eq!(app.state.admin.overview().await.unwrap().users, 3);
 
     // The list, in pages through Cognito's PaginationToken.
     let all: Value = get("/users".into()).await.json().await.unwrap();
@@ -210,6 +211,17 @@ async fn admin_users_are_user_pool_users() {
         StatusCode::OK
     );
 
+    // A password reset mail through the backend's own flow (ForgotPassword).
+    let res = call_as(
+        &app,
+        Method::POST,
+        format!("/api/v1/admin/users/{bob_id}/send-recovery"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+
     // Sign-out everywhere: AdminUserGlobalSignOut.
     let res = call_as(
         &app,
@@ -280,7 +292,13 @@ async fn admin_users_are_user_pool_users() {
     ));
     let bob_events = audit_events(&app, KEY, &format!("user_id={bob_id}")).await;
     let b = actions(&bob_events);
-    assert!(b.contains(&"admin.user.signed_out") && b.contains(&"admin.user.deleted"));
+    for action in [
+        "admin.user.recovery_sent",
+        "admin.user.signed_out",
+        "admin.user.deleted",
+    ] {
+        assert!(b.contains(&action), "{action} in {b:?}");
+    }
     let created = audit_events(&app, KEY, "action=admin.user.created").await;
     assert_eq!(created[0]["detail"]["email"], "dave@example.com");
     let erin_events = audit_events(&app, KEY, &format!("user_id={erin_id}")).await;

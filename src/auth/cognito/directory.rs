@@ -1,6 +1,7 @@
 //! The user pool as the admin's user directory: ListUsers, AdminGetUser,
 //! AdminDisableUser / AdminEnableUser (+ AdminUserGlobalSignOut),
-//! AdminDeleteUser, AdminCreateUser, AdminConfirmSignUp, all signed with
+//! AdminDeleteUser, AdminCreateUser, AdminConfirmSignUp, DescribeUserPool
+//! (the user count), all signed with
 //! SigV4 using `[auth.cognito] access_key_id` / `secret_access_key`.
 //!
 //! derp's user id for a Cognito user is its `sub`; the Admin* calls take a
@@ -288,6 +289,12 @@ impl UserDirectory for CognitoDirectory {
                 .await?;
         }
         self.get_by_username(&username).await
+    }
+
+    /// DescribeUserPool's `EstimatedNumberOfUsers`.
+    async fn count(&self) -> AuthResult<Option<i64>> {
+        let pool = self.call("DescribeUserPool", json!({})).await?;
+        Ok(pool["UserPool"]["EstimatedNumberOfUsers"].as_i64())
     }
 
     fn can_create(&self) -> bool {
