@@ -1,5 +1,6 @@
-//! The `AuthBackend` trait that every user store implements, and the token
-//! machinery behind the native one.
+//! The `AuthBackend` trait that every user store implements, the
+//! `UserDirectory` through which admins manage upstream users
+//! ([`directory`]), and the token machinery behind the native backend.
 
 pub mod clerk;
 pub mod cognito;
