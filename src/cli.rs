@@ -393,6 +393,7 @@ fn admin_create(config: Config, email: &str, password: Option<String>) -> Result
             clock: std::sync::Arc::new(SystemClock),
             hasher: crate::auth::password::Hasher::new(),
             policy: crate::domain::PasswordPolicy::new(config.native().password.clone()),
+            directory: None,
         };
         let made = admin
             .create_admin(email, password, &config.public_url())

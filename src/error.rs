@@ -42,6 +42,10 @@ pub enum AuthError {
     FeatureDisabled(&'static str),
     #[error("not supported by the {0} backend")]
     NotSupportedByBackend(&'static str),
+    /// The backend could do it, but not as configured (the reason says
+    /// which setting is missing). Answered like `NotSupportedByBackend`.
+    #[error("{0}")]
+    NotConfigured(&'static str),
     #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the upstream service failed")]

@@ -3,6 +3,7 @@
 //! tests start the real server in-process) and starts background tasks.
 
 use crate::auth::AuthBackend;
+use crate::auth::directory::UserDirectory;
 use crate::auth::jwt::{Keyring, KeyringSettings};
 use crate::auth::native::{Links, NativeBackend, NativeParts};
 use crate::auth::password::Hasher;
@@ -186,12 +187,7 @@ impl Application {
             allowed: allowed.clone(),
             invitation_ttl: native.invitation_expire_days as i64 * 86_400,
         });
-        let admin = Arc::new(crate::services::admin::AdminService {
-            db: db.clone(),
-            clock: clock.clone(),
-            hasher: hasher.clone(),
-            policy: crate::domain::PasswordPolicy::new(native.password.clone()),
-        });
+        let admin_hasher = hasher.clone();
         let lockout = Arc::new(crate::auth::lockout::LockoutPolicy::new(&config.rate_limit));
         let native_backend = (config.backend() == BackendKind::Native).then(|| {
             Arc::new(NativeBackend::new(NativeParts {
@@ -219,6 +215,7 @@ impl Application {
             )),
             _ => None,
         };
+        let mut directory: Option<Arc<dyn UserDirectory>> = None;
         let backend: Arc<dyn AuthBackend> = match config.backend() {
             BackendKind::Native => native_backend
                 .clone()
@@ -229,6 +226,10 @@ impl Application {
                 let org_context =
                     crate::auth::org_context::OrgContextSigner::from_config(&config.auth)
                         .map_err(StartError::Config)?;
+                directory = Some(
+                    crate::auth::cognito::directory::directory(&cfg, clock.clone())
+                        .map_err(StartError::Config)?,
+                );
                 Arc::new(
                     CognitoBackend::new(CognitoParts {
                         cfg,
@@ -244,7 +245,7 @@ impl Application {
                 let org_context =
                     crate::auth::org_context::OrgContextSigner::from_config(&config.auth)
                         .map_err(StartError::Config)?;
-                Arc::new(
+                let clerk = Arc::new(
                     crate::auth::clerk::ClerkBackend::new(
                         cfg,
                         clock.clone(),
@@ -252,9 +253,18 @@ impl Application {
                         Some(org_context),
                     )
                     .map_err(StartError::Config)?,
-                )
+                );
+                directory = Some(clerk.clone());
+                clerk
             }
         };
+        let admin = Arc::new(crate::services::admin::AdminService {
+            db: db.clone(),
+            clock: clock.clone(),
+            hasher: admin_hasher,
+            policy: crate::domain::PasswordPolicy::new(native.password.clone()),
+            directory,
+        });
         let cookie_key = db
             .write(move |conn| {
                 crate::storage::settings::get_or_create(conn, "cookie_key", now, || {

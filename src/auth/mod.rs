@@ -1,8 +1,10 @@
-//! The `AuthBackend` trait that every user store implements, and the token
-//! machinery behind the native one.
+//! The `AuthBackend` trait that every user store implements, the
+//! `UserDirectory` through which admins manage upstream users
+//! ([`directory`]), and the token machinery behind the native backend.
 
 pub mod clerk;
 pub mod cognito;
+pub mod directory;
 pub mod jwt;
 pub mod lockout;
 pub mod native;

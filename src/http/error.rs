@@ -75,7 +75,9 @@ pub fn status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         WeakPassword(_) => (StatusCode::UNPROCESSABLE_ENTITY, "weak_password"),
         SignupDisabled => (StatusCode::FORBIDDEN, "signup_disabled"),
         FeatureDisabled(_) => (StatusCode::NOT_FOUND, "feature_disabled"),
-        NotSupportedByBackend(_) => (StatusCode::NOT_IMPLEMENTED, "not_supported_by_backend"),
+        NotSupportedByBackend(_) | NotConfigured(_) => {
+            (StatusCode::NOT_IMPLEMENTED, "not_supported_by_backend")
+        }
         RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
         Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

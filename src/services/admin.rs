@@ -1,7 +1,12 @@
 //! What derp's own admins do: find, create, change and delete users, look at
 //! sessions, the audit log and the mail outbox. Every change is one
 //! transaction with its audit event.
+//!
+//! With an upstream user store (Cognito, Clerk) the users are read and
+//! changed through its [`UserDirectory`] instead (see `admin_directory.rs`);
+//! orgs, the audit log and derp's own tables stay local.
 
+use crate::auth::directory::UserDirectory;
 use crate::auth::password::Hasher;
 use crate::clock::{Clock, from_unix};
 use crate::domain::{Email, PasswordPolicy, Role, User};
@@ -21,6 +26,8 @@ pub struct AdminService {
     pub clock: Arc<dyn Clock>,
     pub hasher: Hasher,
     pub policy: PasswordPolicy,
+    /// The upstream user store; `None` for native users (SQLite).
+    pub directory: Option<Arc<dyn UserDirectory>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -159,7 +166,7 @@ fn decode(cursor: Option<&str>) -> AuthResult<String> {
     }
 }
 
-fn record(
+pub(super) fn record(
     conn: &Conn,
     now: i64,
     actor: &Actor,
@@ -207,13 +214,39 @@ impl AdminService {
         self.hasher.hash(password.to_string()).await
     }
 
+    /// The upstream user store's name (`cognito`, `clerk`), or `None` when
+    /// users are native.
+    pub fn upstream(&self) -> Option<&'static str> {
+        self.directory.as_ref().map(|d| d.name())
+    }
+
+    /// Whether admins can create users here.
+    pub fn can_create_users(&self) -> bool {
+        self.directory.as_ref().is_none_or(|d| d.can_create())
+    }
+
     pub async fn overview(&self) -> AuthResult<Overview> {
         let now = self.now();
         let midnight = now - now.rem_euclid(86_400);
+        // Upstream users are counted upstream; a store that cannot say (or
+        // fails) leaves derp's own count, with a warning in the log.
+        let upstream_users = match &self.directory {
+            None => None,
+            Some(dir) => match dir.count().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, backend = dir.name(), "counting upstream users failed");
+                    None
+                }
+            },
+        };
         self.db
             .read(move |conn| -> AuthResult<Overview> {
                 Ok(Overview {
-                    users: users::count(conn)?,
+                    users: match upstream_users {
+                        Some(n) => n,
+                        None => users::count(conn)?,
+                    },
                     active_sessions: sessions::count_live(conn, now)?,
                     sign_ins_today: audit::count_since(conn, "sign_in", midnight)?,
                     sign_in_failures_today: audit::count_since(conn, "sign_in.failure", midnight)?,
@@ -230,6 +263,9 @@ impl AdminService {
         cursor: Option<&str>,
         limit: i64,
     ) -> AuthResult<UserPage> {
+        if let Some(dir) = &self.directory {
+            return self.list_upstream(dir.as_ref(), q, cursor, limit).await;
+        }
         let after = decode(cursor)?;
         let q = q.trim().to_lowercase();
         let rows = self
@@ -246,6 +282,9 @@ impl AdminService {
     }
 
     pub async fn get_user(&self, id: &str) -> AuthResult<UserDetail> {
+        if let Some(dir) = &self.directory {
+            return self.get_upstream(dir.as_ref(), id).await;
+        }
         let id = id.to_string();
         let now = self.now();
         self.db
@@ -298,6 +337,9 @@ impl AdminService {
     }
 
     pub async fn create_user(&self, actor: Actor, req: NewUserRequest) -> AuthResult<User> {
+        if let Some(dir) = &self.directory {
+            return self.create_upstream(dir.as_ref(), actor, req).await;
+        }
         let hash = match &req.password {
             Some(p) => Some(self.checked_hash(p).await?),
             None => None,
@@ -344,6 +386,9 @@ impl AdminService {
         id: &str,
         change: UserChange,
     ) -> AuthResult<User> {
+        if let Some(dir) = &self.directory {
+            return self.update_upstream(dir.as_ref(), actor, id, change).await;
+        }
         if let Some(d) = &change.data
             && !d.is_object()
         {
@@ -413,6 +458,11 @@ impl AdminService {
         id: &str,
         delete_owned_orgs: bool,
     ) -> AuthResult<Vec<OrgView>> {
+        if let Some(dir) = &self.directory {
+            return self
+                .delete_upstream(dir.as_ref(), actor, id, delete_owned_orgs)
+                .await;
+        }
         let id = id.to_string();
         let now = self.now();
         self.db
@@ -434,6 +484,9 @@ impl AdminService {
     }
 
     pub async fn sign_out_user(&self, actor: Actor, id: &str) -> AuthResult<()> {
+        if let Some(dir) = &self.directory {
+            return self.sign_out_upstream(dir.as_ref(), actor, id).await;
+        }
         let id = id.to_string();
         let now = self.now();
         self.db
@@ -461,6 +514,11 @@ impl AdminService {
         id: &str,
         action: &'static str,
     ) -> AuthResult<User> {
+        if let Some(dir) = &self.directory {
+            return self
+                .note_mail_upstream(dir.as_ref(), actor, id, action)
+                .await;
+        }
         let id = id.to_string();
         let now = self.now();
         self.db
@@ -579,6 +637,16 @@ impl AdminService {
 
     /// The user for `owner_id`, for creating an org on their behalf.
     pub async fn owner(&self, owner_id: &str) -> AuthResult<(String, String)> {
+        if let Some(dir) = &self.directory {
+            return dir
+                .get(owner_id)
+                .await
+                .map(|u| (u.id, u.email))
+                .map_err(|e| match e {
+                    AuthError::NotFound(_) => AuthError::field("owner_id", "is not a user"),
+                    other => other,
+                });
+        }
         let id = owner_id.to_string();
         self.db
             .read(move |conn| -> AuthResult<_> {

@@ -2,6 +2,7 @@
 //! invitations and admin as they arrive.
 
 pub mod admin;
+mod admin_directory;
 pub mod lockouts;
 pub mod metrics;
 pub mod oauth;

@@ -275,3 +275,9 @@ pub fn solely_owned_by(conn: &Conn, user_id: &str) -> StorageResult<Vec<OrgRow>>
     let rows = stmt.query_map([user_id], org_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Removes every membership of `user_id` (an upstream user that was deleted:
+/// no foreign key does it for them). The number of memberships removed.
+pub fn remove_user_everywhere(conn: &Conn, user_id: &str) -> StorageResult<usize> {
+    Ok(conn.execute("DELETE FROM org_members WHERE user_id = ?1", [user_id])?)
+}

@@ -1,5 +1,7 @@
 //! The Clerk backend against a stand-in for Clerk's Backend API, built from
-//! Clerk's published contract (`/v1/jwks`, `/v1/users/{id}`, `/v1/sessions`,
+//! Clerk's published contract (`/v1/jwks`, `/v1/users` with `query`,
+//! `email_address`, `limit` and `offset`, `/v1/users/{id}` GET and DELETE,
+//! `/v1/users/{id}/ban` and `/unban`, `/v1/sessions`,
 //! `/v1/sessions/{id}/revoke`, Bearer `sk_…`, millisecond timestamps,
 //! `{"errors": [...]}` bodies). No Clerk emulator exists to install.
 
@@ -24,6 +26,169 @@ struct FakeClerk {
     public_pem: String,
     jwks_hits: Arc<AtomicUsize>,
     revoked: Arc<Mutex<Vec<String>>>,
+}
+
+/// The fake's users, as Clerk's Backend API shows them.
+struct Users(Mutex<Vec<Value>>);
+
+fn clerk_user(id: &str, email: &str, created_ms: i64, last_ms: Option<i64>) -> Value {
+    json!({
+        "id": id,
+        "object": "user",
+        "primary_email_address_id": format!("idn_{id}"),
+        "email_addresses": [{"id": format!("idn_{id}"), "email_address": email, "verification": {"status": "verified"}}],
+        "banned": false,
+        "locked": false,
+        "created_at": created_ms,
+        "last_sign_in_at": last_ms,
+        "public_metadata": {}
+    })
+}
+
+fn seed_users() -> Vec<Value> {
+    vec![
+        clerk_user(
+            "user_1",
+            "Clara@Example.com",
+            1_700_000_000_999,
+            Some(1_700_000_100_000),
+        ),
+        clerk_user("user_2", "dan@example.com", 1_700_000_200_000, None),
+        clerk_user(
+            "user_3",
+            "erin@other.org",
+            1_700_000_300_500,
+            Some(1_700_000_400_250),
+        ),
+    ]
+}
+
+fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"errors": [{"message": "not found", "long_message": "not found", "code": "resource_not_found"}]}))
+}
+
+/// `GET /v1/users`: `query` (substring of an email or the id),
+/// `email_address` (exact, repeatable), `limit` (default 10), `offset`;
+/// newest first. A JSON array, as Clerk answers.
+async fn list_users(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    q: web::Query<Vec<(String, String)>>,
+) -> HttpResponse {
+    if !authorized(&req) {
+        return errors("authentication_invalid");
+    }
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let exact: Vec<String> = q
+        .iter()
+        .filter(|(n, _)| n == "email_address" || n == "email_address[]")
+        .map(|(_, v)| v.to_lowercase())
+        .collect();
+    let query = get("query").map(|s| s.to_lowercase());
+    let limit: usize = get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+    let offset: usize = get("offset").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut all = users.0.lock().unwrap().clone();
+    all.sort_by_key(|u| -u["created_at"].as_i64().unwrap());
+    let emails = |u: &Value| -> Vec<String> {
+        u["email_addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["email_address"].as_str().unwrap().to_lowercase())
+            .collect()
+    };
+    let page: Vec<Value> = all
+        .into_iter()
+        .filter(|u| exact.is_empty() || emails(u).iter().any(|e| exact.contains(e)))
+        .filter(|u| {
+            query.as_ref().is_none_or(|q| {
+                emails(u).iter().any(|e| e.contains(q.as_str()))
+                    || u["id"].as_str().unwrap().contains(q.as_str())
+            })
+        })
+        .skip(offset)
+        .take(limit)
+        .collect();
+    HttpResponse::Ok().json(page)
+}
+
+async fn get_user(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    if !authorized(&req) {
+        return errors("authentication_invalid");
+    }
+    match users
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == path.as_str())
+    {
+        Some(u) => HttpResponse::Ok().json(u),
+        None => not_found(),
+    }
+}
+
+/// Ban and unban answer the user; a ban also ends the user's sessions.
+fn set_banned(
+    req: &HttpRequest,
+    users: &Users,
+    rev: &Mutex<Vec<String>>,
+    id: &str,
+    banned: bool,
+) -> HttpResponse {
+    if !authorized(req) {
+        return errors("authentication_invalid");
+    }
+    let mut all = users.0.lock().unwrap();
+    let Some(u) = all.iter_mut().find(|u| u["id"] == id) else {
+        return not_found();
+    };
+    u["banned"] = banned.into();
+    if banned && id == "user_1" {
+        rev.lock()
+            .unwrap()
+            .extend(["sess_1".to_string(), "sess_2".to_string()]);
+    }
+    HttpResponse::Ok().json(&*u)
+}
+
+async fn ban_user(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    rev: web::Data<Mutex<Vec<String>>>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    set_banned(&req, &users, &rev, &path, true)
+}
+
+async fn unban_user(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    rev: web::Data<Mutex<Vec<String>>>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    set_banned(&req, &users, &rev, &path, false)
+}
+
+async fn delete_user(
+    req: HttpRequest,
+    users: web::Data<Users>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    if !authorized(&req) {
+        return errors("authentication_invalid");
+    }
+    let mut all = users.0.lock().unwrap();
+    let before = all.len();
+    all.retain(|u| u["id"] != path.as_str());
+    if all.len() == before {
+        return not_found();
+    }
+    HttpResponse::Ok().json(json!({"id": path.as_str(), "object": "user", "deleted": true}))
 }
 
 fn errors(code: &str) -> HttpResponse {
@@ -55,11 +220,13 @@ async fn fake_clerk() -> FakeClerk {
         web::Data::from(jwks_hits.clone()),
         web::Data::from(revoked.clone()),
     );
+    let users = web::Data::new(Users(Mutex::new(seed_users())));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(jwks.clone())
             .app_data(hits.clone())
             .app_data(rev.clone())
+            .app_data(users.clone())
             .route("/v1/jwks", web::get().to(|req: HttpRequest, set: web::Data<JwkSet>, hits: web::Data<AtomicUsize>| async move {
                 if !authorized(&req) {
                     return errors("authentication_invalid");
@@ -67,27 +234,23 @@ async fn fake_clerk() -> FakeClerk {
                 hits.fetch_add(1, Ordering::SeqCst);
                 HttpResponse::Ok().json(&**set)
             }))
-            .route("/v1/users/{id}", web::get().to(|req: HttpRequest, path: web::Path<String>| async move {
+            .route("/v1/users", web::get().to(list_users))
+            .route("/v1/users/count", web::get().to(|req: HttpRequest, users: web::Data<Users>| async move {
                 if !authorized(&req) {
                     return errors("authentication_invalid");
                 }
-                if path.as_str() != "user_1" {
-                    return HttpResponse::NotFound().json(json!({"errors": [{"message": "not found", "long_message": "not found", "code": "resource_not_found"}]}));
-                }
-                HttpResponse::Ok().json(json!({
-                    "id": "user_1",
-                    "primary_email_address_id": "idn_1",
-                    "email_addresses": [{"id": "idn_1", "email_address": "Clara@Example.com", "verification": {"status": "verified"}}],
-                    "banned": false,
-                    "locked": false,
-                    "created_at": 1_700_000_000_999_i64,
-                    "last_sign_in_at": 1_700_000_100_000_i64,
-                    "public_metadata": {}
-                }))
+                HttpResponse::Ok().json(json!({"object": "total_count", "total_count": users.0.lock().unwrap().len()}))
             }))
-            .route("/v1/sessions", web::get().to(|req: HttpRequest, rev: web::Data<Mutex<Vec<String>>>| async move {
+            .route("/v1/users/{id}", web::get().to(get_user))
+            .route("/v1/users/{id}", web::delete().to(delete_user))
+            .route("/v1/users/{id}/ban", web::post().to(ban_user))
+            .route("/v1/users/{id}/unban", web::post().to(unban_user))
+            .route("/v1/sessions", web::get().to(|req: HttpRequest, rev: web::Data<Mutex<Vec<String>>>, q: web::Query<Vec<(String, String)>>| async move {
                 if !authorized(&req) {
                     return errors("authentication_invalid");
+                }
+                if !q.iter().any(|(k, v)| k == "user_id" && v == "user_1") {
+                    return HttpResponse::Ok().json(json!([]));
                 }
                 let revoked = rev.lock().unwrap().clone();
                 let all = ["sess_1", "sess_2"].into_iter().filter(|s| !revoked.contains(&s.to_string()));
@@ -391,4 +554,239 @@ async fn the_active_org_travels_in_a_signed_org_context() {
         info["org_id"].is_null(),
         "bound to the session it was made for"
     );
+}
+
+const SERVICE_KEY: &str = "a-service-key-for-the-clerk-admin-0123456789";
+
+/// Admin users through the Backend API: list, search, page, get, ban,
+/// unban, sign out, delete; millisecond times read as such; the sole-owner
+/// rule on derp's own org tables; an audit event for every action.
+#[tokio::test]
+async fn admin_users_are_clerk_users() {
+    use reqwest::Method;
+    let fake = fake_clerk().await;
+    let mut clerk = ClerkConfig {
+        secret_key: Some(Secret::new(SECRET_KEY)),
+        api_url: Some(fake.base.clone()),
+        ..Default::default()
+    };
+    clerk.authorized_parties = vec![ORIGIN.into()];
+    let app = spawn_with(move |c: &mut Config| {
+        c.auth.native = None;
+        c.auth.clerk = Some(clerk);
+        c.auth.org_context_secret = Some(Secret::new("an-org-context-secret-of-32-bytes-or-more"));
+        c.admin.service_keys = vec![Secret::new(SERVICE_KEY)];
+    })
+    .await;
+    let key = Some(SERVICE_KEY);
+    let get = |path: String| call_as(&app, Method::GET, format!("/api/v1/admin{path}"), key, None);
+    assert_eq!(app.state.admin.overview().await.unwrap().users, 3);
+
+    // The whole list, newest first, times converted from milliseconds.
+    let page: Value = get("/users".into()).await.json().await.unwrap();
+    let ids: Vec<&str> = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["user_3", "user_2", "user_1"]);
+    let erin = &page["users"][0];
+    assert_eq!(erin["email"], "erin@other.org");
+    assert_eq!(erin["created_at"], "2023-11-14T22:18:20Z");
+    assert_eq!(erin["last_sign_in_at"], "2023-11-14T22:20:00Z");
+    assert_eq!(page["users"][1]["last_sign_in_at"], Value::Null);
+    assert!(page["users"][0].get("password_hash").is_none());
+
+    // Pages of two, through the opaque cursor.
+    let first: Value = get("/users?limit=2".into()).await.json().await.unwrap();
+    assert_eq!(first["users"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let second: Value = get(format!("/users?limit=2&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["users"][0]["id"], "user_1");
+    assert_eq!(second["next_cursor"], Value::Null);
+    expect_error(
+        get("/users?cursor=!!".into()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+
+    // Search by a part of the email.
+    let found: Value = get("/users?q=example.com".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["users"].as_array().unwrap().len(), 2);
+    let found: Value = get("/users?q=ERIN".into()).await.json().await.unwrap();
+    assert_eq!(found["users"][0]["id"], "user_3");
+
+    // One user, with derp's own orgs keyed by the Clerk id.
+    let res = call_as(
+        &app,
+        Method::POST,
+        "/api/v1/admin/orgs",
+        key,
+        Some(json!({"name": "Clara Co", "slug": "clara-co", "owner_id": "user_1"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let clara: Value = get("/users/user_1".into()).await.json().await.unwrap();
+    assert_eq!(clara["email"], "clara@example.com");
+    assert_eq!(clara["created_at"], "2023-11-14T22:13:20Z");
+    assert_eq!(clara["orgs"][0]["org"]["slug"], "clara-co");
+    expect_error(
+        get("/users/user_404".into()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        get("/users/..%2Fjwks".into()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Disable = ban (Clerk ends the sessions), enable = unban.
+    let patch = |id: &'static str, body: Value| {
+        call_as(
+            &app,
+            Method::PATCH,
+            format!("/api/v1/admin/users/{id}"),
+            key,
+            Some(body),
+        )
+    };
+    let res = patch("user_1", json!({"disabled": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["disabled"], true);
+    assert!(fake.revoked.lock().unwrap().contains(&"sess_1".to_string()));
+    let listed: Value = get("/users?q=clara".into()).await.json().await.unwrap();
+    assert_eq!(listed["users"][0]["disabled"], true);
+    let res = patch("user_1", json!({"disabled": false})).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["disabled"], false);
+    expect_error(
+        patch("user_1", json!({"role": "admin"})).await,
+        StatusCode::NOT_IMPLEMENTED,
+        "not_supported_by_backend",
+    )
+    .await;
+    expect_error(
+        patch("user_404", json!({"disabled": true})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    // Creating users is Clerk's business here.
+    expect_error(
+        call_as(
+            &app,
+            Method::POST,
+            "/api/v1/admin/users",
+            key,
+            Some(json!({"email": "new@example.com"})),
+        )
+        .await,
+        StatusCode::NOT_IMPLEMENTED,
+        "not_supported_by_backend",
+    )
+    .await;
+
+    // Delete: refused while the user alone owns an org, then allowed with it.
+    let delete = |path: &'static str| call_as(&app, Method::DELETE, path, key, None);
+    expect_error(
+        delete("/api/v1/admin/users/user_1").await,
+        StatusCode::CONFLICT,
+        "last_owner",
+    )
+    .await;
+    assert_eq!(
+        get("/users/user_1".into()).await.status(),
+        StatusCode::OK,
+        "a refused deletion leaves the upstream user"
+    );
+    assert_eq!(
+        delete("/api/v1/admin/users/user_1?delete_owned_orgs=true")
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    expect_error(
+        get("/users/user_1".into()).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        get("/orgs/clara-co".into()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        delete("/api/v1/admin/users/user_2").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    expect_error(
+        call_as(
+            &app,
+            Method::POST,
+            "/api/v1/admin/users/user_3/send-recovery",
+            key,
+            None,
+        )
+        .await,
+        StatusCode::NOT_IMPLEMENTED,
+        "not_supported_by_backend",
+    )
+    .await;
+    let res = call_as(
+        &app,
+        Method::POST,
+        "/api/v1/admin/users/user_3/sign-out",
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // Every action is in the audit log, by the service key.
+    let actions = |events: Vec<Value>| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let clara = actions(audit_events(&app, SERVICE_KEY, "user_id=user_1").await);
+    for a in [
+        "admin.user.disabled",
+        "admin.user.enabled",
+        "admin.user.deleted",
+    ] {
+        assert!(clara.contains(&a.to_string()), "{a} in {clara:?}");
+    }
+    let deleted = audit_events(&app, SERVICE_KEY, "action=admin.user.deleted").await;
+    assert_eq!(deleted.len(), 2);
+    assert!(
+        deleted
+            .iter()
+            .all(|e| e["actor_id"].as_str().unwrap().starts_with("service_key:"))
+    );
+    assert!(
+        deleted
+            .iter()
+            .any(|e| e["detail"]["orgs_deleted"] == json!(["clara-co"]))
+    );
+    let erin = actions(audit_events(&app, SERVICE_KEY, "user_id=user_3").await);
+    assert!(erin.contains(&"admin.user.signed_out".to_string()));
+    assert!(
+        !erin.contains(&"admin.user.recovery_sent".to_string()),
+        "no event for a mail never sent"
+    );
+    assert!(actions(audit_events(&app, SERVICE_KEY, "action=org.deleted").await).len() == 1);
 }

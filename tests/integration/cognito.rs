@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "Correct-horse-9";
-const ORG_SECRET: &str = "an org context master secret of 32+ bytes";
+pub(crate) const PASSWORD: &str = "Correct-horse-9";
+pub(crate) const ORG_SECRET: &str = "an org context master secret of 32+ bytes";
 
 /// A moto_server process (through tests/peers/moto.sh, which also stops it
 /// if this test process dies); stopped on drop.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
     base: String,
 }
@@ -48,7 +48,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts moto, or `None` when peers are skipped on purpose.
-async fn start_moto() -> Option<Moto> {
+pub(crate) async fn start_moto() -> Option<Moto> {
     let Some(bin) = std::env::var_os("MOTO_BIN") else {
         if std::env::var("DERP_SKIP_PEERS").as_deref() == Ok("1") {
             eprintln!("cognito tests skipped: DERP_SKIP_PEERS=1");
@@ -95,7 +95,7 @@ async fn start_moto() -> Option<Moto> {
 }
 
 /// Calls Cognito's JSON API on moto; panics unless it answers 2xx.
-async fn idp(moto: &Moto, op: &str, body: Value) -> Value {
+pub(crate) async fn idp(moto: &Moto, op: &str, body: Value) -> Value {
     let res = idp_raw(moto, op, body).await;
     let status = res.status();
     let text = res.text().await.unwrap();
@@ -117,10 +117,10 @@ async fn idp_raw(moto: &Moto, op: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-struct Pool {
-    id: String,
-    client_id: String,
-    client_secret: String,
+pub(crate) struct Pool {
+    pub id: String,
+    pub client_id: String,
+    pub client_secret: String,
 }
 
 async fn create_client(moto: &Moto, pool_id: &str, name: &str) -> (String, String) {
@@ -142,7 +142,7 @@ async fn create_client(moto: &Moto, pool_id: &str, name: &str) -> (String, Strin
     )
 }
 
-async fn create_pool(moto: &Moto) -> Pool {
+pub(crate) async fn create_pool(moto: &Moto) -> Pool {
     let pool = idp(moto, "CreateUserPool", json!({"PoolName": "derp-test"})).await;
     let id = pool["UserPool"]["Id"].as_str().unwrap().to_string();
     let (client_id, client_secret) = create_client(moto, &id, "derp").await;
@@ -153,7 +153,7 @@ async fn create_pool(moto: &Moto) -> Pool {
     }
 }
 
-fn cognito_config(moto: &Moto, pool: &Pool) -> CognitoConfig {
+pub(crate) fn cognito_config(moto: &Moto, pool: &Pool) -> CognitoConfig {
     CognitoConfig {
         user_pool_id: pool.id.clone(),
         client_id: pool.client_id.clone(),
@@ -165,7 +165,10 @@ fn cognito_config(moto: &Moto, pool: &Pool) -> CognitoConfig {
     }
 }
 
-async fn spawn_cognito(cognito: CognitoConfig, change: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn spawn_cognito(
+    cognito: CognitoConfig,
+    change: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = helpers::base_config(dir.path());
     config.auth.native = None;
@@ -180,7 +183,7 @@ fn meta() -> RequestMeta {
 }
 
 /// Signs up through derp and confirms with a code (moto accepts any).
-async fn signed_up_and_confirmed(app: &TestApp, email: &str) {
+pub(crate) async fn signed_up_and_confirmed(app: &TestApp, email: &str) {
     let res = app
         .post(
             "/api/v1/auth/sign-up",
@@ -198,7 +201,11 @@ async fn signed_up_and_confirmed(app: &TestApp, email: &str) {
 }
 
 /// Signs in through derp: `(access_token, refresh_token, body)`.
-async fn signed_in(app: &TestApp, email: &str, password: &str) -> (String, String, Value) {
+pub(crate) async fn signed_in(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> (String, String, Value) {
     let res = app.sign_in(email, password).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();

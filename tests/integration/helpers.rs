@@ -250,3 +250,38 @@ pub fn spawn_client() -> Client {
         .build()
         .expect("client")
 }
+
+/// A request with an optional bearer and JSON body (admin API tests).
+pub async fn call_as(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: impl Into<String>,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    let mut req = app.client.request(method, app.url(&path.into()));
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.expect("request")
+}
+
+/// The audit events matching `query`, read with the service key `key`.
+pub async fn audit_events(app: &TestApp, key: &str, query: &str) -> Vec<Value> {
+    let res = call_as(
+        app,
+        reqwest::Method::GET,
+        format!("/api/v1/admin/audit?{query}"),
+        Some(key),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.expect("json")["events"]
+        .as_array()
+        .expect("events")
+        .clone()
+}

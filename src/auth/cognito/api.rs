@@ -1,9 +1,11 @@
 //! Cognito's user-facing JSON API over reqwest: `POST /` with
-//! `X-Amz-Target: AWSCognitoIdentityProviderService.<Op>`. These operations
-//! need no AWS signature, only the app client's `SECRET_HASH`. Every request
+//! `X-Amz-Target: AWSCognitoIdentityProviderService.<Op>`. The user-facing
+//! operations need no AWS signature, only the app client's `SECRET_HASH`;
+//! the Admin* ones are signed with SigV4 ([`Api::call_signed`]). Every request
 //! has a timeout; upstream bodies and messages go to the log, never to
 //! clients.
 
+use super::sigv4::{self, Keys};
 use crate::config::{CognitoConfig, Secret};
 use crate::error::AuthError;
 use base64::Engine;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 /// Upstream answers larger than this are refused (Cognito's are a few KiB).
 const MAX_BODY: usize = 1024 * 1024;
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// What a throttled caller is told to wait (Cognito gives no figure).
@@ -139,15 +142,73 @@ impl Api {
 
     /// Calls `op` with `body`; a 2xx answer's JSON, else the error type.
     pub async fn call(&self, op: &'static str, body: &Value) -> Result<Value, CallError> {
-        let res = self
+        self.send(op, serde_json::to_vec(body).unwrap_or_default(), None)
+            .await
+    }
+
+    /// Calls an IAM-authorised operation (the Admin* ones), signed with
+    /// SigV4 at `now` (epoch seconds).
+    pub async fn call_signed(
+        &self,
+        op: &'static str,
+        body: &Value,
+        keys: &Keys,
+        region: &str,
+        now: i64,
+    ) -> Result<Value, CallError> {
+        let payload = serde_json::to_vec(body).unwrap_or_default();
+        let url = reqwest::Url::parse(&self.endpoint)
+            .map_err(|_| CallError::Transport("the endpoint is not a URL".into()))?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(CallError::Transport("the endpoint has no host".into())),
+        };
+        let amz_date = sigv4::amz_date(now);
+        let target = format!("AWSCognitoIdentityProviderService.{op}");
+        let authorization = sigv4::authorization(
+            keys,
+            &sigv4::Request {
+                method: "POST",
+                path: url.path(),
+                query: "",
+                headers: &[
+                    ("content-type", CONTENT_TYPE),
+                    ("host", &host),
+                    ("x-amz-date", &amz_date),
+                    ("x-amz-target", &target),
+                ],
+                payload: &payload,
+                amz_date: &amz_date,
+                region,
+                service: "cognito-idp",
+            },
+        );
+        self.send(op, payload, Some((amz_date, authorization)))
+            .await
+    }
+
+    async fn send(
+        &self,
+        op: &'static str,
+        payload: Vec<u8>,
+        signature: Option<(String, String)>,
+    ) -> Result<Value, CallError> {
+        let mut req = self
             .http
             .post(&self.endpoint)
             .header(
                 "X-Amz-Target",
                 format!("AWSCognitoIdentityProviderService.{op}"),
             )
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .body(serde_json::to_vec(body).unwrap_or_default())
+            .header("Content-Type", CONTENT_TYPE);
+        if let Some((amz_date, authorization)) = signature {
+            req = req
+                .header("X-Amz-Date", amz_date)
+                .header("Authorization", authorization);
+        }
+        let res = req
+            .body(payload)
             .send()
             .await
             .map_err(|e| CallError::Transport(without_url(e)))?;

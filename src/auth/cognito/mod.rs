@@ -1,6 +1,7 @@
 //! The Cognito backend: users live in an Amazon Cognito user pool; derp
-//! calls its user-facing JSON API (no AWS SDK, no SigV4: these operations
-//! need only the app client's `SECRET_HASH`) and verifies its access tokens
+//! calls its user-facing JSON API (no AWS SDK: these operations need only
+//! the app client's `SECRET_HASH`; the admin's Admin* calls in
+//! [`directory`] are signed with [`sigv4`]) and verifies its access tokens
 //! locally against the pool's JWKS. Orgs, invitations and the audit log stay
 //! in SQLite, keyed by the Cognito `sub`; the active org travels in the
 //! signed `X-Org-Context` header ([`crate::auth::org_context`]).
@@ -17,7 +18,9 @@
 
 mod account;
 pub mod api;
+pub mod directory;
 mod session;
+pub mod sigv4;
 mod verify;
 
 use crate::auth::org_context::OrgContextSigner;

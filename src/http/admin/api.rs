@@ -240,13 +240,16 @@ pub async fn send_mail_for(
         ip: actor.ip.clone(),
         user_agent: actor.user_agent.clone(),
     };
-    let user = state.admin.note_mail(actor, id, action).await?;
+    let user = state.admin.get_user(id).await?.user;
     let email = Email::from_stored(user.email);
     if recovery {
-        state.backend.recover_password(email, None, &meta).await
+        state.backend.recover_password(email, None, &meta).await?;
     } else {
-        state.backend.resend_confirmation(email, None).await
+        state.backend.resend_confirmation(email, None).await?;
     }
+    // Recorded once the backend took it (a backend that refuses, like
+    // Clerk's, leaves no event for a mail never sent).
+    state.admin.note_mail(actor, id, action).await.map(|_| ())
 }
 
 async fn send_confirmation(

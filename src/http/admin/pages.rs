@@ -102,6 +102,9 @@ struct UsersPage {
     users: Vec<crate::domain::User>,
     next: Option<String>,
     errors: FormErrors,
+    /// The upstream user store, when users do not live in derp.
+    upstream: Option<&'static str>,
+    can_create: bool,
 }
 
 async fn render_users(
@@ -110,7 +113,19 @@ async fn render_users(
     cursor: Option<String>,
     errors: FormErrors,
 ) -> PageResult {
-    let page = svc(&ctx).list_users(&q, cursor.as_deref(), 50).await?;
+    let mut errors = errors;
+    let page = match svc(&ctx).list_users(&q, cursor.as_deref(), 50).await {
+        Ok(page) => page,
+        // The upstream store cannot list users as configured: say why.
+        Err(e @ (AuthError::NotSupportedByBackend(_) | AuthError::NotConfigured(_))) => {
+            errors.form = Some(e.to_string());
+            crate::services::admin::UserPage {
+                users: Vec::new(),
+                next_cursor: None,
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -122,6 +137,8 @@ async fn render_users(
         users: page.users,
         next: page.next_cursor,
         errors,
+        upstream: svc(&ctx).upstream(),
+        can_create: svc(&ctx).can_create_users(),
     };
     ctx.render(status, &view)
 }
@@ -193,6 +210,8 @@ struct UserPage {
     /// The sign-in lock on the user's address, while it lasts.
     lockout: Option<crate::services::lockouts::LockoutView>,
     errors: FormErrors,
+    /// The upstream user store: role, mail and sessions are its own.
+    upstream: Option<&'static str>,
 }
 
 async fn render_user(mut ctx: Ctx, id: &str, errors: FormErrors) -> PageResult {
@@ -210,6 +229,7 @@ async fn render_user(mut ctx: Ctx, id: &str, errors: FormErrors) -> PageResult {
         events,
         lockout,
         errors,
+        upstream: svc(&ctx).upstream(),
     };
     ctx.render(status, &page)
 }
@@ -335,6 +355,8 @@ async fn user_action(
             e @ (AuthError::InvalidRequest { .. }
             | AuthError::Forbidden(_)
             | AuthError::SoleOwner(_)
+            | AuthError::NotSupportedByBackend(_)
+            | AuthError::NotConfigured(_)
             | AuthError::RateLimited { .. }),
         ) => {
             render_user(

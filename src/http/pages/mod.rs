@@ -263,6 +263,8 @@ impl From<AuthError> for PageError {
             StatusCode::FORBIDDEN => Self::Forbidden(e.to_string()),
             StatusCode::UNAUTHORIZED => Self::Unauthorized(e.to_string()),
             StatusCode::BAD_GATEWAY => Self::BadGateway,
+            // The backend cannot do it: say so, it is no server fault.
+            StatusCode::NOT_IMPLEMENTED => Self::BadRequest(e.to_string()),
             s if s.is_server_error() => {
                 tracing::error!(error = ?e, "page request failed");
                 Self::Internal
