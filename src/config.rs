@@ -586,6 +586,7 @@ impl Config {
                 ("endpoint", &c.endpoint),
                 ("jwks_url", &c.jwks_url),
                 ("issuer", &c.issuer),
+                ("redirect_uri", &c.redirect_uri),
             ] {
                 if let Some(url) = url
                     && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -594,6 +595,10 @@ impl Config {
                         "auth.cognito.{key}: `{url}` must start with http:// or https://"
                     )));
                 }
+            }
+            if let Some(domain) = c.domain.as_deref().filter(|d| !d.trim().is_empty()) {
+                crate::auth::cognito::hosted_ui::domain_base(domain)
+                    .map_err(ConfigError::Invalid)?;
             }
         }
         for key in &self.admin.service_keys {
