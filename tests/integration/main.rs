@@ -10,6 +10,7 @@ mod api_errors;
 mod clerk;
 mod cli;
 mod cognito;
+mod cognito_hosted_ui;
 mod mail_flows;
 mod oauth;
 mod ops_cli;
