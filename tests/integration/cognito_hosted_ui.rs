@@ -143,7 +143,7 @@ async fn setup(change: impl FnOnce(&mut CognitoConfig)) -> Option<Setup> {
             "UserPoolId": pool_id,
             "ClientName": "derp",
             "GenerateSecret": true,
-            "CallbackURLs": [callback],
+            "CallbackURLs": [callback, APP],
             "AllowedOAuthFlows": ["code"],
             "AllowedOAuthScopes": ["openid", "email", "profile"],
             "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
@@ -252,8 +252,12 @@ async fn authorize_url(s: &Setup, b: &Client) -> String {
 }
 
 /// At cognito-local: GET the login form, POST the credentials; returns the
-/// redirect it answers with (the callback URL with `code` and `state`).
+/// redirect it answers with (derp's callback URL with `code` and `state`).
 async fn log_in_at_cognito(s: &Setup, b: &Client, url: &str) -> String {
+    log_in_at_cognito_to(s, b, url, &s.callback).await
+}
+
+async fn log_in_at_cognito_to(s: &Setup, b: &Client, url: &str, expect: &str) -> String {
     let form = b.get(url).send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK, "{url}");
     let html = form.text().await.unwrap();
@@ -279,7 +283,7 @@ async fn log_in_at_cognito(s: &Setup, b: &Client, url: &str) -> String {
         .unwrap();
     assert!(res.status().is_redirection(), "{}", res.status());
     let back = location(&res);
-    assert!(back.starts_with(&s.callback), "{back}");
+    assert!(back.starts_with(expect), "{back}");
     back
 }
 
@@ -395,6 +399,39 @@ async fn hosted_ui_sign_in_returns_to_the_app_with_a_code_whose_tokens_work_and_
     let tokens = res.json::<Value>().await.unwrap()["tokens"].clone();
     let new_access = tokens["access_token"].as_str().unwrap();
     assert_eq!(s.app.session(new_access).await.status(), StatusCode::OK);
+
+    // The same from the hosted pages' button: /oauth/cognito sends the
+    // browser to Cognito with the app's return kept in the flow.
+    let b = browser();
+    let res = b
+        .get(s.app.url(&format!(
+            "/oauth/cognito?redirect_to={}&state=page-state&code_challenge={}&code_challenge_method=S256",
+            urlencode(APP),
+            s256(VERIFIER)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let url = location(&res);
+    assert!(
+        url.starts_with(&format!("{}/oauth2/authorize?", s.cl.base)),
+        "{url}"
+    );
+    let callback = log_in_at_cognito(&s, &b, &url).await;
+    let res = b.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let back = location(&res);
+    assert_eq!(param(&back, "state").as_deref(), Some("page-state"));
+    let res = token_exchange(&s, &param(&back, "code").unwrap(), VERIFIER).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Without an app to return to, the page refuses to start.
+    let res = browser()
+        .get(s.app.url("/oauth/cognito"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     // Apps that run the browser leg themselves: their own PKCE pair, then
     // POST /oauth/cognito/sign-in with the code.
@@ -586,4 +623,66 @@ async fn tokens_that_do_not_verify_are_an_upstream_error_and_a_dead_token_endpoi
         "upstream_error",
     )
     .await;
+}
+
+#[tokio::test]
+async fn with_redirect_uri_at_the_app_the_app_posts_cognitos_code_and_derp_supplies_the_verifier() {
+    let Some(s) = setup(|c| c.redirect_uri = Some(APP.into())).await else {
+        return;
+    };
+    // No redirect_to needed: Cognito sends the browser to the app itself.
+    let b = browser();
+    let res = b
+        .get(s.app.url("/api/v1/auth/oauth/cognito/url"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let url = res.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(param(&url, "redirect_uri").as_deref(), Some(APP));
+    let back = log_in_at_cognito_to(&s, &b, &url, APP).await;
+    let (code, state) = (
+        param(&back, "code").unwrap(),
+        param(&back, "state").unwrap(),
+    );
+
+    // Without the browser's flow cookie there is no verifier: Cognito
+    // refuses the incomplete exchange (cognito-local keeps the code then).
+    expect_error(
+        s.app
+            .post(
+                "/api/v1/auth/oauth/cognito/sign-in",
+                json!({"code": code, "state": state}),
+            )
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    // Another state than the flow's, from the browser that started it.
+    expect_error(
+        b.post(s.app.url("/api/v1/auth/oauth/cognito/sign-in"))
+            .json(&json!({"code": code, "state": "forged"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    // The browser posts the code and state with its cookie: signed in.
+    let res = b
+        .post(s.app.url("/api/v1/auth/oauth/cognito/sign-in"))
+        .json(&json!({"code": code, "state": state}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["email"], EMAIL);
+    let access = body["tokens"]["access_token"].as_str().unwrap();
+    assert_eq!(s.app.session(access).await.status(), StatusCode::OK);
 }

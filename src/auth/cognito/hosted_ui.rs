@@ -322,8 +322,9 @@ impl CognitoBackend {
 }
 
 /// The token endpoint's refusal of the code (used, expired, wrong verifier
-/// or redirect URI) is 401; a misconfigured client or an unreachable or
-/// garbled endpoint is 502, details in the log only.
+/// or redirect URI: `invalid_grant`) is 401, an incomplete request 400; a
+/// misconfigured client or an unreachable or garbled endpoint is 502,
+/// details in the log only.
 fn token_error<RE: std::error::Error + 'static>(
     e: oauth2::RequestTokenError<RE, BasicErrorResponse>,
 ) -> AuthError {
@@ -334,6 +335,18 @@ fn token_error<RE: std::error::Error + 'static>(
             tracing::warn!(error = ?r.error(), "cognito refused the authorization code");
             AuthError::InvalidToken
         }
+        // What the caller sent is incomplete (typically no `code_verifier`
+        // for a code issued with a challenge).
+        oauth2::RequestTokenError::ServerResponse(r)
+            if *r.error() == BasicErrorResponseType::InvalidRequest =>
+        {
+            tracing::warn!(error = ?r.error(), "cognito refused the code exchange request");
+            AuthError::field(
+                "code",
+                "Cognito refused the exchange as incomplete (is code_verifier missing?)",
+            )
+        }
+        // invalid_client, unauthorized_client, …: derp's configuration.
         oauth2::RequestTokenError::ServerResponse(r) => {
             AuthError::Upstream(format!("cognito token endpoint: {:?}", r.error()))
         }
