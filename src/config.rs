@@ -731,6 +731,26 @@ mod tests {
     }
 
     #[test]
+    fn cognito_domain_and_redirect_uri_are_checked() {
+        let cognito = |extra: &str| {
+            Config::from_toml(&format!(
+                "[auth]\norg_context_secret = \"0123456789abcdef0123456789abcdef\"\n\
+                 [auth.cognito]\nuser_pool_id = \"us-east-1_abc\"\nclient_id = \"c\"\n{extra}"
+            ))
+        };
+        assert!(cognito("domain = \"myapp.auth.us-east-1.amazoncognito.com\"\n").is_ok());
+        assert!(cognito("domain = \"http://127.0.0.1:9229\"\n").is_ok());
+        let err = cognito("domain = \"myapp.example.com/oauth2\"\n").unwrap_err();
+        assert!(err.to_string().contains("auth.cognito.domain"), "{err}");
+        let err = cognito("domain = \"h.example.com\"\nredirect_uri = \"app.example.com/cb\"\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("auth.cognito.redirect_uri"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn smtp_tls_follows_port_and_original_booleans() {
         let mut e = EmailConfig::default();
         assert_eq!(e.effective_tls(), SmtpTls::Starttls);
