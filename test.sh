@@ -8,6 +8,10 @@ cd "$(dirname "$0")"
 echo "==> npm: the OpenID provider the Rust tests sign in with (oauth2-mock-server)"
 (cd tests/oidc && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 
+echo "==> npm: cognito-local 5.3.0 (Cognito with the hosted UI's code flow) for the hosted-UI tests"
+(cd tests/cognito-local && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+export COGNITO_LOCAL_BIN="$PWD/tests/cognito-local/node_modules/.bin/cognito-local"
+
 echo "==> moto 5.2.5 (Cognito emulator) for the Rust Cognito tests"
 moto_venv=target/moto-venv
 if [ "$(cat "$moto_venv/.installed" 2>/dev/null)" != "moto[server]==5.2.5" ] || [ ! -x "$moto_venv/bin/moto_server" ]; then

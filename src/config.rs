@@ -594,6 +594,7 @@ impl Config {
                 ("endpoint", &c.endpoint),
                 ("jwks_url", &c.jwks_url),
                 ("issuer", &c.issuer),
+                ("redirect_uri", &c.redirect_uri),
             ] {
                 if let Some(url) = url
                     && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -602,6 +603,10 @@ impl Config {
                         "auth.cognito.{key}: `{url}` must start with http:// or https://"
                     )));
                 }
+            }
+            if let Some(domain) = c.domain.as_deref().filter(|d| !d.trim().is_empty()) {
+                crate::auth::cognito::hosted_ui::domain_base(domain)
+                    .map_err(ConfigError::Invalid)?;
             }
         }
         for key in &self.admin.service_keys {
@@ -731,6 +736,26 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cr3t"));
         assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn cognito_domain_and_redirect_uri_are_checked() {
+        let cognito = |extra: &str| {
+            Config::from_toml(&format!(
+                "[auth]\norg_context_secret = \"0123456789abcdef0123456789abcdef\"\n\
+                 [auth.cognito]\nuser_pool_id = \"us-east-1_abc\"\nclient_id = \"c\"\n{extra}"
+            ))
+        };
+        assert!(cognito("domain = \"myapp.auth.us-east-1.amazoncognito.com\"\n").is_ok());
+        assert!(cognito("domain = \"http://127.0.0.1:9229\"\n").is_ok());
+        let err = cognito("domain = \"myapp.example.com/oauth2\"\n").unwrap_err();
+        assert!(err.to_string().contains("auth.cognito.domain"), "{err}");
+        let err = cognito("domain = \"h.example.com\"\nredirect_uri = \"app.example.com/cb\"\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("auth.cognito.redirect_uri"),
+            "{err}"
+        );
     }
 
     #[test]

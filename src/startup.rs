@@ -216,10 +216,7 @@ impl Application {
             _ => None,
         };
         let mut directory: Option<Arc<dyn UserDirectory>> = None;
-        let backend: Arc<dyn AuthBackend> = match config.backend() {
-            BackendKind::Native => native_backend
-                .clone()
-                .ok_or_else(|| StartError::Other("native backend".into()))?,
+        let cognito_backend = match config.backend() {
             BackendKind::Cognito => {
                 use crate::auth::cognito::{CognitoBackend, CognitoParts};
                 let cfg = config.auth.cognito.clone().unwrap_or_default();
@@ -230,16 +227,26 @@ impl Application {
                     crate::auth::cognito::directory::directory(&cfg, clock.clone())
                         .map_err(StartError::Config)?,
                 );
-                Arc::new(
+                Some(Arc::new(
                     CognitoBackend::new(CognitoParts {
                         cfg,
                         db: db.clone(),
                         clock: clock.clone(),
                         org_context,
+                        public_url: config.public_url(),
                     })
                     .map_err(StartError::Config)?,
-                )
+                ))
             }
+            _ => None,
+        };
+        let backend: Arc<dyn AuthBackend> = match config.backend() {
+            BackendKind::Native => native_backend
+                .clone()
+                .ok_or_else(|| StartError::Other("native backend".into()))?,
+            BackendKind::Cognito => cognito_backend
+                .clone()
+                .ok_or_else(|| StartError::Other("cognito backend".into()))?,
             BackendKind::Clerk => {
                 let cfg = config.auth.clerk.clone().unwrap_or_default();
                 let org_context =
@@ -295,6 +302,7 @@ impl Application {
             admin: admin.clone(),
             oauth,
             native: native_backend,
+            cognito: cognito_backend,
             clock: clock.clone(),
             trusted_proxies: trusted.into(),
             issuer,

@@ -29,6 +29,8 @@ pub struct AppState {
     pub oauth: Option<Arc<crate::services::oauth::OAuthService>>,
     /// The native backend itself, for what only it can do (provider identities).
     pub native: Option<Arc<crate::auth::native::NativeBackend>>,
+    /// The Cognito backend itself, for its hosted-UI sign-in.
+    pub cognito: Option<Arc<crate::auth::cognito::CognitoBackend>>,
     pub admin: Arc<crate::services::admin::AdminService>,
     pub clock: Arc<dyn Clock>,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,

@@ -108,6 +108,23 @@ pub struct Flow {
 /// A flow lives ten minutes.
 pub const FLOW_TTL: i64 = 600;
 
+impl Flow {
+    /// The callback belongs to this flow: same provider, not expired, and
+    /// the `state` this browser was given (compared in constant time).
+    pub fn check(&self, provider: &str, state: &str, now: i64) -> AuthResult<()> {
+        if self.provider != provider
+            || self.expires_at < now
+            || !crate::auth::secrets::constant_time_eq(self.state.as_bytes(), state.as_bytes())
+        {
+            return Err(AuthError::field(
+                "state",
+                "does not match this browser's sign-in (expired or tampered)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Discovery {
     issuer: String,
@@ -346,16 +363,7 @@ impl OAuthService {
         state: &str,
         flow: &Flow,
     ) -> AuthResult<ExternalIdentity> {
-        let now = self.clock.unix();
-        if flow.provider != name
-            || flow.expires_at < now
-            || !crate::auth::secrets::constant_time_eq(flow.state.as_bytes(), state.as_bytes())
-        {
-            return Err(AuthError::field(
-                "state",
-                "does not match this browser's sign-in (expired or tampered)",
-            ));
-        }
+        flow.check(name, state, self.clock.unix())?;
         let p = self.provider(name).await?;
         self.exchange(
             &p,

@@ -11,6 +11,7 @@ mod clerk;
 mod cli;
 mod cognito;
 mod cognito_admin;
+mod cognito_hosted_ui;
 mod lockout;
 mod mail_flows;
 mod oauth;

@@ -33,7 +33,7 @@ fn check_code(code: &str) -> AuthResult<&str> {
 
 /// A user from Cognito's attributes (`GetUser`) or, without them, from the
 /// verified token alone.
-fn user_from(v: &Verified, attributes: Option<&Value>) -> User {
+pub(super) fn user_from(v: &Verified, attributes: Option<&Value>) -> User {
     let mut data = Map::new();
     let mut email = None;
     let mut verified_email = false;

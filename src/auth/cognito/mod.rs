@@ -15,13 +15,21 @@
 //!   else, so the wrapper carries it (see [`session::RefreshWrapper`]).
 //! - `session_id`: the token's `origin_jti` (one per sign-in, kept across
 //!   refreshes), else its `jti`.
+//!
+//! With `domain` set, browsers can also sign in through Cognito's hosted UI
+//! ([`hosted_ui`], provider name `cognito`); the app then gets a derp
+//! authorization code ([`code`]) that unlocks the same kind of tokens.
 
 mod account;
 pub mod api;
+mod code;
 pub mod directory;
+pub mod hosted_ui;
 mod session;
 pub mod sigv4;
 mod verify;
+
+pub use hosted_ui::{Authorization, HostedSignIn, PROVIDER};
 
 use crate::auth::org_context::OrgContextSigner;
 use crate::auth::{
@@ -83,6 +91,9 @@ pub fn jwks_url(cfg: &CognitoConfig) -> String {
 
 pub struct CognitoBackend {
     api: api::Api,
+    http: reqwest::Client,
+    /// `/oauth2/*` of the user pool's domain, when `domain` is configured.
+    hosted_ui: Option<hosted_ui::HostedUi>,
     verifier: verify::Verifier,
     db: Db,
     clock: Arc<dyn Clock>,
@@ -94,6 +105,8 @@ pub struct CognitoParts {
     pub db: Db,
     pub clock: Arc<dyn Clock>,
     pub org_context: OrgContextSigner,
+    /// derp's base URL: the default hosted-UI redirect URI is its callback.
+    pub public_url: String,
 }
 
 impl CognitoBackend {
@@ -110,6 +123,8 @@ impl CognitoBackend {
         let http = api::http_client()?;
         Ok(Self {
             api: api::Api::new(http.clone(), cfg, endpoint(cfg)),
+            hosted_ui: hosted_ui::HostedUi::from_config(cfg, &p.public_url)?,
+            http: http.clone(),
             verifier: verify::Verifier::new(
                 http,
                 jwks_url(cfg),
@@ -296,14 +311,16 @@ impl AuthBackend for CognitoBackend {
         unsupported()
     }
 
+    /// Codes come from the hosted-UI callback ([`Self::issue_code_for`]).
     async fn exchange_code(
         &self,
-        _code: &str,
-        _redirect_uri: &str,
-        _code_verifier: Option<String>,
-        _meta: &RequestMeta,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<String>,
+        meta: &RequestMeta,
     ) -> AuthResult<AuthOutcome> {
-        unsupported()
+        self.exchange_code_impl(code, redirect_uri, code_verifier, meta)
+            .await
     }
 
     /// Apps verify Cognito's tokens against the pool's own JWKS.

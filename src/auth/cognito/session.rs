@@ -69,7 +69,12 @@ fn sign_in_error(e: CallError) -> AuthError {
 
 impl CognitoBackend {
     /// The token pair for a verified Cognito access token.
-    fn pair(&self, access_token: String, refresh_token: String, v: &Verified) -> TokenPair {
+    pub(super) fn pair(
+        &self,
+        access_token: String,
+        refresh_token: String,
+        v: &Verified,
+    ) -> TokenPair {
         TokenPair {
             access_token,
             refresh_token,
@@ -80,7 +85,7 @@ impl CognitoBackend {
     }
 
     /// Verifies a token Cognito just issued (it must pass `/session` too).
-    async fn verify_issued(&self, access_token: &str) -> AuthResult<Verified> {
+    pub(super) async fn verify_issued(&self, access_token: &str) -> AuthResult<Verified> {
         self.verifier.verify(access_token).await.map_err(|_| {
             AuthError::Upstream(
                 "cognito issued an access token that does not verify (check issuer, jwks_url and client_id)".into(),

@@ -128,14 +128,19 @@ impl Verifier {
         }
     }
 
-    /// Verifies `token`; every refusal is `Unauthenticated`.
-    pub async fn verify(&self, token: &str) -> AuthResult<Verified> {
+    /// Decodes `token` with the pool's keys: RS256, a known `kid`, the
+    /// signature, `iss`, and `aud` when given. `exp` is checked by callers.
+    async fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+        now: i64,
+    ) -> AuthResult<T> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Unauthenticated)?;
         if header.alg != Algorithm::RS256 {
             return Err(AuthError::Unauthenticated);
         }
         let kid = header.kid.ok_or(AuthError::Unauthenticated)?;
-        let now = self.clock.unix();
         let (known, stale) = {
             let cache = self.read_keys();
             (
@@ -146,21 +151,42 @@ impl Verifier {
         if !known || stale {
             self.refetch(now).await;
         }
-        let claims = {
-            let cache = self.read_keys();
-            let key = cache.keys.get(&kid).ok_or(AuthError::Unauthenticated)?;
-            let mut validation = Validation::new(Algorithm::RS256);
-            validation.validate_exp = false;
-            validation.validate_aud = false;
-            validation.required_spec_claims = ["exp", "sub", "iss"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            validation.set_issuer(&[&self.issuer]);
-            jsonwebtoken::decode::<Claims>(token, key, &validation)
-                .map_err(|_| AuthError::Unauthenticated)?
-                .claims
-        };
+        let cache = self.read_keys();
+        let key = cache.keys.get(&kid).ok_or(AuthError::Unauthenticated)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = audience.is_some();
+        let mut required = vec!["exp", "sub", "iss"];
+        if let Some(aud) = audience {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        validation.required_spec_claims = required.iter().map(|s| s.to_string()).collect();
+        validation.set_issuer(&[&self.issuer]);
+        Ok(jsonwebtoken::decode::<T>(token, key, &validation)
+            .map_err(|_| AuthError::Unauthenticated)?
+            .claims)
+    }
+
+    /// Verifies an id_token from the hosted UI's token endpoint: the pool's
+    /// key, `iss`, `aud` = the app client, `token_use = id`, not expired, and
+    /// the `sub` of the access token it came with. Returns its claims.
+    pub async fn verify_id_token(&self, token: &str, sub: &str) -> AuthResult<serde_json::Value> {
+        let now = self.clock.unix();
+        let claims: serde_json::Value = self.decode(token, Some(&self.client_id), now).await?;
+        let ok = claims["token_use"].as_str() == Some("id")
+            && claims["sub"].as_str() == Some(sub)
+            && claims["exp"].as_i64().is_some_and(|exp| exp > now);
+        if !ok {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(claims)
+    }
+
+    /// Verifies `token`; every refusal is `Unauthenticated`.
+    pub async fn verify(&self, token: &str) -> AuthResult<Verified> {
+        let now = self.clock.unix();
+        let claims: Claims = self.decode(token, None, now).await?;
         if claims.token_use.as_deref() != Some("access")
             || claims.client_id.as_deref() != Some(self.client_id.as_str())
             || claims.exp <= now

@@ -2,5 +2,6 @@
 
 pub mod auth;
 pub mod oauth;
+pub mod oauth_cognito;
 pub mod ops;
 pub mod orgs;

@@ -5,7 +5,10 @@
 //! The flow's `state`, PKCE verifier and `nonce` travel in `derp_oauth`, an
 //! encrypted, HttpOnly, SameSite=Lax cookie that lives ten minutes and is
 //! cleared at the callback: the flow is bound to the browser that started it.
+//! With the Cognito backend, the provider `cognito` is its hosted UI
+//! ([`super::oauth_cognito`]).
 
+use super::oauth_cognito;
 use crate::auth::native::NativeBackend;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
@@ -58,7 +61,7 @@ pub fn flow_cookie(state: &AppState, flow: &Flow) -> Cookie<'static> {
         .unwrap_or_else(|| Cookie::new(COOKIE, ""))
 }
 
-fn read_flow(req: &HttpRequest, state: &AppState) -> Option<Flow> {
+pub(crate) fn read_flow(req: &HttpRequest, state: &AppState) -> Option<Flow> {
     let raw = req.cookie(COOKIE)?;
     let mut jar = CookieJar::new();
     jar.add_original(raw.into_owned());
@@ -68,7 +71,7 @@ fn read_flow(req: &HttpRequest, state: &AppState) -> Option<Flow> {
         .and_then(|c| serde_json::from_str(c.value()).ok())
 }
 
-fn removal() -> Cookie<'static> {
+pub(crate) fn removal() -> Cookie<'static> {
     let mut c = Cookie::build(COOKIE, "").path("/").finish();
     c.make_removal();
     c
@@ -88,7 +91,6 @@ async fn authorization_url(
     path: web::Path<String>,
     query: web::Query<UrlQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (oauth, _) = parts(&state, &path)?;
     let q = query.into_inner();
     if let Some(to) = &q.redirect_to
         && !state.allowed.is_allowed(to)
@@ -104,6 +106,14 @@ async fn authorization_url(
     {
         return Err(AuthError::field("code_challenge", "must be an S256 challenge").into());
     }
+    if let Some(cognito) = oauth_cognito::hosted_ui(&state, &path) {
+        let (url, cookie) =
+            oauth_cognito::start(&state, &cognito, q.redirect_to, q.state, q.code_challenge)?;
+        return Ok(HttpResponse::Ok()
+            .cookie(cookie)
+            .json(json!({ "url": url })));
+    }
+    let (oauth, _) = parts(&state, &path)?;
     let (url, flow) = oauth
         .start(
             &path,
@@ -133,6 +143,10 @@ async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, PageError> {
     let mut ctx = Ctx::load(&req).await?;
+    if let Some(cognito) = oauth_cognito::hosted_ui(&ctx.state, &path) {
+        let q = query.into_inner();
+        return oauth_cognito::callback(&req, ctx, cognito, q.code, q.state, q.error).await;
+    }
     let (oauth, native) = parts(&ctx.state, &path)?;
     if let Some(e) = &query.error {
         return Err(PageError::BadRequest(format!(
@@ -186,7 +200,6 @@ async fn callback(
 #[derive(Debug, Deserialize)]
 struct SignInBody {
     code: String,
-    #[allow(dead_code)]
     state: Option<String>,
     code_verifier: Option<String>,
     redirect_uri: Option<String>,
@@ -194,11 +207,24 @@ struct SignInBody {
 
 /// The seed's `sign_in_with_oauth(provider, code)`.
 async fn sign_in(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(cognito) = oauth_cognito::hosted_ui(&state, &path) {
+        return Ok(oauth_cognito::sign_in(
+            &req,
+            &state,
+            &cognito,
+            &body.code,
+            body.state.as_deref(),
+            body.code_verifier,
+            body.redirect_uri.as_deref(),
+        )
+        .await?);
+    }
     let (oauth, native) = parts(&state, &path)?;
     let identity = oauth
         .sign_in_with_code(&path, &body.code, body.code_verifier, body.redirect_uri)

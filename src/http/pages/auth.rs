@@ -702,13 +702,27 @@ async fn logout_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> PageResul
     Ok(ctx.sign_out())
 }
 
-/// `(name, display name)` of the configured sign-in providers.
+/// `(name, display name)` of the configured sign-in providers (Cognito's
+/// hosted UI with the Cognito backend and a `domain`).
 fn providers(ctx: &Ctx) -> Vec<(String, String)> {
-    ctx.state
+    let mut list = ctx
+        .state
         .oauth
         .as_ref()
         .map(|o| o.providers())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if ctx
+        .state
+        .cognito
+        .as_ref()
+        .is_some_and(|c| c.hosted_ui_enabled())
+    {
+        list.push((
+            crate::auth::cognito::PROVIDER.to_string(),
+            crate::auth::cognito::hosted_ui::DISPLAY_NAME.to_string(),
+        ));
+    }
+    list
 }
 
 /// `/oauth/{provider}`: starts a provider sign-in from the hosted pages,
@@ -720,6 +734,24 @@ async fn oauth_start(
 ) -> PageResult {
     let ctx = Ctx::load(&req).await?;
     let ret = query.validate(&ctx)?;
+    if let Some(cognito) = crate::http::api::oauth_cognito::hosted_ui(&ctx.state, &path) {
+        let (url, cookie) = crate::http::api::oauth_cognito::start(
+            &ctx.state,
+            &cognito,
+            ret.redirect_to,
+            ret.state,
+            ret.code_challenge,
+        )
+        .map_err(|e| match e {
+            AuthError::InvalidRequest { .. } => PageError::BadRequest(
+                "Signing in with Cognito needs the application to return to: start from the application.".into(),
+            ),
+            other => other.into(),
+        })?;
+        let mut res = ctx.redirect(&url);
+        let _ = res.add_cookie(&cookie);
+        return Ok(res);
+    }
     let (oauth, _) = crate::http::api::oauth::parts(&ctx.state, &path)?;
     let (url, flow) = oauth
         .start(&path, ret.redirect_to, ret.state, ret.code_challenge, None)

@@ -1,0 +1,212 @@
+//! derp's authorization codes for the Cognito backend: the browser comes
+//! back from the hosted UI, and the app's backend exchanges a derp code at
+//! `POST /api/v1/auth/token`, as after a native sign-in.
+//!
+//! derp cannot mint Cognito tokens for a user id later, so the code carries
+//! the tokens of the sign-in that just happened. They are stored sealed:
+//! AES-256-GCM under a key derived (HKDF-SHA256) from the code itself, and
+//! the row is found by the code's SHA-256 like every one-time token. The
+//! database alone therefore holds nothing usable, and the code is single
+//! use (one atomic UPDATE), lives 60 seconds, and is bound to the redirect
+//! URI and the app's PKCE challenge. A failed exchange spends it too.
+
+use super::CognitoBackend;
+use crate::auth::native::valid_challenge;
+use crate::auth::secrets::{constant_time_eq, hash_token, random_token};
+use crate::auth::{AuthOutcome, RequestMeta};
+use crate::error::{AuthError, AuthResult};
+use crate::storage::tokens;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const PURPOSE: &str = "cognito_authorization_code";
+/// Authorization codes live 60 seconds.
+const CODE_TTL: i64 = 60;
+const HKDF_INFO: &[u8] = b"derp cognito authorization code v1";
+
+/// What a code unseals to.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    access_token: String,
+    /// derp's refresh token (the wrapper), as the sign-in returned it.
+    refresh_token: String,
+    /// The verified id_token's claims, to describe the user again.
+    id_claims: Option<Value>,
+}
+
+fn cipher(code: &str) -> Aes256Gcm {
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(None, code.as_bytes())
+        .expand(HKDF_INFO, &mut key)
+        .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
+    Aes256Gcm::new(&key.into())
+}
+
+/// `base64url(nonce || ciphertext)`; the redirect URI is authenticated too.
+fn seal(code: &str, aad: &str, sealed: &Sealed) -> AuthResult<String> {
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let plain = serde_json::to_vec(sealed).map_err(AuthError::internal)?;
+    let ct = cipher(code)
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: &plain,
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| AuthError::internal("sealing an authorization code failed"))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    Ok(URL_SAFE_NO_PAD.encode(out))
+}
+
+fn unseal(code: &str, aad: &str, text: &str) -> Option<Sealed> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    if bytes.len() < 12 {
+        return None;
+    }
+    let (nonce, ct) = bytes.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    let plain = cipher(code)
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ct,
+                aad: aad.as_bytes(),
+            },
+        )
+        .ok()?;
+    serde_json::from_slice(&plain).ok()
+}
+
+fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+impl CognitoBackend {
+    /// A derp authorization code for a hosted-UI sign-in that just happened.
+    pub async fn issue_code_for(
+        &self,
+        outcome: &AuthOutcome,
+        id_claims: Option<Value>,
+        redirect_uri: &str,
+        code_challenge: Option<String>,
+    ) -> AuthResult<String> {
+        if let Some(c) = &code_challenge
+            && !valid_challenge(c)
+        {
+            return Err(AuthError::field(
+                "code_challenge",
+                "must be an S256 challenge (43 base64url characters)",
+            ));
+        }
+        let code = random_token();
+        let sealed = seal(
+            &code,
+            redirect_uri,
+            &Sealed {
+                access_token: outcome.tokens.access_token.clone(),
+                refresh_token: outcome.tokens.refresh_token.clone(),
+                id_claims,
+            },
+        )?;
+        let row = tokens::OneTimeToken {
+            purpose: PURPOSE.into(),
+            email: outcome.user.email.clone(),
+            user_id: Some(outcome.user.id.clone()),
+            payload: json!({
+                "redirect_uri": redirect_uri,
+                "code_challenge": code_challenge,
+                "sealed": sealed,
+            }),
+            expires_at: self.now() + CODE_TTL,
+        };
+        let hash = hash_token(&code);
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<()> {
+                tokens::insert(conn, &hash, &row, now)?;
+                Ok(())
+            })
+            .await?;
+        Ok(code)
+    }
+
+    /// `POST /token` with a code from [`Self::issue_code_for`].
+    pub(super) async fn exchange_code_impl(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<String>,
+        _meta: &RequestMeta,
+    ) -> AuthResult<AuthOutcome> {
+        let hash = hash_token(code);
+        let now = self.now();
+        let row = self
+            .db
+            .write(move |conn| -> AuthResult<_> { Ok(tokens::consume(conn, &hash, PURPOSE, now)?) })
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if row.payload["redirect_uri"].as_str() != Some(redirect_uri) {
+            return Err(AuthError::InvalidToken);
+        }
+        if let Some(challenge) = row.payload["code_challenge"].as_str() {
+            let verifier = code_verifier.ok_or(AuthError::InvalidToken)?;
+            if !constant_time_eq(s256(&verifier).as_bytes(), challenge.as_bytes()) {
+                return Err(AuthError::InvalidToken);
+            }
+        }
+        let sealed = row.payload["sealed"]
+            .as_str()
+            .and_then(|s| unseal(code, redirect_uri, s))
+            .ok_or(AuthError::InvalidToken)?;
+        // Still good (not expired, not signed out since)?
+        let verified = self
+            .verifier
+            .verify(&sealed.access_token)
+            .await
+            .map_err(|_| AuthError::InvalidToken)?;
+        let user = self
+            .hosted_user(&sealed.access_token, &verified, sealed.id_claims.as_ref())
+            .await;
+        let tokens = self.pair(sealed.access_token, sealed.refresh_token, &verified);
+        Ok(AuthOutcome {
+            user,
+            tokens,
+            session_id: verified.session_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sealed_tokens_open_only_with_their_code_and_redirect_uri() {
+        let s = Sealed {
+            access_token: "a".into(),
+            refresh_token: "r".into(),
+            id_claims: Some(json!({"email": "a@example.com"})),
+        };
+        let text = seal("code-1", "https://app.example.com/cb", &s).unwrap();
+        assert!(!text.contains("a@example.com"));
+        let back = unseal("code-1", "https://app.example.com/cb", &text).unwrap();
+        assert_eq!(
+            (back.access_token.as_str(), back.refresh_token.as_str()),
+            ("a", "r")
+        );
+        assert!(unseal("code-2", "https://app.example.com/cb", &text).is_none());
+        assert!(unseal("code-1", "https://evil.example.com/cb", &text).is_none());
+        assert!(unseal("code-1", "https://app.example.com/cb", "AAAA").is_none());
+    }
+}
