@@ -1,12 +1,15 @@
-//! Argon2id hashing on the blocking pool, at most one hash per core at once,
-//! with a dummy verification for unknown users so that timing reveals nothing.
+//! Argon2id hashing on a pool of its own: one thread per core (so at most one
+//! hash per core at once, never on the async workers), each at a lower CPU
+//! priority (nice +10 on Linux) so that when hashing saturates the cores the
+//! scheduler still runs request handling first: a sign-in flood slows other
+//! requests' latency far less, and hashing still takes every idle cycle.
+//! Unknown users get a dummy verification so that timing reveals nothing.
 
 use crate::error::{AuthError, AuthResult};
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
 };
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::{Arc, Mutex, mpsc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verification {
@@ -17,15 +20,60 @@ pub struct Verification {
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     dummy_hash: Arc<str>,
 }
 
-impl std::fmt::Debug for Hasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hasher")
-            .field("params", &self.params)
-            .finish()
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads; they end when the last `Hasher` clone is dropped.
+struct HashPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The nice value of the hashing threads: request handling (nice 0) wins
+/// the CPU when both want it (CFS weight 1024 against 110).
+const HASH_NICE: i32 = 10;
+
+impl HashPool {
+    fn start(threads: usize) -> Self {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("derp-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A panicking job drops its reply channel: the
+                            // caller sees an internal error, the thread lives.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Self { jobs }
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux: nice is per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
+    {
+        tracing::debug!(error = %e, "could not lower the hashing thread's priority");
     }
 }
 
@@ -44,7 +92,7 @@ impl Hasher {
             .unwrap_or_default();
         Self {
             params,
-            permits: Arc::new(Semaphore::new(cores)),
+            pool: Arc::new(HashPool::start(cores)),
             dummy_hash: dummy_hash.into(),
         }
     }
@@ -90,10 +138,16 @@ impl Hasher {
         &self,
         f: impl FnOnce() -> AuthResult<T> + Send + 'static,
     ) -> AuthResult<T> {
-        let _permit = self.permits.acquire().await.map_err(AuthError::internal)?;
-        tokio::task::spawn_blocking(f)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.pool
+            .jobs
+            .send(Box::new(move || {
+                let _ = reply.send(f());
+            }))
+            .map_err(|_| AuthError::internal("the password hashing threads are gone"))?;
+        answer
             .await
-            .map_err(AuthError::internal)?
+            .map_err(|_| AuthError::internal("a password hash failed"))?
     }
 }
 

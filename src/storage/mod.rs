@@ -107,6 +107,8 @@ impl Db {
         });
         let pool = r2d2::Pool::builder()
             .max_size(8)
+            // A local file does not drop connections: no query per checkout.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
         Ok(Self { pool, path })
@@ -173,12 +175,17 @@ impl Db {
         E: From<StorageError>,
         F: FnOnce(&Conn) -> Result<T, E>,
     {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StorageError::from)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(StorageError::from)?;
-        Ok(out)
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StorageError::from)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(StorageError::from)?;
+            Ok(out)
+        })();
+        // Committed or rolled back: other connections now see the change.
+        sessions::settle();
+        result
     }
 
     /// `SELECT 1`, for `/readyz`.

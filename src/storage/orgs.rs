@@ -101,6 +101,7 @@ pub fn update(conn: &Conn, id: &str, name: &str, slug: &str, now: i64) -> Storag
 /// Deletes the org with its members and invitations; clears it as the
 /// active org of every session.
 pub fn delete(conn: &Conn, id: &str) -> StorageResult<bool> {
+    super::sessions::changed();
     conn.execute(
         "UPDATE sessions SET active_org_id = NULL WHERE active_org_id = ?1",
         [id],

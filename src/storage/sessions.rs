@@ -2,6 +2,39 @@
 
 use super::{Conn, StorageResult, optional};
 use rusqlite::params;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Moves on every change that `GET /session` depends on (revocation, the
+/// active org, a deleted user or org), once when the change is made and once
+/// more after its transaction ends. A reader that notes the epoch before it
+/// reads a session may trust what it read for as long as the epoch stays
+/// the same (see the native backend's session cache).
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// A change was made in the transaction running on this thread.
+    static CHANGED: Cell<bool> = const { Cell::new(false) };
+}
+
+pub fn epoch() -> u64 {
+    EPOCH.load(Ordering::SeqCst)
+}
+
+/// Called by every storage function that changes what `GET /session` reads.
+pub(super) fn changed() {
+    EPOCH.fetch_add(1, Ordering::SeqCst);
+    CHANGED.with(|c| c.set(true));
+}
+
+/// Called by [`super::Db`] after each write transaction commits or rolls
+/// back: a change made in it moves the epoch again, now that other
+/// connections can see it.
+pub(super) fn settle() {
+    if CHANGED.with(|c| c.replace(false)) {
+        EPOCH.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SessionRow {
@@ -58,8 +91,11 @@ pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
 }
 
 pub fn get(conn: &Conn, id: &str) -> StorageResult<Option<SessionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1");
-    optional(conn.query_row(&sql, [id], from_row))
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at
+         FROM sessions WHERE id = ?1",
+    )?;
+    optional(stmt.query_row([id], from_row))
 }
 
 /// Live sessions of a user, newest first.
@@ -83,6 +119,7 @@ pub fn touch(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 }
 
 pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageResult<()> {
+    changed();
     conn.execute(
         "UPDATE sessions SET active_org_id = ?2 WHERE id = ?1",
         params![id, org_id],
@@ -92,6 +129,7 @@ pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageRes
 
 /// Drops `org_id` as the active org of the user's sessions.
 pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> StorageResult<usize> {
+    changed();
     Ok(conn.execute(
         "UPDATE sessions SET active_org_id = NULL WHERE user_id = ?1 AND active_org_id = ?2",
         params![user_id, org_id],
@@ -109,6 +147,7 @@ pub fn use_all_refresh(conn: &Conn, session_id: &str, now: i64) -> StorageResult
 
 /// Revokes one session; `false` when it was not live.
 pub fn revoke(conn: &Conn, id: &str, now: i64, reason: &str) -> StorageResult<bool> {
+    changed();
     let n = conn.execute(
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now, reason],
@@ -124,6 +163,7 @@ pub fn revoke_all_for_user(
     now: i64,
     reason: &str,
 ) -> StorageResult<usize> {
+    changed();
     Ok(conn.execute(
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
          WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?4",

@@ -61,13 +61,13 @@ pub fn insert(conn: &Conn, u: &NewUser<'_>) -> StorageResult<()> {
 }
 
 pub fn by_email(conn: &Conn, email: &str) -> StorageResult<Option<UserRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE email = ?1");
-    optional(conn.query_row(&sql, [email], from_row))
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?;
+    optional(stmt.query_row([email], from_row))
 }
 
 pub fn by_id(conn: &Conn, id: &str) -> StorageResult<Option<UserRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?1");
-    optional(conn.query_row(&sql, [id], from_row))
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?;
+    optional(stmt.query_row([id], from_row))
 }
 
 pub fn set_password_hash(conn: &Conn, id: &str, hash: Option<&str>, now: i64) -> StorageResult<()> {
@@ -158,6 +158,8 @@ pub fn count_admins(conn: &Conn) -> StorageResult<i64> {
 
 pub fn delete(conn: &Conn, id: &str) -> StorageResult<bool> {
     conn.execute("DELETE FROM org_members WHERE user_id = ?1", [id])?;
+    // Deleting a user deletes its sessions (ON DELETE CASCADE).
+    super::sessions::changed();
     Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
 }
 

@@ -332,3 +332,117 @@ async fn sign_out_scope_is_validated() {
         "nothing happened"
     );
 }
+
+/// `GET /session` remembers tokens it verified (no signature check, no
+/// database read the second time); every kind of revocation still bites on
+/// the very next request.
+#[tokio::test]
+async fn a_session_seen_before_is_refused_right_after_any_revocation() {
+    use crate::admin::{KEY, admin_app, call};
+    use reqwest::Method;
+    let app = admin_app().await;
+    let warm = |token: String| {
+        let app = &app;
+        async move {
+            for _ in 0..3 {
+                assert_eq!(app.session(&token).await.status(), StatusCode::OK);
+            }
+            token
+        }
+    };
+    let refused = |token: String| {
+        let app = &app;
+        async move {
+            expect_error(
+                app.session(&token).await,
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+            )
+            .await;
+        }
+    };
+
+    // An admin disables the user.
+    let body = app.sign_up("cached-1@example.com").await;
+    let id = body["user"]["id"].as_str().unwrap().to_string();
+    let a = warm(tokens(&body).0).await;
+    let res = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/admin/users/{id}"),
+        Some(KEY),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    refused(a).await;
+
+    // A password change signs out the other sessions.
+    let body = app.sign_up("cached-2@example.com").await;
+    let keep = tokens(&body).0;
+    let other: Value = app
+        .sign_in("cached-2@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other = warm(tokens(&other).0).await;
+    let res = app
+        .client
+        .patch(app.url("/api/v1/auth/user"))
+        .bearer_auth(&keep)
+        .json(&json!({"password": "another-Password-77!", "current_password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    refused(other).await;
+    assert_eq!(app.session(&keep).await.status(), StatusCode::OK);
+
+    // A deleted org stops being reported at once.
+    let body = app.sign_up("cached-3@example.com").await;
+    let a = tokens(&body).0;
+    let org: Value = app
+        .post_bearer(
+            "/api/v1/orgs",
+            &a,
+            json!({"name": "Cache Co", "slug": "cache-co"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["id"].as_str().unwrap().to_string();
+    let switched: Value = app
+        .post_bearer("/api/v1/auth/active-org", &a, json!({"org_id": org_id}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let with_org = warm(tokens(&switched).0).await;
+    let seen: Value = app.session(&with_org).await.json().await.unwrap();
+    assert_eq!(seen["org_id"], org_id.as_str());
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/orgs/{org_id}")))
+        .bearer_auth(&with_org)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let seen: Value = app.session(&with_org).await.json().await.unwrap();
+    assert!(seen["org_id"].is_null(), "{seen}");
+
+    // An admin deletes the user.
+    let id = body["user"]["id"].as_str().unwrap().to_string();
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/admin/users/{id}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    refused(with_org).await;
+}

@@ -10,6 +10,7 @@ pub use code::valid_challenge;
 mod email_links;
 mod identity;
 mod session;
+mod session_cache;
 
 use super::jwt::Keyring;
 use super::lockout::LockoutPolicy;
@@ -40,6 +41,7 @@ pub struct NativeBackend {
     cfg: NativeConfig,
     links: Links,
     lockout: Arc<LockoutPolicy>,
+    session_cache: session_cache::SessionCache,
 }
 
 /// Where mail links point.
@@ -86,6 +88,7 @@ impl NativeBackend {
             cfg: p.cfg,
             links: p.links,
             lockout: p.lockout,
+            session_cache: Default::default(),
         }
     }
 

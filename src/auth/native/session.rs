@@ -244,11 +244,16 @@ impl NativeBackend {
     /// Verifies the token, then that its session is still live (so that
     /// sign-out and revocation take effect at once for callers of `/session`).
     pub(super) async fn authenticate_impl(&self, access_token: &str) -> AuthResult<SessionInfo> {
+        let now = self.now();
+        // Read before the session row: a change committed after this moves it.
+        let epoch = sessions::epoch();
+        if let Some(hit) = self.session_cache.get(access_token, now, epoch) {
+            return Ok(hit);
+        }
         let claims = self
             .keys
             .verify(access_token)
             .map_err(|_| AuthError::Unauthenticated)?;
-        let now = self.now();
         if claims.exp <= now {
             return Err(AuthError::Unauthenticated);
         }
@@ -263,7 +268,7 @@ impl NativeBackend {
         // An org that was deleted, or that the user left or was removed
         // from, is no longer reported even while the token lives.
         let org_still_active = claims.org_id.is_some() && claims.org_id == session.active_org_id;
-        Ok(SessionInfo {
+        let info = SessionInfo {
             user_id: claims.sub,
             session_id: claims.sid,
             role: claims.role,
@@ -271,7 +276,14 @@ impl NativeBackend {
             org_id: claims.org_id.filter(|_| org_still_active),
             org_role: claims.org_role.filter(|_| org_still_active),
             email: Some(claims.email),
-        })
+        };
+        self.session_cache.put(
+            access_token,
+            info.clone(),
+            claims.exp.min(session.expires_at),
+            epoch,
+        );
+        Ok(info)
     }
 
     pub(super) async fn list_sessions_impl(
