@@ -1,0 +1,69 @@
+//! Hosted-pages sessions of upstream backends (`upstream_web_sessions`):
+//! sealed token material found by the hash of the cookie's session id.
+
+use super::{Conn, StorageResult, optional};
+use rusqlite::params;
+
+#[derive(Debug, Clone)]
+pub struct WebSessionRow {
+    pub user_id: String,
+    pub sealed: String,
+    pub expires_at: i64,
+}
+
+pub fn insert(conn: &Conn, id_hash: &str, row: &WebSessionRow, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO upstream_web_sessions (id_hash, user_id, sealed, created_at, updated_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        params![id_hash, row.user_id, row.sealed, now, row.expires_at],
+    )?;
+    Ok(())
+}
+
+/// The live (unexpired) session with this id hash.
+pub fn get(conn: &Conn, id_hash: &str, now: i64) -> StorageResult<Option<WebSessionRow>> {
+    optional(conn.query_row(
+        "SELECT user_id, sealed, expires_at FROM upstream_web_sessions
+         WHERE id_hash = ?1 AND expires_at > ?2",
+        params![id_hash, now],
+        |r| {
+            Ok(WebSessionRow {
+                user_id: r.get(0)?,
+                sealed: r.get(1)?,
+                expires_at: r.get(2)?,
+            })
+        },
+    ))
+}
+
+/// Replaces the sealed material (after a refresh); false when the session
+/// is gone meanwhile (signed out), so it is not brought back.
+pub fn update(conn: &Conn, id_hash: &str, sealed: &str, now: i64) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE upstream_web_sessions SET sealed = ?2, updated_at = ?3 WHERE id_hash = ?1",
+        params![id_hash, sealed, now],
+    )? > 0)
+}
+
+pub fn delete(conn: &Conn, id_hash: &str) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM upstream_web_sessions WHERE id_hash = ?1",
+        [id_hash],
+    )?)
+}
+
+/// Ends every page session of the user (a sign-out everywhere upstream).
+pub fn delete_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM upstream_web_sessions WHERE user_id = ?1",
+        [user_id],
+    )?)
+}
+
+/// Deletes sessions that expired before `before`.
+pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM upstream_web_sessions WHERE expires_at < ?1",
+        [before],
+    )?)
+}
