@@ -260,6 +260,15 @@ async fn members_of_the_cognito_admin_group_are_admins() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/login");
 
+    // Bob has a page session too, until an admin disables him.
+    let bob_browser = spawn_client();
+    let res = page_sign_in(&app, &bob_browser, BOB, &[]).await;
+    assert_eq!(location(&res), "/account");
+    assert_eq!(
+        get(&app, &bob_browser, "/account").await.status(),
+        StatusCode::OK
+    );
+
     // Alice signs in at the pages and manages the pool's users.
     let browser = spawn_client();
     let res = page_sign_in(&app, &browser, ALICE, &[]).await;
@@ -309,6 +318,12 @@ async fn members_of_the_cognito_admin_group_are_admins() {
     )
     .await;
     assert_eq!(bob["Enabled"], false);
+    let res = get(&app, &bob_browser, "/account").await;
+    assert_eq!(
+        location(&res),
+        "/login",
+        "the disabled user's page session ended"
+    );
 
     // Her access token is an admin's for the JSON API too.
     let (token, refresh, _) = signed_in(&app, ALICE, PASSWORD).await;
