@@ -6,6 +6,9 @@ CREATE TABLE upstream_web_sessions (
     id_hash     TEXT PRIMARY KEY,
     user_id     TEXT NOT NULL,
     sealed      TEXT NOT NULL,
+    -- The org switched to on the pages; the membership is read again at
+    -- every request.
+    active_org_id TEXT,
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL

@@ -233,6 +233,19 @@ pub trait AuthBackend: Send + Sync + 'static {
     async fn start_web_session(&self, outcome: &AuthOutcome) -> AuthResult<String> {
         Ok(outcome.session_id.clone())
     }
+    /// Switches the page session `web_session_id` of `session` to an org
+    /// (or none) after checking the membership. By default the login
+    /// session itself carries the org ([`Self::set_active_org`]); a backend
+    /// with page sessions of its own keeps it there.
+    async fn set_web_session_org(
+        &self,
+        session: &SessionInfo,
+        web_session_id: &str,
+        org_id: Option<String>,
+    ) -> AuthResult<()> {
+        let _ = web_session_id;
+        self.set_active_org(session, org_id).await.map(|_| ())
+    }
     /// The live session `session_id` as `SessionInfo` (the hosted pages'
     /// cookie names a session, not a token).
     async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo>;

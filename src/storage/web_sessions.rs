@@ -9,6 +9,7 @@ pub struct WebSessionRow {
     pub user_id: String,
     pub sealed: String,
     pub expires_at: i64,
+    pub active_org_id: Option<String>,
 }
 
 pub fn insert(conn: &Conn, id_hash: &str, row: &WebSessionRow, now: i64) -> StorageResult<()> {
@@ -23,7 +24,7 @@ pub fn insert(conn: &Conn, id_hash: &str, row: &WebSessionRow, now: i64) -> Stor
 /// The live (unexpired) session with this id hash.
 pub fn get(conn: &Conn, id_hash: &str, now: i64) -> StorageResult<Option<WebSessionRow>> {
     optional(conn.query_row(
-        "SELECT user_id, sealed, expires_at FROM upstream_web_sessions
+        "SELECT user_id, sealed, expires_at, active_org_id FROM upstream_web_sessions
          WHERE id_hash = ?1 AND expires_at > ?2",
         params![id_hash, now],
         |r| {
@@ -31,6 +32,7 @@ pub fn get(conn: &Conn, id_hash: &str, now: i64) -> StorageResult<Option<WebSess
                 user_id: r.get(0)?,
                 sealed: r.get(1)?,
                 expires_at: r.get(2)?,
+                active_org_id: r.get(3)?,
             })
         },
     ))
@@ -42,6 +44,14 @@ pub fn update(conn: &Conn, id_hash: &str, sealed: &str, now: i64) -> StorageResu
     Ok(conn.execute(
         "UPDATE upstream_web_sessions SET sealed = ?2, updated_at = ?3 WHERE id_hash = ?1",
         params![id_hash, sealed, now],
+    )? > 0)
+}
+
+/// Sets (or clears) the page session's active org; false when it is gone.
+pub fn set_org(conn: &Conn, id_hash: &str, org_id: Option<&str>, now: i64) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE upstream_web_sessions SET active_org_id = ?2, updated_at = ?3 WHERE id_hash = ?1",
+        params![id_hash, org_id, now],
     )? > 0)
 }
 

@@ -196,6 +196,23 @@ async fn cognito_pages_sign_in_return_to_the_app_and_keep_a_page_session() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", location(&res));
     let res = get(&app, &browser, "/orgs/bob-co").await;
     assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("badge\">active"), "{html}");
+    // Making it active keeps it with the page session.
+    let csrf = hidden(&html, "csrf_token");
+    let res = browser
+        .post(app.url("/orgs/bob-co/activate"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let html = get(&app, &browser, "/orgs/bob-co")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("badge\">active"), "{html}");
     // Again, after the pages were used.
     let res = get(&app, &browser, &login_path(&ret)).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

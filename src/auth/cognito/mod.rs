@@ -314,6 +314,16 @@ impl AuthBackend for CognitoBackend {
         self.web_session_impl(session_id).await
     }
 
+    async fn set_web_session_org(
+        &self,
+        session: &SessionInfo,
+        web_session_id: &str,
+        org_id: Option<String>,
+    ) -> AuthResult<()> {
+        self.set_web_session_org_impl(session, web_session_id, org_id)
+            .await
+    }
+
     async fn issue_code(
         &self,
         grant: crate::auth::CodeGrant<'_>,

@@ -10,7 +10,8 @@
 //! with less than a minute left is refreshed (REFRESH_TOKEN_AUTH) before
 //! use and the new one sealed again, so group changes (the `admin` role)
 //! reach the page session at the next refresh. A refused refresh ends the
-//! page session; a sign-out (GlobalSignOut, which ends every Cognito
+//! page session. The org switched to on the pages is kept with the page
+//! session and its membership read again at every request. A sign-out (GlobalSignOut, which ends every Cognito
 //! session of the user) deletes every page session of the user.
 
 use super::CognitoBackend;
@@ -20,6 +21,7 @@ use super::verify::Verified;
 use crate::auth::secrets::{hash_token, random_token};
 use crate::auth::{AuthOutcome, CodeGrant, SessionInfo};
 use crate::error::{AuthError, AuthResult};
+use crate::storage::orgs;
 use crate::storage::web_sessions::{self, WebSessionRow};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +57,7 @@ impl CognitoBackend {
             user_id,
             sealed,
             expires_at: now + WEB_SESSION_TTL,
+            active_org_id: None,
         };
         let hash = hash_token(&sid);
         self.db
@@ -77,7 +80,7 @@ impl CognitoBackend {
 
     /// The page session's tokens, the access token verified and fresh
     /// (refreshed when it has less than [`REFRESH_MARGIN`] left).
-    async fn web_tokens(&self, sid: &str) -> AuthResult<(PageTokens, Verified)> {
+    async fn web_tokens(&self, sid: &str) -> AuthResult<(PageTokens, Verified, WebSessionRow)> {
         let hash = hash_token(sid);
         let now = self.now();
         let lookup = hash.clone();
@@ -92,7 +95,7 @@ impl CognitoBackend {
             && v.sub == row.user_id
             && v.exp - now > REFRESH_MARGIN
         {
-            return Ok((tokens, v));
+            return Ok((tokens, v, row));
         }
         let pair = match self.refresh_impl(&tokens.refresh_token).await {
             Ok(pair) => pair,
@@ -113,6 +116,10 @@ impl CognitoBackend {
             refresh_token: pair.refresh_token,
         };
         let sealed = seal(sid, HKDF_INFO, &row.user_id, &tokens)?;
+        let row = WebSessionRow {
+            sealed: sealed.clone(),
+            ..row
+        };
         let still_there = self
             .db
             .write(move |conn| -> AuthResult<bool> {
@@ -122,11 +129,58 @@ impl CognitoBackend {
         if !still_there {
             return Err(AuthError::Unauthenticated);
         }
-        Ok((tokens, v))
+        Ok((tokens, v, row))
     }
 
+    /// The page session as `SessionInfo`, with the org switched to on the
+    /// pages while the user is still a member (read at every request).
     pub(super) async fn web_session_impl(&self, sid: &str) -> AuthResult<SessionInfo> {
-        Ok(self.web_tokens(sid).await?.1.session_info())
+        let (_, v, row) = self.web_tokens(sid).await?;
+        let mut info = v.session_info();
+        if let Some(org_id) = row.active_org_id {
+            let user_id = info.user_id.clone();
+            let lookup = org_id.clone();
+            let member = self
+                .db
+                .read(move |conn| -> AuthResult<_> { Ok(orgs::member(conn, &lookup, &user_id)?) })
+                .await?;
+            if let Some(m) = member {
+                info.org_id = Some(org_id);
+                info.org_role = Some(m.role);
+            }
+        }
+        Ok(info)
+    }
+
+    /// Checks the membership (as `POST /active-org` does) and keeps the org
+    /// with the page session.
+    pub(super) async fn set_web_session_org_impl(
+        &self,
+        session: &SessionInfo,
+        sid: &str,
+        org_id: Option<String>,
+    ) -> AuthResult<()> {
+        let user_id = session.user_id.clone();
+        let hash = hash_token(sid);
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<()> {
+                let org = match org_id {
+                    Some(key) => {
+                        let org =
+                            orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
+                        orgs::member(conn, &org.id, &user_id)?
+                            .ok_or(AuthError::NotFound("organization"))?;
+                        Some(org.id)
+                    }
+                    None => None,
+                };
+                if !web_sessions::set_org(conn, &hash, org.as_deref(), now)? {
+                    return Err(AuthError::Unauthenticated);
+                }
+                Ok(())
+            })
+            .await
     }
 
     /// Ends every page session of `user_id` (a GlobalSignOut ends every
@@ -159,7 +213,7 @@ impl CognitoBackend {
                 session,
                 web_session_id,
             } => {
-                let (tokens, v) = self.web_tokens(web_session_id).await?;
+                let (tokens, v, _) = self.web_tokens(web_session_id).await?;
                 if v.sub != session.user_id {
                     return Err(AuthError::Unauthenticated);
                 }
