@@ -77,3 +77,40 @@ pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
         [before],
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn rows_are_found_by_hash_until_they_expire_or_their_user_signs_out() {
+        let mut c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&mut c).unwrap();
+        let row = |user: &str| WebSessionRow {
+            user_id: user.into(),
+            sealed: "sealed".into(),
+            expires_at: 1_000,
+            active_org_id: None,
+        };
+        insert(&c, "h1", &row("u1"), 10).unwrap();
+        insert(&c, "h2", &row("u1"), 10).unwrap();
+        insert(&c, "h3", &row("u2"), 10).unwrap();
+        assert_eq!(get(&c, "h1", 999).unwrap().unwrap().user_id, "u1");
+        assert!(get(&c, "h1", 1_000).unwrap().is_none(), "expired");
+        assert!(update(&c, "h1", "resealed", 20).unwrap());
+        assert!(set_org(&c, "h1", Some("org_1"), 20).unwrap());
+        let back = get(&c, "h1", 20).unwrap().unwrap();
+        assert_eq!(back.sealed, "resealed");
+        assert_eq!(back.active_org_id.as_deref(), Some("org_1"));
+        assert_eq!(delete_for_user(&c, "u1").unwrap(), 2);
+        assert!(!update(&c, "h1", "again", 30).unwrap(), "not brought back");
+        assert!(!set_org(&c, "h2", None, 30).unwrap());
+        assert!(
+            get(&c, "h3", 30).unwrap().is_some(),
+            "other users keep theirs"
+        );
+        assert_eq!(purge(&c, 1_001).unwrap(), 1);
+        assert_eq!(delete(&c, "h3").unwrap(), 0);
+    }
+}

@@ -69,3 +69,22 @@ pub(super) fn unseal<T: DeserializeOwned>(
         .ok()?;
     serde_json::from_slice(&plain).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sealed_text_opens_only_with_its_secret_use_and_context() {
+        let text = seal("secret-1", b"use a", "user-1", &"tokens").unwrap();
+        assert!(!text.contains("tokens"));
+        assert_eq!(
+            unseal::<String>("secret-1", b"use a", "user-1", &text).as_deref(),
+            Some("tokens")
+        );
+        assert!(unseal::<String>("secret-2", b"use a", "user-1", &text).is_none());
+        assert!(unseal::<String>("secret-1", b"use b", "user-1", &text).is_none());
+        assert!(unseal::<String>("secret-1", b"use a", "user-2", &text).is_none());
+    }
+}
