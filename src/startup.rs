@@ -418,6 +418,7 @@ fn spawn_housekeeping(
                         keys.reload(conn, now)?;
                     }
                     crate::storage::tokens::purge(conn, now - 86_400)?;
+                    crate::storage::web_sessions::purge(conn, now)?;
                     Ok(())
                 })
                 .await;

@@ -527,7 +527,12 @@ impl AuthBackend for ClerkBackend {
         Err(AuthError::Unauthenticated)
     }
 
-    async fn issue_code(&self, _: &str, _: &str, _: Option<String>) -> AuthResult<String> {
+    async fn issue_code(
+        &self,
+        _: super::CodeGrant<'_>,
+        _: &str,
+        _: Option<String>,
+    ) -> AuthResult<String> {
         unsupported()
     }
 

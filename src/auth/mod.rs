@@ -102,6 +102,28 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// Whom an authorization code is for: a sign-in that just happened (with
+/// its tokens, which a backend that cannot mint tokens later hands on), or
+/// the user of a live hosted-pages session (`web_session_id` as
+/// [`AuthBackend::start_web_session`] returned it).
+#[derive(Debug, Clone, Copy)]
+pub enum CodeGrant<'a> {
+    SignIn(&'a AuthOutcome),
+    WebSession {
+        session: &'a SessionInfo,
+        web_session_id: &'a str,
+    },
+}
+
+impl CodeGrant<'_> {
+    pub fn user_id(&self) -> &str {
+        match self {
+            Self::SignIn(o) => &o.user.id,
+            Self::WebSession { session, .. } => &session.user_id,
+        }
+    }
+}
+
 /// The user store: native (SQLite), Cognito or Clerk, chosen at start.
 #[async_trait]
 pub trait AuthBackend: Send + Sync + 'static {
@@ -203,14 +225,36 @@ pub trait AuthBackend: Send + Sync + 'static {
         session: &SessionInfo,
         org_id: Option<String>,
     ) -> AuthResult<TokenPair>;
+    /// The hosted pages' session for a sign-in that just happened: the id
+    /// their cookie names. Backends whose sign-ins are login-session rows
+    /// (native) answer that row's id; a backend that cannot read a session
+    /// back from its id alone (Cognito) keeps what it needs and answers an
+    /// id of its own.
+    async fn start_web_session(&self, outcome: &AuthOutcome) -> AuthResult<String> {
+        Ok(outcome.session_id.clone())
+    }
+    /// Switches the page session `web_session_id` of `session` to an org
+    /// (or none) after checking the membership. By default the login
+    /// session itself carries the org ([`Self::set_active_org`]); a backend
+    /// with page sessions of its own keeps it there.
+    async fn set_web_session_org(
+        &self,
+        session: &SessionInfo,
+        web_session_id: &str,
+        org_id: Option<String>,
+    ) -> AuthResult<()> {
+        let _ = web_session_id;
+        self.set_active_org(session, org_id).await.map(|_| ())
+    }
     /// The live session `session_id` as `SessionInfo` (the hosted pages'
     /// cookie names a session, not a token).
     async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo>;
-    /// A single-use authorization code for `user_id`, bound to the redirect
-    /// URI and the PKCE challenge, for the app's backend to exchange.
+    /// A single-use authorization code for the user `grant` names, bound to
+    /// the redirect URI and the PKCE challenge, for the app's backend to
+    /// exchange.
     async fn issue_code(
         &self,
-        user_id: &str,
+        grant: CodeGrant<'_>,
         redirect_uri: &str,
         code_challenge: Option<String>,
     ) -> AuthResult<String>;

@@ -190,7 +190,7 @@ impl FromRequest for CurrentSession {
 }
 
 /// Clerk's front end keeps the session token in the `__session` cookie.
-fn session_cookie(req: &HttpRequest) -> Option<String> {
+pub fn session_cookie(req: &HttpRequest) -> Option<String> {
     let state = req.app_data::<web::Data<AppState>>()?;
     if state.backend.name() != "clerk" {
         return None;

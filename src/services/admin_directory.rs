@@ -11,7 +11,7 @@ use crate::auth::directory::UserDirectory;
 use crate::domain::{OrgRole, Role, User};
 use crate::error::{AuthError, AuthResult};
 use crate::storage::audit::{self, AuditFilter};
-use crate::storage::orgs;
+use crate::storage::{orgs, web_sessions};
 use serde_json::json;
 
 impl AdminService {
@@ -76,8 +76,16 @@ impl AdminService {
         detail: serde_json::Value,
     ) -> AuthResult<()> {
         let now = self.clock.unix();
+        // Disabling and signing out end the user's sessions upstream; the
+        // hosted pages' sessions kept for them here end with them.
+        let ends_sessions = matches!(action, "admin.user.disabled" | "admin.user.signed_out");
         self.db
-            .write(move |conn| record(conn, now, &actor, action, Some(&user_id), None, detail))
+            .write(move |conn| -> AuthResult<()> {
+                if ends_sessions {
+                    web_sessions::delete_for_user(conn, &user_id)?;
+                }
+                record(conn, now, &actor, action, Some(&user_id), None, detail)
+            })
             .await
     }
 
@@ -179,6 +187,7 @@ impl AdminService {
                     )?;
                 }
                 let memberships = orgs::remove_user_everywhere(conn, &user.id)?;
+                web_sessions::delete_for_user(conn, &user.id)?;
                 record(
                     conn,
                     now,

@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod settings;
 pub mod tokens;
 pub mod users;
+pub mod web_sessions;
 
 use crate::error::AuthError;
 use r2d2_sqlite::SqliteConnectionManager;

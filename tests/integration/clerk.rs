@@ -204,6 +204,10 @@ fn authorized(req: &HttpRequest) -> bool {
 }
 
 async fn fake_clerk() -> FakeClerk {
+    fake_clerk_with(seed_users()).await
+}
+
+async fn fake_clerk_with(seed: Vec<Value>) -> FakeClerk {
     let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
     let der = private.to_pkcs1_der().unwrap();
     let key = EncodingKey::from_rsa_der(der.as_bytes());
@@ -220,7 +224,7 @@ async fn fake_clerk() -> FakeClerk {
         web::Data::from(jwks_hits.clone()),
         web::Data::from(revoked.clone()),
     );
-    let users = web::Data::new(Users(Mutex::new(seed_users())));
+    let users = web::Data::new(Users(Mutex::new(seed)));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(jwks.clone())
@@ -789,4 +793,121 @@ async fn admin_users_are_clerk_users() {
         "no event for a mail never sent"
     );
     assert!(actions(audit_events(&app, SERVICE_KEY, "action=org.deleted").await).len() == 1);
+}
+
+/// The value of cookie `name` set by a response.
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let pair = v.split(';').next()?;
+            let (k, value) = pair.split_once('=')?;
+            (k.trim() == name).then(|| value.to_string())
+        })
+}
+
+#[tokio::test]
+async fn clerk_admins_reach_the_admin_pages_with_their_session_cookie() {
+    let mut users = seed_users();
+    let mut boss = clerk_user("user_9", "boss@example.com", 1_700_000_500_000, None);
+    boss["public_metadata"] = json!({"role": "admin"});
+    users.push(boss);
+    let fake = fake_clerk_with(users).await;
+    let app = clerk_app(&fake, |_| {}).await;
+    // A browser whose cookies the test sets by hand.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |cookie: String, path: &str| {
+        let mut req = browser.get(app.url(path));
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie);
+        }
+        req.send()
+    };
+    let sign_in = "https://accounts.example.com/sign-in?redirect_url=";
+    let location = |res: &reqwest::Response| {
+        res.headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+
+    // Anonymous, and a signed-in user who is no admin: to Clerk's sign-in,
+    // asked to come back to the admin page.
+    let res = page(String::new(), "/admin/users").await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = location(&res);
+    assert!(to.starts_with(sign_in), "{to}");
+    assert!(to.contains("%2Fadmin%2Fusers"), "{to}");
+    let clara = fake.token(now(), json!({}));
+    let res = page(format!("__session={clara}"), "/admin/users")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).starts_with(sign_in));
+    expect_error(
+        app.get_bearer("/api/v1/admin/users", &clara).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // A token that Clerk did not sign is nobody.
+    let mut parts: Vec<String> = fake
+        .token(now(), json!({"sub": "user_9", "sid": "sess_9"}))
+        .split('.')
+        .map(str::to_string)
+        .collect();
+    parts[2] = parts[2].chars().rev().collect();
+    let forged = parts.join(".");
+    let res = page(format!("__session={forged}"), "/admin/users")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    // The admin (`public_metadata.role = admin`) with Clerk's cookie.
+    let boss = fake.token(now(), json!({"sub": "user_9", "sid": "sess_9"}));
+    let res = page(format!("__session={boss}"), "/admin/users")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let derp_cookie = set_cookie(&res, "derp_session").expect("a page session cookie");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("clara@example.com"), "{html}");
+    assert!(html.contains("boss@example.com"));
+    let cookies = format!("__session={boss}; derp_session={derp_cookie}");
+    let res = browser
+        .get(app.url("/admin/users/user_2"))
+        .header("cookie", cookies.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csrf = hidden(&res.text().await.unwrap(), "csrf_token");
+
+    // A form without the CSRF token is refused; with it, user_2 is banned.
+    let post = |form: Vec<(&'static str, String)>| {
+        browser
+            .post(app.url("/admin/users/user_2/disable"))
+            .header("cookie", cookies.clone())
+            .form(&form)
+            .send()
+    };
+    assert_eq!(
+        post(vec![("csrf_token", "forged".into())])
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = post(vec![("csrf_token", csrf)]).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/admin/users/user_2");
+    // The JSON API takes the admin's session token too.
+    let res = app.get_bearer("/api/v1/admin/users/user_2", &boss).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["disabled"], true);
 }

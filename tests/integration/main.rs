@@ -12,6 +12,7 @@ mod cli;
 mod cognito;
 mod cognito_admin;
 mod cognito_hosted_ui;
+mod cognito_pages;
 mod lockout;
 mod mail_flows;
 mod oauth;

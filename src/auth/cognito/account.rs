@@ -12,7 +12,7 @@ use super::api::upstream;
 use super::verify::Verified;
 use crate::auth::{ConfirmOutcome, SessionInfo, SignUpOutcome, SignUpRequest, UserUpdate};
 use crate::clock::from_unix;
-use crate::domain::{Email, Role, User};
+use crate::domain::{Email, User};
 use crate::error::{AuthError, AuthResult};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -62,7 +62,7 @@ pub(super) fn user_from(v: &Verified, attributes: Option<&Value>) -> User {
         id: v.sub.clone(),
         email,
         email_confirmed_at: verified_email.then_some(OffsetDateTime::UNIX_EPOCH),
-        role: Role::Default,
+        role: v.role(),
         disabled: false,
         created_at: OffsetDateTime::UNIX_EPOCH,
         last_sign_in_at: v.auth_time.map(from_unix),

@@ -16,12 +16,8 @@ use crate::auth::secrets::{constant_time_eq, hash_token, random_token};
 use crate::auth::{AuthOutcome, RequestMeta};
 use crate::error::{AuthError, AuthResult};
 use crate::storage::tokens;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hkdf::Hkdf;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -41,50 +37,12 @@ struct Sealed {
     id_claims: Option<Value>,
 }
 
-fn cipher(code: &str) -> Aes256Gcm {
-    let mut key = [0u8; 32];
-    Hkdf::<Sha256>::new(None, code.as_bytes())
-        .expand(HKDF_INFO, &mut key)
-        .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
-    Aes256Gcm::new(&key.into())
-}
-
-/// `base64url(nonce || ciphertext)`; the redirect URI is authenticated too.
 fn seal(code: &str, aad: &str, sealed: &Sealed) -> AuthResult<String> {
-    let mut nonce = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let plain = serde_json::to_vec(sealed).map_err(AuthError::internal)?;
-    let ct = cipher(code)
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: &plain,
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| AuthError::internal("sealing an authorization code failed"))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(URL_SAFE_NO_PAD.encode(out))
+    super::seal::seal(code, HKDF_INFO, aad, sealed)
 }
 
 fn unseal(code: &str, aad: &str, text: &str) -> Option<Sealed> {
-    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-    if bytes.len() < 12 {
-        return None;
-    }
-    let (nonce, ct) = bytes.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().ok()?;
-    let plain = cipher(code)
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: ct,
-                aad: aad.as_bytes(),
-            },
-        )
-        .ok()?;
-    serde_json::from_slice(&plain).ok()
+    super::seal::unseal(code, HKDF_INFO, aad, text)
 }
 
 fn s256(verifier: &str) -> String {

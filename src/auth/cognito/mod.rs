@@ -16,6 +16,10 @@
 //! - `session_id`: the token's `origin_jti` (one per sign-in, kept across
 //!   refreshes), else its `jti`.
 //!
+//! The hosted pages keep the sign-in's tokens server-side, sealed, behind
+//! their cookie ([`web`]); members of the Cognito group `admin` have the
+//! global role `admin`.
+//!
 //! With `domain` set, browsers can also sign in through Cognito's hosted UI
 //! ([`hosted_ui`], provider name `cognito`); the app then gets a derp
 //! authorization code ([`code`]) that unlocks the same kind of tokens.
@@ -25,9 +29,11 @@ pub mod api;
 mod code;
 pub mod directory;
 pub mod hosted_ui;
+mod seal;
 mod session;
 pub mod sigv4;
 mod verify;
+mod web;
 
 pub use hosted_ui::{Authorization, HostedSignIn, PROVIDER};
 
@@ -298,20 +304,38 @@ impl AuthBackend for CognitoBackend {
         self.set_active_org_impl(session, org_id).await
     }
 
-    async fn web_session(&self, _session_id: &str) -> AuthResult<SessionInfo> {
-        unsupported()
+    /// The sign-in's tokens, kept sealed server-side for the page cookie
+    /// (see [`web`]).
+    async fn start_web_session(&self, outcome: &AuthOutcome) -> AuthResult<String> {
+        self.start_web_session_impl(outcome).await
+    }
+
+    async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo> {
+        self.web_session_impl(session_id).await
+    }
+
+    async fn set_web_session_org(
+        &self,
+        session: &SessionInfo,
+        web_session_id: &str,
+        org_id: Option<String>,
+    ) -> AuthResult<()> {
+        self.set_web_session_org_impl(session, web_session_id, org_id)
+            .await
     }
 
     async fn issue_code(
         &self,
-        _user_id: &str,
-        _redirect_uri: &str,
-        _code_challenge: Option<String>,
+        grant: crate::auth::CodeGrant<'_>,
+        redirect_uri: &str,
+        code_challenge: Option<String>,
     ) -> AuthResult<String> {
-        unsupported()
+        self.issue_code_impl(grant, redirect_uri, code_challenge)
+            .await
     }
 
-    /// Codes come from the hosted-UI callback ([`Self::issue_code_for`]).
+    /// Codes come from [`Self::issue_code`] and the hosted-UI callback
+    /// ([`Self::issue_code_for`]).
     async fn exchange_code(
         &self,
         code: &str,

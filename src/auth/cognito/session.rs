@@ -189,6 +189,7 @@ impl CognitoBackend {
         let token = self.verifier.recent_token(session);
         self.verifier
             .sign_out(&session.user_id, &session.session_id);
+        self.end_web_sessions(&session.user_id).await?;
         let token = token.ok_or(AuthError::Unauthenticated)?;
         match self
             .api

@@ -8,14 +8,15 @@
 //!
 //! Checks: RS256 only, the signature, `iss` (configurable apart from the
 //! JWKS URL, for emulators), `token_use == "access"`, `client_id` equal to
-//! the configured app client, and `exp` against the injected clock. Tokens
+//! the configured app client, and `exp` against the injected clock. The
+//! `cognito:groups` claim gives the global role (group `admin`). Tokens
 //! of a user who signed out through this derp are refused too (in memory:
 //! Cognito's own revocation is invisible to a local check).
 
 use super::api::read_capped;
 use crate::auth::SessionInfo;
 use crate::clock::Clock;
-use crate::domain::Email;
+use crate::domain::{Email, Role};
 use crate::error::{AuthError, AuthResult};
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -48,7 +49,12 @@ struct Claims {
     origin_jti: Option<String>,
     username: Option<String>,
     auth_time: Option<i64>,
+    #[serde(rename = "cognito:groups", default)]
+    groups: Vec<String>,
 }
+
+/// Members of this Cognito group have derp's global role `admin`.
+pub(super) const ADMIN_GROUP: &str = "admin";
 
 /// What a verified access token says.
 #[derive(Debug, Clone)]
@@ -60,14 +66,27 @@ pub(super) struct Verified {
     pub username: Option<String>,
     pub exp: i64,
     pub auth_time: Option<i64>,
+    /// The user's Cognito groups (`cognito:groups`), as the token says.
+    pub groups: Vec<String>,
 }
 
 impl Verified {
+    /// derp's global role: `admin` for members of the Cognito group
+    /// `admin`, else `default`. Read from the signed token, so it changes
+    /// when the user's next token is issued (a refresh or a sign-in).
+    pub fn role(&self) -> Role {
+        if self.groups.iter().any(|g| g == ADMIN_GROUP) {
+            Role::Admin
+        } else {
+            Role::Default
+        }
+    }
+
     pub fn session_info(&self) -> SessionInfo {
         SessionInfo {
             user_id: self.sub.clone(),
             session_id: self.session_id.clone(),
-            role: "default".into(),
+            role: self.role().as_str().to_string(),
             expires_at: self.exp,
             org_id: None,
             org_role: None,
@@ -224,6 +243,7 @@ impl Verifier {
             username: claims.username,
             exp: claims.exp,
             auth_time: claims.auth_time,
+            groups: claims.groups,
         })
     }
 

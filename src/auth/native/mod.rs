@@ -292,11 +292,11 @@ impl AuthBackend for NativeBackend {
 
     async fn issue_code(
         &self,
-        user_id: &str,
+        grant: crate::auth::CodeGrant<'_>,
         redirect_uri: &str,
         code_challenge: Option<String>,
     ) -> AuthResult<String> {
-        self.issue_code_impl(user_id, redirect_uri, code_challenge)
+        self.issue_code_impl(grant.user_id(), redirect_uri, code_challenge)
             .await
     }
 

@@ -52,11 +52,32 @@ pub(super) async fn admin_ctx(req: &HttpRequest) -> Result<(Ctx, SessionInfo, Ac
                 "info",
                 "The admin pages need an admin account: please sign in.",
             );
-            return Err(PageError::Redirect(Box::new(ctx.redirect("/login"))));
+            let to = sign_in_location(&ctx, req);
+            return Err(PageError::Redirect(Box::new(ctx.redirect(&to))));
         }
     };
     let actor = admin_actor(&me, &ctx.meta);
     Ok((ctx, me, actor))
+}
+
+/// Where a browser that is not a signed-in admin goes: derp's `/login`, or
+/// with Clerk its sign-in URL (Clerk signs browsers in on its own pages),
+/// asked to come back to this admin page.
+fn sign_in_location(ctx: &Ctx, req: &HttpRequest) -> String {
+    match ctx
+        .state
+        .config
+        .auth
+        .clerk
+        .as_ref()
+        .and_then(|c| c.sign_in_url.clone())
+    {
+        Some(url) => {
+            let back = format!("{}{}", ctx.state.config.public_url(), req.path());
+            crate::domain::redirect::with_query(&url, &[("redirect_url", back.as_str())])
+        }
+        None => "/login".into(),
+    }
 }
 
 fn svc(ctx: &Ctx) -> &AdminService {
@@ -645,7 +666,7 @@ async fn setup_submit(req: HttpRequest, form: web::Form<SetupForm>) -> PageResul
                 .backend
                 .sign_in(email, form.password.clone().unwrap_or_default(), &ctx.meta)
                 .await?;
-            ctx.sign_in(outcome.session_id);
+            ctx.sign_in(&outcome).await?;
             ctx.web
                 .set_flash("ok", "Welcome! You are derp's first admin.");
             Ok(ctx.redirect("/admin"))

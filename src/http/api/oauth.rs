@@ -176,7 +176,11 @@ async fn callback(
             let code = ctx
                 .state
                 .backend
-                .issue_code(&outcome.user.id, target, flow.app_code_challenge.clone())
+                .issue_code(
+                    crate::auth::CodeGrant::SignIn(&outcome),
+                    target,
+                    flow.app_code_challenge.clone(),
+                )
                 .await?;
             let mut pairs = vec![("code", code.as_str())];
             if let Some(s) = &flow.app_state {
@@ -189,7 +193,7 @@ async fn callback(
                 .finish()
         }
         own => {
-            ctx.sign_in(outcome.session_id);
+            ctx.sign_in(&outcome).await?;
             ctx.redirect(own.as_deref().unwrap_or("/account"))
         }
     };

@@ -3,10 +3,11 @@
 //!
 //! Same shape as the OpenID Connect providers: derp makes `state` and the
 //! PKCE pair, the browser carries them in the encrypted `derp_oauth`
-//! cookie, and the callback checks them before the code is exchanged. There
-//! are no hosted-page sessions with Cognito, so the browser leg always ends
-//! at an app: a 302 to `redirect_to` with a derp authorization code that the
-//! app's backend exchanges at `POST /api/v1/auth/token`.
+//! cookie, and the callback checks them before the code is exchanged. The
+//! hosted-UI sign-in is handed to an app and starts no page session (the
+//! pages' own `/login` does that), so the browser leg always ends at an app:
+//! a 302 to `redirect_to` with a derp authorization code that the app's
+//! backend exchanges at `POST /api/v1/auth/token`.
 
 use super::oauth::{flow_cookie, read_flow, removal};
 use crate::auth::cognito::{CognitoBackend, PROVIDER};

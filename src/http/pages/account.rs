@@ -46,11 +46,13 @@ struct AccountPage {
 async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
     let me = ctx.require_user()?;
     let user = ctx.state.backend.get_user(&me).await?;
-    let sessions = ctx
-        .state
-        .backend
-        .list_sessions(&me)
-        .await?
+    // Upstream stores (Cognito) do not list sessions: the list is empty.
+    let sessions = match ctx.state.backend.list_sessions(&me).await {
+        Ok(list) => list,
+        Err(crate::error::AuthError::NotSupportedByBackend(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let sessions = sessions
         .into_iter()
         .map(|s| SessionRow {
             id: s.id,

@@ -3,7 +3,7 @@
 
 use super::{Chrome, Ctx, FormErrors, PageError, non_empty};
 use crate::auth::native::valid_challenge;
-use crate::auth::{AuthOutcome, SignUpOutcome, SignUpRequest};
+use crate::auth::{CodeGrant, SignUpOutcome, SignUpRequest};
 use crate::domain::Email;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
@@ -127,7 +127,7 @@ impl ReturnParams {
 
 /// After a successful sign-in: to the app with a fresh code, to one of our
 /// own pages, or to the account.
-pub async fn finish_sign_in(ctx: &Ctx, user_id: &str, ret: &ReturnParams) -> PageResult {
+pub async fn finish_sign_in(ctx: &Ctx, grant: CodeGrant<'_>, ret: &ReturnParams) -> PageResult {
     let Some(target) = &ret.redirect_to else {
         return Ok(ctx.redirect("/account"));
     };
@@ -138,7 +138,7 @@ pub async fn finish_sign_in(ctx: &Ctx, user_id: &str, ret: &ReturnParams) -> Pag
     let code = ctx
         .state
         .backend
-        .issue_code(user_id, target, ret.code_challenge.clone())
+        .issue_code(grant, target, ret.code_challenge.clone())
         .await?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(s) = &ret.state {
@@ -186,9 +186,9 @@ async fn login_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageRe
         };
         return Ok(ctx.redirect(&target));
     }
-    if let Some(user) = ctx.user.clone() {
+    if let Some(grant) = ctx.code_grant() {
         // Already signed in here: straight back to the app.
-        return finish_sign_in(&ctx, &user.user_id, &ret).await;
+        return finish_sign_in(&ctx, grant, &ret).await;
     }
     let page = login_view(&mut ctx, String::new(), FormErrors::default(), ret);
     ctx.render(StatusCode::OK, &page)
@@ -235,11 +235,9 @@ async fn login_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pag
         ctx.state.backend.sign_in(email, password, &ctx.meta).await
     };
     match attempt.await {
-        Ok(AuthOutcome {
-            user, session_id, ..
-        }) => {
-            ctx.sign_in(session_id);
-            finish_sign_in(&ctx, &user.id, &ret).await
+        Ok(outcome) => {
+            ctx.sign_in(&outcome).await?;
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
         Err(e) => {
             let (status, errors) = form_failure(&e);
@@ -313,14 +311,12 @@ async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pa
         ctx.state.backend.sign_up(req, &ctx.meta).await
     };
     match attempt.await {
-        Ok(SignUpOutcome::SignedIn(AuthOutcome {
-            user, session_id, ..
-        })) => {
-            ctx.sign_in(session_id);
+        Ok(SignUpOutcome::SignedIn(outcome)) => {
+            ctx.sign_in(&outcome).await?;
             if ret.redirect_to.is_none() {
                 ctx.web.set_flash("ok", "Welcome! Your account is ready.");
             }
-            finish_sign_in(&ctx, &user.id, &ret).await
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
         Ok(SignUpOutcome::ConfirmationRequired { email }) => {
             let page = MessagePage {
@@ -409,11 +405,11 @@ async fn confirm_submit(req: HttpRequest, form: web::Form<TokenForm>) -> PageRes
     let token = form.token.clone().unwrap_or_default();
     match ctx.state.backend.confirm(&token, &ctx.meta).await {
         Ok(outcome) => {
-            ctx.sign_in(outcome.session_id);
+            ctx.sign_in(&outcome).await?;
             if ret.redirect_to.is_none() {
                 ctx.web.set_flash("ok", "Your email address is confirmed.");
             }
-            finish_sign_in(&ctx, &outcome.user.id, &ret).await
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
         Err(e) => link_failed(&mut ctx, e, "confirmation email"),
     }
@@ -540,8 +536,8 @@ async fn magic_link_verify(req: HttpRequest, form: web::Form<TokenForm>) -> Page
     let token = form.token.clone().unwrap_or_default();
     match ctx.state.backend.verify_magic_link(&token, &ctx.meta).await {
         Ok(outcome) => {
-            ctx.sign_in(outcome.session_id);
-            finish_sign_in(&ctx, &outcome.user.id, &ret).await
+            ctx.sign_in(&outcome).await?;
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
         Err(e) => link_failed(&mut ctx, e, "sign-in link"),
     }
@@ -647,7 +643,7 @@ async fn reset_submit(req: HttpRequest, form: web::Form<ResetForm>) -> PageResul
         .await
     {
         Ok(outcome) => {
-            ctx.sign_in(outcome.session_id);
+            ctx.sign_in(&outcome).await?;
             ctx.web.set_flash(
                 "ok",
                 "Your password is changed. Every other session was signed out.",

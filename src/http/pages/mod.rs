@@ -10,7 +10,7 @@ mod auth;
 mod orgs;
 pub mod session;
 
-use crate::auth::SessionInfo;
+use crate::auth::{AuthOutcome, CodeGrant, SessionInfo};
 use crate::error::AuthError;
 use crate::http::error::status_and_code;
 use crate::state::AppState;
@@ -129,7 +129,7 @@ impl Ctx {
             .ok_or(PageError::Internal)?;
         let key = Key::from(&state.cookie_key);
         let mut web = WebSession::load(req, &key);
-        let user = match &web.sid {
+        let mut user = match &web.sid {
             Some(sid) => state.backend.web_session(sid).await.ok(),
             None => None,
         };
@@ -139,6 +139,13 @@ impl Ctx {
                 flash: web.flash.take(),
                 ..WebSession::anonymous()
             };
+        }
+        if user.is_none()
+            && let Some(token) = crate::http::extract::session_cookie(req)
+        {
+            // Clerk signs browsers in on its own pages; its session token
+            // comes in the `__session` cookie, verified like a bearer token.
+            user = state.backend.authenticate(&token).await.ok();
         }
         let meta = crate::http::extract::request_meta(req);
         Ok(Self {
@@ -211,11 +218,26 @@ impl Ctx {
             .finish()
     }
 
-    /// Replaces the page session with a new one for `sid` (a fresh id and
-    /// CSRF token at every sign-in).
-    pub fn sign_in(&mut self, sid: String) {
+    /// Replaces the page session with a new one for a sign-in that just
+    /// happened (a fresh id and CSRF token at every sign-in); the id is the
+    /// one the backend gives the page session.
+    pub async fn sign_in(&mut self, outcome: &AuthOutcome) -> Result<(), PageError> {
+        let sid = self.state.backend.start_web_session(outcome).await?;
         let flash = self.web.take_flash();
         self.web = WebSession::signed_in(sid, flash);
+        Ok(())
+    }
+
+    /// What an authorization code for the signed-in browser is issued on:
+    /// its page session.
+    pub fn code_grant(&self) -> Option<CodeGrant<'_>> {
+        match (&self.user, &self.web.sid) {
+            (Some(session), Some(sid)) => Some(CodeGrant::WebSession {
+                session,
+                web_session_id: sid,
+            }),
+            _ => None,
+        }
     }
 
     pub fn sign_out(&mut self) -> HttpResponse {

@@ -306,12 +306,12 @@ async fn activate_submit(
         form.csrf_token.as_deref(),
         "This organization is now active.",
         |ctx, me, org| async move {
-            let r = ctx
-                .state
-                .backend
-                .set_active_org(&me, Some(org.id))
-                .await
-                .map(|_| None);
+            let backend = &ctx.state.backend;
+            let r = match ctx.web.sid.as_deref() {
+                Some(sid) => backend.set_web_session_org(&me, sid, Some(org.id)).await,
+                None => backend.set_active_org(&me, Some(org.id)).await.map(|_| ()),
+            }
+            .map(|_| None);
             (ctx, r)
         },
     )
