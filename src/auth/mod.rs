@@ -128,6 +128,13 @@ impl CodeGrant<'_> {
 #[async_trait]
 pub trait AuthBackend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+    /// Whether sign-up confirmation and password recovery use a code the
+    /// user store mails itself ([`Self::confirm_code`],
+    /// [`Self::reset_password_code`]: Cognito) rather than derp's link
+    /// tokens. The hosted pages ask for the code when it does.
+    fn mails_codes(&self) -> bool {
+        false
+    }
     async fn sign_up(&self, req: SignUpRequest, meta: &RequestMeta) -> AuthResult<SignUpOutcome>;
     async fn sign_in(
         &self,

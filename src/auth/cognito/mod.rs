@@ -155,6 +155,12 @@ impl AuthBackend for CognitoBackend {
         NAME
     }
 
+    /// Cognito mails its own codes for ConfirmSignUp and
+    /// ConfirmForgotPassword.
+    fn mails_codes(&self) -> bool {
+        true
+    }
+
     async fn sign_up(&self, req: SignUpRequest, _meta: &RequestMeta) -> AuthResult<SignUpOutcome> {
         self.sign_up_impl(req).await
     }

@@ -3,7 +3,7 @@
 
 use super::{Chrome, Ctx, FormErrors, PageError, non_empty};
 use crate::auth::native::valid_challenge;
-use crate::auth::{CodeGrant, SignUpOutcome, SignUpRequest};
+use crate::auth::{CodeGrant, ConfirmOutcome, SignUpOutcome, SignUpRequest};
 use crate::domain::Email;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(confirm_page)
                 .post(confirm_submit),
         )
+        .service(web::resource("/confirm/resend").post(resend_submit))
         .service(
             web::resource("/magic-link")
                 .get(magic_link_page)
@@ -105,15 +106,25 @@ impl ReturnParams {
 
     /// `?redirect_to=…&state=…` to carry between pages (empty when none).
     pub fn query(&self) -> String {
-        let pairs: Vec<(&str, &String)> = [
-            ("redirect_to", &self.redirect_to),
-            ("state", &self.state),
-            ("code_challenge", &self.code_challenge),
-            ("code_challenge_method", &self.code_challenge_method),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-        .collect();
+        self.query_with(&[])
+    }
+
+    /// [`Self::query`] with `extra` pairs first.
+    pub fn query_with(&self, extra: &[(&str, &str)]) -> String {
+        let pairs: Vec<(&str, &str)> = extra
+            .iter()
+            .copied()
+            .chain(
+                [
+                    ("redirect_to", &self.redirect_to),
+                    ("state", &self.state),
+                    ("code_challenge", &self.code_challenge),
+                    ("code_challenge_method", &self.code_challenge_method),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
+            )
+            .collect();
         if pairs.is_empty() {
             return String::new();
         }
@@ -158,6 +169,9 @@ struct LoginPage {
     qs: String,
     magic_link: bool,
     signup: bool,
+    /// The code page, after a sign-in refused for an unconfirmed email
+    /// with a backend that mails codes.
+    confirm_url: Option<String>,
 }
 
 fn login_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParams) -> LoginPage {
@@ -171,6 +185,7 @@ fn login_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParam
         ret,
         magic_link: native.enable_magic_link,
         signup: native.enable_signup,
+        confirm_url: None,
     }
 }
 
@@ -241,7 +256,11 @@ async fn login_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pag
         }
         Err(e) => {
             let (status, errors) = form_failure(&e);
-            let page = login_view(&mut ctx, email_raw, errors, ret);
+            let confirm_url = (matches!(e, AuthError::EmailNotConfirmed)
+                && ctx.state.backend.mails_codes())
+            .then(|| format!("/confirm{}", ret.query_with(&[("email", &email_raw)])));
+            let mut page = login_view(&mut ctx, email_raw, errors, ret);
+            page.confirm_url = confirm_url;
             ctx.render(status, &page)
         }
     }
@@ -318,6 +337,19 @@ async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pa
             }
             finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
+        Ok(SignUpOutcome::ConfirmationRequired { email }) if ctx.state.backend.mails_codes() => {
+            let text = format!(
+                "We sent a code to {email}. Enter it to confirm your address and finish signing up."
+            );
+            let page = confirm_code_view(
+                &mut ctx,
+                email.as_str().to_string(),
+                text,
+                FormErrors::default(),
+                ret,
+            );
+            ctx.render(StatusCode::OK, &page)
+        }
         Ok(SignUpOutcome::ConfirmationRequired { email }) => {
             let page = MessagePage {
                 c: ctx.chrome("Check your email"),
@@ -340,6 +372,8 @@ async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> Pa
 #[derive(Debug, Deserialize)]
 struct TokenQuery {
     token: Option<String>,
+    /// Prefills the code pages (backends that mail codes).
+    email: Option<String>,
     #[serde(flatten)]
     ret: ReturnParams,
 }
@@ -361,6 +395,16 @@ struct TokenActionPage {
 async fn confirm_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     let ret = query.ret.validate(&ctx)?;
+    if ctx.state.backend.mails_codes() {
+        let page = confirm_code_view(
+            &mut ctx,
+            non_empty(&query.email).unwrap_or_default(),
+            CONFIRM_CODE_TEXT.into(),
+            FormErrors::default(),
+            ret,
+        );
+        return ctx.render(StatusCode::OK, &page);
+    }
     let token = non_empty(&query.token)
         .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
     let page = TokenActionPage {
@@ -379,8 +423,60 @@ async fn confirm_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageRe
 struct TokenForm {
     csrf_token: Option<String>,
     token: Option<String>,
+    /// `email` and `code` instead of `token` with a backend that mails codes.
+    email: Option<String>,
+    code: Option<String>,
     #[serde(flatten)]
     ret: ReturnParams,
+}
+
+const CONFIRM_CODE_TEXT: &str =
+    "Enter the code we emailed you to confirm your address and finish signing up.";
+
+#[derive(Template)]
+#[template(path = "pages/confirm_code.html")]
+struct ConfirmCodePage {
+    c: Chrome,
+    text: String,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+}
+
+/// The sign-up code form of backends that mail codes (Cognito).
+fn confirm_code_view(
+    ctx: &mut Ctx,
+    email: String,
+    text: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> ConfirmCodePage {
+    ConfirmCodePage {
+        c: ctx.chrome("Confirm your email"),
+        text,
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+    }
+}
+
+/// A failed code form: a wrong, used or expired code goes beside `code`.
+fn code_failure(e: &AuthError) -> (StatusCode, FormErrors) {
+    if matches!(e, AuthError::InvalidToken) {
+        let errors = FormErrors {
+            fields: [(
+                "code".to_string(),
+                "This code is wrong or has expired. Check the newest email, or ask for a new code."
+                    .to_string(),
+            )]
+            .into(),
+            form: None,
+        };
+        return (StatusCode::BAD_REQUEST, errors);
+    }
+    form_failure(e)
 }
 
 fn link_failed(ctx: &mut Ctx, e: AuthError, what: &str) -> PageResult {
@@ -402,6 +498,9 @@ async fn confirm_submit(req: HttpRequest, form: web::Form<TokenForm>) -> PageRes
     let mut ctx = Ctx::load(&req).await?;
     ctx.check_csrf(form.csrf_token.as_deref())?;
     let ret = form.ret.validate(&ctx)?;
+    if ctx.state.backend.mails_codes() {
+        return confirm_code_submit(ctx, &form, ret).await;
+    }
     let token = form.token.clone().unwrap_or_default();
     match ctx.state.backend.confirm(&token, &ctx.meta).await {
         Ok(outcome) => {
@@ -413,6 +512,76 @@ async fn confirm_submit(req: HttpRequest, form: web::Form<TokenForm>) -> PageRes
         }
         Err(e) => link_failed(&mut ctx, e, "confirmation email"),
     }
+}
+
+/// `POST /confirm` with `{email, code}`: the backend's ConfirmSignUp. It may
+/// sign the user in; else to `/login` (the app's return kept) with a flash.
+async fn confirm_code_submit(mut ctx: Ctx, form: &TokenForm, ret: ReturnParams) -> PageResult {
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state
+            .limits
+            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        let code = form.code.clone().unwrap_or_default();
+        ctx.state
+            .backend
+            .confirm_code(email, &code, &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(ConfirmOutcome::SignedIn(outcome)) => {
+            ctx.sign_in(&outcome).await?;
+            if ret.redirect_to.is_none() {
+                ctx.web.set_flash("ok", "Your email address is confirmed.");
+            }
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        }
+        Ok(ConfirmOutcome::Confirmed { .. }) => {
+            ctx.web.set_flash(
+                "ok",
+                "Your email address is confirmed. Sign in to continue.",
+            );
+            Ok(ctx.redirect(&format!("/login{}", ret.query())))
+        }
+        Err(e) => {
+            let (status, errors) = code_failure(&e);
+            let page =
+                confirm_code_view(&mut ctx, email_raw, CONFIRM_CODE_TEXT.into(), errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+/// `POST /confirm/resend` from the code page: a new code (backends that
+/// mail codes); the same answer whether or not the email waits for one.
+async fn resend_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResult {
+    let mut ctx = Ctx::load(&req).await?;
+    if !ctx.state.backend.mails_codes() {
+        return Err(PageError::NotFound);
+    }
+    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let ret = form.ret.validate(&ctx)?;
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state
+            .limits
+            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        ctx.state.backend.resend_confirmation(email, None).await
+    };
+    let (status, errors) = match attempt.await {
+        Ok(()) => {
+            ctx.web.set_flash(
+                "ok",
+                "If this address is waiting for confirmation, a new code is on its way.",
+            );
+            (StatusCode::OK, FormErrors::default())
+        }
+        Err(e) => form_failure(&e),
+    };
+    let page = confirm_code_view(&mut ctx, email_raw, CONFIRM_CODE_TEXT.into(), errors, ret);
+    ctx.render(status, &page)
 }
 
 #[derive(Template)]
@@ -584,6 +753,16 @@ async fn forgot_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResu
             .await
     };
     match attempt.await {
+        Ok(()) if ctx.state.backend.mails_codes() => {
+            let page = reset_code_view(
+                &mut ctx,
+                form.email.clone().unwrap_or_default(),
+                RESET_CODE_TEXT.into(),
+                FormErrors::default(),
+                ret,
+            );
+            ctx.render(StatusCode::OK, &page)
+        }
         Ok(()) => check_your_email(
             &mut ctx,
             &ret,
@@ -611,8 +790,52 @@ struct ResetPage {
     min_length: usize,
 }
 
+const RESET_CODE_TEXT: &str = "If an account uses this address, we emailed it a code. Enter the code and choose a new password.";
+
+#[derive(Template)]
+#[template(path = "pages/reset_code.html")]
+struct ResetCodePage {
+    c: Chrome,
+    text: String,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+    min_length: usize,
+}
+
+/// The password reset form of backends that mail codes (Cognito).
+fn reset_code_view(
+    ctx: &mut Ctx,
+    email: String,
+    text: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> ResetCodePage {
+    ResetCodePage {
+        c: ctx.chrome("Choose a new password"),
+        text,
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+        min_length: ctx.state.config.native().password.min_length,
+    }
+}
+
 async fn reset_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
+    if ctx.state.backend.mails_codes() {
+        let ret = query.ret.validate(&ctx)?;
+        let page = reset_code_view(
+            &mut ctx,
+            non_empty(&query.email).unwrap_or_default(),
+            RESET_CODE_TEXT.into(),
+            FormErrors::default(),
+            ret,
+        );
+        return ctx.render(StatusCode::OK, &page);
+    }
     let token = non_empty(&query.token)
         .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
     let page = ResetPage {
@@ -629,11 +852,52 @@ struct ResetForm {
     csrf_token: Option<String>,
     token: Option<String>,
     password: Option<String>,
+    /// `email` and `code` instead of `token` with a backend that mails codes.
+    email: Option<String>,
+    code: Option<String>,
+    #[serde(flatten)]
+    ret: ReturnParams,
+}
+
+/// `POST /reset-password` with `{email, code, password}`: the backend's
+/// ConfirmForgotPassword and a sign-in with the new password.
+async fn reset_code_submit(mut ctx: Ctx, form: &ResetForm) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state
+            .limits
+            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
+        let code = form.code.clone().unwrap_or_default();
+        let password = form.password.clone().unwrap_or_default();
+        ctx.state
+            .backend
+            .reset_password_code(email, &code, password, &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(outcome) => {
+            ctx.sign_in(&outcome).await?;
+            if ret.redirect_to.is_none() {
+                ctx.web.set_flash("ok", "Your password is changed.");
+            }
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        }
+        Err(e) => {
+            let (status, errors) = code_failure(&e);
+            let page = reset_code_view(&mut ctx, email_raw, RESET_CODE_TEXT.into(), errors, ret);
+            ctx.render(status, &page)
+        }
+    }
 }
 
 async fn reset_submit(req: HttpRequest, form: web::Form<ResetForm>) -> PageResult {
     let mut ctx = Ctx::load(&req).await?;
     ctx.check_csrf(form.csrf_token.as_deref())?;
+    if ctx.state.backend.mails_codes() {
+        return reset_code_submit(ctx, &form).await;
+    }
     let token = form.token.clone().unwrap_or_default();
     let password = form.password.clone().unwrap_or_default();
     match ctx
