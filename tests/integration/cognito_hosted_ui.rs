@@ -26,9 +26,9 @@ const VERIFIER: &str = "the-apps-own-pkce-verifier-of-enough-length-0123456789";
 
 /// A cognito-local process (through tests/peers/cognito-local.sh, which
 /// also stops it if this test process dies); stopped on drop.
-struct CognitoLocal {
+pub(crate) struct CognitoLocal {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
@@ -51,7 +51,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts cognito-local, or `None` when peers are skipped on purpose.
-async fn start_cognito_local() -> Option<CognitoLocal> {
+pub(crate) async fn start_cognito_local() -> Option<CognitoLocal> {
     let Some(bin) = std::env::var_os("COGNITO_LOCAL_BIN") else {
         if std::env::var("DERP_SKIP_PEERS").as_deref() == Ok("1") {
             eprintln!("cognito hosted-UI tests skipped: DERP_SKIP_PEERS=1");
@@ -101,7 +101,7 @@ async fn start_cognito_local() -> Option<CognitoLocal> {
 }
 
 /// Calls Cognito's JSON API on cognito-local; panics unless it answers 2xx.
-async fn idp(cl: &CognitoLocal, op: &str, body: Value) -> Value {
+pub(crate) async fn idp(cl: &CognitoLocal, op: &str, body: Value) -> Value {
     let res = Client::new()
         .post(format!("{}/", cl.base))
         .header(

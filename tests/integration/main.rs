@@ -11,6 +11,7 @@ mod clerk;
 mod cli;
 mod cognito;
 mod cognito_admin;
+mod cognito_code_pages;
 mod cognito_hosted_ui;
 mod cognito_pages;
 mod lockout;

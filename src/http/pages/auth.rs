@@ -1020,3 +1020,44 @@ async fn oauth_start(
     let _ = res.add_cookie(&crate::http::api::oauth::flow_cookie(&ctx.state, &flow));
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_form_errors_name_their_field() {
+        // A wrong, used or expired code (CodeMismatch, ExpiredCode, …).
+        let (status, errors) = code_failure(&AuthError::InvalidToken);
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(errors.has("code") && errors.form.is_none());
+        // A malformed code.
+        let (_, errors) = code_failure(&AuthError::field("code", "is not a confirmation code"));
+        assert!(errors.has("code"));
+        // The pool's password policy (InvalidPasswordException).
+        let (status, errors) = code_failure(&AuthError::WeakPassword(vec!["pool_policy"]));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(errors.has("password") && !errors.has("code"));
+        // A bad email.
+        let (_, errors) = code_failure(&AuthError::field("email", "is not an email address"));
+        assert!(errors.has("email"));
+    }
+
+    #[test]
+    fn the_return_query_takes_extra_pairs_first() {
+        let ret = ReturnParams {
+            redirect_to: Some("https://app.example.com/cb".into()),
+            state: Some("s 1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            ret.query_with(&[("email", "a@example.com")]),
+            "?email=a%40example.com&redirect_to=https%3A%2F%2Fapp.example.com%2Fcb&state=s+1"
+        );
+        assert_eq!(ReturnParams::default().query(), "");
+        assert_eq!(
+            ReturnParams::default().query_with(&[("email", "a@example.com")]),
+            "?email=a%40example.com"
+        );
+    }
+}
