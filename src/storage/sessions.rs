@@ -57,8 +57,12 @@ pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
     Ok(())
 }
 
+pub(crate) fn get_sql() -> String {
+    format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1")
+}
+
 pub fn get(conn: &Conn, id: &str) -> StorageResult<Option<SessionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1");
+    let sql = get_sql();
     optional(conn.query_row(&sql, [id], from_row))
 }
 
