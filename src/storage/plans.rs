@@ -56,6 +56,10 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         ("sign-in: user by email", users::by_email_sql()),
         ("session by id", sessions::get_sql()),
         ("admin search: first pass", users::search_probe_sql()),
+        (
+            "admin search: end of the first pass",
+            users::search_probe_end_sql().to_string(),
+        ),
         ("admin search: trigram index", users::search_fts_sql()),
         ("admin search: short query", users::search_scan_sql()),
         ("org members (any page)", orgs::members_sql()),

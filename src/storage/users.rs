@@ -139,6 +139,12 @@ pub(crate) fn search_probe_sql() -> String {
     )
 }
 
+/// Whether users remain past `search`'s first pass. Params: after, probe
+/// rows - 1.
+pub(crate) fn search_probe_end_sql() -> &'static str {
+    "SELECT 1 FROM users WHERE id > ?1 ORDER BY id LIMIT 1 OFFSET ?2"
+}
+
 /// `search` through the trigram index. Params: FTS phrase, pattern, after,
 /// limit. The LIKE keeps the exact semantics of the scan (the index folds
 /// case beyond ASCII, so it finds a superset).
@@ -189,6 +195,11 @@ pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Ve
         .query_map(params![pattern, after, SEARCH_PROBE_ROWS, limit], from_row)?
         .collect::<Result<_, _>>()?;
     if probe.len() as i64 >= limit {
+        return Ok(probe);
+    }
+    // Fewer users than the first pass read are left: it saw them all.
+    let mut stmt = conn.prepare_cached(search_probe_end_sql())?;
+    if !stmt.exists(params![after, SEARCH_PROBE_ROWS - 1])? {
         return Ok(probe);
     }
     if q.chars().count() >= 3 {
