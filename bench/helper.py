@@ -7,6 +7,8 @@ HTTP (127.0.0.1 only), parsing wrk's output and printing the table.
     helper.py seed-users   TARGET BASE PREFIX N
     helper.py tokens       TARGET BASE PREFIX N_USERS COUNT KIND OUT
     helper.py report WORKDIR                print the table
+    helper.py next-cursor URL TOKEN         print the next page's cursor (scale.sh)
+    helper.py scale-report WORKDIR          print scale.sh's table
 
 TARGET is `derp` or `peer`; KIND is `access` or `refresh` (the peer has only
 its session token, returned for either kind). Accounts are
@@ -369,6 +371,79 @@ def cmd_report(workdir: str) -> int:
     return 0
 
 
+# --- scale.sh -----------------------------------------------------------------
+
+
+def cmd_next_cursor(url: str, token: str) -> int:
+    """The cursor of the page after URL's: `next_cursor` in the body (admin
+    users) or the X-Next-Cursor header (org lists)."""
+    _check_local(url)
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+        header = r.headers.get("X-Next-Cursor")
+        doc = json.loads(r.read())
+    cursor = doc.get("next_cursor") if isinstance(doc, dict) else header
+    if not cursor:
+        print(f"next-cursor: {url} has no next page", file=sys.stderr)
+        return 1
+    print(urllib.parse.quote(cursor, safe=""))
+    return 0
+
+
+SCALE_TESTS = [
+    ("signin", "sign-in (POST /auth/sign-in)"),
+    ("search_common", "admin search, q matches every user"),
+    ("search_one", "admin search, q matches one user"),
+    ("search_page2", "admin search, page 2 (limit=16, cursor)"),
+    ("search_short", "admin search, 2-char q, no match"),
+    ("members", "org members, page 1"),
+    ("members_page2", "org members, page 2 (limit=16, cursor)"),
+]
+
+
+def cmd_scale_report(workdir: str) -> int:
+    work = Path(workdir)
+    env = _env(work / "results.env")
+    points = env.get("points", "").split()
+    heads = [f"{int(p):,} users" for p in points]
+    print(f"derp at scale: {env.get('cpu', '?')}, {env.get('cores', '?')} cores; "
+          f"{env.get('runs', '?')} run(s) of {env.get('duration', '?')} s per figure (median); "
+          f"commit {env.get('commit', '?')}")
+    print()
+    cols = " | ".join(f"{h}: req/s, p50, p99" for h in heads)
+    print(f"| load | c | {cols} | req/s {points[-1] if points else ''} / {points[0] if points else ''} |")
+    print("| --- | --- |" + " --- |" * len(points) + " --- |")
+    errors = []
+    for test, label in SCALE_TESTS:
+        cells, rps = [], []
+        for p in points:
+            r = Runs(work, p, test)
+            if not r:
+                cells.append("n/a")
+                rps.append(float("nan"))
+                continue
+            cells.append(f"{r.med('rps'):,.0f}, {r.med('p50'):.2f} ms, {r.med('p99'):.2f} ms")
+            rps.append(r.med("rps"))
+            non2xx, sock, n = r.errors()
+            if non2xx or sock:
+                errors.append(f"{test} at {p} users: {non2xx} non-2xx, {sock} socket errors in {n} requests")
+        conns = env.get(f"c.{test}", "?")
+        ratio = f"{rps[-1] / rps[0]:.2f}" if len(rps) > 1 and rps[0] == rps[0] and rps[0] else "n/a"
+        print(f"| {label} | {conns} | " + " | ".join(cells) + f" | {ratio} |")
+    print()
+    for e in errors:
+        print("note: errors: " + e)
+    fc = foreign_cpu(work, float(env.get("cores", "1")))
+    if fc:
+        other, share = fc
+        warn = " (figures are low: rerun on a quiet machine)" if share > 0.05 else ""
+        print(f"note: other processes used {other:.0f} core-seconds during the loads, {100 * share:.0f}% "
+              f"of the machine; load average {env.get('load_start', '?')} at start, "
+              f"{env.get('load_end', '?')} at end{warn}.")
+    print(f"logs, raw wrk output and query plans: {work}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -380,6 +455,8 @@ def main(argv: list[str]) -> int:
         "seed-users": cmd_seed_users,
         "tokens": cmd_tokens,
         "report": cmd_report,
+        "next-cursor": cmd_next_cursor,
+        "scale-report": cmd_scale_report,
     }
     if cmd not in table:
         print(__doc__, file=sys.stderr)

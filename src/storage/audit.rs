@@ -58,16 +58,37 @@ pub struct AuditFilter {
     pub action: Option<String>,
 }
 
+/// The SQL of [`list`] for the filters that are set (a constant
+/// `?1 IS NULL OR …` would keep SQLite from using any index). Params: user,
+/// org, action, before, limit; the unused ones are bound and ignored.
+pub(crate) fn list_sql(f: &AuditFilter, before: i64) -> String {
+    let mut clauses = Vec::new();
+    if f.user_id.is_some() {
+        clauses.push("(user_id = ?1 OR actor_id = ?1 OR target = ?1)");
+    }
+    if f.org_id.is_some() {
+        clauses.push("org_id = ?2");
+    }
+    if f.action.is_some() {
+        clauses.push("action = ?3");
+    }
+    if before != 0 {
+        clauses.push("id < ?4");
+    }
+    let filter = if clauses.is_empty() {
+        "1".to_string()
+    } else {
+        clauses.join(" AND ")
+    };
+    format!(
+        "SELECT id, at, action, actor_id, user_id, org_id, target, ip, user_agent, detail FROM audit_log
+         WHERE {filter} ORDER BY id DESC LIMIT ?5"
+    )
+}
+
 /// Newest first, before the id `before` (0 = from the newest).
 pub fn list(conn: &Conn, f: &AuditFilter, before: i64, limit: i64) -> StorageResult<Vec<AuditRow>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, action, actor_id, user_id, org_id, target, ip, user_agent, detail FROM audit_log
-         WHERE (?1 IS NULL OR user_id = ?1 OR actor_id = ?1 OR target = ?1)
-           AND (?2 IS NULL OR org_id = ?2)
-           AND (?3 IS NULL OR action = ?3)
-           AND (?4 = 0 OR id < ?4)
-         ORDER BY id DESC LIMIT ?5",
-    )?;
+    let mut stmt = conn.prepare(&list_sql(f, before))?;
     let rows = stmt.query_map(params![f.user_id, f.org_id, f.action, before, limit], |r| {
         Ok(AuditRow {
             id: r.get(0)?,

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod migrations;
 pub mod orgs;
 pub mod outbox;
+pub mod plans;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;

@@ -132,14 +132,18 @@ pub fn member(conn: &Conn, org_id: &str, user_id: &str) -> StorageResult<Option<
     optional(conn.query_row(&sql, params![org_id, user_id], member_from))
 }
 
+/// An org's members after `seq`. Params: org id, after seq, limit.
+pub(crate) fn members_sql() -> String {
+    format!("{MEMBER_SELECT} WHERE m.org_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3")
+}
+
 pub fn members(
     conn: &Conn,
     org_id: &str,
     after_seq: i64,
     limit: i64,
 ) -> StorageResult<Vec<MemberRow>> {
-    let sql = format!("{MEMBER_SELECT} WHERE m.org_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3");
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare(&members_sql())?;
     let rows = stmt.query_map(params![org_id, after_seq, limit], member_from)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

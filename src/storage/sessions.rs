@@ -90,11 +90,12 @@ pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
     Ok(())
 }
 
+pub(crate) fn get_sql() -> String {
+    format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1")
+}
+
 pub fn get(conn: &Conn, id: &str) -> StorageResult<Option<SessionRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at
-         FROM sessions WHERE id = ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(&get_sql())?;
     optional(stmt.query_row([id], from_row))
 }
 

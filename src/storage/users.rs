@@ -61,7 +61,7 @@ pub fn insert(conn: &Conn, u: &NewUser<'_>) -> StorageResult<()> {
 }
 
 pub fn by_email(conn: &Conn, email: &str) -> StorageResult<Option<UserRecord>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = ?1"))?;
+    let mut stmt = conn.prepare_cached(&by_email_sql())?;
     optional(stmt.query_row([email], from_row))
 }
 
@@ -127,8 +127,63 @@ pub fn set_role(conn: &Conn, id: &str, role: Role, now: i64) -> StorageResult<bo
     Ok(n == 1)
 }
 
+/// Rows the first pass of [`search`] reads in id order before it turns to
+/// the trigram index.
+const SEARCH_PROBE_ROWS: i64 = 2000;
+
+/// `search`'s first pass: the next [`SEARCH_PROBE_ROWS`] users by id, filtered.
+/// Params: pattern, after, probe rows, limit.
+pub(crate) fn search_probe_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM (SELECT * FROM users WHERE id > ?2 ORDER BY id LIMIT ?3)
+         WHERE email LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?4"
+    )
+}
+
+/// Whether users remain past `search`'s first pass. Params: after, probe
+/// rows - 1.
+pub(crate) fn search_probe_end_sql() -> &'static str {
+    "SELECT 1 FROM users WHERE id > ?1 ORDER BY id LIMIT 1 OFFSET ?2"
+}
+
+/// `search` through the trigram index. Params: FTS phrase, pattern, after,
+/// limit. The LIKE keeps the exact semantics of the scan (the index folds
+/// case beyond ASCII, so it finds a superset).
+pub(crate) fn search_fts_sql() -> String {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("u.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns} FROM user_search_fts f
+         JOIN user_search s ON s.seq = f.rowid
+         JOIN users u ON u.id = s.user_id
+         WHERE user_search_fts MATCH ?1 AND u.email LIKE ?2 ESCAPE '\\' AND u.id > ?3
+         ORDER BY u.id LIMIT ?4"
+    )
+}
+
+/// `search` for queries shorter than a trigram: walks users by id.
+/// Params: pattern, after, limit.
+pub(crate) fn search_scan_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM users WHERE email LIKE ?1 ESCAPE '\\' AND id > ?2 ORDER BY id LIMIT ?3"
+    )
+}
+
+pub(crate) fn by_email_sql() -> String {
+    format!("SELECT {COLUMNS} FROM users WHERE email = ?1")
+}
+
 /// Users whose email contains `q` (all when empty), by id (creation order),
 /// after the id `after`.
+///
+/// Matches are found in up to two steps: the next [`SEARCH_PROBE_ROWS`] users
+/// by id (enough when `q` is common, e.g. a domain); otherwise, for `q` of 3
+/// characters or more, the trigram index `user_search_fts`, whose cost
+/// follows the number of matches rather than the number of users. Shorter
+/// queries that match rarely fall back to walking every user by id.
 pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Vec<UserRecord>> {
     let pattern = format!(
         "%{}%",
@@ -136,10 +191,25 @@ pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Ve
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE email LIKE ?1 ESCAPE '\\' AND id > ?2 ORDER BY id LIMIT ?3"
-    );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&search_probe_sql())?;
+    let probe: Vec<UserRecord> = stmt
+        .query_map(params![pattern, after, SEARCH_PROBE_ROWS, limit], from_row)?
+        .collect::<Result<_, _>>()?;
+    if probe.len() as i64 >= limit {
+        return Ok(probe);
+    }
+    // Fewer users than the first pass read are left: it saw them all.
+    let mut stmt = conn.prepare_cached(search_probe_end_sql())?;
+    if !stmt.exists(params![after, SEARCH_PROBE_ROWS - 1])? {
+        return Ok(probe);
+    }
+    if q.chars().count() >= 3 {
+        let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+        let mut stmt = conn.prepare_cached(&search_fts_sql())?;
+        let rows = stmt.query_map(params![phrase, pattern, after, limit], from_row)?;
+        return Ok(rows.collect::<Result<_, _>>()?);
+    }
+    let mut stmt = conn.prepare_cached(&search_scan_sql())?;
     let rows = stmt.query_map(params![pattern, after, limit], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -244,5 +314,66 @@ mod tests {
         confirm_email(&c, "u1", 300).unwrap();
         let got = by_id(&c, "u1").unwrap().unwrap();
         assert_eq!(got.user.email_confirmed_at.unwrap().unix_timestamp(), 200);
+    }
+
+    fn add(c: &Conn, id: &str, email: &str) {
+        let data = serde_json::json!({});
+        insert(
+            c,
+            &NewUser {
+                id,
+                email,
+                password_hash: None,
+                email_confirmed_at: None,
+                role: Role::Default,
+                data: &data,
+                now: 1,
+            },
+        )
+        .unwrap();
+    }
+
+    fn ids(rows: Vec<UserRecord>) -> Vec<String> {
+        rows.into_iter().map(|r| r.user.id).collect()
+    }
+
+    /// Sparse matches go through the trigram index past the first pass; the
+    /// answers are those of `LIKE '%q%'`, in id order, after the cursor.
+    #[test]
+    fn search_by_email_part_through_every_path() {
+        let c = memory();
+        let n = SEARCH_PROBE_ROWS as usize + 50;
+        for i in 0..n {
+            add(&c, &format!("u{i:05}"), &format!("user{i}@example.com"));
+        }
+        add(&c, "v00001", "needle_1@example.org");
+        add(&c, "v00002", "needlex1@example.org");
+        add(&c, "v00003", "Ab\\\"q%@example.org");
+        // Dense: the first pass fills the page.
+        assert_eq!(search(&c, "example.com", "", 3).unwrap().len(), 3);
+        // Sparse, 3 characters or more: the trigram index, LIKE semantics
+        // (`_` is literal, not a wildcard).
+        assert_eq!(ids(search(&c, "needle_", "", 10).unwrap()), ["v00001"]);
+        assert_eq!(
+            ids(search(&c, "needle", "", 10).unwrap()),
+            ["v00001", "v00002"]
+        );
+        assert_eq!(ids(search(&c, "needle", "v00001", 10).unwrap()), ["v00002"]);
+        assert_eq!(ids(search(&c, "b\\\"q%", "", 10).unwrap()), ["v00003"]);
+        assert_eq!(ids(search(&c, "user2049@", "", 10).unwrap()), ["u02049"]);
+        // Short: the walk by id.
+        assert_eq!(
+            ids(search(&c, ".o", "", 10).unwrap()),
+            ["v00001", "v00002", "v00003"]
+        );
+        // The index follows deletes and email changes.
+        delete(&c, "v00001").unwrap();
+        c.execute(
+            "UPDATE users SET email = 'moved@example.net' WHERE id = 'v00002'",
+            [],
+        )
+        .unwrap();
+        assert!(search(&c, "needle", "", 10).unwrap().is_empty());
+        assert_eq!(ids(search(&c, "moved@", "", 10).unwrap()), ["v00002"]);
     }
 }
