@@ -29,6 +29,9 @@ type Job = Box<dyn FnOnce() + Send>;
 /// The hashing threads; they end when the last `Hasher` clone is dropped.
 struct HashPool {
     jobs: mpsc::Sender<Job>,
+    /// Threads that started; with none, hashing answers an error at once
+    /// instead of leaving requests waiting forever.
+    threads: usize,
 }
 
 /// The nice value of the hashing threads: request handling (nice 0) wins
@@ -39,6 +42,7 @@ impl HashPool {
     fn start(threads: usize) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
+        let mut started = 0;
         for i in 0..threads {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
@@ -60,11 +64,15 @@ impl HashPool {
                         }
                     }
                 });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a password hashing thread");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "cannot start a password hashing thread"),
             }
         }
-        Self { jobs }
+        Self {
+            jobs,
+            threads: started,
+        }
     }
 }
 
@@ -138,6 +146,11 @@ impl Hasher {
         &self,
         f: impl FnOnce() -> AuthResult<T> + Send + 'static,
     ) -> AuthResult<T> {
+        if self.pool.threads == 0 {
+            return Err(AuthError::internal(
+                "no password hashing thread could start",
+            ));
+        }
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.pool
             .jobs
