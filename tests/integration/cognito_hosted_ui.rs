@@ -8,6 +8,7 @@
 //! The browser is a reqwest client with a cookie store that follows no
 //! redirect by itself, so every hop is checked.
 
+use crate::cognito::free_port;
 use crate::helpers::{self, TestApp, claims, expect_error, hidden};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,14 +41,6 @@ impl Drop for CognitoLocal {
             .status();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts cognito-local, or `None` when peers are skipped on purpose.
