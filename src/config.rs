@@ -189,29 +189,7 @@ impl JwtConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct PasswordConfig {
-    pub min_length: usize,
-    pub max_length: usize,
-    pub require_uppercase: bool,
-    pub require_lowercase: bool,
-    pub require_digit: bool,
-    pub require_special: bool,
-}
-
-impl Default for PasswordConfig {
-    fn default() -> Self {
-        Self {
-            min_length: 8,
-            max_length: 128,
-            require_uppercase: false,
-            require_lowercase: false,
-            require_digit: false,
-            require_special: false,
-        }
-    }
-}
+pub use crate::domain::password::PasswordConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -605,7 +583,7 @@ impl Config {
                 }
             }
             if let Some(domain) = c.domain.as_deref().filter(|d| !d.trim().is_empty()) {
-                crate::auth::cognito::hosted_ui::domain_base(domain)
+                crate::domain::redirect::cognito_domain_base(domain)
                     .map_err(ConfigError::Invalid)?;
             }
         }

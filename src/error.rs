@@ -73,3 +73,10 @@ impl AuthError {
 }
 
 pub type AuthResult<T> = Result<T, AuthError>;
+
+/// A storage failure is the server's fault: logged, never shown.
+impl From<crate::storage::StorageError> for AuthError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        AuthError::internal(e)
+    }
+}

@@ -291,9 +291,15 @@ impl Application {
             .collect::<Result<_, _>>()
             .map_err(|e| StartError::Config(e.to_string()))?;
         let limits = Arc::new(RateLimits::new(&config.rate_limit));
+        let accounts = Arc::new(crate::services::accounts::Accounts::new(
+            backend.clone(),
+            native_backend.clone(),
+            limits.clone(),
+        ));
         let state = AppState {
             config: Arc::new(config),
             backend,
+            accounts,
             db: db.clone(),
             mailer,
             limits: limits.clone(),

@@ -13,6 +13,10 @@ use std::sync::Arc;
 pub struct AppState {
     pub config: Arc<Config>,
     pub backend: Arc<dyn AuthBackend>,
+    /// The ways in (sign-up, sign-in, mailed links and codes, providers, the
+    /// code exchange) with their rate limits: handlers call these, never the
+    /// backend, for anything that signs a user in.
+    pub accounts: Arc<crate::services::accounts::Accounts>,
     pub db: Db,
     pub mailer: Arc<dyn Mailer>,
     /// The same mailer, replaceable by a configuration reload (none in tests

@@ -4,9 +4,11 @@ pub mod email;
 pub mod org;
 pub mod password;
 pub mod redirect;
+pub mod token;
 pub mod user;
 
 pub use email::Email;
 pub use org::{OrgRole, Slug};
 pub use password::{PasswordPolicy, PasswordProblem};
-pub use user::{Role, User};
+pub use token::Purpose;
+pub use user::{ExternalIdentity, Role, User};

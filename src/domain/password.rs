@@ -1,6 +1,6 @@
 //! Password policy from `[auth.native.password]`: every failing rule is reported.
 
-use crate::config::PasswordConfig;
+use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordProblem {
@@ -29,6 +29,31 @@ impl PasswordProblem {
 /// The special characters that satisfy `require_special` (the original
 /// library's set, plus `-`, `_` and a few more that users expect to count).
 const SPECIALS: &str = "!@#$%^&*(),.?\":{}|<>-_=+[]\\/;'`~";
+
+/// `[auth.native.password]`: the rules a new password must meet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+    pub max_length: usize,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_digit: bool,
+    pub require_special: bool,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_length: 128,
+            require_uppercase: false,
+            require_lowercase: false,
+            require_digit: false,
+            require_special: false,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy(PasswordConfig);

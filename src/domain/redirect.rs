@@ -81,6 +81,32 @@ pub fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
+/// Cognito's `domain` setting as a base URL without a trailing `/`: a bare host (with an
+/// optional port), as Cognito shows it, means `https://host`; an `http://`
+/// or `https://` URL (an emulator, a path of its own) is used as given.
+pub fn cognito_domain_base(domain: &str) -> Result<String, String> {
+    let d = domain.trim().trim_end_matches('/');
+    let bad =
+        || format!("auth.cognito.domain: `{domain}` is neither a host name nor an http(s) URL");
+    let has_scheme = domain.contains("://");
+    let candidate = if has_scheme {
+        d.to_string()
+    } else {
+        format!("https://{d}")
+    };
+    let url = url::Url::parse(&candidate).map_err(|_| bad())?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if d.is_empty() || !plain || (!has_scheme && url.path() != "/") {
+        return Err(bad());
+    }
+    Ok(candidate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,3 +47,12 @@ pub struct User {
     pub last_sign_in_at: Option<OffsetDateTime>,
     pub data: serde_json::Value,
 }
+
+/// The person a provider (Google, OIDC) vouched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    pub provider: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+}

@@ -9,7 +9,7 @@
 use crate::auth::directory::UserDirectory;
 use crate::auth::password::Hasher;
 use crate::clock::{Clock, from_unix};
-use crate::domain::{Email, PasswordPolicy, Role, User};
+use crate::domain::{Email, PasswordPolicy, Purpose, Role, User};
 use crate::error::{AuthError, AuthResult};
 use crate::services::orgs::{Actor, OrgView, OrgWithRole};
 use crate::storage::audit::{self, AuditEvent, AuditFilter, AuditRow};
@@ -386,6 +386,17 @@ impl AdminService {
         id: &str,
         change: UserChange,
     ) -> AuthResult<User> {
+        if actor.user_id == id {
+            // An admin cannot lock themself out, on the pages or the API.
+            if change.disabled == Some(true) {
+                return Err(AuthError::Forbidden("you cannot disable yourself".into()));
+            }
+            if change.role == Some(Role::Default) {
+                return Err(AuthError::Forbidden(
+                    "you cannot remove your own admin role".into(),
+                ));
+            }
+        }
         if let Some(dir) = &self.directory {
             return self.update_upstream(dir.as_ref(), actor, id, change).await;
         }
@@ -458,6 +469,9 @@ impl AdminService {
         id: &str,
         delete_owned_orgs: bool,
     ) -> AuthResult<Vec<OrgView>> {
+        if actor.user_id == id {
+            return Err(AuthError::Forbidden("you cannot delete yourself".into()));
+        }
         if let Some(dir) = &self.directory {
             return self
                 .delete_upstream(dir.as_ref(), actor, id, delete_owned_orgs)
@@ -659,7 +673,6 @@ impl AdminService {
     }
 }
 
-const PURPOSE_SETUP: &str = "admin_setup";
 const SETUP_TTL: i64 = 24 * 3600;
 
 /// What `derp admin create` did.
@@ -681,13 +694,13 @@ impl AdminService {
                 if users::count_admins(conn)? > 0 {
                     return Ok(None);
                 }
-                tokens::spend_all(conn, PURPOSE_SETUP, now)?;
+                tokens::spend_all(conn, Purpose::AdminSetup, now)?;
                 let token = crate::auth::secrets::random_token();
                 tokens::insert(
                     conn,
                     &crate::auth::secrets::hash_token(&token),
                     &tokens::OneTimeToken {
-                        purpose: PURPOSE_SETUP.into(),
+                        purpose: Purpose::AdminSetup,
                         email: String::new(),
                         user_id: None,
                         payload: serde_json::json!({}),
@@ -707,7 +720,7 @@ impl AdminService {
         self.db
             .read(move |conn| -> AuthResult<bool> {
                 Ok(users::count_admins(conn)? == 0
-                    && tokens::is_valid(conn, &hash, PURPOSE_SETUP, now)?)
+                    && tokens::is_valid(conn, &hash, Purpose::AdminSetup, now)?)
             })
             .await
     }
@@ -727,7 +740,7 @@ impl AdminService {
                 if users::count_admins(conn)? > 0 {
                     return Err(AuthError::InvalidToken);
                 }
-                tokens::consume(conn, &token_hash, PURPOSE_SETUP, now)?
+                tokens::consume(conn, &token_hash, Purpose::AdminSetup, now)?
                     .ok_or(AuthError::InvalidToken)?;
                 let id = uuid::Uuid::now_v7().to_string();
                 let inserted = users::insert(
@@ -833,7 +846,7 @@ impl AdminService {
                         conn,
                         &crate::auth::secrets::hash_token(&token),
                         &tokens::OneTimeToken {
-                            purpose: "reset".into(),
+                            purpose: Purpose::Reset,
                             email: email.as_str().into(),
                             user_id: Some(id.clone()),
                             payload: serde_json::json!({}),

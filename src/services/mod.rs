@@ -1,6 +1,8 @@
-//! Use cases that sit above the backends: rate limits now; orgs,
-//! invitations and admin as they arrive.
+//! Use cases that sit above the user stores: the ways in with their rate
+//! limits ([`accounts`]), orgs and invitations, admin, lockouts, providers,
+//! the mail outbox and metrics. This layer owns policy: who may do what.
 
+pub mod accounts;
 pub mod admin;
 mod admin_directory;
 pub mod lockouts;

@@ -81,14 +81,7 @@ enum Source {
     },
 }
 
-/// The person the provider vouched for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalIdentity {
-    pub provider: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-}
+pub use crate::domain::ExternalIdentity;
 
 /// What the browser carries between the start of the flow and the callback
 /// (sealed in an encrypted cookie by the http layer).

@@ -20,7 +20,6 @@ pub mod tokens;
 pub mod users;
 pub mod web_sessions;
 
-use crate::error::AuthError;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::TransactionBehavior;
 use std::path::{Path, PathBuf};
@@ -50,12 +49,6 @@ impl From<rusqlite::Error> for StorageError {
             return Self::Conflict(which.to_string());
         }
         Self::Sqlite(e)
-    }
-}
-
-impl From<StorageError> for AuthError {
-    fn from(e: StorageError) -> Self {
-        AuthError::internal(e)
     }
 }
 

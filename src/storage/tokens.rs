@@ -2,11 +2,12 @@
 //! stored only as hashes and consumed atomically.
 
 use super::{Conn, StorageResult, optional};
+use crate::domain::Purpose;
 use rusqlite::params;
 
 #[derive(Debug, Clone)]
 pub struct OneTimeToken {
-    pub purpose: String,
+    pub purpose: Purpose,
     pub email: String,
     pub user_id: Option<String>,
     pub payload: serde_json::Value,
@@ -19,7 +20,7 @@ pub fn insert(conn: &Conn, token_hash: &str, t: &OneTimeToken, now: i64) -> Stor
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             token_hash,
-            t.purpose,
+            t.purpose.as_str(),
             t.email,
             t.user_id,
             t.payload.to_string(),
@@ -35,41 +36,41 @@ pub fn insert(conn: &Conn, token_hash: &str, t: &OneTimeToken, now: i64) -> Stor
 pub fn consume(
     conn: &Conn,
     token_hash: &str,
-    purpose: &str,
+    purpose: Purpose,
     now: i64,
 ) -> StorageResult<Option<OneTimeToken>> {
     optional(conn.query_row(
         "UPDATE one_time_tokens SET used_at = ?3
          WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3
-         RETURNING purpose, email, user_id, payload, expires_at",
-        params![token_hash, purpose, now],
+         RETURNING email, user_id, payload, expires_at",
+        params![token_hash, purpose.as_str(), now],
         |r| {
-            let payload: String = r.get(3)?;
+            let payload: String = r.get(2)?;
             Ok(OneTimeToken {
-                purpose: r.get(0)?,
-                email: r.get(1)?,
-                user_id: r.get(2)?,
+                purpose,
+                email: r.get(0)?,
+                user_id: r.get(1)?,
                 payload: serde_json::from_str(&payload).unwrap_or_default(),
-                expires_at: r.get(4)?,
+                expires_at: r.get(3)?,
             })
         },
     ))
 }
 
 /// Whether an unused, unexpired token of `purpose` exists (without spending it).
-pub fn is_valid(conn: &Conn, token_hash: &str, purpose: &str, now: i64) -> StorageResult<bool> {
+pub fn is_valid(conn: &Conn, token_hash: &str, purpose: Purpose, now: i64) -> StorageResult<bool> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM one_time_tokens WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
-        params![token_hash, purpose, now],
+        params![token_hash, purpose.as_str(), now],
         |r| r.get::<_, i64>(0),
     )? > 0)
 }
 
 /// Spends every unused token of `purpose` (so only the newest setup link works).
-pub fn spend_all(conn: &Conn, purpose: &str, now: i64) -> StorageResult<usize> {
+pub fn spend_all(conn: &Conn, purpose: Purpose, now: i64) -> StorageResult<usize> {
     Ok(conn.execute(
         "UPDATE one_time_tokens SET used_at = ?2 WHERE purpose = ?1 AND used_at IS NULL",
-        params![purpose, now],
+        params![purpose.as_str(), now],
     )?)
 }
 
@@ -90,22 +91,28 @@ mod tests {
         let mut c = Conn::open_in_memory().unwrap();
         crate::storage::migrations::apply(&mut c).unwrap();
         let t = OneTimeToken {
-            purpose: "confirm".into(),
+            purpose: Purpose::Confirm,
             email: "a@example.com".into(),
             user_id: Some("u".into()),
             payload: serde_json::json!({}),
             expires_at: 100,
         };
         insert(&c, "h", &t, 0).unwrap();
-        assert!(consume(&c, "h", "reset", 1).unwrap().is_none());
+        assert!(consume(&c, "h", Purpose::Reset, 1).unwrap().is_none());
         assert!(
-            consume(&c, "h", "confirm", 100).unwrap().is_none(),
+            consume(&c, "h", Purpose::Confirm, 100).unwrap().is_none(),
             "expired"
         );
         assert_eq!(
-            consume(&c, "h", "confirm", 99).unwrap().unwrap().email,
+            consume(&c, "h", Purpose::Confirm, 99)
+                .unwrap()
+                .unwrap()
+                .email,
             "a@example.com"
         );
-        assert!(consume(&c, "h", "confirm", 99).unwrap().is_none(), "used");
+        assert!(
+            consume(&c, "h", Purpose::Confirm, 99).unwrap().is_none(),
+            "used"
+        );
     }
 }

@@ -14,6 +14,7 @@ use super::CognitoBackend;
 use crate::auth::native::valid_challenge;
 use crate::auth::secrets::{constant_time_eq, hash_token, random_token};
 use crate::auth::{AuthOutcome, RequestMeta};
+use crate::domain::Purpose;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::tokens;
 use base64::Engine;
@@ -22,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const PURPOSE: &str = "cognito_authorization_code";
 /// Authorization codes live 60 seconds.
 const CODE_TTL: i64 = 60;
 const HKDF_INFO: &[u8] = b"derp cognito authorization code v1";
@@ -77,7 +77,7 @@ impl CognitoBackend {
             },
         )?;
         let row = tokens::OneTimeToken {
-            purpose: PURPOSE.into(),
+            purpose: Purpose::CognitoAuthorizationCode,
             email: outcome.user.email.clone(),
             user_id: Some(outcome.user.id.clone()),
             payload: json!({
@@ -110,7 +110,14 @@ impl CognitoBackend {
         let now = self.now();
         let row = self
             .db
-            .write(move |conn| -> AuthResult<_> { Ok(tokens::consume(conn, &hash, PURPOSE, now)?) })
+            .write(move |conn| -> AuthResult<_> {
+                Ok(tokens::consume(
+                    conn,
+                    &hash,
+                    Purpose::CognitoAuthorizationCode,
+                    now,
+                )?)
+            })
             .await?
             .ok_or(AuthError::InvalidToken)?;
         if row.payload["redirect_uri"].as_str() != Some(redirect_uri) {

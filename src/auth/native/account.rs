@@ -1,15 +1,16 @@
 //! Sign-up, sign-in, confirmation and the signed-in user's own account.
 
-use super::{NativeBackend, PURPOSE_CONFIRM, issue_one_time_token, link_with_token, record};
+use super::pipeline::Proof;
+use super::{NativeBackend, issue_one_time_token, link_with_token, record, spend_account_link};
 use crate::auth::secrets::hash_token;
 use crate::auth::{
     AuthOutcome, RequestMeta, SessionInfo, SignUpOutcome, SignUpRequest, UserUpdate,
 };
-use crate::domain::{Email, Role, User};
+use crate::domain::{Email, Purpose, Role, User};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::templates::MailKind;
 use crate::storage::users::{self, NewUser};
-use crate::storage::{StorageError, lockouts, sessions, tokens};
+use crate::storage::{StorageError, lockouts, sessions};
 
 /// What the sign-up transaction did.
 enum SignUpDone {
@@ -39,7 +40,7 @@ impl NativeBackend {
         // Hash first, for new and taken emails alike: same cost either way.
         let hash = self.hasher.hash(req.password).await?;
         let email = req.email.clone();
-        let minter = self.minter();
+        let pipeline = self.sign_in_pipeline();
         let mail = self.mail.clone();
         let meta_c = meta.clone();
         let now = self.now();
@@ -92,7 +93,7 @@ impl NativeBackend {
                 if confirm {
                     let token = issue_one_time_token(
                         conn,
-                        PURPOSE_CONFIRM,
+                        Purpose::Confirm,
                         email.as_str(),
                         Some(&id),
                         now,
@@ -105,20 +106,9 @@ impl NativeBackend {
                 let user = users::by_id(conn, &id)?
                     .ok_or_else(|| AuthError::internal("user vanished"))?
                     .user;
-                let (tokens, session_id) = minter.new_session(conn, &user, &meta_c, now)?;
-                record(
-                    conn,
-                    now,
-                    &meta_c,
-                    "sign_in",
-                    Some(&id),
-                    serde_json::json!({"method": "sign_up"}),
-                )?;
-                Ok(SignUpDone::SignedIn(AuthOutcome {
-                    user,
-                    tokens,
-                    session_id,
-                }))
+                pipeline
+                    .complete(conn, &user, &Proof::SignUp, &meta_c, now)
+                    .map(SignUpDone::SignedIn)
             })
             .await?;
         match done {
@@ -245,13 +235,7 @@ impl NativeBackend {
                 })
                 .await?;
         }
-        self.start_session(
-            user,
-            meta,
-            "sign_in",
-            serde_json::json!({"method": "password"}),
-        )
-        .await
+        self.sign_in_user(user, Proof::Password, meta).await
     }
 
     pub(super) async fn get_user_impl(&self, session: &SessionInfo) -> AuthResult<User> {
@@ -357,27 +341,12 @@ impl NativeBackend {
         meta: &RequestMeta,
     ) -> AuthResult<AuthOutcome> {
         let hash = hash_token(token);
-        let minter = self.minter();
+        let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
         self.db
             .write(move |conn| -> AuthResult<AuthOutcome> {
-                let t = tokens::consume(conn, &hash, PURPOSE_CONFIRM, now)?
-                    .ok_or(AuthError::InvalidToken)?;
-                let user = match t
-                    .user_id
-                    .as_deref()
-                    .map(|id| users::by_id(conn, id))
-                    .transpose()?
-                    .flatten()
-                {
-                    // Bound to the email it was sent to: a changed email voids it.
-                    Some(r) if r.user.email == t.email => r.user,
-                    _ => return Err(AuthError::InvalidToken),
-                };
-                if user.disabled {
-                    return Err(AuthError::AccountDisabled);
-                }
+                let user = spend_account_link(conn, &hash, Purpose::Confirm, now)?;
                 users::confirm_email(conn, &user.id, now)?;
                 record(
                     conn,
@@ -387,23 +356,7 @@ impl NativeBackend {
                     Some(&user.id),
                     serde_json::Value::Null,
                 )?;
-                let user = users::by_id(conn, &user.id)?
-                    .ok_or(AuthError::InvalidToken)?
-                    .user;
-                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
-                record(
-                    conn,
-                    now,
-                    &meta,
-                    "sign_in",
-                    Some(&user.id),
-                    serde_json::json!({"method": "confirmation"}),
-                )?;
-                Ok(AuthOutcome {
-                    user,
-                    tokens,
-                    session_id,
-                })
+                pipeline.complete(conn, &user, &Proof::EmailConfirmation, &meta, now)
             })
             .await
     }
@@ -427,7 +380,7 @@ impl NativeBackend {
                 {
                     let token = issue_one_time_token(
                         conn,
-                        PURPOSE_CONFIRM,
+                        Purpose::Confirm,
                         &r.user.email,
                         Some(&r.user.id),
                         now,

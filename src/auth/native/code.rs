@@ -1,16 +1,17 @@
 //! The redirect-back flow: authorization codes for apps, and the hosted
 //! pages' own session lookup.
 
-use super::{NativeBackend, record};
+use super::NativeBackend;
+use super::pipeline::Proof;
 use crate::auth::secrets::{constant_time_eq, hash_token, random_token};
 use crate::auth::{AuthOutcome, RequestMeta, SessionInfo};
+use crate::domain::Purpose;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::{orgs, sessions, tokens, users};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-pub(crate) const PURPOSE_CODE: &str = "authorization_code";
 /// Authorization codes live 60 seconds.
 const CODE_TTL: i64 = 60;
 
@@ -84,7 +85,7 @@ impl NativeBackend {
                     conn,
                     &hash_token(&code),
                     &tokens::OneTimeToken {
-                        purpose: PURPOSE_CODE.into(),
+                        purpose: Purpose::AuthorizationCode,
                         email: user.email,
                         user_id: Some(user.id),
                         payload,
@@ -106,7 +107,7 @@ impl NativeBackend {
     ) -> AuthResult<AuthOutcome> {
         let hash = hash_token(code);
         let redirect_uri = redirect_uri.to_string();
-        let minter = self.minter();
+        let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
         // The inner result is the answer; the transaction commits either way,
@@ -114,7 +115,7 @@ impl NativeBackend {
         // tried against many verifiers.
         self.db
             .write(move |conn| -> AuthResult<AuthResult<AuthOutcome>> {
-                let Some(t) = tokens::consume(conn, &hash, PURPOSE_CODE, now)? else {
+                let Some(t) = tokens::consume(conn, &hash, Purpose::AuthorizationCode, now)? else {
                     return Ok(Err(AuthError::InvalidToken));
                 };
                 if t.payload["redirect_uri"].as_str() != Some(redirect_uri.as_str()) {
@@ -138,20 +139,10 @@ impl NativeBackend {
                     Some(u) if !u.user.disabled => u.user,
                     _ => return Ok(Err(AuthError::InvalidToken)),
                 };
-                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
-                record(
-                    conn,
-                    now,
-                    &meta,
-                    "sign_in",
-                    Some(&user.id),
-                    serde_json::json!({"method": "authorization_code"}),
-                )?;
-                Ok(Ok(AuthOutcome {
-                    user,
-                    tokens,
-                    session_id,
-                }))
+                // A failure here is the database's: roll the whole exchange back.
+                pipeline
+                    .complete(conn, &user, &Proof::AuthorizationCode, &meta, now)
+                    .map(Ok)
             })
             .await?
     }

@@ -1,12 +1,14 @@
 //! Magic links and password recovery: links mailed to an address, answered
 //! the same whether or not the address has an account.
 
+use super::pipeline::Proof;
 use super::{
-    NativeBackend, PURPOSE_MAGIC_LINK, PURPOSE_RESET, issue_one_time_token, link_with_token, record,
+    NativeBackend, claim_unverified, issue_one_time_token, link_with_token, record,
+    spend_account_link,
 };
 use crate::auth::secrets::hash_token;
 use crate::auth::{AuthOutcome, RequestMeta};
-use crate::domain::{Email, Role};
+use crate::domain::{Email, Purpose, Role};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::templates::MailKind;
 use crate::storage::users::{self, NewUser};
@@ -43,7 +45,7 @@ impl NativeBackend {
                 };
                 let token = issue_one_time_token(
                     conn,
-                    PURPOSE_MAGIC_LINK,
+                    Purpose::MagicLink,
                     email.as_str(),
                     user_id.as_deref(),
                     now,
@@ -81,12 +83,13 @@ impl NativeBackend {
         }
         let hash = hash_token(token);
         let signup = self.cfg.enable_signup;
-        let minter = self.minter();
+        let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
         self.db
             .write(move |conn| -> AuthResult<AuthOutcome> {
-                let t = tokens::consume(conn, &hash, PURPOSE_MAGIC_LINK, now)?.ok_or(AuthError::InvalidToken)?;
+                let t = tokens::consume(conn, &hash, Purpose::MagicLink, now)?
+                    .ok_or(AuthError::InvalidToken)?;
                 let user = match users::by_email(conn, &t.email)? {
                     Some(r) => {
                         // A link for an existing account must name that account.
@@ -96,15 +99,21 @@ impl NativeBackend {
                         if r.user.disabled {
                             return Err(AuthError::AccountDisabled);
                         }
-                        if r.user.email_confirmed_at.is_none() {
-                            // Whoever set a password before the address was
-                            // proven may not be its owner: drop it.
-                            if r.password_hash.is_some() {
-                                users::set_password_hash(conn, &r.user.id, None, now)?;
-                                record(conn, now, &meta, "password.cleared", Some(&r.user.id), serde_json::json!({"reason": "unverified account claimed by magic link"}))?;
-                            }
-                            users::confirm_email(conn, &r.user.id, now)?;
-                            record(conn, now, &meta, "email.confirmed", Some(&r.user.id), serde_json::json!({"method": "magic_link"}))?;
+                        if claim_unverified(
+                            conn,
+                            &r,
+                            "unverified account claimed by magic link",
+                            &meta,
+                            now,
+                        )? {
+                            record(
+                                conn,
+                                now,
+                                &meta,
+                                "email.confirmed",
+                                Some(&r.user.id),
+                                serde_json::json!({"method": "magic_link"}),
+                            )?;
                         }
                         r.user
                     }
@@ -122,15 +131,21 @@ impl NativeBackend {
                                 now,
                             },
                         )?;
-                        record(conn, now, &meta, "sign_up", Some(&id), serde_json::json!({"method": "magic_link"}))?;
-                        users::by_id(conn, &id)?.ok_or(AuthError::InvalidToken)?.user
+                        record(
+                            conn,
+                            now,
+                            &meta,
+                            "sign_up",
+                            Some(&id),
+                            serde_json::json!({"method": "magic_link"}),
+                        )?;
+                        users::by_id(conn, &id)?
+                            .ok_or(AuthError::InvalidToken)?
+                            .user
                     }
                     None => return Err(AuthError::InvalidToken),
                 };
-                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
-                record(conn, now, &meta, "sign_in", Some(&user.id), serde_json::json!({"method": "magic_link"}))?;
-                let user = users::by_id(conn, &user.id)?.ok_or(AuthError::InvalidToken)?.user;
-                Ok(AuthOutcome { user, tokens, session_id })
+                pipeline.complete(conn, &user, &Proof::MagicLink, &meta, now)
             })
             .await
     }
@@ -158,7 +173,7 @@ impl NativeBackend {
                 }
                 let token = issue_one_time_token(
                     conn,
-                    PURPOSE_RESET,
+                    Purpose::Reset,
                     &r.user.email,
                     Some(&r.user.id),
                     now,
@@ -196,7 +211,7 @@ impl NativeBackend {
         self.check_policy(&password)?;
         let hash = self.hasher.hash(password).await?;
         let token_hash = hash_token(token);
-        let minter = self.minter();
+        let pipeline = self.sign_in_pipeline();
         let mail = self.mail.clone();
         let sign_in_page = format!("{}/login", self.links.public_url);
         let meta = meta.clone();
@@ -204,21 +219,7 @@ impl NativeBackend {
         let outcome = self
             .db
             .write(move |conn| -> AuthResult<AuthOutcome> {
-                let t = tokens::consume(conn, &token_hash, PURPOSE_RESET, now)?
-                    .ok_or(AuthError::InvalidToken)?;
-                let user = match t
-                    .user_id
-                    .as_deref()
-                    .map(|id| users::by_id(conn, id))
-                    .transpose()?
-                    .flatten()
-                {
-                    Some(r) if r.user.email == t.email => r.user,
-                    _ => return Err(AuthError::InvalidToken),
-                };
-                if user.disabled {
-                    return Err(AuthError::AccountDisabled);
-                }
+                let user = spend_account_link(conn, &token_hash, Purpose::Reset, now)?;
                 users::set_password_hash(conn, &user.id, Some(&hash), now)?;
                 // The mailbox owner chose this password: the address is proven.
                 users::confirm_email(conn, &user.id, now)?;
@@ -242,23 +243,7 @@ impl NativeBackend {
                     0,
                     now,
                 )?;
-                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
-                record(
-                    conn,
-                    now,
-                    &meta,
-                    "sign_in",
-                    Some(&user.id),
-                    serde_json::json!({"method": "password_reset"}),
-                )?;
-                let user = users::by_id(conn, &user.id)?
-                    .ok_or(AuthError::InvalidToken)?
-                    .user;
-                Ok(AuthOutcome {
-                    user,
-                    tokens,
-                    session_id,
-                })
+                pipeline.complete(conn, &user, &Proof::PasswordReset, &meta, now)
             })
             .await?;
         self.mail.wake();

@@ -6,11 +6,12 @@
 //! password set before (the pre-hijack defence), recorded in the audit log.
 //! A new user is created only from a verified email.
 
-use super::{NativeBackend, record};
+use super::pipeline::Proof;
+use super::{NativeBackend, claim_unverified, record};
 use crate::auth::{AuthOutcome, RequestMeta, SessionInfo};
-use crate::domain::{Email, Role};
+use crate::domain::{Email, ExternalIdentity, Role, User};
 use crate::error::{AuthError, AuthResult};
-use crate::services::oauth::ExternalIdentity;
+use crate::storage::Conn;
 use crate::storage::users::{self, NewUser};
 
 impl NativeBackend {
@@ -20,56 +21,23 @@ impl NativeBackend {
         meta: &RequestMeta,
     ) -> AuthResult<AuthOutcome> {
         let signup = self.cfg.enable_signup;
-        let minter = self.minter();
+        let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
         self.db
             .write(move |conn| -> AuthResult<AuthOutcome> {
-                let method = serde_json::json!({"method": "oauth", "provider": id.provider});
-                let user = if let Some(user_id) = users::identity_user(conn, &id.provider, &id.subject)? {
-                    users::by_id(conn, &user_id)?.ok_or(AuthError::InvalidToken)?.user
-                } else {
-                    let raw = id.email.clone().ok_or_else(|| AuthError::Forbidden("the provider shared no email address".into()))?;
-                    let email = Email::parse(&raw).map_err(|_| AuthError::Forbidden("the provider's email address is not valid".into()))?;
-                    if !id.email_verified {
-                        return Err(AuthError::Forbidden(
-                            "the provider has not verified this email address, so it cannot be used to sign in here".into(),
-                        ));
+                let user = match users::identity_user(conn, &id.provider, &id.subject)? {
+                    Some(user_id) => {
+                        users::by_id(conn, &user_id)?
+                            .ok_or(AuthError::InvalidToken)?
+                            .user
                     }
-                    match users::by_email(conn, email.as_str())? {
-                        Some(existing) => {
-                            let u = existing.user;
-                            if u.email_confirmed_at.is_none() {
-                                if existing.password_hash.is_some() {
-                                    users::set_password_hash(conn, &u.id, None, now)?;
-                                    record(conn, now, &meta, "password.cleared", Some(&u.id), serde_json::json!({"reason": "unverified account linked to a verified provider identity"}))?;
-                                }
-                                users::confirm_email(conn, &u.id, now)?;
-                            }
-                            users::link_identity(conn, &u.id, &id.provider, &id.subject, Some(email.as_str()), now)?;
-                            record(conn, now, &meta, "oauth.linked", Some(&u.id), serde_json::json!({"provider": id.provider}))?;
-                            u
-                        }
-                        None if signup => {
-                            let uid = uuid::Uuid::now_v7().to_string();
-                            users::insert(
-                                conn,
-                                &NewUser { id: &uid, email: email.as_str(), password_hash: None, email_confirmed_at: Some(now), role: Role::Default, data: &serde_json::json!({}), now },
-                            )?;
-                            users::link_identity(conn, &uid, &id.provider, &id.subject, Some(email.as_str()), now)?;
-                            record(conn, now, &meta, "sign_up", Some(&uid), method.clone())?;
-                            users::by_id(conn, &uid)?.ok_or(AuthError::InvalidToken)?.user
-                        }
-                        None => return Err(AuthError::SignupDisabled),
-                    }
+                    None => link_or_create(conn, &id, signup, &meta, now)?,
                 };
-                if user.disabled {
-                    return Err(AuthError::AccountDisabled);
-                }
-                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
-                record(conn, now, &meta, "sign_in", Some(&user.id), method)?;
-                let user = users::by_id(conn, &user.id)?.ok_or(AuthError::InvalidToken)?.user;
-                Ok(AuthOutcome { user, tokens, session_id })
+                let proof = Proof::Federated {
+                    provider: id.provider,
+                };
+                pipeline.complete(conn, &user, &proof, &meta, now)
             })
             .await
     }
@@ -125,4 +93,92 @@ impl NativeBackend {
             })
             .await
     }
+}
+
+/// A first sign-in with `id`: links it to the account with its verified
+/// email (claiming an unconfirmed account), or creates one when sign-up is on.
+fn link_or_create(
+    conn: &Conn,
+    id: &ExternalIdentity,
+    signup: bool,
+    meta: &RequestMeta,
+    now: i64,
+) -> AuthResult<User> {
+    let raw = id
+        .email
+        .clone()
+        .ok_or_else(|| AuthError::Forbidden("the provider shared no email address".into()))?;
+    let email = Email::parse(&raw)
+        .map_err(|_| AuthError::Forbidden("the provider's email address is not valid".into()))?;
+    if !id.email_verified {
+        return Err(AuthError::Forbidden(
+            "the provider has not verified this email address, so it cannot be used to sign in here"
+                .into(),
+        ));
+    }
+    let provider = serde_json::json!({"provider": id.provider});
+    let user_id = match users::by_email(conn, email.as_str())? {
+        Some(existing) => {
+            claim_unverified(
+                conn,
+                &existing,
+                "unverified account linked to a verified provider identity",
+                meta,
+                now,
+            )?;
+            users::link_identity(
+                conn,
+                &existing.user.id,
+                &id.provider,
+                &id.subject,
+                Some(email.as_str()),
+                now,
+            )?;
+            record(
+                conn,
+                now,
+                meta,
+                "oauth.linked",
+                Some(&existing.user.id),
+                provider,
+            )?;
+            existing.user.id
+        }
+        None if signup => {
+            let uid = uuid::Uuid::now_v7().to_string();
+            users::insert(
+                conn,
+                &NewUser {
+                    id: &uid,
+                    email: email.as_str(),
+                    password_hash: None,
+                    email_confirmed_at: Some(now),
+                    role: Role::Default,
+                    data: &serde_json::json!({}),
+                    now,
+                },
+            )?;
+            users::link_identity(
+                conn,
+                &uid,
+                &id.provider,
+                &id.subject,
+                Some(email.as_str()),
+                now,
+            )?;
+            record(
+                conn,
+                now,
+                meta,
+                "sign_up",
+                Some(&uid),
+                serde_json::json!({"method": "oauth", "provider": id.provider}),
+            )?;
+            uid
+        }
+        None => return Err(AuthError::SignupDisabled),
+    };
+    Ok(users::by_id(conn, &user_id)?
+        .ok_or(AuthError::InvalidToken)?
+        .user)
 }

@@ -9,6 +9,8 @@ mod code;
 pub use code::valid_challenge;
 mod email_links;
 mod identity;
+mod pipeline;
+pub use pipeline::Proof;
 mod session;
 mod session_cache;
 
@@ -23,11 +25,11 @@ use super::{
 use crate::clock::Clock;
 use crate::config::NativeConfig;
 use crate::domain::redirect::{AllowedUrls, with_query};
-use crate::domain::{Email, PasswordPolicy, User};
+use crate::domain::{Email, PasswordPolicy, Purpose, User};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::queue::MailQueue;
 use crate::storage::audit::{self, AuditEvent};
-use crate::storage::{Conn, Db, tokens};
+use crate::storage::{Conn, Db, tokens, users};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -123,7 +125,7 @@ impl NativeBackend {
 /// Stores a new one-time token and returns its plaintext (for the mail only).
 fn issue_one_time_token(
     conn: &Conn,
-    purpose: &str,
+    purpose: Purpose,
     email: &str,
     user_id: Option<&str>,
     now: i64,
@@ -134,7 +136,7 @@ fn issue_one_time_token(
         conn,
         &hash_token(&token),
         &tokens::OneTimeToken {
-            purpose: purpose.into(),
+            purpose,
             email: email.into(),
             user_id: user_id.map(str::to_string),
             payload: serde_json::json!({}),
@@ -143,6 +145,62 @@ fn issue_one_time_token(
         now,
     )?;
     Ok(token)
+}
+
+/// Spends a link token of `purpose` issued for an account and returns that
+/// account. The token is bound to the address it was mailed to, so a changed
+/// address voids it; a disabled account is refused.
+fn spend_account_link(
+    conn: &Conn,
+    token_hash: &str,
+    purpose: Purpose,
+    now: i64,
+) -> AuthResult<User> {
+    let t = tokens::consume(conn, token_hash, purpose, now)?.ok_or(AuthError::InvalidToken)?;
+    let user = match t
+        .user_id
+        .as_deref()
+        .map(|id| users::by_id(conn, id))
+        .transpose()?
+        .flatten()
+    {
+        Some(r) if r.user.email == t.email => r.user,
+        _ => return Err(AuthError::InvalidToken),
+    };
+    if user.disabled {
+        return Err(AuthError::AccountDisabled);
+    }
+    Ok(user)
+}
+
+/// An account whose address was never confirmed, now proven by a magic link
+/// or a provider's verified email: whoever set a password before the address
+/// was proven may not be its owner, so that password is dropped (recorded as
+/// `password.cleared` with `reason`), and the address counts as confirmed.
+/// Answers whether the account was unconfirmed.
+fn claim_unverified(
+    conn: &Conn,
+    account: &users::UserRecord,
+    reason: &str,
+    meta: &RequestMeta,
+    now: i64,
+) -> AuthResult<bool> {
+    if account.user.email_confirmed_at.is_some() {
+        return Ok(false);
+    }
+    if account.password_hash.is_some() {
+        users::set_password_hash(conn, &account.user.id, None, now)?;
+        record(
+            conn,
+            now,
+            meta,
+            "password.cleared",
+            Some(&account.user.id),
+            serde_json::json!({ "reason": reason }),
+        )?;
+    }
+    users::confirm_email(conn, &account.user.id, now)?;
+    Ok(true)
 }
 
 fn record(
@@ -168,10 +226,6 @@ fn record(
     )?;
     Ok(())
 }
-
-pub(crate) const PURPOSE_CONFIRM: &str = "confirm";
-pub(crate) const PURPOSE_MAGIC_LINK: &str = "magic_link";
-pub(crate) const PURPOSE_RESET: &str = "reset";
 
 #[async_trait]
 impl AuthBackend for NativeBackend {

@@ -1,6 +1,7 @@
 //! Sessions and tokens: creation at sign-in, refresh with rotation, reuse
 //! detection and grace window, sign-out, and bearer verification.
 
+use super::pipeline::{Proof, SignIn};
 use super::{NativeBackend, record};
 use crate::auth::jwt::{AccessClaims, Keyring};
 use crate::auth::secrets::{hash_token, random_token};
@@ -20,8 +21,9 @@ pub(super) struct Minter {
 }
 
 impl Minter {
-    /// Creates a login session with its first refresh token.
-    pub fn new_session(
+    /// Creates a login session with its first refresh token. Only the
+    /// sign-in pipeline calls it.
+    pub(super) fn new_session(
         &self,
         conn: &Conn,
         user: &User,
@@ -128,30 +130,27 @@ impl NativeBackend {
         }
     }
 
-    /// Creates a session for `user` and records a sign-in in one transaction.
-    pub(super) async fn start_session(
+    /// The sign-in pipeline with this backend's settings.
+    pub(super) fn sign_in_pipeline(&self) -> SignIn {
+        SignIn {
+            minter: self.minter(),
+            require_confirmed_email: self.cfg.enable_confirmation,
+        }
+    }
+
+    /// Signs in `user`, whose proof was checked outside a transaction (a
+    /// password), through the pipeline in a transaction of its own.
+    pub(super) async fn sign_in_user(
         &self,
         user: User,
+        proof: Proof,
         meta: &RequestMeta,
-        action: &'static str,
-        detail: serde_json::Value,
     ) -> AuthResult<AuthOutcome> {
-        let minter = self.minter();
+        let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
         self.db
-            .write(move |conn| {
-                let (tokens, session_id) = minter.new_session(conn, &user, &meta, now)?;
-                record(conn, now, &meta, action, Some(&user.id), detail)?;
-                let user = users::by_id(conn, &user.id)?
-                    .ok_or(AuthError::InvalidToken)?
-                    .user;
-                Ok(AuthOutcome {
-                    user,
-                    tokens,
-                    session_id,
-                })
-            })
+            .write(move |conn| pipeline.complete(conn, &user, &proof, &meta, now))
             .await
     }
 

@@ -5,7 +5,7 @@ use super::api::AdminCaller;
 use super::pages::admin_ctx;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
-use crate::http::pages::{Chrome, FormErrors, PageError};
+use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm};
 use crate::services::lockouts::LockoutView;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -51,8 +51,8 @@ struct LockoutsPage {
     errors: FormErrors,
 }
 
-async fn page(req: HttpRequest) -> Result<HttpResponse, PageError> {
-    let (mut ctx, _, _) = admin_ctx(&req).await?;
+async fn page(ctx: Ctx, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
     let lockouts = ctx.state.admin.lockouts().await?;
     let view = LockoutsPage {
         c: ctx.chrome("Locked sign-ins"),
@@ -67,7 +67,6 @@ async fn page(req: HttpRequest) -> Result<HttpResponse, PageError> {
 
 #[derive(Debug, Deserialize)]
 struct ClearForm {
-    csrf_token: Option<String>,
     email: String,
     /// Where to go back to (`/admin/users/{id}` from a user's page).
     back: Option<String>,
@@ -75,10 +74,9 @@ struct ClearForm {
 
 async fn clear_submit(
     req: HttpRequest,
-    form: web::Form<ClearForm>,
+    PageForm { ctx, form }: PageForm<ClearForm>,
 ) -> Result<HttpResponse, PageError> {
-    let (mut ctx, _, actor) = admin_ctx(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
     let back = match form.back.as_deref() {
         Some(b) if b.starts_with("/admin/users/") && !b.contains("//") => b.to_string(),
         _ => "/admin/lockouts".to_string(),

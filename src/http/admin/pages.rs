@@ -7,7 +7,7 @@ use crate::auth::SessionInfo;
 use crate::auth::secrets::hash_token;
 use crate::domain::{Email, OrgRole, Role};
 use crate::error::AuthError;
-use crate::http::pages::{Chrome, Ctx, FormErrors, PageError};
+use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm};
 use crate::services::admin::{
     AdminService, AuditEventView, NewUserRequest, Overview, UserChange, UserDetail,
 };
@@ -43,8 +43,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The page context of a signed-in admin, or a redirect to `/login`.
-pub(super) async fn admin_ctx(req: &HttpRequest) -> Result<(Ctx, SessionInfo, Actor), PageError> {
-    let mut ctx = Ctx::load(req).await?;
+pub(super) async fn admin_ctx(
+    mut ctx: Ctx,
+    req: &HttpRequest,
+) -> Result<(Ctx, SessionInfo, Actor), PageError> {
     let me = match &ctx.user {
         Some(u) if is_admin(&ctx.state, u).await => u.clone(),
         _ => {
@@ -94,8 +96,8 @@ struct OverviewPage {
     config: String,
 }
 
-async fn overview_page(req: HttpRequest) -> PageResult {
-    let (mut ctx, _, _) = admin_ctx(&req).await?;
+async fn overview_page(ctx: Ctx, req: HttpRequest) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
     let o = svc(&ctx).overview().await?;
     let locked = svc(&ctx).locked_count().await?;
     // `Secret` prints as "[redacted]": the Debug form is safe to show.
@@ -164,8 +166,8 @@ async fn render_users(
     ctx.render(status, &view)
 }
 
-async fn users_page(req: HttpRequest, query: web::Query<ListQuery>) -> PageResult {
-    let (ctx, _, _) = admin_ctx(&req).await?;
+async fn users_page(ctx: Ctx, req: HttpRequest, query: web::Query<ListQuery>) -> PageResult {
+    let (ctx, _, _) = admin_ctx(ctx, &req).await?;
     let q = query.q.clone().unwrap_or_default();
     render_users(
         ctx,
@@ -178,16 +180,17 @@ async fn users_page(req: HttpRequest, query: web::Query<ListQuery>) -> PageResul
 
 #[derive(Debug, Deserialize)]
 struct CreateUserForm {
-    csrf_token: Option<String>,
     email: Option<String>,
     password: Option<String>,
     role: Option<String>,
     email_confirmed: Option<String>,
 }
 
-async fn create_user_submit(req: HttpRequest, form: web::Form<CreateUserForm>) -> PageResult {
-    let (mut ctx, _, actor) = admin_ctx(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn create_user_submit(
+    req: HttpRequest,
+    PageForm { ctx, form }: PageForm<CreateUserForm>,
+) -> PageResult {
+    let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
     let attempt = async {
         let req = NewUserRequest {
             email: Email::parse(form.email.as_deref().unwrap_or_default())
@@ -255,14 +258,13 @@ async fn render_user(mut ctx: Ctx, id: &str, errors: FormErrors) -> PageResult {
     ctx.render(status, &page)
 }
 
-async fn user_page(req: HttpRequest, path: web::Path<String>) -> PageResult {
-    let (ctx, _, _) = admin_ctx(&req).await?;
+async fn user_page(ctx: Ctx, req: HttpRequest, path: web::Path<String>) -> PageResult {
+    let (ctx, _, _) = admin_ctx(ctx, &req).await?;
     render_user(ctx, &path, FormErrors::default()).await
 }
 
 #[derive(Debug, Deserialize)]
 struct ActionForm {
-    csrf_token: Option<String>,
     role: Option<String>,
     confirm: Option<String>,
     delete_owned_orgs: Option<String>,
@@ -271,16 +273,12 @@ struct ActionForm {
 async fn user_action(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<ActionForm>,
+    PageForm { ctx, form }: PageForm<ActionForm>,
 ) -> PageResult {
-    let (mut ctx, me, actor) = admin_ctx(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
     let (id, action) = path.into_inner();
     let change = |c: UserChange| c;
     let result: Result<&str, AuthError> = match action.as_str() {
-        "disable" if id == me.user_id => {
-            Err(AuthError::Forbidden("you cannot disable yourself".into()))
-        }
         "disable" => svc(&ctx)
             .update_user(
                 actor,
@@ -315,9 +313,6 @@ async fn user_action(
             .await
             .map(|_| "The email is marked confirmed."),
         "role" => match Role::parse(form.role.as_deref().unwrap_or_default()) {
-            Some(Role::Default) if id == me.user_id => Err(AuthError::Forbidden(
-                "you cannot remove your own admin role".into(),
-            )),
             Some(role) => svc(&ctx)
                 .update_user(
                     actor,
@@ -348,8 +343,6 @@ async fn user_action(
                     "confirm",
                     "type the user's email to confirm",
                 ))
-            } else if id == me.user_id {
-                Err(AuthError::Forbidden("you cannot delete yourself".into()))
             } else {
                 match svc(&ctx)
                     .delete_user(actor, &id, form.delete_owned_orgs.is_some())
@@ -403,8 +396,8 @@ struct OrgsPage {
     next: Option<String>,
 }
 
-async fn orgs_page(req: HttpRequest, query: web::Query<ListQuery>) -> PageResult {
-    let (mut ctx, _, _) = admin_ctx(&req).await?;
+async fn orgs_page(ctx: Ctx, req: HttpRequest, query: web::Query<ListQuery>) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
     let q = query.q.clone().unwrap_or_default();
     let page = svc(&ctx)
         .list_orgs(&q, query.cursor.as_deref().filter(|c| !c.is_empty()), 50)
@@ -459,18 +452,17 @@ async fn render_org(mut ctx: Ctx, actor: &Actor, id: &str, errors: FormErrors) -
     ctx.render(status, &page)
 }
 
-async fn org_page(req: HttpRequest, path: web::Path<String>) -> PageResult {
-    let (ctx, _, actor) = admin_ctx(&req).await?;
+async fn org_page(ctx: Ctx, req: HttpRequest, path: web::Path<String>) -> PageResult {
+    let (ctx, _, actor) = admin_ctx(ctx, &req).await?;
     render_org(ctx, &actor, &path, FormErrors::default()).await
 }
 
 async fn org_delete(
     req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<ActionForm>,
+    PageForm { ctx, form }: PageForm<ActionForm>,
 ) -> PageResult {
-    let (mut ctx, _, actor) = admin_ctx(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
     let org = ctx.state.orgs.get_any(&path).await?;
     if form.confirm.as_deref().map(str::trim) != Some(org.slug.as_str()) {
         let errors = FormErrors {
@@ -487,10 +479,9 @@ async fn org_delete(
 async fn member_action(
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    form: web::Form<ActionForm>,
+    PageForm { ctx, form }: PageForm<ActionForm>,
 ) -> PageResult {
-    let (mut ctx, _, actor) = admin_ctx(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+    let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
     let (org_id, user_id, action) = path.into_inner();
     let result = match action.as_str() {
         "role" => match OrgRole::parse(form.role.as_deref().unwrap_or_default()) {
@@ -554,8 +545,8 @@ struct AuditPage {
     next: Option<String>,
 }
 
-async fn audit_page(req: HttpRequest, query: web::Query<AuditQuery>) -> PageResult {
-    let (mut ctx, _, _) = admin_ctx(&req).await?;
+async fn audit_page(ctx: Ctx, req: HttpRequest, query: web::Query<AuditQuery>) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
     let q = query.into_inner();
     let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let filter = AuditFilter {
@@ -591,8 +582,8 @@ struct OutboxPage {
     recent: Vec<crate::mail::Mail>,
 }
 
-async fn outbox_page(req: HttpRequest) -> PageResult {
-    let (mut ctx, _, _) = admin_ctx(&req).await?;
+async fn outbox_page(ctx: Ctx, req: HttpRequest) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
     let (stats, messages) = svc(&ctx).outbox(100).await?;
     let mut recent = ctx.state.mailer.recent();
     recent.reverse();
@@ -620,8 +611,7 @@ struct SetupPage {
     errors: FormErrors,
 }
 
-async fn setup_page(req: HttpRequest, query: web::Query<SetupQuery>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn setup_page(mut ctx: Ctx, query: web::Query<SetupQuery>) -> PageResult {
     let token = query.token.clone().unwrap_or_default();
     if !svc(&ctx).setup_token_valid(&hash_token(&token)).await? {
         return Err(PageError::BadRequest("This setup link was used or has expired. Run `derp admin create --email …` on the server.".into()));
@@ -637,15 +627,12 @@ async fn setup_page(req: HttpRequest, query: web::Query<SetupQuery>) -> PageResu
 
 #[derive(Debug, Deserialize)]
 struct SetupForm {
-    csrf_token: Option<String>,
     token: Option<String>,
     email: Option<String>,
     password: Option<String>,
 }
 
-async fn setup_submit(req: HttpRequest, form: web::Form<SetupForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn setup_submit(PageForm { mut ctx, form }: PageForm<SetupForm>) -> PageResult {
     let token = form.token.clone().unwrap_or_default();
     let email_raw = form.email.clone().unwrap_or_default();
     let attempt = async {

@@ -5,7 +5,6 @@ use crate::domain::Email;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientMeta, CurrentSession};
-use crate::services::rate_limit::Action;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -51,16 +50,13 @@ async fn sign_up(
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<HttpResponse> {
     let email = parse_email(&body.email)?;
-    state
-        .limits
-        .check(Action::SignUp, meta.ip.as_deref(), None)?;
     let req = SignUpRequest {
         email,
         password: body.password,
         confirmation_url: body.confirmation_url,
         data: body.data.unwrap_or_else(|| json!({})),
     };
-    let body = match state.backend.sign_up(req, &meta).await? {
+    let body = match state.accounts.sign_up(req, &meta).await? {
         SignUpOutcome::SignedIn(AuthOutcome { user, tokens, .. }) => {
             json!({"user": user, "tokens": tokens, "confirmation_required": false})
         }
@@ -83,10 +79,10 @@ async fn sign_in(
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<HttpResponse> {
     let email = parse_email(&body.email)?;
-    state
-        .limits
-        .check(Action::SignIn, meta.ip.as_deref(), Some(email.as_str()))?;
-    let outcome = state.backend.sign_in(email, body.password, &meta).await?;
+    let outcome = state
+        .accounts
+        .sign_in_with_password(email, body.password, &meta)
+        .await?;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -197,15 +193,11 @@ async fn confirm(
 ) -> Result<HttpResponse> {
     match (body.token, body.email, body.code) {
         (Some(token), None, None) => {
-            Ok(HttpResponse::Ok().json(state.backend.confirm(&token, &meta).await?))
+            Ok(HttpResponse::Ok().json(state.accounts.confirm(&token, &meta).await?))
         }
         (None, Some(email), Some(code)) => {
             let email = parse_email(&email)?;
-            // Codes are short: limit the guesses per address and per IP.
-            state
-                .limits
-                .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
-            match state.backend.confirm_code(email, &code, &meta).await? {
+            match state.accounts.confirm_code(email, &code, &meta).await? {
                 crate::auth::ConfirmOutcome::SignedIn(outcome) => {
                     Ok(HttpResponse::Ok().json(outcome))
                 }
@@ -231,11 +223,8 @@ async fn resend_confirmation(
 ) -> Result<HttpResponse> {
     let email = parse_email(&body.email)?;
     state
-        .limits
-        .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
-    state
-        .backend
-        .resend_confirmation(email, body.confirmation_url)
+        .accounts
+        .resend_confirmation(email, body.confirmation_url, &meta)
         .await?;
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
 }
@@ -253,10 +242,7 @@ async fn send_magic_link(
 ) -> Result<HttpResponse> {
     let email = parse_email(&body.email)?;
     state
-        .limits
-        .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
-    state
-        .backend
+        .accounts
         .send_magic_link(email, body.magic_link_url, &meta)
         .await?;
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
@@ -272,7 +258,7 @@ async fn verify_magic_link(
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<HttpResponse> {
-    let outcome = state.backend.verify_magic_link(&body.token, &meta).await?;
+    let outcome = state.accounts.verify_magic_link(&body.token, &meta).await?;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -289,10 +275,7 @@ async fn recover_password(
 ) -> Result<HttpResponse> {
     let email = parse_email(&body.email)?;
     state
-        .limits
-        .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
-    state
-        .backend
+        .accounts
         .recover_password(email, body.reset_url, &meta)
         .await?;
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
@@ -315,17 +298,14 @@ async fn reset_password(
     let outcome = match (body.token, body.email, body.code) {
         (Some(token), None, None) => {
             state
-                .backend
+                .accounts
                 .reset_password(&token, body.password, &meta)
                 .await?
         }
         (None, Some(email), Some(code)) => {
             let email = parse_email(&email)?;
             state
-                .limits
-                .check(Action::Email, meta.ip.as_deref(), Some(email.as_str()))?;
-            state
-                .backend
+                .accounts
                 .reset_password_code(email, &code, body.password, &meta)
                 .await?
         }
@@ -366,7 +346,7 @@ async fn exchange_code(
         return Err(AuthError::field("grant_type", "must be \"authorization_code\"").into());
     }
     let outcome = state
-        .backend
+        .accounts
         .exchange_code(&body.code, &body.redirect_uri, body.code_verifier, &meta)
         .await?;
     Ok(HttpResponse::Ok().json(outcome))

@@ -9,7 +9,6 @@
 //! ([`super::oauth_cognito`]).
 
 use super::oauth_cognito;
-use crate::auth::native::NativeBackend;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
@@ -33,12 +32,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The OAuth service and the native backend, or 404 `feature_disabled`.
-pub fn parts(
-    state: &AppState,
-    provider: &str,
-) -> Result<(Arc<OAuthService>, Arc<NativeBackend>), AuthError> {
+/// The provider service, when `provider` is configured (native users only).
+pub fn provider_service(state: &AppState, provider: &str) -> Result<Arc<OAuthService>, AuthError> {
     match (&state.oauth, &state.native) {
-        (Some(o), Some(n)) if o.is_configured(provider) => Ok((o.clone(), n.clone())),
+        (Some(o), Some(_)) if o.is_configured(provider) => Ok(o.clone()),
         _ => Err(AuthError::FeatureDisabled("this sign-in provider")),
     }
 }
@@ -113,7 +110,7 @@ async fn authorization_url(
             .cookie(cookie)
             .json(json!({ "url": url })));
     }
-    let (oauth, _) = parts(&state, &path)?;
+    let oauth = provider_service(&state, &path)?;
     let (url, flow) = oauth
         .start(
             &path,
@@ -138,16 +135,16 @@ struct CallbackQuery {
 /// The browser comes back from the provider: sign in, then on to the app
 /// (with a derp authorization code) or to the account page.
 async fn callback(
+    mut ctx: Ctx,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let mut ctx = Ctx::load(&req).await?;
     if let Some(cognito) = oauth_cognito::hosted_ui(&ctx.state, &path) {
         let q = query.into_inner();
         return oauth_cognito::callback(&req, ctx, cognito, q.code, q.state, q.error).await;
     }
-    let (oauth, native) = parts(&ctx.state, &path)?;
+    let oauth = provider_service(&ctx.state, &path)?;
     if let Some(e) = &query.error {
         return Err(PageError::BadRequest(format!(
             "The provider did not sign you in ({e})."
@@ -170,7 +167,11 @@ async fn callback(
             &flow,
         )
         .await?;
-    let outcome = native.sign_in_with_identity(identity, &ctx.meta).await?;
+    let outcome = ctx
+        .state
+        .accounts
+        .sign_in_with_identity(identity, &ctx.meta)
+        .await?;
     let mut res = match &flow.redirect_to {
         Some(target) if !target.starts_with(&format!("{}/", ctx.state.config.public_url())) => {
             let code = ctx
@@ -229,10 +230,13 @@ async fn sign_in(
         )
         .await?);
     }
-    let (oauth, native) = parts(&state, &path)?;
+    let oauth = provider_service(&state, &path)?;
     let identity = oauth
         .sign_in_with_code(&path, &body.code, body.code_verifier, body.redirect_uri)
         .await?;
-    let outcome = native.sign_in_with_identity(identity, &meta).await?;
+    let outcome = state
+        .accounts
+        .sign_in_with_identity(identity, &meta)
+        .await?;
     Ok(HttpResponse::Ok().json(outcome))
 }

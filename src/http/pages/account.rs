@@ -1,10 +1,10 @@
 //! `/account`: profile, password, sessions.
 
-use super::{Chrome, Ctx, FormErrors, PageError};
+use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::UserUpdate;
 use crate::domain::User;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -82,20 +82,17 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
     ctx.render(status, &page)
 }
 
-async fn account_page(req: HttpRequest) -> PageResult {
-    render_account(Ctx::load(&req).await?, FormErrors::default()).await
+async fn account_page(ctx: Ctx) -> PageResult {
+    render_account(ctx, FormErrors::default()).await
 }
 
 #[derive(Debug, Deserialize)]
 struct PasswordForm {
-    csrf_token: Option<String>,
     current_password: Option<String>,
     password: Option<String>,
 }
 
-async fn password_submit(req: HttpRequest, form: web::Form<PasswordForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn password_submit(PageForm { mut ctx, form }: PageForm<PasswordForm>) -> PageResult {
     let me = ctx.require_user()?;
     let update = UserUpdate {
         data: None,
@@ -117,18 +114,10 @@ async fn password_submit(req: HttpRequest, form: web::Form<PasswordForm>) -> Pag
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
 async fn revoke_submit(
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    PageForm { mut ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
     let me = ctx.require_user()?;
     ctx.state
         .backend
@@ -138,21 +127,16 @@ async fn revoke_submit(
     Ok(ctx.redirect("/account"))
 }
 
-async fn sign_out_all_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn sign_out_all_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResult {
     let me = ctx.require_user()?;
     ctx.state.backend.sign_out(&me, true, &ctx.meta).await?;
     Ok(ctx.sign_out())
 }
 
 async fn unlink_submit(
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    PageForm { mut ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
     let me = ctx.require_user()?;
     let native = ctx.state.native.clone().ok_or(PageError::NotFound)?;
     match native.unlink(&me, &path, &ctx.meta).await {

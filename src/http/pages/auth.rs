@@ -1,15 +1,14 @@
 //! Sign-in, sign-up, the links from mail, sign-out, and the redirect back to
 //! the app with an authorization code.
 
-use super::{Chrome, Ctx, FormErrors, PageError, non_empty};
+use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm, non_empty};
 use crate::auth::native::valid_challenge;
 use crate::auth::{CodeGrant, ConfirmOutcome, SignUpOutcome, SignUpRequest};
 use crate::domain::Email;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
-use crate::services::rate_limit::Action;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -189,8 +188,7 @@ fn login_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnParam
     }
 }
 
-async fn login_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn login_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
     let ret = query.validate(&ctx)?;
     if let Some(clerk) = &ctx.state.config.auth.clerk {
         // Clerk keeps sign-in to its own pages.
@@ -211,7 +209,6 @@ async fn login_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageRe
 
 #[derive(Debug, Deserialize)]
 struct CredentialsForm {
-    csrf_token: Option<String>,
     email: Option<String>,
     password: Option<String>,
     #[serde(flatten)]
@@ -236,18 +233,16 @@ fn form_failure(e: &AuthError) -> (StatusCode, FormErrors) {
     (status, FormErrors::from_auth(e))
 }
 
-async fn login_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn login_submit(PageForm { mut ctx, form }: PageForm<CredentialsForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     let email_raw = form.email.clone().unwrap_or_default();
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state
-            .limits
-            .check(Action::SignIn, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
         let password = form.password.clone().unwrap_or_default();
-        ctx.state.backend.sign_in(email, password, &ctx.meta).await
+        ctx.state
+            .accounts
+            .sign_in_with_password(email, password, &ctx.meta)
+            .await
     };
     match attempt.await {
         Ok(outcome) => {
@@ -290,8 +285,7 @@ fn signup_view(ctx: &mut Ctx, email: String, errors: FormErrors, ret: ReturnPara
     }
 }
 
-async fn signup_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn signup_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
     let ret = query.validate(&ctx)?;
     if !ctx.state.config.native().enable_signup {
         return Err(PageError::Forbidden("Sign-up is disabled.".into()));
@@ -309,25 +303,20 @@ pub struct MessagePage {
     pub link: Option<(String, String)>,
 }
 
-async fn signup_submit(req: HttpRequest, form: web::Form<CredentialsForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn signup_submit(PageForm { mut ctx, form }: PageForm<CredentialsForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     let email_raw = form.email.clone().unwrap_or_default();
     // The confirmation link comes back to our /confirm with the app's return.
     let confirmation_url = format!("{}/confirm{}", ctx.state.config.public_url(), ret.query());
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state
-            .limits
-            .check(Action::SignUp, ctx.meta.ip.as_deref(), None)?;
         let req = SignUpRequest {
             email,
             password: form.password.clone().unwrap_or_default(),
             confirmation_url: Some(confirmation_url),
             data: serde_json::json!({}),
         };
-        ctx.state.backend.sign_up(req, &ctx.meta).await
+        ctx.state.accounts.sign_up(req, &ctx.meta).await
     };
     match attempt.await {
         Ok(SignUpOutcome::SignedIn(outcome)) => {
@@ -392,8 +381,7 @@ struct TokenActionPage {
 
 /// Mail links open a page with a button: a GET never spends a token (mail
 /// scanners prefetch links), the POST does.
-async fn confirm_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn confirm_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
     let ret = query.ret.validate(&ctx)?;
     if ctx.state.backend.mails_codes() {
         let page = confirm_code_view(
@@ -421,7 +409,6 @@ async fn confirm_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageRe
 
 #[derive(Debug, Deserialize)]
 struct TokenForm {
-    csrf_token: Option<String>,
     token: Option<String>,
     /// `email` and `code` instead of `token` with a backend that mails codes.
     email: Option<String>,
@@ -494,15 +481,13 @@ fn link_failed(ctx: &mut Ctx, e: AuthError, what: &str) -> PageResult {
     }
 }
 
-async fn confirm_submit(req: HttpRequest, form: web::Form<TokenForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn confirm_submit(PageForm { mut ctx, form }: PageForm<TokenForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     if ctx.state.backend.mails_codes() {
         return confirm_code_submit(ctx, &form, ret).await;
     }
     let token = form.token.clone().unwrap_or_default();
-    match ctx.state.backend.confirm(&token, &ctx.meta).await {
+    match ctx.state.accounts.confirm(&token, &ctx.meta).await {
         Ok(outcome) => {
             ctx.sign_in(&outcome).await?;
             if ret.redirect_to.is_none() {
@@ -520,12 +505,9 @@ async fn confirm_code_submit(mut ctx: Ctx, form: &TokenForm, ret: ReturnParams) 
     let email_raw = form.email.clone().unwrap_or_default();
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state
-            .limits
-            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
         let code = form.code.clone().unwrap_or_default();
         ctx.state
-            .backend
+            .accounts
             .confirm_code(email, &code, &ctx.meta)
             .await
     };
@@ -555,20 +537,18 @@ async fn confirm_code_submit(mut ctx: Ctx, form: &TokenForm, ret: ReturnParams) 
 
 /// `POST /confirm/resend` from the code page: a new code (backends that
 /// mail codes); the same answer whether or not the email waits for one.
-async fn resend_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn resend_submit(PageForm { mut ctx, form }: PageForm<EmailForm>) -> PageResult {
     if !ctx.state.backend.mails_codes() {
         return Err(PageError::NotFound);
     }
-    ctx.check_csrf(form.csrf_token.as_deref())?;
     let ret = form.ret.validate(&ctx)?;
     let email_raw = form.email.clone().unwrap_or_default();
     let attempt = async {
         let email = parse_email(&form.email)?;
         ctx.state
-            .limits
-            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
-        ctx.state.backend.resend_confirmation(email, None).await
+            .accounts
+            .resend_confirmation(email, None, &ctx.meta)
+            .await
     };
     let (status, errors) = match attempt.await {
         Ok(()) => {
@@ -617,8 +597,7 @@ fn magic_form(
     }
 }
 
-async fn magic_link_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn magic_link_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
     if !ctx.state.config.native().enable_magic_link {
         return Err(PageError::NotFound);
     }
@@ -641,7 +620,6 @@ async fn magic_link_page(req: HttpRequest, query: web::Query<TokenQuery>) -> Pag
 
 #[derive(Debug, Deserialize)]
 struct EmailForm {
-    csrf_token: Option<String>,
     email: Option<String>,
     #[serde(flatten)]
     ret: ReturnParams,
@@ -657,12 +635,10 @@ fn check_your_email(ctx: &mut Ctx, ret: &ReturnParams, text: &str) -> PageResult
     ctx.render(StatusCode::OK, &page)
 }
 
-async fn magic_link_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn magic_link_submit(PageForm { mut ctx, form }: PageForm<EmailForm>) -> PageResult {
     if !ctx.state.config.native().enable_magic_link {
         return Err(PageError::NotFound);
     }
-    ctx.check_csrf(form.csrf_token.as_deref())?;
     let ret = form.ret.validate(&ctx)?;
     let link_base = format!(
         "{}/magic-link{}",
@@ -672,10 +648,7 @@ async fn magic_link_submit(req: HttpRequest, form: web::Form<EmailForm>) -> Page
     let attempt = async {
         let email = parse_email(&form.email)?;
         ctx.state
-            .limits
-            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
-        ctx.state
-            .backend
+            .accounts
             .send_magic_link(email, Some(link_base), &ctx.meta)
             .await
     };
@@ -698,12 +671,15 @@ async fn magic_link_submit(req: HttpRequest, form: web::Form<EmailForm>) -> Page
     }
 }
 
-async fn magic_link_verify(req: HttpRequest, form: web::Form<TokenForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn magic_link_verify(PageForm { mut ctx, form }: PageForm<TokenForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     let token = form.token.clone().unwrap_or_default();
-    match ctx.state.backend.verify_magic_link(&token, &ctx.meta).await {
+    match ctx
+        .state
+        .accounts
+        .verify_magic_link(&token, &ctx.meta)
+        .await
+    {
         Ok(outcome) => {
             ctx.sign_in(&outcome).await?;
             finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
@@ -731,24 +707,18 @@ fn forgot_form(
     }
 }
 
-async fn forgot_page(req: HttpRequest, query: web::Query<ReturnParams>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn forgot_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
     let ret = query.validate(&ctx)?;
     let page = forgot_form(&mut ctx, String::new(), FormErrors::default(), ret);
     ctx.render(StatusCode::OK, &page)
 }
 
-async fn forgot_submit(req: HttpRequest, form: web::Form<EmailForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn forgot_submit(PageForm { mut ctx, form }: PageForm<EmailForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     let attempt = async {
         let email = parse_email(&form.email)?;
         ctx.state
-            .limits
-            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
-        ctx.state
-            .backend
+            .accounts
             .recover_password(email, None, &ctx.meta)
             .await
     };
@@ -823,8 +793,7 @@ fn reset_code_view(
     }
 }
 
-async fn reset_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn reset_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
     if ctx.state.backend.mails_codes() {
         let ret = query.ret.validate(&ctx)?;
         let page = reset_code_view(
@@ -849,7 +818,6 @@ async fn reset_page(req: HttpRequest, query: web::Query<TokenQuery>) -> PageResu
 
 #[derive(Debug, Deserialize)]
 struct ResetForm {
-    csrf_token: Option<String>,
     token: Option<String>,
     password: Option<String>,
     /// `email` and `code` instead of `token` with a backend that mails codes.
@@ -866,13 +834,10 @@ async fn reset_code_submit(mut ctx: Ctx, form: &ResetForm) -> PageResult {
     let email_raw = form.email.clone().unwrap_or_default();
     let attempt = async {
         let email = parse_email(&form.email)?;
-        ctx.state
-            .limits
-            .check(Action::Email, ctx.meta.ip.as_deref(), Some(email.as_str()))?;
         let code = form.code.clone().unwrap_or_default();
         let password = form.password.clone().unwrap_or_default();
         ctx.state
-            .backend
+            .accounts
             .reset_password_code(email, &code, password, &ctx.meta)
             .await
     };
@@ -892,9 +857,7 @@ async fn reset_code_submit(mut ctx: Ctx, form: &ResetForm) -> PageResult {
     }
 }
 
-async fn reset_submit(req: HttpRequest, form: web::Form<ResetForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>) -> PageResult {
     if ctx.state.backend.mails_codes() {
         return reset_code_submit(ctx, &form).await;
     }
@@ -902,7 +865,7 @@ async fn reset_submit(req: HttpRequest, form: web::Form<ResetForm>) -> PageResul
     let password = form.password.clone().unwrap_or_default();
     match ctx
         .state
-        .backend
+        .accounts
         .reset_password(&token, password, &ctx.meta)
         .await
     {
@@ -937,8 +900,7 @@ struct LogoutPage {
 }
 
 /// GET only asks: signing out is a POST with the CSRF token.
-async fn logout_page(req: HttpRequest) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn logout_page(mut ctx: Ctx) -> PageResult {
     if ctx.user.is_none() {
         return Ok(ctx.redirect("/login"));
     }
@@ -948,14 +910,7 @@ async fn logout_page(req: HttpRequest) -> PageResult {
     ctx.render(StatusCode::OK, &page)
 }
 
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
-async fn logout_submit(req: HttpRequest, form: web::Form<CsrfForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn logout_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResult {
     if let Some(user) = ctx.user.clone() {
         ctx.state.backend.sign_out(&user, false, &ctx.meta).await?;
     }
@@ -988,11 +943,10 @@ fn providers(ctx: &Ctx) -> Vec<(String, String)> {
 /// `/oauth/{provider}`: starts a provider sign-in from the hosted pages,
 /// keeping the app's return address.
 async fn oauth_start(
-    req: HttpRequest,
+    ctx: Ctx,
     path: web::Path<String>,
     query: web::Query<ReturnParams>,
 ) -> PageResult {
-    let ctx = Ctx::load(&req).await?;
     let ret = query.validate(&ctx)?;
     if let Some(cognito) = crate::http::api::oauth_cognito::hosted_ui(&ctx.state, &path) {
         let (url, cookie) = crate::http::api::oauth_cognito::start(
@@ -1012,7 +966,7 @@ async fn oauth_start(
         let _ = res.add_cookie(&cookie);
         return Ok(res);
     }
-    let (oauth, _) = crate::http::api::oauth::parts(&ctx.state, &path)?;
+    let oauth = crate::http::api::oauth::provider_service(&ctx.state, &path)?;
     let (url, flow) = oauth
         .start(&path, ret.redirect_to, ret.state, ret.code_challenge, None)
         .await?;

@@ -15,10 +15,15 @@ use crate::error::AuthError;
 use crate::http::error::status_and_code;
 use crate::state::AppState;
 use actix_web::cookie::Key;
+use actix_web::dev::Payload;
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
+use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use session::{Flash, WebSession};
 use std::collections::BTreeMap;
 
@@ -121,8 +126,72 @@ pub struct Ctx {
     key: Key,
 }
 
+/// A page handler's context, as an extractor. Only safe methods (GET,
+/// HEAD) get one this way: a handler of a POST takes [`PageForm`], which
+/// checks the form's CSRF token first, so a form handler cannot skip it.
+impl FromRequest for Ctx {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                tracing::error!(
+                    path = req.path(),
+                    "a form handler took Ctx instead of PageForm"
+                );
+                return Err(PageError::Csrf);
+            }
+            Ctx::load(&req).await
+        })
+    }
+}
+
+/// A page form, read only after its `csrf_token` matched the page
+/// session's: the one way a handler gets a form and the context of a POST.
+/// No body, an empty one, or one without the token is 403 like a wrong token.
+pub struct PageForm<T> {
+    pub ctx: Ctx,
+    pub form: T,
+}
+
+/// The form of a POST that is only a button (its CSRF token is all it has).
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    csrf_token: Option<String>,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for PageForm<T> {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let ctx = Ctx::load(&req).await?;
+            let bytes = body
+                .await
+                .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}")))?;
+            let submitted = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
+                .ok()
+                .and_then(|f| f.csrf_token);
+            if !ctx.web.csrf_ok(submitted.as_deref()) {
+                return Err(PageError::Csrf);
+            }
+            let form = serde_urlencoded::from_bytes::<T>(&bytes)
+                .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}")))?;
+            Ok(PageForm { ctx, form })
+        })
+    }
+}
+
 impl Ctx {
-    pub async fn load(req: &HttpRequest) -> Result<Self, PageError> {
+    async fn load(req: &HttpRequest) -> Result<Self, PageError> {
         let state = req
             .app_data::<web::Data<AppState>>()
             .cloned()
@@ -165,14 +234,6 @@ impl Ctx {
                 self.web.set_flash("info", "Please sign in first.");
                 Err(PageError::Redirect(Box::new(self.redirect("/login"))))
             }
-        }
-    }
-
-    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), PageError> {
-        if self.web.csrf_ok(submitted) {
-            Ok(())
-        } else {
-            Err(PageError::Csrf)
         }
     }
 

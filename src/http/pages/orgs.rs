@@ -1,13 +1,13 @@
 //! `/orgs`, `/orgs/new`, `/orgs/{slug}` and `/invitations/{token}`.
 
 use super::account::show_time;
-use super::{Chrome, Ctx, FormErrors, PageError};
+use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::SessionInfo;
 use crate::domain::{Email, OrgRole};
 use crate::error::AuthError;
 use crate::services::orgs::{Actor, MAX_PAGE, OrgView, OrgWithRole};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -46,11 +46,6 @@ fn actor(ctx: &Ctx, me: &SessionInfo) -> Actor {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "pages/orgs.html")]
 struct OrgsPage {
@@ -59,8 +54,7 @@ struct OrgsPage {
     active: Option<String>,
 }
 
-async fn orgs_page(req: HttpRequest) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn orgs_page(mut ctx: Ctx) -> PageResult {
     let me = ctx.require_user()?;
     let orgs = ctx
         .state
@@ -85,8 +79,7 @@ struct NewOrgPage {
     errors: FormErrors,
 }
 
-async fn new_org_page(req: HttpRequest) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn new_org_page(mut ctx: Ctx) -> PageResult {
     ctx.require_user()?;
     let page = NewOrgPage {
         c: ctx.chrome("New organization"),
@@ -99,14 +92,11 @@ async fn new_org_page(req: HttpRequest) -> PageResult {
 
 #[derive(Debug, Deserialize)]
 struct NewOrgForm {
-    csrf_token: Option<String>,
     name: Option<String>,
     slug: Option<String>,
 }
 
-async fn new_org_submit(req: HttpRequest, form: web::Form<NewOrgForm>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
+async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> PageResult {
     let me = ctx.require_user()?;
     let (name, slug) = (
         form.name.clone().unwrap_or_default(),
@@ -242,31 +232,17 @@ async fn render_org(
     ctx.render(status, &page)
 }
 
-async fn org_page(req: HttpRequest, path: web::Path<String>) -> PageResult {
-    render_org(
-        Ctx::load(&req).await?,
-        &path,
-        FormErrors::default(),
-        String::new(),
-    )
-    .await
+async fn org_page(ctx: Ctx, path: web::Path<String>) -> PageResult {
+    render_org(ctx, &path, FormErrors::default(), String::new()).await
 }
 
 /// Runs an org action from a form, then back to the org page with a flash;
 /// a refused action is shown on the page instead.
-async fn org_action<F, Fut>(
-    req: HttpRequest,
-    slug: &str,
-    csrf: Option<&str>,
-    ok: &str,
-    act: F,
-) -> PageResult
+async fn org_action<F, Fut>(mut ctx: Ctx, slug: &str, ok: &str, act: F) -> PageResult
 where
     F: FnOnce(Ctx, SessionInfo, OrgView) -> Fut,
     Fut: std::future::Future<Output = (Ctx, Result<Option<String>, AuthError>)>,
 {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(csrf)?;
     let me = ctx.require_user()?;
     let (org, _) = ctx
         .state
@@ -296,14 +272,12 @@ where
 }
 
 async fn activate_submit(
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
     org_action(
-        req,
+        ctx,
         &path,
-        form.csrf_token.as_deref(),
         "This organization is now active.",
         |ctx, me, org| async move {
             let backend = &ctx.state.backend;
@@ -319,14 +293,12 @@ async fn activate_submit(
 }
 
 async fn leave_submit(
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
     org_action(
-        req,
+        ctx,
         &path,
-        form.csrf_token.as_deref(),
         "You left the organization.",
         |ctx, me, org| async move {
             let r = ctx
@@ -343,20 +315,17 @@ async fn leave_submit(
 
 #[derive(Debug, Deserialize)]
 struct DeleteForm {
-    csrf_token: Option<String>,
     confirm: Option<String>,
 }
 
 async fn delete_submit(
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<DeleteForm>,
+    PageForm { ctx, form }: PageForm<DeleteForm>,
 ) -> PageResult {
     let confirm = form.confirm.clone().unwrap_or_default();
     org_action(
-        req,
+        ctx,
         &path,
-        form.csrf_token.as_deref(),
         "The organization is deleted.",
         |ctx, me, org| async move {
             if confirm.trim() != org.slug {
@@ -379,56 +348,46 @@ async fn delete_submit(
 
 #[derive(Debug, Deserialize)]
 struct InviteForm {
-    csrf_token: Option<String>,
     email: Option<String>,
     role: Option<String>,
 }
 
 async fn invite_submit(
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<InviteForm>,
+    PageForm { ctx, form }: PageForm<InviteForm>,
 ) -> PageResult {
     let email_raw = form.email.clone().unwrap_or_default();
     let role = form.role.clone();
-    org_action(
-        req,
-        &path,
-        form.csrf_token.as_deref(),
-        "Invitation sent.",
-        |ctx, me, org| async move {
-            let r = async {
-                let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
-                let role = OrgRole::parse(role.as_deref().unwrap_or("member"))
-                    .ok_or_else(|| AuthError::field("role", "is not a role"))?;
-                ctx.state.limits.check(
-                    crate::services::rate_limit::Action::Email,
-                    ctx.meta.ip.as_deref(),
-                    Some(email.as_str()),
-                )?;
-                ctx.state
-                    .orgs
-                    .invite(actor(&ctx, &me), &org.id, email, role, None)
-                    .await
-                    .map(|_| None)
-            }
-            .await;
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &path, "Invitation sent.", |ctx, me, org| async move {
+        let r = async {
+            let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
+            let role = OrgRole::parse(role.as_deref().unwrap_or("member"))
+                .ok_or_else(|| AuthError::field("role", "is not a role"))?;
+            ctx.state.limits.check(
+                crate::services::rate_limit::Action::Email,
+                ctx.meta.ip.as_deref(),
+                Some(email.as_str()),
+            )?;
+            ctx.state
+                .orgs
+                .invite(actor(&ctx, &me), &org.id, email, role, None)
+                .await
+                .map(|_| None)
+        }
+        .await;
+        (ctx, r)
+    })
     .await
 }
 
 async fn revoke_invitation_submit(
-    req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
+    PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
     let (slug, id) = path.into_inner();
     org_action(
-        req,
+        ctx,
         &slug,
-        form.csrf_token.as_deref(),
         "Invitation revoked.",
         |ctx, me, org| async move {
             let r = ctx
@@ -445,59 +404,44 @@ async fn revoke_invitation_submit(
 
 #[derive(Debug, Deserialize)]
 struct RoleForm {
-    csrf_token: Option<String>,
     role: Option<String>,
 }
 
 async fn role_submit(
-    req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<RoleForm>,
+    PageForm { ctx, form }: PageForm<RoleForm>,
 ) -> PageResult {
     let (slug, user_id) = path.into_inner();
     let role = form.role.clone();
-    org_action(
-        req,
-        &slug,
-        form.csrf_token.as_deref(),
-        "Role changed.",
-        |ctx, me, org| async move {
-            let r = match OrgRole::parse(role.as_deref().unwrap_or_default()) {
-                Some(role) => ctx
-                    .state
-                    .orgs
-                    .change_role(actor(&ctx, &me), &org.id, &user_id, role)
-                    .await
-                    .map(|_| None),
-                None => Err(AuthError::field("role", "is not a role")),
-            };
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &slug, "Role changed.", |ctx, me, org| async move {
+        let r = match OrgRole::parse(role.as_deref().unwrap_or_default()) {
+            Some(role) => ctx
+                .state
+                .orgs
+                .change_role(actor(&ctx, &me), &org.id, &user_id, role)
+                .await
+                .map(|_| None),
+            None => Err(AuthError::field("role", "is not a role")),
+        };
+        (ctx, r)
+    })
     .await
 }
 
 async fn remove_submit(
-    req: HttpRequest,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
+    PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
     let (slug, user_id) = path.into_inner();
-    org_action(
-        req,
-        &slug,
-        form.csrf_token.as_deref(),
-        "Member removed.",
-        |ctx, me, org| async move {
-            let r = ctx
-                .state
-                .orgs
-                .remove_member(actor(&ctx, &me), &org.id, &user_id)
-                .await
-                .map(|_| None);
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &slug, "Member removed.", |ctx, me, org| async move {
+        let r = ctx
+            .state
+            .orgs
+            .remove_member(actor(&ctx, &me), &org.id, &user_id)
+            .await
+            .map(|_| None);
+        (ctx, r)
+    })
     .await
 }
 
@@ -513,8 +457,7 @@ struct InvitationPage {
     return_to: String,
 }
 
-async fn invitation_page(req: HttpRequest, path: web::Path<String>) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
+async fn invitation_page(mut ctx: Ctx, path: web::Path<String>) -> PageResult {
     let token = path.into_inner();
     let Some(preview) = ctx.state.orgs.preview(&token).await? else {
         let page = super::auth::MessagePage {
@@ -538,12 +481,9 @@ async fn invitation_page(req: HttpRequest, path: web::Path<String>) -> PageResul
 }
 
 async fn invitation_submit(
-    req: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    PageForm { mut ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
-    let mut ctx = Ctx::load(&req).await?;
-    ctx.check_csrf(form.csrf_token.as_deref())?;
     let me = ctx.require_user()?;
     match ctx.state.orgs.accept(actor(&ctx, &me), &path).await {
         Ok((_, org)) => {
