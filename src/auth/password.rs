@@ -91,6 +91,13 @@ impl Hasher {
         Self::with_params(Params::default())
     }
 
+    /// argon2id at another cost (memory in KiB, passes), one lane. The test
+    /// suite uses a cheap one; the server always runs [`Self::new`].
+    pub fn with_cost(memory_kib: u32, passes: u32) -> AuthResult<Self> {
+        let params = Params::new(memory_kib, passes, 1, None).map_err(AuthError::internal)?;
+        Ok(Self::with_params(params))
+    }
+
     pub fn with_params(params: Params) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let argon = argon(&params);

@@ -1,6 +1,7 @@
 //! `spawn_app()`: the real server on a random port, a temp database, a
 //! capturing mailer and a clock the test can move.
 
+use derp::auth::password::Hasher;
 use derp::clock::{Clock, OffsetClock};
 use derp::config::Config;
 use derp::mail::{DevMailer, Mail, Mailer};
@@ -66,7 +67,9 @@ pub async fn spawn_full(config: Config, dir: tempfile::TempDir, capture_mail: bo
         Overrides {
             clock: Some(clock.clone() as Arc<dyn Clock>),
             mailer: capture_mail.then(|| mailer.clone() as Arc<dyn Mailer>),
-            hasher: None,
+            // A cheap argon2 cost keeps the suite fast; the cost itself is
+            // the binary's, tested by the runs of the real binary.
+            hasher: Some(Hasher::with_cost(1024, 1).expect("argon2 parameters")),
             workers: Some(1),
             outbox_poll: Some(Duration::from_millis(50)),
         },
