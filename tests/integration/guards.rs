@@ -11,16 +11,20 @@ use serde_json::{Value, json};
 /// modules: the form routes, read from the source so a new one is covered.
 fn page_form_routes() -> Vec<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
-    let mut files = Vec::new();
-    for dir in ["pages", "admin"] {
-        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            // The JSON admin API takes bearer tokens, not forms.
-            if name.ends_with(".rs") && name != "api.rs" {
-                files.push(e.path());
+    fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let (path, name) = (e.path(), e.file_name().to_string_lossy().to_string());
+            if path.is_dir() {
+                walk(&path, files);
+            } else if name.ends_with(".rs") && !path.ends_with("admin/api.rs") {
+                // The JSON admin API takes bearer tokens, not forms.
+                files.push(path);
             }
         }
     }
+    let mut files = Vec::new();
+    walk(&root.join("pages"), &mut files);
+    walk(&root.join("admin"), &mut files);
     let mut routes = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f).unwrap();

@@ -1,0 +1,157 @@
+//! Signing in with a password at `/login`, signing out at `/logout`, and
+//! starting a provider sign-in at `/oauth/{provider}`.
+
+use super::{
+    CredentialsForm, PageResult, ReturnParams, finish_sign_in, form_failure, parse_email, providers,
+};
+use crate::auth::CodeGrant;
+use crate::domain::redirect::with_query;
+use crate::error::AuthError;
+use crate::http::pages::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use actix_web::http::StatusCode;
+use actix_web::web;
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+pub(super) struct LoginPage {
+    c: Chrome,
+    providers: Vec<(String, String)>,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+    magic_link: bool,
+    signup: bool,
+    /// The code page, after a sign-in refused for an unconfirmed email
+    /// with a backend that mails codes.
+    confirm_url: Option<String>,
+}
+
+pub(super) fn login_view(
+    ctx: &mut Ctx,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> LoginPage {
+    let native = ctx.state.config.native();
+    LoginPage {
+        c: ctx.chrome("Sign in"),
+        providers: providers(ctx),
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+        magic_link: native.enable_magic_link,
+        signup: native.enable_signup,
+        confirm_url: None,
+    }
+}
+
+pub(super) async fn login_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
+    let ret = query.validate(&ctx)?;
+    if let Some(clerk) = &ctx.state.config.auth.clerk {
+        // Clerk keeps sign-in to its own pages.
+        let target = clerk.sign_in_url.clone().ok_or(PageError::NotFound)?;
+        let target = match &ret.redirect_to {
+            Some(back) => with_query(&target, &[("redirect_url", back)]),
+            None => target,
+        };
+        return Ok(ctx.redirect(&target));
+    }
+    if let Some(grant) = ctx.code_grant() {
+        // Already signed in here: straight back to the app.
+        return finish_sign_in(&ctx, grant, &ret).await;
+    }
+    let page = login_view(&mut ctx, String::new(), FormErrors::default(), ret);
+    ctx.render(StatusCode::OK, &page)
+}
+
+pub(super) async fn login_submit(
+    PageForm { mut ctx, form }: PageForm<CredentialsForm>,
+) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        let password = form.password.clone().unwrap_or_default();
+        ctx.state
+            .accounts
+            .sign_in_with_password(email, password, &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(outcome) => {
+            ctx.sign_in(&outcome).await?;
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        }
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let confirm_url = (matches!(e, AuthError::EmailNotConfirmed)
+                && ctx.state.backend.mails_codes())
+            .then(|| format!("/confirm{}", ret.query_with(&[("email", &email_raw)])));
+            let mut page = login_view(&mut ctx, email_raw, errors, ret);
+            page.confirm_url = confirm_url;
+            ctx.render(status, &page)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/logout.html")]
+pub(super) struct LogoutPage {
+    c: Chrome,
+}
+
+/// GET only asks: signing out is a POST with the CSRF token.
+pub(super) async fn logout_page(mut ctx: Ctx) -> PageResult {
+    if ctx.user.is_none() {
+        return Ok(ctx.redirect("/login"));
+    }
+    let page = LogoutPage {
+        c: ctx.chrome("Sign out"),
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+pub(super) async fn logout_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResult {
+    if let Some(user) = ctx.user.clone() {
+        ctx.state.backend.sign_out(&user, false, &ctx.meta).await?;
+    }
+    Ok(ctx.sign_out())
+}
+
+/// `/oauth/{provider}`: starts a provider sign-in from the hosted pages,
+/// keeping the app's return address.
+pub(super) async fn oauth_start(
+    ctx: Ctx,
+    path: web::Path<String>,
+    query: web::Query<ReturnParams>,
+) -> PageResult {
+    let ret = query.validate(&ctx)?;
+    if let Some(cognito) = crate::http::api::oauth_cognito::hosted_ui(&ctx.state, &path) {
+        let (url, cookie) = crate::http::api::oauth_cognito::start(
+            &ctx.state,
+            &cognito,
+            ret.redirect_to,
+            ret.state,
+            ret.code_challenge,
+        )
+        .map_err(|e| match e {
+            AuthError::InvalidRequest { .. } => PageError::BadRequest(
+                "Signing in with Cognito needs the application to return to: start from the application.".into(),
+            ),
+            other => other.into(),
+        })?;
+        let mut res = ctx.redirect(&url);
+        let _ = res.add_cookie(&cookie);
+        return Ok(res);
+    }
+    let oauth = crate::http::api::oauth::provider_service(&ctx.state, &path)?;
+    let (url, flow) = oauth
+        .start(&path, ret.redirect_to, ret.state, ret.code_challenge, None)
+        .await?;
+    let mut res = ctx.redirect(&url);
+    let _ = res.add_cookie(&crate::http::api::oauth::flow_cookie(&ctx.state, &flow));
+    Ok(res)
+}

@@ -1,0 +1,254 @@
+//! Signing up at `/signup`, and confirming the address: the mailed link
+//! (`/confirm?token=`) or, with backends that mail codes, the code form.
+
+use super::{
+    CredentialsForm, EmailForm, MessagePage, PageResult, ReturnParams, TokenActionPage, TokenForm,
+    TokenQuery, code_failure, finish_sign_in, form_failure, link_failed, parse_email, providers,
+};
+use crate::auth::{CodeGrant, ConfirmOutcome, SignUpOutcome, SignUpRequest};
+use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm, non_empty};
+use actix_web::http::StatusCode;
+use actix_web::web;
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "pages/signup.html")]
+pub(super) struct SignupPage {
+    c: Chrome,
+    providers: Vec<(String, String)>,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+    min_length: usize,
+}
+
+pub(super) fn signup_view(
+    ctx: &mut Ctx,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> SignupPage {
+    SignupPage {
+        c: ctx.chrome("Create your account"),
+        providers: providers(ctx),
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+        min_length: ctx.state.config.native().password.min_length,
+    }
+}
+
+pub(super) async fn signup_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
+    let ret = query.validate(&ctx)?;
+    if !ctx.state.config.native().enable_signup {
+        return Err(PageError::Forbidden("Sign-up is disabled.".into()));
+    }
+    let page = signup_view(&mut ctx, String::new(), FormErrors::default(), ret);
+    ctx.render(StatusCode::OK, &page)
+}
+
+pub(super) async fn signup_submit(
+    PageForm { mut ctx, form }: PageForm<CredentialsForm>,
+) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    let email_raw = form.email.clone().unwrap_or_default();
+    // The confirmation link comes back to our /confirm with the app's return.
+    let confirmation_url = format!("{}/confirm{}", ctx.state.config.public_url(), ret.query());
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        let req = SignUpRequest {
+            email,
+            password: form.password.clone().unwrap_or_default(),
+            confirmation_url: Some(confirmation_url),
+            data: serde_json::json!({}),
+        };
+        ctx.state.accounts.sign_up(req, &ctx.meta).await
+    };
+    match attempt.await {
+        Ok(SignUpOutcome::SignedIn(outcome)) => {
+            ctx.sign_in(&outcome).await?;
+            if ret.redirect_to.is_none() {
+                ctx.web.set_flash("ok", "Welcome! Your account is ready.");
+            }
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        }
+        Ok(SignUpOutcome::ConfirmationRequired { email }) if ctx.state.backend.mails_codes() => {
+            let text = format!(
+                "We sent a code to {email}. Enter it to confirm your address and finish signing up."
+            );
+            let page = confirm_code_view(
+                &mut ctx,
+                email.as_str().to_string(),
+                text,
+                FormErrors::default(),
+                ret,
+            );
+            ctx.render(StatusCode::OK, &page)
+        }
+        Ok(SignUpOutcome::ConfirmationRequired { email }) => {
+            let page = MessagePage {
+                c: ctx.chrome("Check your email"),
+                heading: "Check your email".into(),
+                text: format!(
+                    "We sent a link to {email}. Open it to confirm your address and finish signing up."
+                ),
+                link: Some((format!("/login{}", ret.query()), "Back to sign in".into())),
+            };
+            ctx.render(StatusCode::OK, &page)
+        }
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let page = signup_view(&mut ctx, email_raw, errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+/// Mail links open a page with a button: a GET never spends a token (mail
+/// scanners prefetch links), the POST does.
+pub(super) async fn confirm_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
+    let ret = query.ret.validate(&ctx)?;
+    if ctx.state.backend.mails_codes() {
+        let page = confirm_code_view(
+            &mut ctx,
+            non_empty(&query.email).unwrap_or_default(),
+            CONFIRM_CODE_TEXT.into(),
+            FormErrors::default(),
+            ret,
+        );
+        return ctx.render(StatusCode::OK, &page);
+    }
+    let token = non_empty(&query.token)
+        .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+    let page = TokenActionPage {
+        c: ctx.chrome("Confirm your email"),
+        heading: "Confirm your email".into(),
+        text: "One click and your address is confirmed.".into(),
+        action: "/confirm".into(),
+        button: "Confirm my email".into(),
+        token,
+        ret,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+pub(super) const CONFIRM_CODE_TEXT: &str =
+    "Enter the code we emailed you to confirm your address and finish signing up.";
+
+#[derive(Template)]
+#[template(path = "pages/confirm_code.html")]
+pub(super) struct ConfirmCodePage {
+    c: Chrome,
+    text: String,
+    email: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+}
+
+/// The sign-up code form of backends that mail codes (Cognito).
+pub(super) fn confirm_code_view(
+    ctx: &mut Ctx,
+    email: String,
+    text: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> ConfirmCodePage {
+    ConfirmCodePage {
+        c: ctx.chrome("Confirm your email"),
+        text,
+        email,
+        errors,
+        qs: ret.query(),
+        ret,
+    }
+}
+
+pub(super) async fn confirm_submit(PageForm { mut ctx, form }: PageForm<TokenForm>) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    if ctx.state.backend.mails_codes() {
+        return confirm_code_submit(ctx, &form, ret).await;
+    }
+    let token = form.token.clone().unwrap_or_default();
+    match ctx.state.accounts.confirm(&token, &ctx.meta).await {
+        Ok(outcome) => {
+            ctx.sign_in(&outcome).await?;
+            if ret.redirect_to.is_none() {
+                ctx.web.set_flash("ok", "Your email address is confirmed.");
+            }
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        }
+        Err(e) => link_failed(&mut ctx, e, "confirmation email"),
+    }
+}
+
+/// `POST /confirm` with `{email, code}`: the backend's ConfirmSignUp. It may
+/// sign the user in; else to `/login` (the app's return kept) with a flash.
+pub(super) async fn confirm_code_submit(
+    mut ctx: Ctx,
+    form: &TokenForm,
+    ret: ReturnParams,
+) -> PageResult {
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        let code = form.code.clone().unwrap_or_default();
+        ctx.state
+            .accounts
+            .confirm_code(email, &code, &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(ConfirmOutcome::SignedIn(outcome)) => {
+            ctx.sign_in(&outcome).await?;
+            if ret.redirect_to.is_none() {
+                ctx.web.set_flash("ok", "Your email address is confirmed.");
+            }
+            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        }
+        Ok(ConfirmOutcome::Confirmed { .. }) => {
+            ctx.web.set_flash(
+                "ok",
+                "Your email address is confirmed. Sign in to continue.",
+            );
+            Ok(ctx.redirect(&format!("/login{}", ret.query())))
+        }
+        Err(e) => {
+            let (status, errors) = code_failure(&e);
+            let page =
+                confirm_code_view(&mut ctx, email_raw, CONFIRM_CODE_TEXT.into(), errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+/// `POST /confirm/resend` from the code page: a new code (backends that
+/// mail codes); the same answer whether or not the email waits for one.
+pub(super) async fn resend_submit(PageForm { mut ctx, form }: PageForm<EmailForm>) -> PageResult {
+    if !ctx.state.backend.mails_codes() {
+        return Err(PageError::NotFound);
+    }
+    let ret = form.ret.validate(&ctx)?;
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state
+            .accounts
+            .resend_confirmation(email, None, &ctx.meta)
+            .await
+    };
+    let (status, errors) = match attempt.await {
+        Ok(()) => {
+            ctx.web.set_flash(
+                "ok",
+                "If this address is waiting for confirmation, a new code is on its way.",
+            );
+            (StatusCode::OK, FormErrors::default())
+        }
+        Err(e) => form_failure(&e),
+    };
+    let page = confirm_code_view(&mut ctx, email_raw, CONFIRM_CODE_TEXT.into(), errors, ret);
+    ctx.render(status, &page)
+}
