@@ -125,8 +125,10 @@ lockout_after = 0
       const end = Date.now() + timeoutMs;
       while (Date.now() < end) {
         const text = readFileSync(log, "utf8").replace(/\x1b\[[0-9;]*m/g, "");
-        const at = text.lastIndexOf(email);
-        const m = at >= 0 && /token=([A-Za-z0-9_-]{43})/.exec(text.slice(at));
+        // "… message follows\n<text>\n-- <site> to=<email> subject=…"
+        const end = text.lastIndexOf(`to=${email} `);
+        const start = text.lastIndexOf("message follows", end);
+        const m = end >= 0 && /token=([A-Za-z0-9_-]{43})/.exec(text.slice(start, end));
         if (m) return m[1];
         await sleep(50);
       }

@@ -126,11 +126,12 @@ class DerpServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = re.sub(r"\x1b\[[0-9;]*m", "", self.log.read_text(errors="replace"))
-            at = text.rfind(email)
-            if at >= 0:
-                m = re.search(r"token=([A-Za-z0-9_-]{43})", text[at:])
-                if m:
-                    return m.group(1)
+            # "… message follows\n<text>\n-- <site> to=<email> subject=…"
+            end = text.rfind(f"to={email} ")
+            start = text.rfind("message follows", 0, end)
+            m = re.search(r"token=([A-Za-z0-9_-]{43})", text[start:end]) if end >= 0 else None
+            if m:
+                return m.group(1)
             time.sleep(0.05)
         raise AssertionError(f"no mail with a token to {email} in the log")
 
