@@ -1,7 +1,8 @@
-// Compiled (not run) by `tsc -p test/tsconfig.json`: the public types fit
-// Express's own, so TypeScript apps can use the middleware and helpers as is.
+// Compiled, not run, by `tsc -p test/tsconfig.json` after the build: the
+// published types (dist/*.d.ts) fit Express's own and the Fetch API's, so
+// TypeScript apps can use the middleware and helpers as they are.
 import express from "express";
-import { DerpClient, requireAuth, verifyWebhook, type SessionInfo } from "../src/index.js";
+import { DerpClient, requireAuth, verifyWebhook, type SessionInfo } from "../dist/index.js";
 
 const derp = new DerpClient("http://127.0.0.1:8080", { jwtSecret: "x".repeat(32) });
 const app = express();
