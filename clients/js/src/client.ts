@@ -212,7 +212,8 @@ export class AuthApi {
 
   async verifyAccessToken(token: string, options: { orgContext?: string } = {}): Promise<SessionInfo> {
     const session = await this.c.verifier.verify(token);
-    if (options.orgContext && this.c.orgContext && this.c.verifier.options.backend !== "native") {
+    // As derp does: the header counts only when the token names no org.
+    if (options.orgContext && session.org_id === null && this.c.orgContext && this.c.verifier.options.backend !== "native") {
       const ctx = this.c.orgContext.verify(options.orgContext, session.user_id, session.session_id);
       if (ctx) Object.assign(session, ctx);
     }

@@ -180,7 +180,10 @@ export class TokenVerifier {
     }
     if (o.backend === "clerk") {
       if (o.authorizedParties?.length && !o.authorizedParties.includes(String(c.azp))) throw invalid("azp is not an authorized party");
-      return { ...base, session_id: str(c.sid) ?? "", role: "default", org_id: null, org_role: null };
+      // The org Clerk itself made active, if any (session token v2 `o`, v1 org_*).
+      const org = (typeof c.o === "object" && c.o !== null ? c.o : {}) as Record<string, unknown>;
+      const orgRole = str(org.rol) ?? str(c.org_role);
+      return { ...base, session_id: str(c.sid) ?? "", role: "default", org_id: str(org.id) ?? str(c.org_id), org_role: orgRole?.replace(/^org:/, "") ?? null };
     }
     const sid = str(c.sid) ?? str(c.session_id);
     if (!sid) throw invalid("no sid in the token");

@@ -32,7 +32,8 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startDerp({ hs256 = false, confirmation = false } = {}) {
+/** `toml(port, dataDir)` replaces the whole configuration when given. */
+export async function startDerp({ hs256 = false, confirmation = false, toml } = {}) {
   const tmp = mkdtempSync(join(tmpdir(), "derp-js-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -40,7 +41,7 @@ export async function startDerp({ hs256 = false, confirmation = false } = {}) {
   const jwt = hs256 ? `secret = "${HS256_SECRET}"\nalgorithm = "HS256"` : 'algorithm = "EdDSA"';
   writeFileSync(
     config,
-    `[server]
+    toml ? toml(port, join(tmp, "data")) : `[server]
 bind = "127.0.0.1:${port}"
 data_dir = "${join(tmp, "data")}"
 [auth.native]

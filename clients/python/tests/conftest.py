@@ -65,13 +65,23 @@ def free_port() -> int:
 
 
 class DerpServer:
-    def __init__(self, tmp: Path, *, jwt: str = 'algorithm = "EdDSA"', confirmation: bool = False, extra: str = "") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        jwt: str = 'algorithm = "EdDSA"',
+        confirmation: bool = False,
+        extra: str = "",
+        toml: str | None = None,
+    ) -> None:
         self.tmp = tmp
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "derp.toml"
         self.config.write_text(
-            BASE_TOML.format(
+            toml.format(port=self.port, data=tmp / "data")
+            if toml is not None
+            else BASE_TOML.format(
                 port=self.port,
                 data=tmp / "data",
                 confirmation="true" if confirmation else "false",

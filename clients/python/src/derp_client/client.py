@@ -257,7 +257,8 @@ class AuthClient:
     async def verify_access_token(self, token: str, *, org_context: str | None = None) -> SessionInfo:
         """Verifies locally; raises DerpError(401, "invalid_token")."""
         session = await self._c.verifier.verify(token)
-        if org_context and self._c.org_context is not None and self._c.verifier.backend != "native":
+        # As derp does: the header counts only when the token names no org.
+        if org_context and session.org_id is None and self._c.org_context is not None and self._c.verifier.backend != "native":
             ctx = self._c.org_context.verify(org_context, session.user_id, session.session_id)
             if ctx is not None:
                 session.org_id = ctx["org_id"]

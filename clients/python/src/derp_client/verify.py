@@ -201,11 +201,17 @@ class TokenVerifier:
         if self.backend == "clerk":
             if self.authorized_parties and claims.get("azp") not in self.authorized_parties:
                 raise _invalid("azp is not an authorized party")
+            # The org Clerk itself made active, if any (session token v2 `o`, v1 org_*).
+            org = claims.get("o") if isinstance(claims.get("o"), dict) else {}
+            org_id = org.get("id") or claims.get("org_id")
+            org_role = org.get("rol") or claims.get("org_role")
             return SessionInfo(
                 user_id=claims["sub"],
                 session_id=claims.get("sid") or "",
                 role="default",
                 expires_at=int(claims["exp"]),
+                org_id=org_id,
+                org_role=org_role.removeprefix("org:") if isinstance(org_role, str) else None,
                 email=claims.get("email"),
                 claims=claims,
                 access_token=token,
