@@ -42,7 +42,9 @@ export class JwksCache {
   /** How many times the JWKS was fetched (for tests and metrics). */
   fetches = 0;
   private keys = new Map<string, { alg: string; key: Key }>();
+  /** Last successful fetch. */
   private fetchedAt: number | undefined;
+  private attemptedAt: number | undefined;
   private inflight: Promise<void> | undefined;
   private readonly maxAgeMs: number;
   private readonly refetchIntervalMs: number;
@@ -56,14 +58,14 @@ export class JwksCache {
   }
 
   private async load(): Promise<void> {
+    // Attempts, failed ones too, count for the refetch rate limit.
+    this.attemptedAt = Date.now();
+    this.fetches += 1;
     let res: Response;
     try {
       res = await this.fetchFn(this.url);
     } catch (e) {
       throw new DerpError(0, "network_error", `could not fetch the JWKS: ${String(e)}`, { cause: e });
-    } finally {
-      this.fetchedAt = Date.now();
-      this.fetches += 1;
     }
     if (res.status !== 200) throw new DerpError(res.status, "upstream_error", "the JWKS endpoint did not answer 200");
     const body = (await res.json()) as { keys?: JWK[] };
@@ -78,6 +80,7 @@ export class JwksCache {
       }
     }
     this.keys = keys;
+    this.fetchedAt = Date.now();
   }
 
   private refresh(): Promise<void> {
@@ -89,10 +92,11 @@ export class JwksCache {
 
   async get(kid: string): Promise<{ alg: string; key: Key } | undefined> {
     if (this.inflight) await this.inflight;
-    const age = this.fetchedAt === undefined ? Infinity : Date.now() - this.fetchedAt;
-    if (age >= this.maxAgeMs) {
+    const now = Date.now();
+    // Never fetched (or the last fetch failed), or older than maxAgeMs.
+    if (this.fetchedAt === undefined || now - this.fetchedAt >= this.maxAgeMs) {
       await this.refresh();
-    } else if (!this.keys.has(kid) && age >= this.refetchIntervalMs) {
+    } else if (!this.keys.has(kid) && (this.attemptedAt === undefined || now - this.attemptedAt >= this.refetchIntervalMs)) {
       // Perhaps `derp keys rotate`: one refetch, rate limited.
       await this.refresh();
     }

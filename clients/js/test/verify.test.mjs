@@ -5,7 +5,7 @@ import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 import { SignJWT, decodeJwt, decodeProtectedHeader } from "jose";
 import { DerpClient, DerpError } from "../dist/index.js";
-import { HS256_SECRET, PASSWORD, newEmail, startDerp } from "./derp.mjs";
+import { HS256_SECRET, PASSWORD, freePort, newEmail, startDerp } from "./derp.mjs";
 
 let server;
 before(async () => {
@@ -119,4 +119,13 @@ test("HS256 with the secret", async () => {
   } finally {
     await hs.stop();
   }
+});
+
+test("an unreachable JWKS is an error, not a refusal, and is retried", async () => {
+  const { tokens } = await signedUp(new DerpClient(server.url));
+  const blind = new DerpClient(server.url, { jwksUrl: `http://127.0.0.1:${await freePort()}/jwks` });
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(blind.auth.authenticate(auth(tokens.access_token)), (e) => e instanceof DerpError && e.code === "network_error");
+  }
+  assert.equal(blind.verifier.options.jwks.fetches, 2);
 });

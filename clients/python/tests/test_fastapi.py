@@ -5,7 +5,7 @@ import uuid
 
 import httpx
 import pytest
-from conftest import PASSWORD, new_email
+from conftest import PASSWORD, free_port, new_email
 from fastapi import Depends, FastAPI
 
 from derp_client import DerpClient, SessionInfo
@@ -87,3 +87,12 @@ async def test_require_org_role(api, derp):
     assert (await api.get("/org-anything", headers=auth(member_active.access_token))).status_code == 200
     assert (await api.get(f"/orgs/{org.id}/settings", headers=auth(member_active.access_token))).status_code == 403
     assert (await api.get(f"/orgs/{org.id}/settings")).status_code == 401
+
+
+async def test_keys_unavailable_is_503(derp_server, derp):
+    result = await derp.auth.sign_up(email=new_email(), password=PASSWORD)
+    async with DerpClient(derp_server.url, jwks_url=f"http://127.0.0.1:{free_port()}/jwks") as blind:
+        transport = httpx.ASGITransport(app=make_app(blind))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as c:
+            assert (await c.get("/me", headers=auth(result.tokens.access_token))).status_code == 503
+            assert (await c.get("/me")).status_code == 401

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from conftest import HS256_SECRET, PASSWORD, DerpServer, new_email
+from conftest import HS256_SECRET, PASSWORD, DerpServer, free_port, new_email
 
 from derp_client import DerpClient, DerpError, SessionInfo
 
@@ -180,3 +180,15 @@ async def test_hs256_secret(derp_hs256):
     # The JWKS client cannot verify HS256 tokens (derp publishes no HMAC key).
     async with DerpClient(derp_hs256.url) as jwks_only:
         assert await jwks_only.auth.authenticate(bearer(tokens.access_token)) is None
+
+
+async def test_unreachable_jwks_is_an_error_not_a_refusal(derp_server):
+    async with DerpClient(derp_server.url) as derp:
+        _, result = await signed_up(derp)
+    dead = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
+    async with DerpClient(derp_server.url, jwks_url=dead) as blind:
+        for _ in range(2):  # a failed fetch is retried on the next token
+            with pytest.raises(DerpError) as e:
+                await blind.auth.authenticate(bearer(result.tokens.access_token))
+            assert e.value.code == "network_error"
+        assert blind.verifier.jwks.fetches == 2

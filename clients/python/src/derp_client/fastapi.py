@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 from fastapi import Depends, HTTPException, Request
 
 from .client import DerpClient
+from .errors import DerpError
 from .models import SessionInfo
 
 ORG_ROLES = ("member", "admin", "owner")
@@ -33,8 +34,12 @@ def get_derp(request: Request) -> DerpClient:
 
 
 async def optional_user(request: Request, derp: DerpClient = Depends(get_derp)) -> SessionInfo | None:
-    """The SessionInfo, or None without a valid token."""
-    return await derp.auth.authenticate(request)
+    """The SessionInfo, or None without a valid token. 503 when derp's keys
+    cannot be fetched (the token can then be neither accepted nor refused)."""
+    try:
+        return await derp.auth.authenticate(request)
+    except DerpError as e:
+        raise HTTPException(status_code=503, detail="the auth server's keys are unavailable") from e
 
 
 async def current_user(session: SessionInfo | None = Depends(optional_user)) -> SessionInfo:

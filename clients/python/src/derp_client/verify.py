@@ -66,17 +66,19 @@ class JwksCache:
         self.refetch_interval = refetch_interval
         self._clock = clock
         self._keys: dict[str, tuple[str, Any]] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # last successful fetch
+        self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0
 
     async def _fetch(self) -> None:
+        # Attempts, failed ones too, count for the refetch rate limit.
+        self._attempted_at = self._clock()
+        self.fetches += 1
         try:
             res = await self._http.get(self.url)
         except httpx.HTTPError as e:
             raise DerpError(0, "network_error", f"could not fetch the JWKS: {e}") from e
-        self._fetched_at = self._clock()
-        self.fetches += 1
         if res.status_code != 200:
             raise DerpError(res.status_code, "upstream_error", "the JWKS endpoint did not answer 200")
         keys: dict[str, tuple[str, Any]] = {}
@@ -91,14 +93,16 @@ class JwksCache:
                 continue
             keys[kid] = (alg, key)
         self._keys = keys
+        self._fetched_at = self._clock()
 
     async def get(self, kid: str) -> tuple[str, Any] | None:
         async with self._lock:
             now = self._clock()
+            # Never fetched (or the last fetch failed), or older than max_age.
             stale = self._fetched_at is None or now - self._fetched_at >= self.max_age
             if stale:
                 await self._fetch()
-            elif kid not in self._keys and self._fetched_at is not None and now - self._fetched_at >= self.refetch_interval:
+            elif kid not in self._keys and (self._attempted_at is None or now - self._attempted_at >= self.refetch_interval):
                 # Perhaps `derp keys rotate`: one refetch, rate limited.
                 await self._fetch()
             return self._keys.get(kid)
