@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust unit and integration tests (real server, real
-# SQLite, real HTTP), then the example FastAPI backend against a live derp.
+# SQLite, real HTTP), then the example FastAPI backend and the Python and
+# JavaScript client libraries (clients/) against a live derp.
 # Installs what the tests need (a Python venv with pinned packages) itself.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -40,6 +41,23 @@ if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]
 fi
 export DERP_BIN="$PWD/target/debug/derp"
 timeout 300 "$venv/bin/pytest" -q -p no:cacheprovider examples/fastapi tests/peers
+
+echo "==> Client libraries: clients/python and clients/js against a live derp"
+clients_venv=target/clients-venv
+clients_stamp="$clients_venv/.requirements"
+wanted=$(cat clients/python/requirements-test.txt)
+if [ ! -x "$clients_venv/bin/pytest" ] || [ "$(cat "$clients_stamp" 2>/dev/null)" != "$wanted" ]; then
+    python3 -m venv "$clients_venv"
+    timeout 300 "$clients_venv/bin/pip" install --quiet --disable-pip-version-check \
+        -r clients/python/requirements-test.txt
+    echo "$wanted" > "$clients_stamp"
+fi
+# hatchling is in the pinned requirements: the build needs no network.
+timeout 120 "$clients_venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation ./clients/python
+timeout 300 "$clients_venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
+(cd clients/js && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+(cd clients/js && timeout 120 node_modules/.bin/tsc -p tsconfig.json && timeout 120 node_modules/.bin/tsc -p test/tsconfig.json \
+    && timeout 300 node --test test/*.test.mjs)
 
 echo "==> Browser: Debian's Chromium through the hosted pages"
 if ! command -v chromium >/dev/null 2>&1; then

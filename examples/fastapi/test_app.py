@@ -23,11 +23,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_derp(tmp: Path, port: int) -> subprocess.Popen:
+def start_derp(tmp: Path, port: int, extra: str = "") -> subprocess.Popen:
     config = tmp / "derp.toml"
     config.write_text(
         f'[server]\nbind = "127.0.0.1:{port}"\ndata_dir = "{tmp / "data"}"\n'
-        "[auth.native]\nenable_confirmation = false\n"
+        "[auth.native]\nenable_confirmation = false\n" + extra
     )
     proc = subprocess.Popen(
         [DERP_BIN, "serve", "--config", str(config)],
@@ -107,3 +107,54 @@ def test_token_of_another_derp_is_401(client):
             other.terminate()
             other.wait(timeout=10)
     assert client.get("/orders", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+HS256_SECRET = "an-hs256-secret-of-at-least-32-bytes!"
+
+
+@pytest.fixture
+def hs256(derp):
+    """A second derp configured like the original library (HS256 with a
+    secret), and the example reloaded with DERP_JWT_SECRET. Afterwards the
+    example is reloaded as it was, for the other tests."""
+    import importlib
+
+    import app as example
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        proc = start_derp(
+            Path(tmp), port, f'[auth.native.jwt]\nsecret = "{HS256_SECRET}"\nalgorithm = "HS256"\n'
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            os.environ["DERP_URL"] = url
+            os.environ["DERP_JWT_SECRET"] = HS256_SECRET
+            importlib.reload(example)
+            yield url, TestClient(example.app)
+        finally:
+            os.environ["DERP_URL"] = derp
+            del os.environ["DERP_JWT_SECRET"]
+            importlib.reload(example)
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_hs256_secret_configuration(derp, hs256):
+    url, hs_client = hs256
+    body = sign_up(url, "carol@example.com")
+    token = body["tokens"]["access_token"]
+    assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "HS256"
+    res = hs_client.get("/orders", headers={"Authorization": f"Bearer {token}"})
+    assert res.status_code == 200, res.text
+    assert res.json()["user_id"] == body["user"]["id"]
+    # Another derp's EdDSA token, and a token signed with another secret: 401.
+    eddsa = sign_up(derp, "dave@example.com")["tokens"]["access_token"]
+    assert hs_client.get("/orders", headers={"Authorization": f"Bearer {eddsa}"}).status_code == 401
+    head, payload, _ = token.split(".")
+    import hashlib
+    import hmac
+
+    sig = hmac.new(b"another-secret-of-at-least-32-bytes!!", f"{head}.{payload}".encode(), hashlib.sha256).digest()
+    forged = f"{head}.{payload}.{base64.urlsafe_b64encode(sig).rstrip(b'=').decode()}"
+    assert hs_client.get("/orders", headers={"Authorization": f"Bearer {forged}"}).status_code == 401

@@ -1,0 +1,73 @@
+/** The JSON shapes of derp's API (API.md), field names as on the wire. */
+
+export interface User {
+  id: string;
+  email: string;
+  email_confirmed_at: string | null;
+  role: string;
+  disabled: boolean;
+  created_at: string;
+  last_sign_in_at: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface Tokens {
+  access_token: string;
+  refresh_token: string;
+  token_type: "bearer";
+  expires_in: number;
+  /** The access token's `exp`, epoch seconds. */
+  expires_at: number;
+}
+
+/** `{user, tokens}`. After a sign-up that needs confirmation, `user` is `{email}` and `tokens` null; with a second factor, both are null and `mfa_token` is set. */
+export interface AuthResult {
+  user: User | null;
+  tokens: Tokens | null;
+  confirmation_required?: boolean;
+  mfa_required?: boolean;
+  mfa_token?: string;
+  factors?: { id: string; type: string }[];
+}
+
+/** The original library's SessionInfo (`GET /api/v1/auth/session`). */
+export interface SessionInfo {
+  user_id: string;
+  session_id: string;
+  role: string;
+  expires_at: number;
+  org_id: string | null;
+  org_role: string | null;
+  email: string | null;
+  /** Local verification only: the verified claims. */
+  claims?: Record<string, unknown>;
+  /** Local verification only: the token itself. */
+  access_token?: string;
+}
+
+export interface Org {
+  id: string;
+  name: string;
+  slug: string;
+  created_at?: string;
+  [key: string]: unknown;
+}
+
+export interface OrgMembership {
+  org: Org;
+  role: string;
+}
+
+export interface Member {
+  user_id: string;
+  email: string | null;
+  role: string;
+  joined_at?: string;
+}
+
+/** What `createLoginUrl` made: send the browser to `url`; keep `state` and `codeVerifier` for the callback. */
+export interface HostedLogin {
+  url: string;
+  state: string;
+  codeVerifier: string;
+}
