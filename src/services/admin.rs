@@ -304,8 +304,7 @@ impl AdminService {
                     .into_iter()
                     .map(|(org, role, _)| OrgWithRole {
                         org: org.into(),
-                        role: crate::domain::OrgRole::parse(&role)
-                            .unwrap_or(crate::domain::OrgRole::Member),
+                        role,
                     })
                     .collect();
                 let identities = users::identities(conn, &id)?

@@ -62,7 +62,7 @@ impl From<MemberRow> for MemberView {
         Self {
             user_id: m.user_id,
             email: m.email,
-            role: OrgRole::parse(&m.role).unwrap_or(OrgRole::Member),
+            role: m.role,
             joined_at: from_unix(m.joined_at),
         }
     }
@@ -87,7 +87,7 @@ impl From<InvitationRow> for InvitationView {
             id: i.id,
             org_id: i.org_id,
             email: i.email,
-            role: OrgRole::parse(&i.role).unwrap_or(OrgRole::Member),
+            role: i.role,
             invited_by: i.invited_by,
             created_at: from_unix(i.created_at),
             expires_at: from_unix(i.expires_at),
@@ -191,7 +191,7 @@ pub fn require_role(
     min: OrgRole,
 ) -> AuthResult<MemberRow> {
     let member = orgs::member(conn, org_id, user_id)?.ok_or(AuthError::NotFound("organization"))?;
-    let role = OrgRole::parse(&member.role).unwrap_or(OrgRole::Member);
+    let role = member.role;
     if role < min {
         return Err(AuthError::Forbidden(format!(
             "this needs the {min} role or higher"
@@ -209,7 +209,7 @@ fn caller_role(conn: &Conn, org_id: &str, actor: &Actor, min: OrgRole) -> AuthRe
 }
 
 fn role_of(m: &MemberRow) -> OrgRole {
-    OrgRole::parse(&m.role).unwrap_or(OrgRole::Member)
+    m.role
 }
 
 fn find_org(conn: &Conn, id_or_slug: &str) -> AuthResult<OrgRow> {
@@ -249,14 +249,7 @@ impl OrgService {
                     created_at: now,
                 };
                 orgs::insert(conn, &org).map_err(|e| conflict_as(e, AuthError::OrgExists))?;
-                orgs::add_member(
-                    conn,
-                    &org.id,
-                    &owner_id,
-                    &email,
-                    OrgRole::Owner.as_str(),
-                    now,
-                )?;
+                orgs::add_member(conn, &org.id, &owner_id, &email, OrgRole::Owner, now)?;
                 audit_org(
                     conn,
                     now,
@@ -289,7 +282,7 @@ impl OrgService {
             |r| r.2,
             |(org, role, _)| OrgWithRole {
                 org: org.into(),
-                role: OrgRole::parse(&role).unwrap_or(OrgRole::Member),
+                role,
             },
         ))
     }
@@ -415,7 +408,7 @@ impl OrgService {
                 }
                 .ok_or(AuthError::NotFound("user"))?
                 .user;
-                orgs::add_member(conn, &org.id, &user.id, &user.email, role.as_str(), now)
+                orgs::add_member(conn, &org.id, &user.id, &user.email, role, now)
                     .map_err(|e| conflict_as(e, AuthError::MemberExists))?;
                 audit_org(
                     conn,
@@ -461,7 +454,7 @@ impl OrgService {
                 {
                     return Err(AuthError::LastOwner);
                 }
-                orgs::set_role(conn, &org.id, &target, role.as_str())?;
+                orgs::set_role(conn, &org.id, &target, role)?;
                 audit_org(
                     conn,
                     now,
@@ -564,7 +557,7 @@ impl OrgService {
                     id: uuid::Uuid::now_v7().to_string(),
                     org_id: org.id.clone(),
                     email: email.as_str().to_string(),
-                    role: role.as_str().to_string(),
+                    role,
                     invited_by: actor.user_id.clone(),
                     created_at: now,
                     expires_at: now + ttl,
@@ -651,7 +644,7 @@ impl OrgService {
                 if user.email_confirmed_at.is_none() {
                     users::confirm_email(conn, &user.id, now)?;
                 }
-                orgs::add_member(conn, &inv.org_id, &user.id, &user.email, &inv.role, now)
+                orgs::add_member(conn, &inv.org_id, &user.id, &user.email, inv.role, now)
                     .map_err(|e| conflict_as(e, AuthError::MemberExists))?;
                 audit_org(
                     conn,
@@ -686,7 +679,7 @@ impl OrgService {
 pub struct InvitationPreview {
     pub org_name: String,
     pub email: String,
-    pub role: String,
+    pub role: OrgRole,
 }
 
 impl OrgService {

@@ -146,7 +146,7 @@ impl CognitoBackend {
                 .await?;
             if let Some(m) = member {
                 info.org_id = Some(org_id);
-                info.org_role = Some(m.role);
+                info.org_role = Some(m.role.as_str().to_string());
             }
         }
         Ok(info)

@@ -41,7 +41,9 @@ impl NativeBackend {
                     .ok_or(AuthError::Unauthenticated)?
                     .user;
                 let org_role = match &s.active_org_id {
-                    Some(org) => orgs::member(conn, org, &user.id)?.map(|m| m.role),
+                    Some(org) => {
+                        orgs::member(conn, org, &user.id)?.map(|m| m.role.as_str().to_string())
+                    }
                     None => None,
                 };
                 Ok(SessionInfo {

@@ -105,7 +105,7 @@ fn current_org(
         return Ok((session, None));
     };
     match orgs::member(conn, &org_id, user_id)? {
-        Some(m) => Ok((session, Some(m.role))),
+        Some(m) => Ok((session, Some(m.role.as_str().to_string()))),
         None => {
             sessions::set_active_org(conn, &session.id, None)?;
             session.active_org_id = None;
@@ -365,7 +365,7 @@ impl NativeBackend {
                             orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
                         let member = orgs::member(conn, &org.id, &uid)?
                             .ok_or(AuthError::NotFound("organization"))?;
-                        (Some(org.id), Some(member.role))
+                        (Some(org.id), Some(member.role.as_str().to_string()))
                     }
                 };
                 sessions::set_active_org(conn, &sid, org_id.as_deref())?;
