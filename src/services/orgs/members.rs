@@ -2,8 +2,8 @@
 //! last-owner rule holds in each transaction.
 
 use super::{
-    Actor, MemberRef, MemberView, OrgService, Page, audit_org, caller_role, conflict_as,
-    decode_cursor, find_org, page, role_of,
+    Actor, MemberRef, MemberView, OrgService, Page, audit_org, caller_role, conflict_as, find_org,
+    page, role_of,
 };
 use crate::domain::OrgRole;
 use crate::error::{AuthError, AuthResult};
@@ -18,7 +18,7 @@ impl OrgService {
         cursor: Option<&str>,
         limit: i64,
     ) -> AuthResult<Page<MemberView>> {
-        let after = decode_cursor(cursor)?;
+        let after = crate::services::paging::decode_number(cursor)?;
         let (org_id, viewer) = (org_id.to_string(), viewer.clone());
         let rows = self
             .db

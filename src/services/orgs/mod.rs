@@ -11,6 +11,7 @@ use crate::domain::redirect::AllowedUrls;
 use crate::domain::{Email, OrgRole, Slug};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::queue::MailQueue;
+use crate::services::paging;
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::orgs::{self, InvitationRow, MemberRow, OrgRow};
 use crate::storage::{Conn, Db, StorageError};
@@ -19,8 +20,6 @@ mod members;
 
 pub use invitations::InvitationPreview;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -134,25 +133,8 @@ pub struct OrgService {
 
 pub const MAX_PAGE: i64 = 100;
 
-pub fn encode_cursor(seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("s:{seq}"))
-}
-
-pub fn decode_cursor(cursor: Option<&str>) -> AuthResult<i64> {
-    let Some(c) = cursor else { return Ok(0) };
-    URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("s:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| AuthError::field("cursor", "is not a cursor this server issued"))
-}
-
 fn page<T, R>(rows: Vec<R>, limit: i64, seq: impl Fn(&R) -> i64, map: impl Fn(R) -> T) -> Page<T> {
-    let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(&seq))
-        .flatten()
-        .map(encode_cursor);
+    let next_cursor = paging::next_cursor(&rows, limit, |r| seq(r).to_string());
     Page {
         items: rows.into_iter().map(map).collect(),
         next_cursor,
@@ -273,7 +255,7 @@ impl OrgService {
         cursor: Option<&str>,
         limit: i64,
     ) -> AuthResult<Page<OrgWithRole>> {
-        let after = decode_cursor(cursor)?;
+        let after = paging::decode_number(cursor)?;
         let user_id = user_id.to_string();
         let rows = self
             .db
@@ -375,18 +357,5 @@ impl OrgService {
         self.db
             .read(move |conn| Ok(find_org(conn, &key)?.into()))
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_refuse_garbage() {
-        assert_eq!(decode_cursor(Some(&encode_cursor(42))).unwrap(), 42);
-        assert_eq!(decode_cursor(None).unwrap(), 0);
-        assert!(decode_cursor(Some("garbage!")).is_err());
-        assert!(decode_cursor(Some(&URL_SAFE_NO_PAD.encode("x:1"))).is_err());
     }
 }
