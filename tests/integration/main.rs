@@ -27,4 +27,5 @@ mod sign_in;
 mod sign_up;
 mod signing_keys;
 mod smtp_delivery;
+mod token_hardening;
 mod user_account;

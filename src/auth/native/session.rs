@@ -74,6 +74,7 @@ impl Minter {
             session_id: session.id.clone(),
             iat: now,
             exp,
+            nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
             iss: self.keys.issuer().to_string(),
             aud: self.keys.audience().map(str::to_string),
@@ -252,11 +253,8 @@ impl NativeBackend {
         }
         let claims = self
             .keys
-            .verify(access_token)
+            .verify(access_token, now)
             .map_err(|_| AuthError::Unauthenticated)?;
-        if claims.exp <= now {
-            return Err(AuthError::Unauthenticated);
-        }
         let sid = claims.sid.clone();
         let session = self
             .db
