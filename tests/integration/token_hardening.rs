@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const SECRET: &str = "an-hs256-secret-of-at-least-32-bytes-0123";
+const APP: &str = "https://app.example.com/auth/callback";
 
 async fn hs256_app(audience: Option<&str>) -> TestApp {
     spawn_with(|c| {
@@ -105,4 +106,80 @@ async fn bearer_tokens_with_nbf_or_iat_in_the_future_are_refused() {
     assert_eq!(app.session(&later).await.status(), StatusCode::UNAUTHORIZED);
     app.advance(3600);
     assert_eq!(app.session(&later).await.status(), StatusCode::OK);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A code from the hosted pages for a request that sent no code_challenge.
+async fn code_without_pkce(app: &TestApp, email: &str) -> String {
+    let path = format!("/login?redirect_to={}&state=s1", urlencode(APP));
+    let res = app.client.get(app.url(&path)).send().await.unwrap();
+    if res.status() == StatusCode::SEE_OTHER {
+        // Already signed in at the pages: straight back with a code.
+        return code_in(&res);
+    }
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    let form = [
+        ("csrf_token", hidden(&html, "csrf_token")),
+        ("email", email.to_string()),
+        ("password", PASSWORD.to_string()),
+        ("redirect_to", APP.to_string()),
+        ("state", "s1".to_string()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    code_in(&res)
+}
+
+fn code_in(res: &reqwest::Response) -> String {
+    let back = res.headers()["location"].to_str().unwrap();
+    assert!(back.starts_with(APP), "{back}");
+    url::Url::parse(back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_code_issued_without_pkce_refuses_any_code_verifier() {
+    let app = hs256_app(None).await;
+    app.sign_up("nopkce@example.com").await;
+    let exchange = |code: String, verifier: Option<&'static str>| {
+        app.post(
+            "/api/v1/auth/token",
+            json!({"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": APP}),
+        )
+    };
+    let code = code_without_pkce(&app, "nopkce@example.com").await;
+    expect_error(
+        exchange(
+            code.clone(),
+            Some("any-verifier-at-all-0123456789-abcdefghijklmnop"),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    // Spent by the failed attempt, like any other failed exchange.
+    expect_error(
+        exchange(code, None).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    // Without a verifier, a code issued without a challenge still works.
+    let code = code_without_pkce(&app, "nopkce@example.com").await;
+    assert_eq!(exchange(code, None).await.status(), StatusCode::OK);
 }
