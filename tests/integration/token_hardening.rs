@@ -183,3 +183,199 @@ async fn a_code_issued_without_pkce_refuses_any_code_verifier() {
     let code = code_without_pkce(&app, "nopkce@example.com").await;
     assert_eq!(exchange(code, None).await.status(), StatusCode::OK);
 }
+
+/// Every route that reads a bearer token (src/http/server.rs: the
+/// `CurrentSession`, `OrgMember` and `AdminCaller` extractors), with a body
+/// that would pass, so that only the token decides. `{org}` is a real org of
+/// the caller's; other ids are unknown (404 for a genuine caller).
+fn bearer_routes(org: &str) -> Vec<(reqwest::Method, String, Option<Value>, bool)> {
+    use reqwest::Method as M;
+    let user = |m: M, p: &str, b: Option<Value>| (m, p.to_string(), b, false);
+    let admin = |m: M, p: &str, b: Option<Value>| (m, format!("/api/v1/admin{p}"), b, true);
+    let o = format!("/api/v1/orgs/{org}");
+    let ao = format!("/orgs/{org}");
+    vec![
+        user(M::GET, "/api/v1/auth/session", None),
+        user(M::GET, "/api/v1/auth/user", None),
+        user(
+            M::PATCH,
+            "/api/v1/auth/user",
+            Some(json!({"data": {"k": 1}})),
+        ),
+        user(M::GET, "/api/v1/auth/sessions", None),
+        user(M::DELETE, "/api/v1/auth/sessions/no-such-session", None),
+        user(
+            M::POST,
+            "/api/v1/auth/active-org",
+            Some(json!({"org_id": null})),
+        ),
+        user(M::GET, "/api/v1/orgs", None),
+        user(
+            M::POST,
+            "/api/v1/orgs",
+            Some(json!({"name": "Other", "slug": "other-org"})),
+        ),
+        user(M::GET, &o, None),
+        user(M::PATCH, &o, Some(json!({"name": "Renamed"}))),
+        user(M::GET, &format!("{o}/members"), None),
+        user(
+            M::POST,
+            &format!("{o}/members"),
+            Some(json!({"email": "nobody@example.com", "role": "member"})),
+        ),
+        user(
+            M::PATCH,
+            &format!("{o}/members/no-such-user"),
+            Some(json!({"role": "member"})),
+        ),
+        user(M::DELETE, &format!("{o}/members/no-such-user"), None),
+        user(M::GET, &format!("{o}/invitations"), None),
+        user(
+            M::POST,
+            &format!("{o}/invitations"),
+            Some(json!({"email": "invitee@example.com"})),
+        ),
+        user(
+            M::DELETE,
+            &format!("{o}/invitations/no-such-invitation"),
+            None,
+        ),
+        user(
+            M::POST,
+            "/api/v1/invitations/accept",
+            Some(json!({"token": "no-such-token"})),
+        ),
+        admin(M::GET, "/overview", None),
+        admin(M::GET, "/users", None),
+        admin(
+            M::POST,
+            "/users",
+            Some(json!({"email": "made@example.com", "password": PASSWORD})),
+        ),
+        admin(M::GET, "/users/no-such-user", None),
+        admin(
+            M::PATCH,
+            "/users/no-such-user",
+            Some(json!({"disabled": false})),
+        ),
+        admin(M::DELETE, "/users/no-such-user", None),
+        admin(M::POST, "/users/no-such-user/sign-out", None),
+        admin(M::POST, "/users/no-such-user/send-confirmation", None),
+        admin(M::POST, "/users/no-such-user/send-recovery", None),
+        admin(M::GET, "/orgs", None),
+        admin(
+            M::POST,
+            "/orgs",
+            Some(json!({"name": "A", "slug": "admin-made", "owner_id": "no-such-user"})),
+        ),
+        admin(M::GET, &ao, None),
+        admin(M::PATCH, &ao, Some(json!({"name": "Admin renamed"}))),
+        admin(M::GET, &format!("{ao}/members"), None),
+        admin(
+            M::POST,
+            &format!("{ao}/members"),
+            Some(json!({"email": "nobody@example.com"})),
+        ),
+        admin(
+            M::PATCH,
+            &format!("{ao}/members/no-such-user"),
+            Some(json!({"role": "member"})),
+        ),
+        admin(M::DELETE, &format!("{ao}/members/no-such-user"), None),
+        admin(M::GET, &format!("{ao}/invitations"), None),
+        admin(
+            M::POST,
+            &format!("{ao}/invitations"),
+            Some(json!({"email": "inv2@example.com"})),
+        ),
+        admin(
+            M::DELETE,
+            &format!("{ao}/invitations/no-such-invitation"),
+            None,
+        ),
+        admin(M::GET, "/audit", None),
+        admin(M::GET, "/outbox", None),
+        admin(M::GET, "/lockouts", None),
+        admin(M::DELETE, "/lockouts/nobody@example.com", None),
+        admin(M::DELETE, "/orgs/no-such-org", None),
+        // Last: these end the genuine caller's sessions or org.
+        user(M::DELETE, "/api/v1/orgs/no-such-org", None),
+        user(
+            M::POST,
+            "/api/v1/auth/sign-out",
+            Some(json!({"scope": "session"})),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn forged_algorithms_are_refused_on_every_bearer_endpoint() {
+    let app = hs256_app(None).await;
+    let token = crate::admin::admin_token(&app, "pin@example.com").await;
+    let res = app
+        .post_bearer(
+            "/api/v1/orgs",
+            &token,
+            json!({"name": "Pinned", "slug": "pinned"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let genuine = claims(&token);
+    let none = {
+        use base64::Engine;
+        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "at+jwt"})),
+            b64(genuine.clone())
+        )
+    };
+    let forged = [
+        (
+            "HS384 with the HS256 secret",
+            forge(Algorithm::HS384, &genuine),
+        ),
+        (
+            "HS512 with the HS256 secret",
+            forge(Algorithm::HS512, &genuine),
+        ),
+        ("alg none", none),
+    ];
+    let send = |m: reqwest::Method, path: &str, bearer: &str, body: Option<Value>| {
+        let mut req = app.client.request(m, app.url(path)).bearer_auth(bearer);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let routes = bearer_routes("pinned");
+    for (m, path, body, admin) in &routes {
+        for (what, bad) in &forged {
+            let res = send(m.clone(), path, bad, body.clone()).await.unwrap();
+            let (status, code) = if *admin {
+                (StatusCode::FORBIDDEN, "forbidden")
+            } else {
+                (StatusCode::UNAUTHORIZED, "unauthenticated")
+            };
+            assert_eq!(res.status(), status, "{what} on {m} {path}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], code, "{what} on {m} {path}");
+        }
+    }
+    // The same claims with the right algorithm pass the authentication of
+    // every one of them, so the refusals above are the algorithm's doing.
+    for (m, path, body, _) in &routes {
+        let res = send(m.clone(), path, &token, body.clone()).await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let code = serde_json::from_str::<Value>(&text)
+            .ok()
+            .map(|v| v["error"]["code"].clone());
+        assert!(
+            status != StatusCode::FORBIDDEN
+                && code != Some(json!("unauthenticated"))
+                && code != Some(json!("forbidden")),
+            "genuine token on {m} {path}: {status} {text}"
+        );
+    }
+}
