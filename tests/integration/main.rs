@@ -21,6 +21,7 @@ mod ops_cli;
 mod ops_runtime;
 mod orgs;
 mod pages;
+mod refresh_grace;
 mod reload;
 mod session_tokens;
 mod sign_in;

@@ -36,11 +36,11 @@ struct Sealed {
 }
 
 fn seal(code: &str, aad: &str, sealed: &Sealed) -> AuthResult<String> {
-    super::seal::seal(code, HKDF_INFO, aad, sealed)
+    crate::auth::seal::seal(code, HKDF_INFO, aad, sealed)
 }
 
 fn unseal(code: &str, aad: &str, text: &str) -> Option<Sealed> {
-    super::seal::unseal(code, HKDF_INFO, aad, text)
+    crate::auth::seal::unseal(code, HKDF_INFO, aad, text)
 }
 
 impl CognitoBackend {
