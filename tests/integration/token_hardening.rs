@@ -379,3 +379,28 @@ async fn forged_algorithms_are_refused_on_every_bearer_endpoint() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_encoded_traversal_redirect_gets_no_code() {
+    let app = hs256_app(None).await;
+    app.sign_up("redir@example.com").await;
+    // Signed in at the pages: an allowed redirect_to goes straight back with a code.
+    code_without_pkce(&app, "redir@example.com").await;
+    for bad in [
+        "https://app.example.com/auth/callback/..%2F..%2Fevil",
+        "https://app.example.com/auth/callback/%2e%2e/%2e%2e/evil",
+        "https://app.example.com/auth/callback/..;/..;/evil",
+        "https://app.example.com/auth/callback\\..\\..\\evil",
+        "https://app.example.com/auth//evil.example.com",
+        "https://app.example.com@evil.example.com/auth/callback",
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("/login?redirect_to={}", urlencode(bad))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(res.headers().get("location").is_none(), "{bad}");
+    }
+}
