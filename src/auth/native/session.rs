@@ -210,7 +210,8 @@ impl NativeBackend {
             .write(move |conn| -> AuthResult<Refreshed> {
                 // Read under the write lock: transactions run one at a time,
                 // so uses are ordered as their clock readings are.
-                let (now, now_ms) = (clock.unix(), clock.unix_ms());
+                let now_ms = clock.unix_ms();
+                let now = now_ms.div_euclid(1000);
                 let Some(row) = sessions::find_refresh(conn, &hash)? else {
                     return Ok(Refreshed::Rejected);
                 };
