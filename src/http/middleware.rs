@@ -1,13 +1,22 @@
 //! Middleware: request id + access log + JSON bodies for bare error
-//! responses, security headers, and Prometheus request metrics.
+//! responses, security headers, a deadline for request bodies, and
+//! Prometheus request metrics.
 
-use super::error::{REQUEST_ID, body_for_status};
+use super::error::{ApiError, REQUEST_ID, body_for_status};
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse};
-use std::time::Instant;
+use actix_web::web::Bytes;
+use actix_web::{Error, HttpResponse, ResponseError};
+use futures_util::stream::Stream;
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 /// Gives every request an id (`X-Request-Id`), logs it without its query
 /// string (which may carry tokens), and turns any error response that is not
@@ -159,4 +168,128 @@ fn content_security_policy(allowed: &[String]) -> String {
          form-action {}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
         form_action.join(" ")
     )
+}
+
+/// Gives a request's body `[server] request_timeout_seconds` to arrive,
+/// counted from the end of its head (whose own deadline is the server's
+/// `client_request_timeout`). A body still incomplete then fails its reader;
+/// the answer becomes 408 and the connection is closed, whatever the handler
+/// made of the failed read. Without it, a client that sends `Content-Length:
+/// 100` and 10 bytes holds a connection (and a file descriptor) forever.
+pub async fn body_deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let seconds = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|s| s.config.server.request_timeout_seconds);
+    let (http_req, payload) = req.into_parts();
+    let (Some(seconds), false) = (seconds, matches!(payload, Payload::None)) else {
+        let req = ServiceRequest::from_parts(http_req, payload);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    let shared = Rc::new(Expiry::default());
+    let stream = DeadlineStream {
+        inner: Some(payload),
+        sleep: Box::pin(tokio::time::sleep(Duration::from_secs(seconds))),
+        shared: shared.clone(),
+    };
+    let req = ServiceRequest::from_parts(
+        http_req,
+        Payload::Stream {
+            payload: Box::pin(stream),
+        },
+    );
+    let res = next.call(req).await;
+    if !shared.expired.get() {
+        return res.map(ServiceResponse::map_into_boxed_body);
+    }
+    let mut answer = ApiError::http(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        format!("the request body did not arrive within {seconds} s"),
+    )
+    .error_response();
+    answer
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    // Keeping the unfinished body alive until the answer is written makes
+    // the server close the connection rather than drain a chunked body that
+    // may never end (actix drains a dropped chunked body).
+    if let Some(held) = shared.body.take() {
+        let (res, body) = answer.into_parts();
+        answer = res.set_body(BoxBody::new(HoldingBody { body, _held: held }));
+    }
+    match res {
+        Ok(res) => {
+            let (req, _) = res.into_parts();
+            Ok(ServiceResponse::new(req, answer))
+        }
+        Err(e) => Err(actix_web::error::InternalError::from_response(e, answer).into()),
+    }
+}
+
+#[derive(Default)]
+struct Expiry {
+    expired: Cell<bool>,
+    body: Cell<Option<Payload>>,
+}
+
+/// An answer's body that also owns the request's unfinished body.
+struct HoldingBody {
+    body: BoxBody,
+    _held: Payload,
+}
+
+impl MessageBody for HoldingBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+/// The request body, failing with `TimedOut` once the deadline passes.
+struct DeadlineStream {
+    inner: Option<Payload>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    shared: Rc<Expiry>,
+}
+
+impl Stream for DeadlineStream {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_next(cx) {
+            Poll::Ready(None) => {
+                this.inner = None;
+                return Poll::Ready(None);
+            }
+            Poll::Ready(item) => return Poll::Ready(item),
+            Poll::Pending => {}
+        }
+        if this.sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.shared.expired.set(true);
+        this.shared.body.set(this.inner.take());
+        Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the request body did not arrive in time",
+        )))))
+    }
 }

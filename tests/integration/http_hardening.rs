@@ -1,0 +1,314 @@
+//! HTTP hardening (issue #19): request-body deadlines and connection caps,
+//! JSON-only API bodies, equal timing for known and unknown addresses, HSTS
+//! on https, the setup link as a JSON log line, control characters in admin
+//! search.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+// ------------------------------------------------------ stalled bodies
+
+/// Sends `head_and_part` on a new connection, then nothing more, and reads
+/// until the server closes it (bounded by `limit`). Returns the answer (may
+/// be empty) and how long the server took to close.
+async fn stall(addr: &str, head_and_part: &str, limit: Duration) -> (String, Duration) {
+    let mut stream = timeout(Duration::from_secs(10), TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let started = Instant::now();
+    stream.write_all(head_and_part.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = timeout(limit, stream.read_to_end(&mut answer)).await;
+    assert!(
+        closed.is_ok(),
+        "the server still holds the connection after {limit:?}, having sent {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn status_of(answer: &str) -> Option<u16> {
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|s| s.get(..3))
+        .and_then(|s| s.parse().ok())
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
+    let app = spawn_with(|c| c.server.request_timeout_seconds = 2).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let limit = Duration::from_secs(15);
+
+    // Content-Length: 100, 10 bytes sent.
+    let head = format!(
+        "POST /api/v1/auth/sign-in HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":\""
+    );
+    let (answer, took) = stall(&addr, &head, limit).await;
+    assert_eq!(status_of(&answer), Some(408), "{answer}");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+
+    // A chunked body that stops: answered and closed too, not drained forever.
+    let head = format!(
+        "POST /api/v1/auth/sign-up HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\na\r\n{{\"email\":\"\r\n"
+    );
+    let (answer, _) = stall(&addr, &head, limit).await;
+    assert_eq!(status_of(&answer), Some(408), "{answer}");
+
+    // A form on a hosted page.
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=a%40"
+    );
+    let (answer, _) = stall(&addr, &head, limit).await;
+    assert_eq!(status_of(&answer), Some(408), "{answer}");
+
+    // An unfinished head: the server's own head deadline (same setting).
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n");
+    let (answer, _) = stall(&addr, &head, limit).await;
+    assert!(
+        answer.is_empty() || status_of(&answer) == Some(408),
+        "{answer}"
+    );
+
+    // Complete requests are unaffected.
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// A `derp serve` child (killed when dropped) and every line it printed on
+/// stdout and stderr.
+struct Serve {
+    child: Child,
+    url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    fn start(mut cmd: Command) -> Self {
+        let mut child = cmd
+            .env("DERP_BIND", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("derp starts");
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        for (pipe, tx) in [
+            (Box::new(out) as Box<dyn std::io::Read + Send>, tx.clone()),
+            (Box::new(err), tx),
+        ] {
+            let kept = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(pos) = line.find("listening on http://") {
+                        let url: String = line[pos + "listening on ".len()..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || ":/.".contains(*c))
+                            .collect();
+                        let _ = tx.send(url);
+                    }
+                    kept.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut serve = Serve {
+            child,
+            url: String::new(),
+            lines,
+        };
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => serve.url = url,
+            Err(_) => panic!("derp did not start; it printed:\n{}", serve.output()),
+        }
+        serve
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+fn config_file(dir: &Path, server: &str) -> PathBuf {
+    let file = dir.join("derp.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n{server}\n[auth.native]\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// This process's soft limit on open files.
+fn own_open_files_limit() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| {
+            let line = t
+                .lines()
+                .find(|l| l.starts_with("Max open files"))?
+                .to_string();
+            line.split_whitespace().nth(3)?.parse().ok()
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// The issue's reproduction: `derp serve` with the usual soft limit of 1,024
+/// open files, 1,100 connections that send a head and 10 of 100 body bytes,
+/// and `/healthz` must keep answering within a bounded time (before: "Too
+/// many open files" until the clients let go). Every stalled connection is
+/// answered 408 or closed by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_bodies_at_the_open_file_limit_leave_healthz_answering() {
+    const STALLED: usize = 1_100;
+    if own_open_files_limit() < (STALLED as u64) + 200 {
+        // The test itself needs the sockets: raise our own soft limit.
+        let _ = Command::new("prlimit")
+            .args(["--pid", &std::process::id().to_string(), "--nofile=4096:"])
+            .status();
+    }
+    assert!(
+        own_open_files_limit() >= (STALLED as u64) + 200,
+        "the test process needs {} open files",
+        STALLED + 200
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "request_timeout_seconds = 2");
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--nofile=1024:4096")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_derp"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("DERP_CONFIG")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    let server = Serve::start(cmd);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", server.output());
+
+    let started = Instant::now();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut flood = Vec::new();
+    for _ in 0..STALLED {
+        let addr = addr.clone();
+        let sent = sent.clone();
+        flood.push(tokio::spawn(async move {
+            let head = format!(
+                "POST /api/v1/auth/sign-in HTTP/1.1\r\nHost: {addr}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":\""
+            );
+            let connect = timeout(Duration::from_secs(40), TcpStream::connect(&addr)).await;
+            let Ok(Ok(mut stream)) = connect else {
+                sent.fetch_add(1, Ordering::SeqCst);
+                return Err("connect failed or timed out".to_string());
+            };
+            let written = stream.write_all(head.as_bytes()).await;
+            sent.fetch_add(1, Ordering::SeqCst);
+            written.map_err(|e| format!("write: {e}"))?;
+            let mut answer = Vec::new();
+            match timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await {
+                Err(_) => Err("still open after 60 s".to_string()),
+                // Closed by the server, with a 408 or (reset) without.
+                Ok(_) => Ok(status_of(&String::from_utf8_lossy(&answer))),
+            }
+        }));
+    }
+    // Every stalled request sent (or, bounded, as many as got through).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sent.load(Ordering::SeqCst) < STALLED && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A new connection (an idle pooled one would dodge the accept queue).
+    let fresh = || {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let asked = Instant::now();
+    let res = fresh()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "/healthz with {} stalled requests sent: {e}\n{}",
+                sent.load(Ordering::SeqCst),
+                server.output()
+            )
+        });
+    assert_eq!(res.status(), StatusCode::OK);
+    let waited = asked.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "/healthz took {waited:?} during the flood"
+    );
+
+    let mut answered_408 = 0;
+    for task in flood {
+        match task.await.unwrap() {
+            Ok(Some(408)) => answered_408 += 1,
+            Ok(_) => {}
+            Err(e) => panic!("a stalled connection: {e}\n{}", server.output()),
+        }
+    }
+    assert!(
+        answered_408 >= STALLED / 2,
+        "{answered_408} of {STALLED} stalled bodies answered 408"
+    );
+    assert!(started.elapsed() < Duration::from_secs(90));
+    // And the server is still well.
+    let res = fresh()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        !server.output().contains("Too many open files"),
+        "{}",
+        server.output()
+    );
+}
