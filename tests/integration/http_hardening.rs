@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -311,4 +311,76 @@ async fn stalled_bodies_at_the_open_file_limit_leave_healthz_answering() {
         "{}",
         server.output()
     );
+}
+
+// ------------------------------------------------------- content types
+
+#[tokio::test]
+async fn json_api_bodies_must_be_declared_json() {
+    let app = spawn_app().await;
+    let body = json!({"email": "ct@example.com", "password": PASSWORD}).to_string();
+    let send = |ctype: Option<&'static str>, path: &'static str, body: String| {
+        let mut req = app.client.post(app.url(path)).body(body);
+        if let Some(ctype) = ctype {
+            req = req.header("content-type", ctype);
+        }
+        req.send()
+    };
+    for ctype in [
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        for path in [
+            "/api/v1/auth/sign-up",
+            "/api/v1/auth/password/recover",
+            "/api/v1/auth/confirm/resend",
+        ] {
+            let res = send(ctype, path, body.clone()).await.unwrap();
+            let err = expect_error(
+                res,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            )
+            .await;
+            assert!(
+                err["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("content-type"),
+                "{err}"
+            );
+        }
+    }
+    assert!(app.mails_to("ct@example.com", 0).await.is_empty());
+    // Nothing was created: the JSON sign-up is the first.
+    let res = send(
+        Some("application/json; charset=utf-8"),
+        "/api/v1/auth/sign-up",
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let tokens: Value = res.json().await.unwrap();
+    let res = send(
+        Some("application/vnd.example+json"),
+        "/api/v1/auth/sign-in",
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // No body where none is needed: still fine.
+    let access = tokens["tokens"]["access_token"].as_str().unwrap();
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/sign-out"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }
