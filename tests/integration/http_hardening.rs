@@ -384,3 +384,161 @@ async fn json_api_bodies_must_be_declared_json() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }
+
+// -------------------------------------------------------------- timing
+
+/// Medians of `rounds` interleaved requests to `path` for the registered
+/// address and for fresh unknown ones, each on an idle server (a short pause
+/// lets work queued by the previous answer finish first).
+async fn medians(
+    app: &TestApp,
+    rounds: usize,
+    path: &str,
+    known: Value,
+    unknown: impl Fn(usize) -> Value,
+) -> (Duration, Duration) {
+    async fn timed(app: &TestApp, path: &str, body: Value) -> Duration {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let started = Instant::now();
+        let res = app.post(path, body).await;
+        let took = started.elapsed();
+        let status = res.status();
+        assert!(
+            status.is_success() || status == StatusCode::UNAUTHORIZED,
+            "{path}: {status}"
+        );
+        took
+    }
+    let (mut k, mut u) = (Vec::new(), Vec::new());
+    for i in 0..rounds {
+        if i % 2 == 0 {
+            k.push(timed(app, path, known.clone()).await);
+            u.push(timed(app, path, unknown(i)).await);
+        } else {
+            u.push(timed(app, path, unknown(i)).await);
+            k.push(timed(app, path, known.clone()).await);
+        }
+    }
+    k.sort();
+    u.sort();
+    (k[k.len() / 2], u[u.len() / 2])
+}
+
+fn ratio(known: Duration, unknown: Duration) -> f64 {
+    let (a, b) = (known.as_secs_f64(), unknown.as_secs_f64());
+    a.max(b) / a.min(b)
+}
+
+/// Asserts that [`medians`] are within `bound` of each other in one of up to
+/// three attempts: other tests running at once add noise, never a steady
+/// difference, while a real difference shows in every attempt.
+async fn assert_same_time(
+    app: &TestApp,
+    bound: f64,
+    rounds: usize,
+    path: &str,
+    known: Value,
+    unknown: impl Fn(usize) -> Value,
+) {
+    let mut seen = Vec::new();
+    for attempt in 0..3 {
+        let (k, u) = medians(app, rounds, path, known.clone(), |i| {
+            unknown(attempt * rounds + i)
+        })
+        .await;
+        eprintln!("{path}: known {k:?}, unknown {u:?}");
+        if ratio(k, u) < bound {
+            return;
+        }
+        seen.push(format!("known {k:?} vs unknown {u:?} ({:.2})", ratio(k, u)));
+    }
+    panic!("{path}: not within {bound}x in 3 attempts: {seen:?}");
+}
+
+/// An app with confirmation on, no lockout, `known@example.com` confirmed
+/// and `pending@example.com` signed up but unconfirmed.
+async fn timing_app() -> TestApp {
+    let app = spawn_with(|c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = true;
+        // Repeated wrong passwords must not lock the known address.
+        c.rate_limit.lockout_after = 0;
+    })
+    .await;
+    for email in ["known@example.com", "pending@example.com"] {
+        let res = app
+            .post(
+                "/api/v1/auth/sign-up",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert!(res.status().is_success());
+    }
+    let mail = app.mails_to("known@example.com", 1).await.remove(0);
+    let res = app
+        .post("/api/v1/auth/confirm", json!({"token": token_from(&mail)}))
+        .await;
+    assert!(res.status().is_success());
+    app
+}
+
+/// Password recovery (registered vs unknown address) and confirmation resend
+/// (unconfirmed vs unknown) take the same time: medians of interleaved
+/// requests within 1.1x, best of three attempts (before: 1.2x to 1.33x here,
+/// 1.3x and 1.38x in the issue). The mail still goes to the registered
+/// address only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_and_resend_take_the_same_time_for_known_and_unknown_addresses() {
+    let app = timing_app().await;
+    assert_same_time(
+        &app,
+        1.1,
+        100,
+        "/api/v1/auth/password/recover",
+        json!({"email": "known@example.com"}),
+        |i| json!({"email": format!("nobody{i}@example.com")}),
+    )
+    .await;
+    assert_same_time(
+        &app,
+        1.1,
+        100,
+        "/api/v1/auth/confirm/resend",
+        json!({"email": "pending@example.com"}),
+        |i| json!({"email": format!("nobody{i}@example.com")}),
+    )
+    .await;
+    // The work still happens, after the answer.
+    let mails = app.mails_to("known@example.com", 2).await;
+    assert!(mails.iter().any(|m| m.kind == "reset"), "{mails:?}");
+    assert!(app.mails_to("pending@example.com", 2).await.len() >= 2);
+    assert!(app.mails_to("nobody0@example.com", 0).await.is_empty());
+}
+
+/// Sign-in (wrong password) and sign-up take about the same time for a
+/// registered address as for an unknown one (both hash either way; the bound
+/// is looser than above because hashing dominates, and its noise with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_and_sign_up_take_the_same_time_for_known_and_unknown_addresses() {
+    let app = timing_app().await;
+    assert_same_time(
+        &app,
+        1.25,
+        20,
+        "/api/v1/auth/sign-in",
+        json!({"email": "known@example.com", "password": "a wrong password"}),
+        |i| json!({"email": format!("nobody{i}@example.com"), "password": "a wrong password"}),
+    )
+    .await;
+    assert_same_time(
+        &app,
+        1.25,
+        20,
+        "/api/v1/auth/sign-up",
+        json!({"email": "known@example.com", "password": PASSWORD}),
+        |i| json!({"email": format!("new{i}@example.com"), "password": PASSWORD}),
+    )
+    .await;
+}
