@@ -1,6 +1,6 @@
 //! Middleware: request id + access log + JSON bodies for bare error
-//! responses, security headers, a deadline for request bodies, and
-//! Prometheus request metrics.
+//! responses, security headers (HSTS on https), a deadline for request
+//! bodies, and Prometheus request metrics.
 
 use super::error::{ApiError, REQUEST_ID, body_for_status};
 use actix_web::body::{BoxBody, MessageBody};
@@ -125,9 +125,11 @@ pub async fn security_headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let api = req.path().starts_with("/api/");
-    let csp = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map(|s| content_security_policy(&s.hosted().allowed_redirect_urls));
+    let state = req.app_data::<actix_web::web::Data<crate::state::AppState>>();
+    let csp = state.map(|s| content_security_policy(&s.hosted().allowed_redirect_urls));
+    let hsts = state.and_then(|s| {
+        strict_transport_security(&s.config.public_url(), s.config.server.hsts_max_age_seconds)
+    });
     let mut res = next.call(req).await?;
     let is_html = res
         .headers()
@@ -147,10 +149,24 @@ pub async fn security_headers(
         HeaderValue::from_static("no-referrer"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if let Some(hsts) = hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     if api {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(res)
+}
+
+/// `max-age=N` when the public URL is https and N > 0; browsers ignore the
+/// header over http, and sending it there would only mislead.
+fn strict_transport_security(public_url: &str, max_age: u64) -> Option<HeaderValue> {
+    let https = public_url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    (https && max_age > 0)
+        .then(|| HeaderValue::from_str(&format!("max-age={max_age}")).ok())
+        .flatten()
 }
 
 fn content_security_policy(allowed: &[String]) -> String {

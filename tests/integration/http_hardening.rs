@@ -542,3 +542,51 @@ async fn sign_in_and_sign_up_take_the_same_time_for_known_and_unknown_addresses(
     )
     .await;
 }
+
+// ---------------------------------------------------------------- HSTS
+
+#[tokio::test]
+async fn hsts_is_sent_on_https_only() {
+    let get = |app: &TestApp, path: &'static str| {
+        let url = app.url(path);
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let https = spawn_with(|c| {
+        c.server.public_url = Some("https://auth.example.com".into());
+        c.server.hsts_max_age_seconds = 600;
+    })
+    .await;
+    for path in ["/healthz", "/login", "/api/v1/nothing-here"] {
+        let res = get(&https, path).await;
+        assert_eq!(
+            res.headers()["strict-transport-security"],
+            "max-age=600",
+            "{path}"
+        );
+    }
+    let default =
+        spawn_with(|c| c.server.public_url = Some("https://auth.example.com".into())).await;
+    let res = get(&default, "/healthz").await;
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+
+    let off = spawn_with(|c| {
+        c.server.public_url = Some("https://auth.example.com".into());
+        c.server.hsts_max_age_seconds = 0;
+    })
+    .await;
+    let res = get(&off, "/healthz").await;
+    assert!(!res.headers().contains_key("strict-transport-security"));
+
+    let http = spawn_app().await;
+    for path in ["/healthz", "/login"] {
+        let res = get(&http, path).await;
+        assert!(
+            !res.headers().contains_key("strict-transport-security"),
+            "{path}"
+        );
+    }
+}
