@@ -94,6 +94,15 @@ async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+fn derp() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_derp"));
+    cmd.env_remove("DERP_CONFIG")
+        .env_remove("DERP_BIND")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// A `derp serve` child (killed when dropped) and every line it printed on
 /// stdout and stderr.
 struct Serve {
@@ -154,6 +163,20 @@ impl Serve {
 
     fn output(&self) -> String {
         self.lines.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then a bounded wait for the exit and the pipes' last lines.
+    fn stop(&mut self) -> Vec<String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "derp did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        self.lines.lock().unwrap().clone()
     }
 }
 
@@ -589,4 +612,34 @@ async fn hsts_is_sent_on_https_only() {
             "{path}"
         );
     }
+}
+
+// ---------------------------------------------- setup link, admin search
+
+/// With `log_format = "json"`, everything `derp serve` prints is JSON, the
+/// one-time admin setup link included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_the_setup_link_is_a_json_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "log_format = \"json\"");
+    let mut cmd = derp();
+    cmd.args(["serve", "--config"]).arg(&config);
+    let mut server = Serve::start(cmd);
+    let lines = tokio::task::block_in_place(|| server.stop());
+    assert!(lines.len() >= 3, "{lines:?}");
+    let mut link = None;
+    for line in &lines {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\nall:\n{lines:#?}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        if let Some(l) = v["setup_link"].as_str() {
+            link = Some(l.to_string());
+        }
+    }
+    let link = link.unwrap_or_else(|| panic!("no setup_link in {lines:#?}"));
+    assert!(link.starts_with(&server.url), "{link}");
+    assert!(link.contains("token="), "{link}");
 }
