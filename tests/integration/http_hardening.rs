@@ -3,8 +3,9 @@
 //! on https, the setup link as a JSON log line, control characters in admin
 //! search.
 
+use crate::admin::{KEY, admin_app};
 use crate::helpers::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -642,4 +643,38 @@ async fn with_json_logs_the_setup_link_is_a_json_line() {
     let link = link.unwrap_or_else(|| panic!("no setup_link in {lines:#?}"));
     assert!(link.starts_with(&server.url), "{link}");
     assert!(link.contains("token="), "{link}");
+}
+
+#[tokio::test]
+async fn admin_search_with_control_characters_matches_nobody() {
+    let app = admin_app().await;
+    app.sign_up("one@example.com").await;
+    app.sign_up("two@example.com").await;
+    let get = |path: &'static str| {
+        let req = app
+            .client
+            .request(Method::GET, app.url(path))
+            .bearer_auth(KEY);
+        async move { req.send().await.unwrap() }
+    };
+    for path in [
+        "/api/v1/admin/users?q=%00",
+        "/api/v1/admin/users?q=one%00",
+        "/api/v1/admin/users?q=%1F",
+        "/api/v1/admin/orgs?q=%00",
+    ] {
+        let body = expect_error(get(path).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert!(body["error"]["fields"]["q"].is_string(), "{path}: {body}");
+    }
+    // Plain searches are unchanged.
+    let page: Value = get("/api/v1/admin/users?q=one").await.json().await.unwrap();
+    assert_eq!(page["users"].as_array().unwrap().len(), 1, "{page}");
+    // Below the API too (the admin pages search through the same store).
+    let conn_users = app
+        .state
+        .db
+        .read(|conn| derp::storage::users::search(conn, "\0", "", 50))
+        .await
+        .unwrap();
+    assert!(conn_users.is_empty());
 }
