@@ -4,7 +4,6 @@
 
 pub mod accounts;
 pub mod admin;
-mod admin_directory;
 pub mod lockouts;
 pub mod metrics;
 pub mod oauth;

@@ -5,11 +5,11 @@
 //! nothing changed here; the audit event follows each change that happened.
 //! Role and `data` are the upstream store's own business and answer 501.
 
-use super::admin::{AdminService, NewUserRequest, UserChange, UserDetail, UserPage, record};
-use super::orgs::{Actor, OrgView, OrgWithRole};
+use super::{AdminService, NewUserRequest, UserChange, UserDetail, UserPage, record};
 use crate::auth::directory::UserDirectory;
 use crate::domain::{Role, User};
 use crate::error::{AuthError, AuthResult};
+use crate::services::orgs::{Actor, OrgView, OrgWithRole};
 use crate::storage::audit::{self, AuditFilter};
 use crate::storage::{orgs, web_sessions};
 use serde_json::json;
