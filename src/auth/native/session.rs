@@ -5,7 +5,7 @@ use super::pipeline::{Proof, SignIn};
 use super::{NativeBackend, record};
 use crate::auth::jwt::{AccessClaims, Keyring};
 use crate::auth::secrets::{hash_token, random_token};
-use crate::auth::{AuthOutcome, RequestMeta, SessionInfo, SessionView, TokenPair};
+use crate::auth::{RequestMeta, SessionInfo, SessionView, SignInStep, TokenPair};
 use crate::clock::from_unix;
 use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
@@ -27,6 +27,7 @@ impl Minter {
         &self,
         conn: &Conn,
         user: &User,
+        amr: &[String],
         meta: &RequestMeta,
         now: i64,
     ) -> AuthResult<(TokenPair, String)> {
@@ -40,6 +41,7 @@ impl Minter {
             user_agent: meta.user_agent.clone(),
             active_org_id: None,
             revoked_at: None,
+            amr: amr.to_vec(),
         };
         sessions::insert(conn, &session)?;
         users::touch_sign_in(conn, &user.id, now)?;
@@ -83,6 +85,7 @@ impl Minter {
             role: user.role.as_str().to_string(),
             org_id: org_role.as_ref().and(session.active_org_id.clone()),
             org_role,
+            amr: session.amr.clone(),
         };
         Ok(TokenPair {
             access_token: self.keys.sign(&claims)?,
@@ -145,7 +148,7 @@ impl NativeBackend {
         user: User,
         proof: Proof,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
@@ -275,6 +278,7 @@ impl NativeBackend {
             org_id: claims.org_id.filter(|_| org_still_active),
             org_role: claims.org_role.filter(|_| org_still_active),
             email: Some(claims.email),
+            amr: claims.amr,
         };
         self.session_cache.put(
             access_token,
