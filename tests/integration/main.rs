@@ -18,6 +18,7 @@ mod guards;
 mod layers;
 mod lockout;
 mod mail_flows;
+mod mfa;
 mod oauth;
 mod ops_cli;
 mod ops_runtime;
