@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 const APP: &str = "https://app.example.com/auth/callback";
 
 /// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at `unix`.
-fn totp(secret_b32: &str, unix: i64) -> String {
+pub(crate) fn totp(secret_b32: &str, unix: i64) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret_b32).expect("base32 secret");
     totp_rs::Builder::new()
         .with_secret(secret)
