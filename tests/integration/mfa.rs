@@ -788,3 +788,62 @@ async fn the_security_page_enrolls_with_a_qr_code_and_shows_recovery_codes_once(
     let res = app.sign_in("secpage@example.com", PASSWORD).await;
     assert!(res.json::<Value>().await.unwrap()["tokens"]["access_token"].is_string());
 }
+
+#[tokio::test]
+async fn the_audit_log_records_mfa_events_and_the_database_holds_no_plain_secret() {
+    use crate::admin::{KEY, events};
+    let app = spawn_with(|c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+        c.admin.service_keys = vec![derp::config::Secret::new(KEY)];
+    })
+    .await;
+    let e = enrolled(&app, "audit@example.com").await;
+    let res = app.sign_in("audit@example.com", PASSWORD).await;
+    let token = expect_mfa_required(res, &e.factor_id).await;
+    challenge(&app, &token, "999999").await;
+    let res = challenge(&app, &token, &e.recovery_codes[0]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/auth/mfa/factors/{}", e.factor_id)))
+        .bearer_auth(&e.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for action in [
+        "mfa.enrolled",
+        "mfa.challenge.failure",
+        "mfa.recovery_code.used",
+        "mfa.removed",
+    ] {
+        let found = events(&app, &format!("action={action}")).await;
+        assert_eq!(found.len(), 1, "{action}");
+    }
+
+    // The secret is sealed: neither its bytes nor its base32 are in the
+    // database files; the key is in data_dir/secrets.key, 0600.
+    let f = enrolled(&app, "sealed@example.com").await;
+    let raw = totp_rs::Secret::try_from_base32(&f.secret).unwrap();
+    let data = app._dir.path().join("data");
+    for name in ["derp.db", "derp.db-wal"] {
+        let bytes = std::fs::read(data.join(name)).unwrap_or_default();
+        assert!(
+            !bytes.windows(raw.len()).any(|w| w == raw.as_ref()),
+            "{name}"
+        );
+        assert!(
+            !bytes
+                .windows(f.secret.len())
+                .any(|w| w == f.secret.as_bytes()),
+            "{name}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(data.join("secrets.key")).unwrap();
+    assert_eq!(meta.len(), 32);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
