@@ -309,7 +309,11 @@ fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
     }
 }
 
-fn serve(config: Config, path: Option<PathBuf>) -> Result<(), String> {
+fn serve(mut config: Config, path: Option<PathBuf>) -> Result<(), String> {
+    // The environment's bind address wins over the file's (CONFIG.md).
+    if let Ok(bind) = std::env::var("DERP_BIND") {
+        config.server.bind = bind;
+    }
     init_tracing(&config.server.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

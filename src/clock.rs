@@ -10,6 +10,12 @@ pub trait Clock: Send + Sync + 'static {
     fn unix(&self) -> i64 {
         self.now().unix_timestamp()
     }
+
+    /// Milliseconds since the epoch, for windows shorter than a few seconds
+    /// (the refresh token reuse grace).
+    fn unix_ms(&self) -> i64 {
+        i64::try_from(self.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
 }
 
 #[derive(Debug, Default)]

@@ -107,9 +107,6 @@ impl Shutdown {
 impl Application {
     pub async fn build(config: Config, overrides: Overrides) -> Result<Self, StartError> {
         let mut config = config;
-        if let Ok(bind) = std::env::var("DERP_BIND") {
-            config.server.bind = bind;
-        }
         let addr = config
             .bind_addr()
             .map_err(|e| StartError::Config(e.to_string()))?;

@@ -6,6 +6,9 @@
 //! token lifetime ago still verifies (and is published), so a rotation never
 //! invalidates a token that is still within its life. Verification pins the
 //! algorithm to the key's own: `alg: none` and algorithm switching fail.
+//! When an audience is configured, a token without `aud` is refused; `exp`,
+//! `nbf` and `iat` are checked against the injected clock, the last two with
+//! [`CLOCK_LEEWAY`] seconds of skew.
 
 use crate::config::JwtAlgorithm;
 use crate::error::{AuthError, AuthResult};
@@ -17,6 +20,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// Seconds a token's `nbf` or `iat` may lie in the future (clock skew between
+/// derp and whoever signed it); beyond that it is refused. `exp` gets none.
+pub const CLOCK_LEEWAY: i64 = 60;
+
 /// The claims of a derp access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -25,6 +32,9 @@ pub struct AccessClaims {
     pub session_id: String,
     pub iat: i64,
     pub exp: i64,
+    /// Never set by derp; checked when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
     pub iss: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,9 +209,10 @@ impl Keyring {
         jsonwebtoken::encode(&header, claims, &set.signing.key).map_err(AuthError::internal)
     }
 
-    /// Verifies signature, algorithm, issuer and audience; expiry is checked
-    /// by the caller against the injected clock.
-    pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
+    /// Verifies signature, algorithm, issuer, audience (required when
+    /// configured) and, against `now` from the injected clock, `exp`, `nbf`
+    /// and `iat`.
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
         if header.typ.as_deref() != Some("at+jwt") {
             return Err(AuthError::InvalidToken);
@@ -213,25 +224,39 @@ impl Keyring {
             return Err(AuthError::InvalidToken);
         }
         let mut validation = Validation::new(*alg);
+        // Times are checked below against the injected clock, not the
+        // library's reading of the wall clock.
         validation.validate_exp = false;
-        validation.required_spec_claims = ["exp", "sub", "iss"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        validation.validate_nbf = false;
+        let mut required = vec!["exp", "sub", "iss"];
         validation.set_issuer(&[&self.issuer]);
         match &self.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                // Without this, jsonwebtoken checks `aud` only when present.
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
-        jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        validation.required_spec_claims = required.iter().map(|s| s.to_string()).collect();
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
             .map(|d| d.claims)
-            .map_err(|_| AuthError::InvalidToken)
+            .map_err(|_| AuthError::InvalidToken)?;
+        if !times_hold(&claims, now) {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(claims)
     }
 
     pub fn jwks(&self) -> serde_json::Value {
         serde_json::to_value(&self.current().jwks)
             .unwrap_or_else(|_| serde_json::json!({"keys": []}))
     }
+}
+
+/// Not expired, and neither valid-from nor issued more than the leeway ahead.
+fn times_hold(c: &AccessClaims, now: i64) -> bool {
+    c.exp > now && c.iat <= now + CLOCK_LEEWAY && c.nbf.is_none_or(|nbf| nbf <= now + CLOCK_LEEWAY)
 }
 
 fn parse_alg(alg: &str) -> AuthResult<Algorithm> {
@@ -344,6 +369,7 @@ mod tests {
             session_id: "s".into(),
             iat: now,
             exp: now + 900,
+            nbf: None,
             jti: "j".into(),
             iss: "https://issuer".into(),
             aud: None,
@@ -378,7 +404,7 @@ mod tests {
             let header = jsonwebtoken::decode_header(&token).unwrap();
             assert_eq!(header.alg, parse_alg(alg.as_str()).unwrap());
             assert!(header.kid.is_some());
-            assert_eq!(ring.verify(&token).unwrap().sub, "u");
+            assert_eq!(ring.verify(&token, 1000).unwrap().sub, "u");
             assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 1);
         }
     }
@@ -390,12 +416,12 @@ mod tests {
             Keyring::load(&c, settings(JwtAlgorithm::HS256, Some(&"k".repeat(32))), 0).unwrap();
         let token = ring.sign(&claims(0)).unwrap();
         assert!(jsonwebtoken::decode_header(&token).unwrap().kid.is_none());
-        assert!(ring.verify(&token).is_ok());
+        assert!(ring.verify(&token, 0).is_ok());
         assert!(ring.jwks()["keys"].as_array().unwrap().is_empty());
         let other =
             Keyring::load(&c, settings(JwtAlgorithm::HS256, Some(&"x".repeat(32))), 0).unwrap();
         assert!(
-            other.verify(&token).is_err(),
+            other.verify(&token, 0).is_err(),
             "another secret must not verify"
         );
     }
@@ -413,14 +439,58 @@ mod tests {
             jsonwebtoken::decode_header(&new).unwrap().kid.unwrap(),
             new_kid
         );
-        assert!(ring.verify(&old).is_ok(), "old key still verifies");
+        assert!(ring.verify(&old, 1100).is_ok(), "old key still verifies");
         assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
         ring.reload(&c, 1100 + 901).unwrap();
         assert!(
-            ring.verify(&old).is_err(),
+            ring.verify(&old, 1100).is_err(),
             "old key dropped after one token life"
         );
-        assert!(ring.verify(&new).is_ok());
+        assert!(ring.verify(&new, 1100).is_ok());
         assert_ne!(old_kid, new_kid);
+    }
+
+    fn hs256_ring(audience: Option<&str>) -> Keyring {
+        let mut s = settings(JwtAlgorithm::HS256, Some(&"k".repeat(32)));
+        s.audience = audience.map(str::to_string);
+        Keyring::load(&conn(), s, 0).unwrap()
+    }
+
+    #[test]
+    fn a_configured_audience_is_required() {
+        let ring = hs256_ring(Some("my-app"));
+        let mut c = claims(1000);
+        c.aud = None;
+        let without = ring.sign(&c).unwrap();
+        assert!(ring.verify(&without, 1000).is_err(), "no aud");
+        c.aud = Some("other-app".into());
+        assert!(ring.verify(&ring.sign(&c).unwrap(), 1000).is_err());
+        c.aud = Some("my-app".into());
+        assert!(ring.verify(&ring.sign(&c).unwrap(), 1000).is_ok());
+        // No audience configured: none is asked for.
+        assert!(hs256_ring(None).verify(&without, 1000).is_ok());
+    }
+
+    #[test]
+    fn nbf_and_iat_in_the_future_are_refused_beyond_the_leeway() {
+        let ring = hs256_ring(None);
+        let now = 10_000;
+        let at = |iat: i64, nbf: Option<i64>| {
+            let mut c = claims(now);
+            c.iat = iat;
+            c.nbf = nbf;
+            ring.verify(&ring.sign(&c).unwrap(), now)
+        };
+        assert!(at(now, None).is_ok());
+        assert!(at(now, Some(now)).is_ok());
+        assert!(at(now + CLOCK_LEEWAY, Some(now + CLOCK_LEEWAY)).is_ok());
+        assert!(at(now + CLOCK_LEEWAY + 1, None).is_err(), "iat ahead");
+        assert!(at(now, Some(now + CLOCK_LEEWAY + 1)).is_err(), "nbf ahead");
+        assert!(at(now + 3600, Some(now + 3600)).is_err());
+        // Expired: no leeway.
+        assert!(
+            ring.verify(&ring.sign(&claims(now)).unwrap(), now + 900)
+                .is_err()
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod lockout;
 pub mod native;
 pub mod org_context;
 pub mod password;
+pub mod seal;
 pub mod sealer;
 pub mod secrets;
 pub mod totp;

@@ -176,7 +176,7 @@ pub async fn active_org_tokens(
             let org = orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
             let member = orgs::member(conn, &org.id, &user_id)?
                 .ok_or(AuthError::NotFound("organization"))?;
-            Ok((org.id, member.role))
+            Ok((org.id, member.role.as_str().to_string()))
         })
         .await?;
     let value = signer.sign(&session.user_id, &session.session_id, &org_id, &role, now);

@@ -12,11 +12,10 @@ use crate::clock::{Clock, from_unix};
 use crate::domain::{Email, PasswordPolicy, Purpose, Role, User};
 use crate::error::{AuthError, AuthResult};
 use crate::services::orgs::{Actor, OrgView, OrgWithRole};
+use crate::services::paging;
 use crate::storage::audit::{self, AuditEvent, AuditFilter, AuditRow};
 use crate::storage::users::{self, NewUser};
 use crate::storage::{Conn, Db, StorageError, orgs, outbox, sessions, tokens};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -151,21 +150,6 @@ pub struct OutboxMessage {
     pub sent_at: Option<OffsetDateTime>,
 }
 
-fn encode(s: &str) -> String {
-    URL_SAFE_NO_PAD.encode(s)
-}
-
-fn decode(cursor: Option<&str>) -> AuthResult<String> {
-    match cursor {
-        None | Some("") => Ok(String::new()),
-        Some(c) => URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| AuthError::field("cursor", "is not a cursor this server issued")),
-    }
-}
-
 pub(super) fn record(
     conn: &Conn,
     now: i64,
@@ -266,15 +250,13 @@ impl AdminService {
         if let Some(dir) = &self.directory {
             return self.list_upstream(dir.as_ref(), q, cursor, limit).await;
         }
-        let after = decode(cursor)?;
+        let after = paging::decode(cursor)?;
         let q = q.trim().to_lowercase();
         let rows = self
             .db
             .read(move |conn| users::search(conn, &q, &after, limit))
             .await?;
-        let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| encode(&r.user.id)))
-            .flatten();
+        let next_cursor = paging::next_cursor(&rows, limit, |r| r.user.id.clone());
         Ok(UserPage {
             users: rows.into_iter().map(|r| r.user).collect(),
             next_cursor,
@@ -304,8 +286,7 @@ impl AdminService {
                     .into_iter()
                     .map(|(org, role, _)| OrgWithRole {
                         org: org.into(),
-                        role: crate::domain::OrgRole::parse(&role)
-                            .unwrap_or(crate::domain::OrgRole::Member),
+                        role,
                     })
                     .collect();
                 let identities = users::identities(conn, &id)?
@@ -583,19 +564,12 @@ impl AdminService {
         cursor: Option<&str>,
         limit: i64,
     ) -> AuthResult<AuditPage> {
-        let before: i64 = match decode(cursor)?.as_str() {
-            "" => 0,
-            s => s
-                .parse()
-                .map_err(|_| AuthError::field("cursor", "is not a cursor this server issued"))?,
-        };
+        let before = paging::decode_number(cursor)?;
         let rows = self
             .db
             .read(move |conn| audit::list(conn, &filter, before, limit))
             .await?;
-        let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| encode(&r.id.to_string())))
-            .flatten();
+        let next_cursor = paging::next_cursor(&rows, limit, |r| r.id.to_string());
         Ok(AuditPage {
             events: rows.into_iter().map(Into::into).collect(),
             next_cursor,
@@ -608,15 +582,13 @@ impl AdminService {
         cursor: Option<&str>,
         limit: i64,
     ) -> AuthResult<OrgPage> {
-        let after = decode(cursor)?;
+        let after = paging::decode(cursor)?;
         let q = q.trim().to_lowercase();
         let rows = self
             .db
             .read(move |conn| orgs::search(conn, &q, &after, limit))
             .await?;
-        let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| encode(&r.id)))
-            .flatten();
+        let next_cursor = paging::next_cursor(&rows, limit, |r| r.id.clone());
         Ok(OrgPage {
             orgs: rows.into_iter().map(Into::into).collect(),
             next_cursor,

@@ -8,7 +8,7 @@
 use super::admin::{AdminService, NewUserRequest, UserChange, UserDetail, UserPage, record};
 use super::orgs::{Actor, OrgView, OrgWithRole};
 use crate::auth::directory::UserDirectory;
-use crate::domain::{OrgRole, Role, User};
+use crate::domain::{Role, User};
 use crate::error::{AuthError, AuthResult};
 use crate::storage::audit::{self, AuditFilter};
 use crate::storage::{orgs, web_sessions};
@@ -43,7 +43,7 @@ impl AdminService {
                     .into_iter()
                     .map(|(org, role, _)| OrgWithRole {
                         org: org.into(),
-                        role: OrgRole::parse(&role).unwrap_or(OrgRole::Member),
+                        role,
                     })
                     .collect::<Vec<_>>();
                 let filter = AuditFilter {

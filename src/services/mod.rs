@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod oauth;
 pub mod orgs;
 pub mod outbox;
+pub mod paging;
 pub mod rate_limit;

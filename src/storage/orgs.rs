@@ -1,7 +1,21 @@
 //! Organizations, members and invitations.
 
 use super::{Conn, StorageResult, optional};
+use crate::domain::OrgRole;
 use rusqlite::params;
+
+/// A stored org role; anything else in the column is a data error, never
+/// silently some other role.
+pub(super) fn org_role(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<OrgRole> {
+    let raw: String = r.get(idx)?;
+    OrgRole::parse(&raw).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown org role `{raw}`").into(),
+        )
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct OrgRow {
@@ -17,7 +31,7 @@ pub struct MemberRow {
     pub org_id: String,
     pub user_id: String,
     pub email: String,
-    pub role: String,
+    pub role: OrgRole,
     pub joined_at: i64,
 }
 
@@ -26,7 +40,7 @@ pub struct InvitationRow {
     pub id: String,
     pub org_id: String,
     pub email: String,
-    pub role: String,
+    pub role: OrgRole,
     pub invited_by: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -52,7 +66,7 @@ fn member_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
         org_id: r.get(1)?,
         user_id: r.get(2)?,
         email: r.get(3)?,
-        role: r.get(4)?,
+        role: org_role(r, 4)?,
         joined_at: r.get(5)?,
     })
 }
@@ -64,7 +78,7 @@ fn invitation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvitationRow> {
         id: r.get(0)?,
         org_id: r.get(1)?,
         email: r.get(2)?,
-        role: r.get(3)?,
+        role: org_role(r, 3)?,
         invited_by: r.get(4)?,
         created_at: r.get(5)?,
         expires_at: r.get(6)?,
@@ -115,14 +129,14 @@ pub fn for_user(
     user_id: &str,
     after_seq: i64,
     limit: i64,
-) -> StorageResult<Vec<(OrgRow, String, i64)>> {
+) -> StorageResult<Vec<(OrgRow, OrgRole, i64)>> {
     let mut stmt = conn.prepare(
         "SELECT o.id, o.name, o.slug, o.created_at, m.role, m.seq
          FROM org_members m JOIN orgs o ON o.id = m.org_id
          WHERE m.user_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![user_id, after_seq, limit], |r| {
-        Ok((org_from(r)?, r.get(4)?, r.get(5)?))
+        Ok((org_from(r)?, org_role(r, 4)?, r.get(5)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -154,20 +168,20 @@ pub fn add_member(
     org_id: &str,
     user_id: &str,
     email: &str,
-    role: &str,
+    role: OrgRole,
     now: i64,
 ) -> StorageResult<()> {
     conn.execute(
         "INSERT INTO org_members (org_id, user_id, email, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![org_id, user_id, email, role, now],
+        params![org_id, user_id, email, role.as_str(), now],
     )?;
     Ok(())
 }
 
-pub fn set_role(conn: &Conn, org_id: &str, user_id: &str, role: &str) -> StorageResult<bool> {
+pub fn set_role(conn: &Conn, org_id: &str, user_id: &str, role: OrgRole) -> StorageResult<bool> {
     Ok(conn.execute(
         "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2",
-        params![org_id, user_id, role],
+        params![org_id, user_id, role.as_str()],
     )? == 1)
 }
 
@@ -190,7 +204,7 @@ pub fn insert_invitation(conn: &Conn, inv: &InvitationRow, token_hash: &str) -> 
     conn.execute(
         "INSERT INTO org_invitations (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![inv.id, inv.org_id, inv.email, inv.role, token_hash, inv.invited_by, inv.created_at, inv.expires_at],
+        params![inv.id, inv.org_id, inv.email, inv.role.as_str(), token_hash, inv.invited_by, inv.created_at, inv.expires_at],
     )?;
     Ok(())
 }
@@ -285,4 +299,30 @@ pub fn solely_owned_by(conn: &Conn, user_id: &str) -> StorageResult<Vec<OrgRow>>
 /// no foreign key does it for them). The number of memberships removed.
 pub fn remove_user_everywhere(conn: &Conn, user_id: &str) -> StorageResult<usize> {
     Ok(conn.execute("DELETE FROM org_members WHERE user_id = ?1", [user_id])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_stored_role_is_an_error_not_a_member() {
+        let mut c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&mut c).unwrap();
+        let org = OrgRow {
+            id: "o".into(),
+            name: "Org".into(),
+            slug: "org".into(),
+            created_at: 0,
+        };
+        insert(&c, &org).unwrap();
+        add_member(&c, "o", "u1", "a@example.com", OrgRole::Admin, 0).unwrap();
+        assert_eq!(member(&c, "o", "u1").unwrap().unwrap().role, OrgRole::Admin);
+        c.execute(
+            "UPDATE org_members SET role = 'superuser' WHERE user_id = 'u1'",
+            [],
+        )
+        .unwrap();
+        assert!(member(&c, "o", "u1").is_err());
+    }
 }

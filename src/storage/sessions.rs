@@ -144,7 +144,8 @@ pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> St
 /// the token in hand, as when the active org changes).
 pub fn use_all_refresh(conn: &Conn, session_id: &str, now: i64) -> StorageResult<usize> {
     Ok(conn.execute(
-        "UPDATE refresh_tokens SET used_at = ?2 WHERE session_id = ?1 AND used_at IS NULL",
+        "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = ?2 * 1000
+         WHERE session_id = ?1 AND used_at IS NULL",
         params![session_id, now],
     )?)
 }
@@ -182,8 +183,13 @@ pub struct RefreshRow {
     pub session_id: String,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// When it was used, in milliseconds (absent for rows used before 0008).
+    pub used_at_ms: Option<i64>,
+    /// The token it was rotated into, sealed under its own value.
+    pub child_sealed: Option<String>,
 }
 
+/// Inserts a refresh token; returns its row id.
 pub fn insert_refresh(
     conn: &Conn,
     session_id: &str,
@@ -191,18 +197,19 @@ pub fn insert_refresh(
     parent_id: Option<i64>,
     now: i64,
     expires_at: i64,
-) -> StorageResult<()> {
+) -> StorageResult<i64> {
     conn.execute(
         "INSERT INTO refresh_tokens (session_id, token_hash, parent_id, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![session_id, token_hash, parent_id, now, expires_at],
     )?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
 }
 
 pub fn find_refresh(conn: &Conn, token_hash: &str) -> StorageResult<Option<RefreshRow>> {
     optional(conn.query_row(
-        "SELECT id, session_id, expires_at, used_at FROM refresh_tokens WHERE token_hash = ?1",
+        "SELECT id, session_id, expires_at, used_at, used_at_ms, child_sealed
+         FROM refresh_tokens WHERE token_hash = ?1",
         [token_hash],
         |r| {
             Ok(RefreshRow {
@@ -210,18 +217,48 @@ pub fn find_refresh(conn: &Conn, token_hash: &str) -> StorageResult<Option<Refre
                 session_id: r.get(1)?,
                 expires_at: r.get(2)?,
                 used_at: r.get(3)?,
+                used_at_ms: r.get(4)?,
+                child_sealed: r.get(5)?,
             })
         },
     ))
 }
 
-/// Marks a refresh token used; `false` when someone used it first.
-pub fn use_refresh(conn: &Conn, id: i64, now: i64) -> StorageResult<bool> {
+/// Marks a refresh token used at `now_ms`; `false` when someone used it first.
+pub fn use_refresh(conn: &Conn, id: i64, now_ms: i64) -> StorageResult<bool> {
     let n = conn.execute(
-        "UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
-        params![id, now],
+        "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = ?3 WHERE id = ?1 AND used_at IS NULL",
+        params![id, now_ms.div_euclid(1000), now_ms],
     )?;
     Ok(n == 1)
+}
+
+/// Keeps, on a used token's row, the token it was rotated into (sealed).
+pub fn set_child_sealed(conn: &Conn, id: i64, sealed: &str) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE refresh_tokens SET child_sealed = ?2 WHERE id = ?1",
+        params![id, sealed],
+    )?;
+    Ok(())
+}
+
+/// Whether the refresh token with row id `id` is still unused.
+pub fn refresh_unused(conn: &Conn, id: i64) -> StorageResult<bool> {
+    Ok(optional(conn.query_row(
+        "SELECT used_at IS NULL FROM refresh_tokens WHERE id = ?1",
+        [id],
+        |r| r.get::<_, bool>(0),
+    ))?
+    .unwrap_or(false))
+}
+
+/// How many refresh tokens of a session are unused (live branches).
+pub fn count_unused_refresh(conn: &Conn, session_id: &str) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?1 AND used_at IS NULL",
+        [session_id],
+        |r| r.get(0),
+    )?)
 }
 
 pub fn count_live(conn: &Conn, now: i64) -> StorageResult<i64> {
@@ -279,9 +316,11 @@ mod tests {
         insert(&c, &session("s")).unwrap();
         insert_refresh(&c, "s", "h1", None, 1, 50).unwrap();
         let row = find_refresh(&c, "h1").unwrap().unwrap();
-        assert!(use_refresh(&c, row.id, 2).unwrap());
-        assert!(!use_refresh(&c, row.id, 3).unwrap());
-        assert_eq!(find_refresh(&c, "h1").unwrap().unwrap().used_at, Some(2));
+        assert!(use_refresh(&c, row.id, 2_500).unwrap());
+        assert!(!use_refresh(&c, row.id, 3_000).unwrap());
+        let row = find_refresh(&c, "h1").unwrap().unwrap();
+        assert_eq!((row.used_at, row.used_at_ms), (Some(2), Some(2_500)));
+        assert_eq!(count_unused_refresh(&c, "s").unwrap(), 0);
     }
 
     #[test]

@@ -16,13 +16,20 @@ const COLUMNS: &str = "id, email, email_confirmed_at, role, disabled, created_at
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     let data: String = r.get(7)?;
-    let role: String = r.get(3)?;
+    let raw_role: String = r.get(3)?;
+    let role = Role::parse(&raw_role).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            3,
+            rusqlite::types::Type::Text,
+            format!("unknown role `{raw_role}`").into(),
+        )
+    })?;
     Ok(UserRecord {
         user: User {
             id: r.get(0)?,
             email: r.get(1)?,
             email_confirmed_at: r.get::<_, Option<i64>>(2)?.map(from_unix),
-            role: Role::parse(&role).unwrap_or(Role::Default),
+            role,
             disabled: r.get(4)?,
             created_at: from_unix(r.get(5)?),
             last_sign_in_at: r.get::<_, Option<i64>>(6)?.map(from_unix),

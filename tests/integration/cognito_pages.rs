@@ -404,3 +404,44 @@ async fn members_of_the_cognito_admin_group_are_admins() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn cognito_codes_issued_without_pkce_refuse_any_code_verifier() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let pool = create_pool(&moto).await;
+    let app = spawn_cognito(cognito_config(&moto, &pool), |c| {
+        c.hosted.allowed_redirect_urls = vec!["https://app.example.com/auth/".into()];
+    })
+    .await;
+    signed_up_and_confirmed(&app, "dave@example.com").await;
+    let browser = spawn_client();
+    // No code_challenge on the way in.
+    let ret = [("redirect_to", APP), ("state", "st-2")];
+    let res = page_sign_in(&app, &browser, "dave@example.com", &ret).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let code = query_param(&location(&res), "code").unwrap();
+    let (verifier, _) = pkce();
+    expect_error(
+        exchange(&app, &code, &verifier).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    // Spent by the failure; a new code without a verifier is exchanged.
+    let res = get(&app, &browser, &login_path(&ret)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let code = query_param(&location(&res), "code").unwrap();
+    let res = app
+        .post(
+            "/api/v1/auth/token",
+            json!({"grant_type": "authorization_code", "code": code, "redirect_uri": APP}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["user"]["email"],
+        "dave@example.com"
+    );
+}

@@ -173,10 +173,9 @@ async fn a_retry_within_the_grace_window_does_not_kill_the_session() {
     );
     let (_, r_a) = tokens(&first.json::<Value>().await.unwrap());
     let (a_b, r_b) = tokens(&retry.json::<Value>().await.unwrap());
-    assert_ne!(r_a, r_b);
+    assert_eq!(r_a, r_b, "the retry gets the same refresh token");
     assert_eq!(app.session(&a_b).await.status(), StatusCode::OK);
     assert_eq!(app.refresh(&r_a).await.status(), StatusCode::OK);
-    assert_eq!(app.refresh(&r_b).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

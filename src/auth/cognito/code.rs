@@ -8,20 +8,18 @@
 //! the row is found by the code's SHA-256 like every one-time token. The
 //! database alone therefore holds nothing usable, and the code is single
 //! use (one atomic UPDATE), lives 60 seconds, and is bound to the redirect
-//! URI and the app's PKCE challenge. A failed exchange spends it too.
+//! URI and the app's PKCE challenge (a verifier for a code issued without a
+//! challenge is refused). A failed exchange spends it too.
 
 use super::CognitoBackend;
-use crate::auth::native::valid_challenge;
-use crate::auth::secrets::{constant_time_eq, hash_token, random_token};
+use crate::auth::native::{pkce_holds, valid_challenge};
+use crate::auth::secrets::{hash_token, random_token};
 use crate::auth::{AuthOutcome, RequestMeta};
 use crate::domain::Purpose;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::tokens;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// Authorization codes live 60 seconds.
 const CODE_TTL: i64 = 60;
@@ -38,15 +36,11 @@ struct Sealed {
 }
 
 fn seal(code: &str, aad: &str, sealed: &Sealed) -> AuthResult<String> {
-    super::seal::seal(code, HKDF_INFO, aad, sealed)
+    crate::auth::seal::seal(code, HKDF_INFO, aad, sealed)
 }
 
 fn unseal(code: &str, aad: &str, text: &str) -> Option<Sealed> {
-    super::seal::unseal(code, HKDF_INFO, aad, text)
-}
-
-fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    crate::auth::seal::unseal(code, HKDF_INFO, aad, text)
 }
 
 impl CognitoBackend {
@@ -123,11 +117,11 @@ impl CognitoBackend {
         if row.payload["redirect_uri"].as_str() != Some(redirect_uri) {
             return Err(AuthError::InvalidToken);
         }
-        if let Some(challenge) = row.payload["code_challenge"].as_str() {
-            let verifier = code_verifier.ok_or(AuthError::InvalidToken)?;
-            if !constant_time_eq(s256(&verifier).as_bytes(), challenge.as_bytes()) {
-                return Err(AuthError::InvalidToken);
-            }
+        if !pkce_holds(
+            row.payload["code_challenge"].as_str(),
+            code_verifier.as_deref(),
+        ) {
+            return Err(AuthError::InvalidToken);
         }
         let sealed = row.payload["sealed"]
             .as_str()

@@ -29,7 +29,6 @@ pub mod api;
 mod code;
 pub mod directory;
 pub mod hosted_ui;
-mod seal;
 mod session;
 pub mod sigv4;
 mod verify;

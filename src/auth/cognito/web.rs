@@ -16,8 +16,8 @@
 
 use super::CognitoBackend;
 use super::account::user_from;
-use super::seal::{seal, unseal};
 use super::verify::Verified;
+use crate::auth::seal::{seal, unseal};
 use crate::auth::secrets::{hash_token, random_token};
 use crate::auth::{AuthOutcome, CodeGrant, SessionInfo};
 use crate::error::{AuthError, AuthResult};
@@ -146,7 +146,7 @@ impl CognitoBackend {
                 .await?;
             if let Some(m) = member {
                 info.org_id = Some(org_id);
-                info.org_role = Some(m.role);
+                info.org_role = Some(m.role.as_str().to_string());
             }
         }
         Ok(info)

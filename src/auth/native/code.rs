@@ -27,6 +27,20 @@ fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// PKCE at the exchange (RFC 7636 S256, and OAuth 2.1 section 4.1.3): a code
+/// issued with a challenge needs the verifier that hashes to it; a code issued
+/// without one must come with no verifier at all, since a client that sends
+/// one believes the code is bound to it when it is not (a downgrade).
+pub fn pkce_holds(challenge: Option<&str>, verifier: Option<&str>) -> bool {
+    match (challenge, verifier) {
+        (None, None) => true,
+        (Some(challenge), Some(verifier)) => {
+            constant_time_eq(s256(verifier).as_bytes(), challenge.as_bytes())
+        }
+        (Some(_), None) | (None, Some(_)) => false,
+    }
+}
+
 impl NativeBackend {
     pub(super) async fn web_session_impl(&self, session_id: &str) -> AuthResult<SessionInfo> {
         let sid = session_id.to_string();
@@ -41,7 +55,9 @@ impl NativeBackend {
                     .ok_or(AuthError::Unauthenticated)?
                     .user;
                 let org_role = match &s.active_org_id {
-                    Some(org) => orgs::member(conn, org, &user.id)?.map(|m| m.role),
+                    Some(org) => {
+                        orgs::member(conn, org, &user.id)?.map(|m| m.role.as_str().to_string())
+                    }
                     None => None,
                 };
                 Ok(SessionInfo {
@@ -122,13 +138,11 @@ impl NativeBackend {
                 if t.payload["redirect_uri"].as_str() != Some(redirect_uri.as_str()) {
                     return Ok(Err(AuthError::InvalidToken));
                 }
-                if let Some(challenge) = t.payload["code_challenge"].as_str() {
-                    let Some(verifier) = code_verifier.as_deref() else {
-                        return Ok(Err(AuthError::InvalidToken));
-                    };
-                    if !constant_time_eq(s256(verifier).as_bytes(), challenge.as_bytes()) {
-                        return Ok(Err(AuthError::InvalidToken));
-                    }
+                if !pkce_holds(
+                    t.payload["code_challenge"].as_str(),
+                    code_verifier.as_deref(),
+                ) {
+                    return Ok(Err(AuthError::InvalidToken));
                 }
                 let user = match t
                     .user_id
@@ -168,5 +182,22 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeKt8zpW2CWqDHsw6ARQ"
         ));
         assert!(!valid_challenge("short"));
+    }
+
+    #[test]
+    fn pkce_needs_the_verifier_asked_for_and_no_other() {
+        let (v, c) = (
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wNMYr4p-G3Hk",
+            "zLXJbLIVedaczzR4ZbQ3zDf0tzU451UvE5mZC-AYydM",
+        );
+        assert!(pkce_holds(Some(c), Some(v)));
+        assert!(pkce_holds(None, None));
+        assert!(!pkce_holds(Some(c), None), "a challenge needs its verifier");
+        assert!(!pkce_holds(
+            Some(c),
+            Some("another-verifier-0123456789abcdefghijklmno")
+        ));
+        assert!(!pkce_holds(None, Some(v)), "a verifier nobody asked for");
+        assert!(!pkce_holds(None, Some("")));
     }
 }

@@ -6,7 +6,7 @@
 
 mod account;
 mod code;
-pub use code::valid_challenge;
+pub use code::{pkce_holds, valid_challenge};
 mod email_links;
 mod identity;
 pub mod mfa;

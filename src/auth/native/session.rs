@@ -1,9 +1,18 @@
 //! Sessions and tokens: creation at sign-in, refresh with rotation, reuse
 //! detection and grace window, sign-out, and bearer verification.
+//!
+//! A session has at most one live refresh token. Using one marks it used (in
+//! milliseconds) and stores on its row the token it was rotated into, sealed
+//! under a key derived from the used token's own value. A retry presenting
+//! the used token within `refresh_reuse_grace_seconds` unseals and gets that
+//! same child back with a fresh access token, so no second branch is ever
+//! minted; past the window (or at once when it is 0) it is reuse, and the
+//! session is revoked.
 
 use super::pipeline::{Proof, SignIn};
 use super::{NativeBackend, record};
 use crate::auth::jwt::{AccessClaims, Keyring};
+use crate::auth::seal;
 use crate::auth::secrets::{hash_token, random_token};
 use crate::auth::{RequestMeta, SessionInfo, SessionView, SignInStep, TokenPair};
 use crate::clock::from_unix;
@@ -71,6 +80,18 @@ impl Minter {
             now,
             idle_expiry,
         )?;
+        self.with_refresh(user, session, refresh, org_role, now)
+    }
+
+    /// A new access token beside an existing refresh token.
+    pub fn with_refresh(
+        &self,
+        user: &User,
+        session: &SessionRow,
+        refresh: String,
+        org_role: Option<String>,
+        now: i64,
+    ) -> AuthResult<TokenPair> {
         let exp = now + self.keys.access_ttl();
         let claims = AccessClaims {
             sub: user.id.clone(),
@@ -78,6 +99,7 @@ impl Minter {
             session_id: session.id.clone(),
             iat: now,
             exp,
+            nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
             iss: self.keys.issuer().to_string(),
             aud: self.keys.audience().map(str::to_string),
@@ -97,6 +119,21 @@ impl Minter {
     }
 }
 
+/// HKDF `info` for a child refresh token sealed under its parent's value.
+const CHILD_INFO: &[u8] = b"derp refresh token child v1";
+
+/// Binds a sealed child to its session and to the parent's row.
+fn child_aad(session_id: &str, parent_id: i64) -> String {
+    format!("{session_id}/{parent_id}")
+}
+
+/// Whether a token first used at `used_ms` may be presented again at
+/// `now_ms`: strictly inside a window of `grace_ms` (none when 0). A clock
+/// read a little before the first use (parallel requests) counts as 0 ms.
+fn within_grace(used_ms: i64, now_ms: i64, grace_ms: i64) -> bool {
+    (now_ms - used_ms).max(0) < grace_ms
+}
+
 /// The session's active org with the user's current role in it; an org the
 /// user is no longer a member of is cleared from the session.
 fn current_org(
@@ -108,7 +145,7 @@ fn current_org(
         return Ok((session, None));
     };
     match orgs::member(conn, &org_id, user_id)? {
-        Some(m) => Ok((session, Some(m.role))),
+        Some(m) => Ok((session, Some(m.role.as_str().to_string()))),
         None => {
             sessions::set_active_org(conn, &session.id, None)?;
             session.active_org_id = None;
@@ -162,14 +199,21 @@ impl NativeBackend {
         refresh_token: &str,
         meta: &RequestMeta,
     ) -> AuthResult<TokenPair> {
+        let presented = refresh_token.to_string();
         let hash = hash_token(refresh_token);
         let minter = self.minter();
-        let grace = self.cfg.refresh_reuse_grace_seconds as i64;
-        let now = self.now();
+        let grace_ms = i64::try_from(self.cfg.refresh_reuse_grace_seconds)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000);
+        let clock = self.clock.clone();
         let meta = meta.clone();
         let outcome = self
             .db
             .write(move |conn| -> AuthResult<Refreshed> {
+                // Read under the write lock: transactions run one at a time,
+                // so uses are ordered as their clock readings are.
+                let now_ms = clock.unix_ms();
+                let now = now_ms.div_euclid(1000);
                 let Some(row) = sessions::find_refresh(conn, &hash)? else {
                     return Ok(Refreshed::Rejected);
                 };
@@ -179,10 +223,13 @@ impl NativeBackend {
                 if !session.is_live(now) || now >= row.expires_at {
                     return Ok(Refreshed::Rejected);
                 }
-                let fresh = sessions::use_refresh(conn, row.id, now)?;
+                let fresh = sessions::use_refresh(conn, row.id, now_ms)?;
                 if !fresh {
-                    let used_at = row.used_at.unwrap_or(now);
-                    if now - used_at > grace {
+                    let used_ms = row
+                        .used_at_ms
+                        .or(row.used_at.map(|s| s.saturating_mul(1000)))
+                        .unwrap_or(now_ms);
+                    if !within_grace(used_ms, now_ms, grace_ms) {
                         sessions::revoke(conn, &session.id, now, "refresh_token_reuse")?;
                         record(
                             conn,
@@ -203,9 +250,36 @@ impl NativeBackend {
                         return Ok(Refreshed::Rejected);
                     }
                 };
+                let aad = child_aad(&session.id, row.id);
+                if !fresh {
+                    // A retry within the grace window: the same child as the
+                    // first use got, while it is still the live one. A token
+                    // rotated without a child (an active-org change) or whose
+                    // child has moved on has nothing to hand back; that is
+                    // refused, but it is not reuse.
+                    let child = row
+                        .child_sealed
+                        .as_deref()
+                        .and_then(|t| seal::unseal::<String>(&presented, CHILD_INFO, &aad, t));
+                    let Some(child) = child else {
+                        return Ok(Refreshed::Rejected);
+                    };
+                    match sessions::find_refresh(conn, &hash_token(&child))? {
+                        Some(c) if c.used_at.is_none() && now < c.expires_at => {}
+                        _ => return Ok(Refreshed::Rejected),
+                    }
+                    sessions::touch(conn, &session.id, now)?;
+                    let (session, org_role) = current_org(conn, session, &user.id)?;
+                    return minter
+                        .with_refresh(&user, &session, child, org_role, now)
+                        .map(Refreshed::Tokens);
+                }
                 sessions::touch(conn, &session.id, now)?;
                 let (session, org_role) = current_org(conn, session, &user.id)?;
-                minter.pair(conn, &user, &session, Some(row.id), org_role, now).map(Refreshed::Tokens)
+                let pair = minter.pair(conn, &user, &session, Some(row.id), org_role, now)?;
+                let sealed = seal::seal(&presented, CHILD_INFO, &aad, &pair.refresh_token)?;
+                sessions::set_child_sealed(conn, row.id, &sealed)?;
+                Ok(Refreshed::Tokens(pair))
             })
             .await?;
         match outcome {
@@ -254,11 +328,8 @@ impl NativeBackend {
         }
         let claims = self
             .keys
-            .verify(access_token)
+            .verify(access_token, now)
             .map_err(|_| AuthError::Unauthenticated)?;
-        if claims.exp <= now {
-            return Err(AuthError::Unauthenticated);
-        }
         let sid = claims.sid.clone();
         let session = self
             .db
@@ -369,7 +440,7 @@ impl NativeBackend {
                             orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
                         let member = orgs::member(conn, &org.id, &uid)?
                             .ok_or(AuthError::NotFound("organization"))?;
-                        (Some(org.id), Some(member.role))
+                        (Some(org.id), Some(member.role.as_str().to_string()))
                     }
                 };
                 sessions::set_active_org(conn, &sid, org_id.as_deref())?;
@@ -379,5 +450,22 @@ impl NativeBackend {
                 minter.pair(conn, &user, &row, None, role, now)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_grace;
+
+    #[test]
+    fn the_grace_window_is_in_milliseconds_and_zero_means_none() {
+        assert!(!within_grace(1_000, 1_000, 0), "0: not even the same ms");
+        assert!(!within_grace(1_000, 1_002, 0));
+        assert!(within_grace(1_000, 1_000, 1));
+        assert!(!within_grace(1_000, 1_001, 1));
+        assert!(within_grace(1_000, 10_999, 10_000));
+        assert!(!within_grace(1_000, 11_000, 10_000), "the end is outside");
+        assert!(within_grace(1_000, 990, 10_000), "read just before: 0 ms");
+        assert!(!within_grace(1_000, 990, 0));
     }
 }

@@ -471,7 +471,7 @@ async fn invitation_page(mut ctx: Ctx, path: web::Path<String>) -> PageResult {
     let page = InvitationPage {
         c: ctx.chrome("Invitation"),
         org_name: preview.org_name,
-        role: preview.role,
+        role: preview.role.as_str().to_string(),
         email: preview.email,
         signed_in: ctx.user.is_some(),
         return_to: format!("{}/invitations/{token}", ctx.state.config.public_url()),

@@ -1,5 +1,6 @@
 //! Token material sealed under a key derived from a secret the browser or
-//! the app holds (an authorization code, a page session id): AES-256-GCM
+//! the app holds (an authorization code, a page session id, the refresh
+//! token a child token was rotated from): AES-256-GCM
 //! with a key from HKDF-SHA256 over that secret, `info` naming the use, and
 //! `aad` binding the text to its context. What derp stores is
 //! `base64url(nonce || ciphertext)`, useless without the secret.
@@ -23,12 +24,7 @@ fn cipher(secret: &str, info: &[u8]) -> Aes256Gcm {
     Aes256Gcm::new(&key.into())
 }
 
-pub(super) fn seal<T: Serialize>(
-    secret: &str,
-    info: &[u8],
-    aad: &str,
-    value: &T,
-) -> AuthResult<String> {
+pub fn seal<T: Serialize>(secret: &str, info: &[u8], aad: &str, value: &T) -> AuthResult<String> {
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let plain = serde_json::to_vec(value).map_err(AuthError::internal)?;
@@ -46,12 +42,7 @@ pub(super) fn seal<T: Serialize>(
     Ok(URL_SAFE_NO_PAD.encode(out))
 }
 
-pub(super) fn unseal<T: DeserializeOwned>(
-    secret: &str,
-    info: &[u8],
-    aad: &str,
-    text: &str,
-) -> Option<T> {
+pub fn unseal<T: DeserializeOwned>(secret: &str, info: &[u8], aad: &str, text: &str) -> Option<T> {
     let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
     if bytes.len() < 12 {
         return None;

@@ -1,0 +1,286 @@
+//! `/admin`: server-rendered admin UI on the hosted pages' machinery (page
+//! session, CSRF, flash). Anyone who is not a signed-in admin is sent to
+//! `/login`. Destructive actions ask for the name to be typed.
+
+use super::{admin_actor, is_admin};
+use crate::auth::SessionInfo;
+use crate::auth::secrets::hash_token;
+use crate::domain::Email;
+use crate::error::AuthError;
+use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm};
+use crate::services::admin::{AdminService, AuditEventView, Overview};
+use crate::services::orgs::Actor;
+use crate::storage::audit::AuditFilter;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+mod orgs;
+mod users;
+
+use orgs::{member_action, org_delete, org_page, orgs_page};
+use users::{create_user_submit, user_action, user_page, users_page};
+
+type PageResult = Result<HttpResponse, PageError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin").get(overview_page))
+        .service(
+            web::resource("/admin/setup")
+                .get(setup_page)
+                .post(setup_submit),
+        )
+        .service(
+            web::resource("/admin/users")
+                .get(users_page)
+                .post(create_user_submit),
+        )
+        .service(web::resource("/admin/users/{id}").get(user_page))
+        .service(web::resource("/admin/users/{id}/{action}").post(user_action))
+        .service(web::resource("/admin/orgs").get(orgs_page))
+        .service(web::resource("/admin/orgs/{id}").get(org_page))
+        .service(web::resource("/admin/orgs/{id}/delete").post(org_delete))
+        .service(web::resource("/admin/orgs/{id}/members/{user_id}/{action}").post(member_action))
+        .service(web::resource("/admin/audit").get(audit_page))
+        .service(web::resource("/admin/outbox").get(outbox_page));
+}
+
+/// The page context of a signed-in admin, or a redirect to `/login`.
+pub(super) async fn admin_ctx(
+    mut ctx: Ctx,
+    req: &HttpRequest,
+) -> Result<(Ctx, SessionInfo, Actor), PageError> {
+    let me = match &ctx.user {
+        Some(u) if is_admin(&ctx.state, u).await => u.clone(),
+        _ => {
+            ctx.web.set_flash(
+                "info",
+                "The admin pages need an admin account: please sign in.",
+            );
+            let to = sign_in_location(&ctx, req);
+            return Err(PageError::Redirect(Box::new(ctx.redirect(&to))));
+        }
+    };
+    let actor = admin_actor(&me, &ctx.meta);
+    Ok((ctx, me, actor))
+}
+
+/// Where a browser that is not a signed-in admin goes: derp's `/login`, or
+/// with Clerk its sign-in URL (Clerk signs browsers in on its own pages),
+/// asked to come back to this admin page.
+fn sign_in_location(ctx: &Ctx, req: &HttpRequest) -> String {
+    match ctx
+        .state
+        .config
+        .auth
+        .clerk
+        .as_ref()
+        .and_then(|c| c.sign_in_url.clone())
+    {
+        Some(url) => {
+            let back = format!("{}{}", ctx.state.config.public_url(), req.path());
+            crate::domain::redirect::with_query(&url, &[("redirect_url", back.as_str())])
+        }
+        None => "/login".into(),
+    }
+}
+
+fn svc(ctx: &Ctx) -> &AdminService {
+    &ctx.state.admin
+}
+
+#[derive(Template)]
+#[template(path = "admin/overview.html")]
+struct OverviewPage {
+    c: Chrome,
+    o: Overview,
+    /// Addresses locked now (sign-in lockout).
+    locked: i64,
+    config: String,
+}
+
+async fn overview_page(ctx: Ctx, req: HttpRequest) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
+    let o = svc(&ctx).overview().await?;
+    let locked = svc(&ctx).locked_count().await?;
+    // `Secret` prints as "[redacted]": the Debug form is safe to show.
+    let config = format!("{:#?}", ctx.state.config);
+    let page = OverviewPage {
+        c: ctx.chrome("Admin"),
+        o,
+        locked,
+        config,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    q: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The fields of the admin's action forms (each uses some of them).
+#[derive(Debug, Deserialize)]
+struct ActionForm {
+    role: Option<String>,
+    confirm: Option<String>,
+    delete_owned_orgs: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    user_id: Option<String>,
+    org_id: Option<String>,
+    action: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    c: Chrome,
+    user_id: String,
+    org_id: String,
+    action: String,
+    events: Vec<AuditEventView>,
+    next: Option<String>,
+}
+
+async fn audit_page(ctx: Ctx, req: HttpRequest, query: web::Query<AuditQuery>) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
+    let q = query.into_inner();
+    let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let filter = AuditFilter {
+        user_id: clean(q.user_id),
+        org_id: clean(q.org_id),
+        action: clean(q.action),
+    };
+    let page = svc(&ctx)
+        .audit(
+            filter.clone(),
+            q.cursor.as_deref().filter(|c| !c.is_empty()),
+            100,
+        )
+        .await?;
+    let view = AuditPage {
+        c: ctx.chrome("Audit log"),
+        user_id: filter.user_id.unwrap_or_default(),
+        org_id: filter.org_id.unwrap_or_default(),
+        action: filter.action.unwrap_or_default(),
+        events: page.events,
+        next: page.next_cursor,
+    };
+    ctx.render(StatusCode::OK, &view)
+}
+
+#[derive(Template)]
+#[template(path = "admin/outbox.html")]
+struct OutboxPage {
+    c: Chrome,
+    stats: crate::storage::outbox::OutboxStats,
+    messages: Vec<crate::services::admin::OutboxMessage>,
+    dev: bool,
+    recent: Vec<crate::mail::Mail>,
+}
+
+async fn outbox_page(ctx: Ctx, req: HttpRequest) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
+    let (stats, messages) = svc(&ctx).outbox(100).await?;
+    let mut recent = ctx.state.mailer.recent();
+    recent.reverse();
+    let page = OutboxPage {
+        c: ctx.chrome("Mail"),
+        stats,
+        messages,
+        dev: ctx.state.config.email.is_none(),
+        recent,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct SetupQuery {
+    token: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/setup.html")]
+struct SetupPage {
+    c: Chrome,
+    token: String,
+    email: String,
+    errors: FormErrors,
+}
+
+async fn setup_page(mut ctx: Ctx, query: web::Query<SetupQuery>) -> PageResult {
+    let token = query.token.clone().unwrap_or_default();
+    if !svc(&ctx).setup_token_valid(&hash_token(&token)).await? {
+        return Err(PageError::BadRequest("This setup link was used or has expired. Run `derp admin create --email …` on the server.".into()));
+    }
+    let page = SetupPage {
+        c: ctx.chrome("Create the first admin"),
+        token,
+        email: String::new(),
+        errors: FormErrors::default(),
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Debug, Deserialize)]
+struct SetupForm {
+    token: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn setup_submit(PageForm { mut ctx, form }: PageForm<SetupForm>) -> PageResult {
+    let token = form.token.clone().unwrap_or_default();
+    let email_raw = form.email.clone().unwrap_or_default();
+    let attempt = async {
+        let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
+        svc(&ctx)
+            .complete_setup(
+                &hash_token(&token),
+                email,
+                form.password.clone().unwrap_or_default(),
+            )
+            .await
+    };
+    match attempt.await {
+        Ok(_) => {
+            let email = Email::parse(&email_raw).map_err(|_| PageError::Internal)?;
+            let step = ctx
+                .state
+                .backend
+                .sign_in(email, form.password.clone().unwrap_or_default(), &ctx.meta)
+                .await?;
+            // The new admin has no second factor yet; were one asked for,
+            // the sign-in goes through /login like any other.
+            let crate::auth::SignInStep::Session(outcome) = step else {
+                return Ok(ctx.redirect("/login"));
+            };
+            ctx.sign_in(&outcome).await?;
+            ctx.web
+                .set_flash("ok", "Welcome! You are derp's first admin.");
+            Ok(ctx.redirect("/admin"))
+        }
+        Err(AuthError::InvalidToken) => Err(PageError::BadRequest(
+            "This setup link was used or has expired.".into(),
+        )),
+        Err(e) => {
+            let errors = match &e {
+                AuthError::EmailExists => FormErrors { fields: [("email".into(), "A user with this email exists: use `derp admin create --email` to promote it.".into())].into(), form: None },
+                other => FormErrors::from_auth(other),
+            };
+            let page = SetupPage {
+                c: ctx.chrome("Create the first admin"),
+                token,
+                email: email_raw,
+                errors,
+            };
+            ctx.render(StatusCode::BAD_REQUEST, &page)
+        }
+    }
+}
