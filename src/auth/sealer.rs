@@ -4,18 +4,15 @@
 //! never in the database itself, so that a copy of `derp.db` alone does not
 //! reveal them. Each use derives its own key (HKDF-SHA256, `info` = the use)
 //! and binds the text to its row (`aad`, e.g. the user id), so a sealed
-//! value copied to another row or use does not open.
+//! value copied to another row or use does not open. The cipher is the
+//! shared [`super::seal`]; this module adds the key file.
 //!
 //! Stored form: `v1.` + base64url(nonce || ciphertext).
 
 use crate::error::{AuthError, AuthResult};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hkdf::Hkdf;
 use rand::RngCore;
-use sha2::Sha256;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,7 +21,8 @@ pub const KEY_FILE: &str = "secrets.key";
 
 #[derive(Clone)]
 pub struct Sealer {
-    key: Arc<[u8; 32]>,
+    /// The key file's 32 bytes, hex: the secret [`super::seal`] derives from.
+    key_hex: Arc<str>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -35,7 +33,9 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn from_key(key: [u8; 32]) -> Self {
-        Self { key: Arc::new(key) }
+        Self {
+            key_hex: hex::encode(key).into(),
+        }
     }
 
     /// Reads `data_dir/secrets.key`, or creates it (0600, 32 random bytes)
@@ -74,55 +74,25 @@ impl Sealer {
         }
     }
 
-    fn cipher(&self, info: &str) -> Aes256Gcm {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, self.key.as_slice())
-            .expand(info.as_bytes(), &mut key)
-            .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
-        Aes256Gcm::new(&key.into())
-    }
-
-    /// Seals `plain` for the use `info`, bound to `aad`.
+    /// Seals `plain` for the use `info`, bound to `aad`: [`super::seal`]
+    /// (AES-256-GCM, key from HKDF-SHA256) with this file's key as the secret.
     pub fn seal(&self, info: &str, aad: &str, plain: &[u8]) -> AuthResult<String> {
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = self
-            .cipher(info)
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plain,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| AuthError::internal("sealing a secret failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        Ok(format!("v1.{}", URL_SAFE_NO_PAD.encode(out)))
+        let text = super::seal::seal(
+            &self.key_hex,
+            info.as_bytes(),
+            aad,
+            &URL_SAFE_NO_PAD.encode(plain),
+        )?;
+        Ok(format!("v1.{text}"))
     }
 
     /// Opens what [`Self::seal`] gave for the same `info` and `aad`; any
     /// other key, use or context is an error.
     pub fn open(&self, info: &str, aad: &str, text: &str) -> AuthResult<Vec<u8>> {
-        let fail = || AuthError::internal("a sealed secret does not open: wrong secrets.key?");
-        let bytes = text
-            .strip_prefix("v1.")
+        text.strip_prefix("v1.")
+            .and_then(|t| super::seal::unseal::<String>(&self.key_hex, info.as_bytes(), aad, t))
             .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
-            .ok_or_else(fail)?;
-        if bytes.len() < 12 {
-            return Err(fail());
-        }
-        let (nonce, ct) = bytes.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().map_err(|_| fail())?;
-        self.cipher(info)
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ct,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| fail())
+            .ok_or_else(|| AuthError::internal("a sealed secret does not open: wrong secrets.key?"))
     }
 }
 
