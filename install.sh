@@ -215,6 +215,9 @@ ExecStart=$BIN serve --config $CONF
 ExecReload=/bin/kill -HUP \$MAINPID
 Restart=on-failure
 RestartSec=2
+# One descriptor a connection: room for [server] max_connections (10000 by
+# default) and the database, well above the usual soft limit of 1024.
+LimitNOFILE=65536
 UMask=0077
 NoNewPrivileges=yes
 CapabilityBoundingSet=

@@ -325,7 +325,16 @@ fn serve(mut config: Config, path: Option<PathBuf>) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let url = app.state().config.public_url();
         if let Ok(Some(link)) = app.state().admin.setup_link(&url).await {
-            println!("\nNo admin yet. Create the first one (this link works once, for 24 hours):\n\n    {link}\n\nor run: derp admin create --email you@example.com\n");
+            if app.state().config.server.log_format == "json" {
+                // One JSON line like every other, for log collectors.
+                tracing::warn!(
+                    setup_link = %link,
+                    hint = "or run: derp admin create --email you@example.com",
+                    "No admin yet. Create the first one with setup_link (it works once, for 24 hours)"
+                );
+            } else {
+                println!("\nNo admin yet. Create the first one (this link works once, for 24 hours):\n\n    {link}\n\nor run: derp admin create --email you@example.com\n");
+            }
         }
         reload_on_hangup(app.state().clone(), path)?;
         tracing::info!(port = app.port(), "derp listening on {url}");

@@ -73,7 +73,23 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// `json` or `pretty` (ours; not in the original library).
     pub log_format: String,
+    /// Seconds a client has to send a request's head and then its body;
+    /// a request still incomplete by then is answered 408 and its
+    /// connection closed.
+    pub request_timeout_seconds: u64,
+    /// Open connections served at once; beyond it new connections wait in
+    /// the listen backlog until one closes.
+    pub max_connections: usize,
+    /// `Strict-Transport-Security: max-age=…` on every answer when
+    /// `public_url` is https; 0 sends no header.
+    pub hsts_max_age_seconds: u64,
 }
+
+/// Bounds of the `[server]` limits, checked by `validate`.
+pub const MAX_REQUEST_TIMEOUT_SECONDS: u64 = 3600;
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+/// Two years: the longest max-age browsers' preload lists ask for.
+pub const MAX_HSTS_MAX_AGE_SECONDS: u64 = 2 * 365 * 24 * 3600;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -83,6 +99,9 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             trusted_proxies: Vec::new(),
             log_format: "pretty".into(),
+            request_timeout_seconds: 10,
+            max_connections: 10_000,
+            hsts_max_age_seconds: 31_536_000,
         }
     }
 }
@@ -533,6 +552,24 @@ impl Config {
                 "server.log_format: must be `json` or `pretty`".into(),
             ));
         }
+        let timeout = self.server.request_timeout_seconds;
+        if !(1..=MAX_REQUEST_TIMEOUT_SECONDS).contains(&timeout) {
+            return Err(ConfigError::Invalid(format!(
+                "server.request_timeout_seconds: must be 1 to {MAX_REQUEST_TIMEOUT_SECONDS}, got {timeout}"
+            )));
+        }
+        let max = self.server.max_connections;
+        if !(1..=MAX_CONNECTIONS).contains(&max) {
+            return Err(ConfigError::Invalid(format!(
+                "server.max_connections: must be 1 to {MAX_CONNECTIONS}, got {max}"
+            )));
+        }
+        let hsts = self.server.hsts_max_age_seconds;
+        if hsts > MAX_HSTS_MAX_AGE_SECONDS {
+            return Err(ConfigError::Invalid(format!(
+                "server.hsts_max_age_seconds: must be 0 (off) to {MAX_HSTS_MAX_AGE_SECONDS}, got {hsts}"
+            )));
+        }
         let native = self.native();
         let jwt = &native.jwt;
         match (jwt.effective_algorithm(), &jwt.secret) {
@@ -800,6 +837,41 @@ mod tests {
             err.to_string().contains("auth.cognito.redirect_uri"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_are_checked() {
+        let c = Config::from_toml(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(c.server.request_timeout_seconds, 10);
+        assert_eq!(c.server.max_connections, 10_000);
+        assert_eq!(c.server.hsts_max_age_seconds, 31_536_000);
+        let c = Config::from_toml(
+            "[server]\nrequest_timeout_seconds = 2\nmax_connections = 500\nhsts_max_age_seconds = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.request_timeout_seconds, 2);
+        assert_eq!(c.server.max_connections, 500);
+        assert_eq!(c.server.hsts_max_age_seconds, 0);
+        for (toml, key) in [
+            (
+                "request_timeout_seconds = 0",
+                "server.request_timeout_seconds",
+            ),
+            (
+                "request_timeout_seconds = 99999",
+                "server.request_timeout_seconds",
+            ),
+            ("max_connections = 0", "server.max_connections"),
+            (
+                "hsts_max_age_seconds = 999999999",
+                "server.hsts_max_age_seconds",
+            ),
+        ] {
+            let err = Config::from_toml(&format!("[server]\n{toml}\n")).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+        let err = Config::from_toml("[server]\nmax_connections = -1\n").unwrap_err();
+        assert!(err.to_string().contains("max_connections"), "{err}");
     }
 
     #[test]

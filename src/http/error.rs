@@ -94,8 +94,12 @@ pub fn body_for_status(status: StatusCode) -> serde_json::Value {
         403 => ("forbidden", "forbidden"),
         404 => ("not_found", "no such resource"),
         405 => ("method_not_allowed", "this method is not allowed here"),
+        408 => ("request_timeout", "the request did not arrive in time"),
         413 => ("payload_too_large", "the body is larger than 64 KiB"),
-        415 => ("invalid_request", "unsupported content type"),
+        415 => (
+            "unsupported_media_type",
+            "content-type: must be application/json",
+        ),
         429 => ("rate_limited", "too many requests"),
         s if s >= 500 => ("internal", "internal error"),
         _ => ("invalid_request", "the request was refused"),

@@ -19,15 +19,58 @@ use std::net::IpAddr;
 /// The largest body accepted anywhere.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// A JSON body; a bad one is a 400 that names the field at fault.
+/// A JSON body; a bad one is a 400 that names the field at fault. The body
+/// must be declared `application/json` (parameters such as `charset` and
+/// `application/*+json` types are fine): anything else is a 415, so that a
+/// web page cannot make a browser send one without a CORS preflight
+/// (`text/plain`, forms and multipart are "simple" requests).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
+
+/// Whether a `Content-Type` value names JSON: `application/json` or
+/// `application/<anything>+json`, any case, with or without parameters.
+pub fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype == "json" || (subtype.len() > 5 && subtype.ends_with("+json")))
+}
+
+/// `Err(415)` unless the request declares a JSON body; a request with no
+/// `Content-Type` and no body passes (the body check then names it).
+fn check_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    use actix_web::http::header;
+    let headers = req.headers();
+    let declared = match headers.get(header::CONTENT_TYPE) {
+        Some(v) => v.to_str().is_ok_and(is_json_content_type),
+        None => {
+            headers
+                .get(header::CONTENT_LENGTH)
+                .is_none_or(|v| v.as_bytes() == b"0")
+                && !headers.contains_key(header::TRANSFER_ENCODING)
+        }
+    };
+    if declared {
+        return Ok(());
+    }
+    Err(ApiError::http(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "content-type: must be application/json (or application/*+json)",
+    ))
+}
 
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if let Err(e) = check_json_content_type(req) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes = body.await.map_err(|e| {
@@ -214,6 +257,34 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            " application/json ",
+            "application/merge-patch+json",
+            "application/vnd.api+json; charset=utf-8",
+        ] {
+            assert!(is_json_content_type(ok), "{ok}");
+        }
+        for refused in [
+            "text/plain",
+            "text/plain; charset=utf-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/+json",
+            "application/jsonp",
+            "text/json",
+            "json",
+            "",
+        ] {
+            assert!(!is_json_content_type(refused), "{refused}");
+        }
+    }
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {

@@ -7,6 +7,7 @@ use crate::state::AppState;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
+use std::time::Duration;
 
 /// The running HTTP server and its handle, so that `startup` needs no actix.
 pub type Server = actix_web::dev::Server;
@@ -27,7 +28,45 @@ pub fn app_config(cfg: &mut web::ServiceConfig) {
         .configure(pages::routes);
 }
 
+/// Descriptors kept back from connections for the database, its WAL, the
+/// listener, logs and outgoing SMTP/HTTP calls.
+const RESERVED_FILES: u64 = 64;
+
+/// The soft limit on open files (`ulimit -n`), from `/proc/self/limits`
+/// (no `unsafe` needed); `None` when unknown or unlimited.
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The connections each worker serves at once: `max_connections` shared
+/// among the workers, and never more than the open-file limit allows, so
+/// that a flood of connections waits in the listen backlog instead of
+/// failing every accept (and every other file open) with EMFILE.
+pub fn connections_per_worker(max_connections: usize, workers: usize, files: Option<u64>) -> usize {
+    let workers = workers.max(1);
+    let mut total = max_connections;
+    if let Some(files) = files {
+        let room = files.saturating_sub(RESERVED_FILES).max(workers as u64);
+        total = total.min(usize::try_from(room).unwrap_or(usize::MAX));
+    }
+    total.div_ceil(workers).max(1)
+}
+
 pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let timeout = Duration::from_secs(state.config.server.request_timeout_seconds);
+    let max_connections = state.config.server.max_connections;
+    let files = open_files_limit();
+    let per_worker = connections_per_worker(max_connections, workers, files);
+    if per_worker * workers.max(1) < max_connections {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = files,
+            serving = per_worker * workers.max(1),
+            "the open-file limit is below server.max_connections: serving fewer connections at once (raise LimitNOFILE / ulimit -n)"
+        );
+    }
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -48,13 +87,32 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::not_found())
             }))
+            .wrap(from_fn(middleware::body_deadline))
             .wrap(from_fn(middleware::security_headers))
             .wrap(from_fn(middleware::request_id))
             .wrap(from_fn(middleware::metrics))
     })
     .workers(workers)
+    .max_connections(per_worker)
+    .client_request_timeout(timeout)
+    .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(10)
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connections_per_worker;
+
+    #[test]
+    fn connections_are_shared_among_workers_and_fit_the_file_limit() {
+        assert_eq!(connections_per_worker(10_000, 2, None), 5_000);
+        assert_eq!(connections_per_worker(10_000, 3, Some(1 << 20)), 3_334);
+        // ulimit -n 1024: 960 for connections, 480 a worker.
+        assert_eq!(connections_per_worker(10_000, 2, Some(1024)), 480);
+        assert_eq!(connections_per_worker(100, 2, Some(1024)), 50);
+        assert_eq!(connections_per_worker(1, 4, Some(10)), 1);
+    }
 }

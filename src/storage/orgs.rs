@@ -265,6 +265,11 @@ pub fn pending_invitation_by_token(
 
 /// Orgs whose name or slug contains `q`, by id, after the id `after`.
 pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Vec<OrgRow>> {
+    // A NUL would end SQLite's LIKE pattern early (`%` alone matches
+    // everyone): text with control characters matches nothing.
+    if q.chars().any(char::is_control) {
+        return Ok(Vec::new());
+    }
     let pattern = format!(
         "%{}%",
         q.replace('\\', "\\\\")

@@ -192,6 +192,11 @@ pub(crate) fn by_email_sql() -> String {
 /// follows the number of matches rather than the number of users. Shorter
 /// queries that match rarely fall back to walking every user by id.
 pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Vec<UserRecord>> {
+    // A NUL would end SQLite's LIKE pattern early (`%` alone matches
+    // everyone): text with control characters matches nothing.
+    if q.chars().any(char::is_control) {
+        return Ok(Vec::new());
+    }
     let pattern = format!(
         "%{}%",
         q.replace('\\', "\\\\")

@@ -139,7 +139,8 @@ for line in 'User=derp' 'ExecStart=/usr/local/bin/derp serve --config /etc/derp/
     'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' \
     'ReadWritePaths=/var/lib/derp' 'Restart=on-failure' 'RestartSec=2' 'CapabilityBoundingSet=' \
     'ProtectKernelTunables=yes' 'ProtectControlGroups=yes' 'RestrictSUIDSGID=yes' \
-    'LockPersonality=yes' 'ExecReload=/bin/kill -HUP $MAINPID' 'WantedBy=multi-user.target'; do
+    'LockPersonality=yes' 'ExecReload=/bin/kill -HUP $MAINPID' 'WantedBy=multi-user.target' \
+    'LimitNOFILE=65536'; do
     check "the unit has $line" grep -qxF -- "$line" "$UNIT"
 done
 check "the unit is 0644" mode_is 644 "$UNIT"

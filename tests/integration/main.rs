@@ -15,6 +15,7 @@ mod cognito_code_pages;
 mod cognito_hosted_ui;
 mod cognito_pages;
 mod guards;
+mod http_hardening;
 mod layers;
 mod lockout;
 mod mail_flows;

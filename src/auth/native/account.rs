@@ -386,33 +386,42 @@ impl NativeBackend {
         let now = self.now();
         let ttl = self.confirmation_ttl();
         let mail = self.mail.clone();
-        self.db
-            .write(move |conn| -> AuthResult<()> {
-                if let Some(r) = users::by_email(conn, email.as_str())?
-                    && r.user.email_confirmed_at.is_none()
-                    && !r.user.disabled
-                {
-                    let token = issue_one_time_token(
-                        conn,
-                        Purpose::Confirm,
-                        &r.user.email,
-                        Some(&r.user.id),
-                        now,
-                        ttl,
-                    )?;
-                    mail.push(
-                        conn,
-                        MailKind::Confirm,
-                        &r.user.email,
-                        &link_with_token(&base, &token),
-                        ttl,
-                        now,
-                    )?;
-                }
-                Ok(())
-            })
-            .await?;
-        self.mail.wake();
+        let db = self.db.clone();
+        let queue = self.mail.clone();
+        // Answer before looking the address up: unknown, confirmed and
+        // unconfirmed addresses then take the same time.
+        tokio::spawn(async move {
+            let queued = db
+                .write(move |conn| -> AuthResult<()> {
+                    if let Some(r) = users::by_email(conn, email.as_str())?
+                        && r.user.email_confirmed_at.is_none()
+                        && !r.user.disabled
+                    {
+                        let token = issue_one_time_token(
+                            conn,
+                            Purpose::Confirm,
+                            &r.user.email,
+                            Some(&r.user.id),
+                            now,
+                            ttl,
+                        )?;
+                        mail.push(
+                            conn,
+                            MailKind::Confirm,
+                            &r.user.email,
+                            &link_with_token(&base, &token),
+                            ttl,
+                            now,
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await;
+            match queued {
+                Ok(()) => queue.wake(),
+                Err(e) => tracing::error!(error = %e, "confirmation resend: mail not queued"),
+            }
+        });
         Ok(())
     }
 }

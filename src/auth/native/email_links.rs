@@ -163,41 +163,51 @@ impl NativeBackend {
         let mail = self.mail.clone();
         let meta = meta.clone();
         let now = self.now();
-        self.db
-            .write(move |conn| -> AuthResult<()> {
-                let Some(r) = users::by_email(conn, email.as_str())? else {
-                    return Ok(());
-                };
-                if r.user.disabled {
-                    return Ok(());
-                }
-                let token = issue_one_time_token(
-                    conn,
-                    Purpose::Reset,
-                    &r.user.email,
-                    Some(&r.user.id),
-                    now,
-                    ttl,
-                )?;
-                mail.push(
-                    conn,
-                    MailKind::Reset,
-                    &r.user.email,
-                    &link_with_token(&base, &token),
-                    ttl,
-                    now,
-                )?;
-                record(
-                    conn,
-                    now,
-                    &meta,
-                    "password.recovery_sent",
-                    Some(&r.user.id),
-                    serde_json::Value::Null,
-                )
-            })
-            .await?;
-        self.mail.wake();
+        let db = self.db.clone();
+        let queue = self.mail.clone();
+        // Answer before looking the address up: known, unknown and disabled
+        // addresses then take the same time (the lookup, token and mail
+        // rendering ran only for known ones, which timing gave away).
+        tokio::spawn(async move {
+            let queued = db
+                .write(move |conn| -> AuthResult<()> {
+                    let Some(r) = users::by_email(conn, email.as_str())? else {
+                        return Ok(());
+                    };
+                    if r.user.disabled {
+                        return Ok(());
+                    }
+                    let token = issue_one_time_token(
+                        conn,
+                        Purpose::Reset,
+                        &r.user.email,
+                        Some(&r.user.id),
+                        now,
+                        ttl,
+                    )?;
+                    mail.push(
+                        conn,
+                        MailKind::Reset,
+                        &r.user.email,
+                        &link_with_token(&base, &token),
+                        ttl,
+                        now,
+                    )?;
+                    record(
+                        conn,
+                        now,
+                        &meta,
+                        "password.recovery_sent",
+                        Some(&r.user.id),
+                        serde_json::Value::Null,
+                    )
+                })
+                .await;
+            match queued {
+                Ok(()) => queue.wake(),
+                Err(e) => tracing::error!(error = %e, "password recovery: mail not queued"),
+            }
+        });
         Ok(())
     }
 

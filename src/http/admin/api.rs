@@ -110,6 +110,16 @@ struct UserQuery {
 }
 
 impl UserQuery {
+    /// The search text; control characters (a NUL ends SQLite's LIKE
+    /// pattern early, so `q=%00` would match everyone) are a 400 naming `q`.
+    fn q(&self) -> std::result::Result<&str, AuthError> {
+        let q = self.q.as_deref().unwrap_or_default();
+        if q.chars().any(char::is_control) {
+            return Err(AuthError::field("q", "must not contain control characters"));
+        }
+        Ok(q)
+    }
+
     fn page(&self) -> PageQuery {
         PageQuery {
             limit: self.limit,
@@ -126,11 +136,7 @@ async fn list_users(
     let p = query.page();
     let page = state
         .admin
-        .list_users(
-            query.q.as_deref().unwrap_or_default(),
-            p.cursor(),
-            p.limit()?,
-        )
+        .list_users(query.q()?, p.cursor(), p.limit()?)
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -278,11 +284,7 @@ async fn list_orgs(
     let p = query.page();
     let page = state
         .admin
-        .list_orgs(
-            query.q.as_deref().unwrap_or_default(),
-            p.cursor(),
-            p.limit()?,
-        )
+        .list_orgs(query.q()?, p.cursor(), p.limit()?)
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
