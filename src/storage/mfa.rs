@@ -115,6 +115,19 @@ pub fn delete_stale_pending(conn: &Conn, user_id: &str, before: i64) -> StorageR
     )?)
 }
 
+/// Removes every factor, recovery code and pending challenge of the user;
+/// answers how many verified factors there were.
+pub fn delete_all_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
+    let active = active_factors(conn, user_id)?.len();
+    conn.execute("DELETE FROM mfa_factors WHERE user_id = ?1", [user_id])?;
+    conn.execute(
+        "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
+        [user_id],
+    )?;
+    conn.execute("DELETE FROM mfa_challenges WHERE user_id = ?1", [user_id])?;
+    Ok(active)
+}
+
 /// Replaces the user's recovery codes with `hashes`.
 pub fn replace_recovery_codes(
     conn: &Conn,

@@ -847,3 +847,47 @@ async fn the_audit_log_records_mfa_events_and_the_database_holds_no_plain_secret
     assert_eq!(meta.len(), 32);
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }
+
+#[tokio::test]
+async fn derp_mfa_reset_removes_every_factor_of_a_user() {
+    let app = mfa_app().await;
+    let e = enrolled(&app, "lost@example.com").await;
+    let data = app._dir.path().join("data");
+    let file = app._dir.path().join("derp.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n[auth.native]\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let run = |email: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_derp"))
+            .env_remove("DERP_CONFIG")
+            .env_remove("DERP_BIND")
+            .args(["mfa", "reset", "--email", email, "--config"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let out = run("nobody@example.com");
+    assert!(!out.status.success());
+    let out = run("lost@example.com");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 second factor"));
+    let res = app.sign_in("lost@example.com", PASSWORD).await;
+    let body: Value = res.json().await.unwrap();
+    assert!(body["tokens"]["access_token"].is_string(), "{body}");
+    let listed: Value = app
+        .get_bearer("/api/v1/auth/mfa/factors", &e.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["factors"], json!([]));
+}

@@ -132,6 +132,26 @@ fn accept_totp(
     Ok(None)
 }
 
+/// `derp mfa reset --email E`: removes every second factor and recovery
+/// code of the account (a user who lost them all), recorded as
+/// `mfa.removed`. Answers the user id and how many factors there were, or
+/// `None` for an unknown address.
+pub fn reset_factors(conn: &Conn, email: &str, now: i64) -> AuthResult<Option<(String, usize)>> {
+    let Some(r) = users::by_email(conn, email)? else {
+        return Ok(None);
+    };
+    let removed = mfa::delete_all_for_user(conn, &r.user.id)?;
+    record(
+        conn,
+        now,
+        &RequestMeta::default(),
+        "mfa.removed",
+        Some(&r.user.id),
+        serde_json::json!({"all": true, "factors": removed, "by": "cli"}),
+    )?;
+    Ok(Some((r.user.id, removed)))
+}
+
 impl NativeBackend {
     fn mfa_issuer(&self) -> String {
         self.cfg
