@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Second factors
+    Mfa {
+        #[command(subcommand)]
+        command: MfaCommand,
+    },
     /// Exit 0 when the running server answers GET /readyz with 200
     Healthcheck {
         /// The URL to ask [default: http://<bind>/readyz from the configuration,
@@ -75,6 +80,16 @@ enum AdminCommand {
         email: String,
         #[arg(long)]
         password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaCommand {
+    /// Remove every second factor and recovery code of EMAIL (a user who
+    /// lost them): the next sign-in needs only the first factor
+    Reset {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -173,6 +188,28 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let config = load(cli.config.as_ref())?;
             admin_create(config, &email, password)
+        }
+        Command::Mfa {
+            command: MfaCommand::Reset { email },
+        } => {
+            let config = load(cli.config.as_ref())?;
+            let email = crate::domain::Email::parse(&email).map_err(|p| format!("--email {p}"))?;
+            let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+            let now = SystemClock.unix();
+            let done = db
+                .write_sync(|conn| {
+                    crate::auth::native::mfa::reset_factors(conn, email.as_str(), now)
+                })
+                .map_err(|e| e.to_string())?;
+            match done {
+                Some((id, n)) => {
+                    println!(
+                        "{email}: {n} second factor(s) and the recovery codes removed (user id {id})"
+                    );
+                    Ok(())
+                }
+                None => Err(format!("no user with the email {email}")),
+            }
         }
         Command::Backup { path, force } => {
             let config = load(cli.config.as_ref())?;

@@ -132,6 +132,37 @@ pub struct NativeConfig {
     pub password: PasswordConfig,
     pub google_oauth: Option<GoogleOAuthConfig>,
     pub oidc: BTreeMap<String, OidcConfig>,
+    pub mfa: MfaConfig,
+}
+
+/// `[auth.native.mfa]`: second factors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MfaConfig {
+    /// Offer TOTP enrollment (false: enrollment is refused; factors already
+    /// enrolled still protect their accounts).
+    pub totp: bool,
+    /// Offer passkeys. Accepted for forward compatibility: passkeys are not
+    /// available yet.
+    pub passkeys: bool,
+    /// Every user must enroll at the next sign-in. Accepted; not enforced yet.
+    pub required: bool,
+    /// The WebAuthn relying party id (passkeys; not used yet).
+    pub rp_id: Option<String>,
+    /// The issuer shown in authenticator apps (default: `[hosted] product_name`).
+    pub issuer_label: Option<String>,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            totp: true,
+            passkeys: true,
+            required: false,
+            rp_id: None,
+            issuer_label: None,
+        }
+    }
 }
 
 impl Default for NativeConfig {
@@ -150,6 +181,7 @@ impl Default for NativeConfig {
             password: PasswordConfig::default(),
             google_oauth: None,
             oidc: BTreeMap::new(),
+            mfa: MfaConfig::default(),
         }
     }
 }
@@ -571,6 +603,20 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(label) = &native.mfa.issuer_label
+            && (label.trim().is_empty() || label.contains(':'))
+        {
+            return Err(ConfigError::Invalid(
+                "auth.native.mfa.issuer_label: must not be empty or contain `:` (authenticator apps split on it)".into(),
+            ));
+        }
+        if let Some(rp) = &native.mfa.rp_id
+            && (rp.is_empty() || rp.contains('/') || rp.contains(':'))
+        {
+            return Err(ConfigError::Invalid(
+                "auth.native.mfa.rp_id: must be a host name (no scheme, port or path)".into(),
+            ));
+        }
         let pw = &native.password;
         if pw.min_length == 0 || pw.min_length > pw.max_length || pw.max_length > 1024 {
             return Err(ConfigError::Invalid(
@@ -719,6 +765,26 @@ mod tests {
             err.to_string(),
             "unknown key `secrett` in table [auth.native.jwt]"
         );
+    }
+
+    #[test]
+    fn mfa_keys_are_read_checked_and_unknown_ones_refused() {
+        let c = Config::from_toml(
+            "[auth.native.mfa]\ntotp = false\npasskeys = false\nrequired = true\nrp_id = \"auth.example.com\"\nissuer_label = \"Acme\"\n",
+        )
+        .unwrap();
+        let m = c.native().mfa;
+        assert!(!m.totp && !m.passkeys && m.required);
+        assert_eq!(m.issuer_label.as_deref(), Some("Acme"));
+        let d = Config::from_toml("").unwrap().native().mfa;
+        assert!(d.totp && d.passkeys && !d.required && d.issuer_label.is_none());
+        let err = Config::from_toml("[auth.native.mfa]\ntotpp = true\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown key `totpp` in table [auth.native.mfa]"
+        );
+        assert!(Config::from_toml("[auth.native.mfa]\nissuer_label = \"A:B\"\n").is_err());
+        assert!(Config::from_toml("[auth.native.mfa]\nrp_id = \"https://x\"\n").is_err());
     }
 
     #[test]

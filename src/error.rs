@@ -15,6 +15,10 @@ pub enum AuthError {
     Unauthenticated,
     #[error("the token is invalid or expired")]
     InvalidToken,
+    #[error("sign in again to do this (a sign-in within the last 10 minutes is required)")]
+    ReauthenticationRequired,
+    #[error("the code is wrong or was already used")]
+    InvalidMfaCode,
     #[error("the email address is not confirmed")]
     EmailNotConfirmed,
     #[error("the account is disabled")]

@@ -186,7 +186,21 @@ impl Application {
         });
         let admin_hasher = hasher.clone();
         let lockout = Arc::new(crate::auth::lockout::LockoutPolicy::new(&config.rate_limit));
-        let native_backend = (config.backend() == BackendKind::Native).then(|| {
+        let sealer = match config.backend() {
+            BackendKind::Native => {
+                let dir = config.server.data_dir.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        crate::auth::sealer::Sealer::load_or_create(&dir)
+                    })
+                    .await
+                    .map_err(|e| StartError::Other(e.to_string()))?
+                    .map_err(StartError::Storage)?,
+                )
+            }
+            _ => None,
+        };
+        let native_backend = sealer.map(|sealer| {
             Arc::new(NativeBackend::new(NativeParts {
                 db: db.clone(),
                 clock: clock.clone(),
@@ -199,6 +213,8 @@ impl Application {
                     public_url: config.public_url(),
                 },
                 lockout: lockout.clone(),
+                sealer,
+                mfa_issuer_default: config.hosted.product_name.clone(),
             }))
         });
         let oauth = match &native_backend {
@@ -399,7 +415,7 @@ fn message_domain(config: &Config) -> String {
 }
 
 /// Every minute: reload signing keys (picks up `derp keys rotate`), prune
-/// rate-limit state and purge spent one-time tokens.
+/// rate-limit state and purge spent one-time tokens and expired mfa tokens.
 fn spawn_housekeeping(
     db: Db,
     keys: Keyring,
@@ -422,6 +438,7 @@ fn spawn_housekeeping(
                     }
                     crate::storage::tokens::purge(conn, now - 86_400)?;
                     crate::storage::web_sessions::purge(conn, now)?;
+                    crate::storage::mfa::prune_challenges(conn, now - 3600)?;
                     Ok(())
                 })
                 .await;

@@ -7,7 +7,7 @@
 //! end (sign-up, sign-in, refresh, links by mail).
 
 use super::{
-    AuthBackend, AuthOutcome, RequestMeta, SessionInfo, SessionView, SignUpOutcome, SignUpRequest,
+    AuthBackend, RequestMeta, SessionInfo, SessionView, SignInStep, SignUpOutcome, SignUpRequest,
     TokenPair, UserUpdate,
 };
 use crate::clock::{Clock, from_unix};
@@ -342,7 +342,7 @@ impl AuthBackend for ClerkBackend {
         unsupported()
     }
 
-    async fn sign_in(&self, _: Email, _: String, _: &RequestMeta) -> AuthResult<AuthOutcome> {
+    async fn sign_in(&self, _: Email, _: String, _: &RequestMeta) -> AuthResult<SignInStep> {
         unsupported()
     }
 
@@ -388,6 +388,7 @@ impl AuthBackend for ClerkBackend {
             org_id,
             org_role,
             email: None,
+            amr: Vec::new(),
         })
     }
 
@@ -475,7 +476,7 @@ impl AuthBackend for ClerkBackend {
             .map(|_| ())
     }
 
-    async fn confirm(&self, _: &str, _: &RequestMeta) -> AuthResult<AuthOutcome> {
+    async fn confirm(&self, _: &str, _: &RequestMeta) -> AuthResult<SignInStep> {
         unsupported()
     }
 
@@ -492,7 +493,7 @@ impl AuthBackend for ClerkBackend {
         unsupported()
     }
 
-    async fn verify_magic_link(&self, _: &str, _: &RequestMeta) -> AuthResult<AuthOutcome> {
+    async fn verify_magic_link(&self, _: &str, _: &RequestMeta) -> AuthResult<SignInStep> {
         unsupported()
     }
 
@@ -505,7 +506,7 @@ impl AuthBackend for ClerkBackend {
         unsupported()
     }
 
-    async fn reset_password(&self, _: &str, _: String, _: &RequestMeta) -> AuthResult<AuthOutcome> {
+    async fn reset_password(&self, _: &str, _: String, _: &RequestMeta) -> AuthResult<SignInStep> {
         unsupported()
     }
 
@@ -542,7 +543,7 @@ impl AuthBackend for ClerkBackend {
         _: &str,
         _: Option<String>,
         _: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         unsupported()
     }
 

@@ -45,6 +45,10 @@ pub struct AccessClaims {
     pub org_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_role: Option<String>,
+    /// RFC 8176 authentication methods of the sign-in (`pwd`, `otp`,
+    /// `mfa`, `email`, `fed`), kept across refresh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 struct SigningKey {
@@ -373,6 +377,7 @@ mod tests {
             role: "default".into(),
             org_id: None,
             org_role: None,
+            amr: vec!["pwd".into()],
         }
     }
 

@@ -11,7 +11,9 @@ pub mod native;
 pub mod org_context;
 pub mod password;
 pub mod seal;
+pub mod sealer;
 pub mod secrets;
+pub mod totp;
 
 use crate::domain::{Email, User};
 use crate::error::AuthResult;
@@ -43,6 +45,66 @@ pub struct AuthOutcome {
     /// The login session the tokens belong to (for the hosted pages' cookie).
     #[serde(skip)]
     pub session_id: String,
+    /// How the user proved who they are (RFC 8176 values), as the access
+    /// token's `amr` carries them; an authorization code issued on this
+    /// sign-in keeps them.
+    #[serde(skip)]
+    pub amr: Vec<String>,
+}
+
+/// What a first factor leads to: a session, or (the user has an active
+/// second factor) the second step. Not an error: the transaction that spent
+/// a one-time token and stored the `mfa_token` must commit.
+#[derive(Debug, Clone)]
+pub enum SignInStep {
+    Session(AuthOutcome),
+    MfaRequired(MfaChallenge),
+}
+
+impl SignInStep {
+    /// The session, or `Err` for the second step (backends that never ask
+    /// for one, and sign-ins of users who cannot have a factor yet).
+    pub fn session(self) -> Result<AuthOutcome, MfaChallenge> {
+        match self {
+            Self::Session(o) => Ok(o),
+            Self::MfaRequired(c) => Err(c),
+        }
+    }
+}
+
+/// The second step of a sign-in: the `mfa_token` that the challenge takes
+/// with a code, and the factors that can answer it.
+#[derive(Debug, Clone)]
+pub struct MfaChallenge {
+    pub mfa_token: String,
+    pub factors: Vec<FactorRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FactorRef {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The API body: `{user, tokens}`, or `{user: null, tokens: null,
+/// mfa_required: true, mfa_token, factors}`.
+impl Serialize for SignInStep {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self {
+            Self::Session(o) => o.serialize(s),
+            Self::MfaRequired(c) => {
+                let mut st = s.serialize_struct("MfaRequired", 5)?;
+                st.serialize_field("user", &None::<()>)?;
+                st.serialize_field("tokens", &None::<()>)?;
+                st.serialize_field("mfa_required", &true)?;
+                st.serialize_field("mfa_token", &c.mfa_token)?;
+                st.serialize_field("factors", &c.factors)?;
+                st.end()
+            }
+        }
+    }
 }
 
 /// What confirming a sign-up code gives: a backend that cannot sign the user
@@ -73,6 +135,10 @@ pub struct SessionInfo {
     pub org_id: Option<String>,
     pub org_role: Option<String>,
     pub email: Option<String>,
+    /// RFC 8176 methods of the sign-in behind the session (native backend;
+    /// empty for upstream stores).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,7 +208,7 @@ pub trait AuthBackend: Send + Sync + 'static {
         email: Email,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome>;
+    ) -> AuthResult<SignInStep>;
     async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> AuthResult<TokenPair>;
     async fn sign_out(
         &self,
@@ -177,7 +243,7 @@ pub trait AuthBackend: Send + Sync + 'static {
         id: &str,
         meta: &RequestMeta,
     ) -> AuthResult<()>;
-    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome>;
+    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep>;
     /// `POST /confirm` with `{email, code}`: the code the user pool mailed
     /// (Cognito). Backends with link tokens refuse it.
     async fn confirm_code(
@@ -201,7 +267,7 @@ pub trait AuthBackend: Send + Sync + 'static {
         magic_link_url: Option<String>,
         meta: &RequestMeta,
     ) -> AuthResult<()>;
-    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome>;
+    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep>;
     /// Mails a reset link; answers the same whether or not the email is known.
     async fn recover_password(
         &self,
@@ -214,7 +280,7 @@ pub trait AuthBackend: Send + Sync + 'static {
         token: &str,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome>;
+    ) -> AuthResult<SignInStep>;
     /// `POST /password/reset` with `{email, code, password}`: the code the
     /// user pool mailed (Cognito). Backends with link tokens refuse it.
     async fn reset_password_code(
@@ -223,7 +289,7 @@ pub trait AuthBackend: Send + Sync + 'static {
         code: &str,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let _ = (email, code, password, meta);
         Err(crate::error::AuthError::NotSupportedByBackend(self.name()))
     }
@@ -273,7 +339,7 @@ pub trait AuthBackend: Send + Sync + 'static {
         redirect_uri: &str,
         code_verifier: Option<String>,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome>;
+    ) -> AuthResult<SignInStep>;
     /// The public keys for `/.well-known/jwks.json`.
     fn jwks(&self) -> serde_json::Value;
 }

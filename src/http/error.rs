@@ -64,6 +64,8 @@ pub fn status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
         Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        ReauthenticationRequired => (StatusCode::UNAUTHORIZED, "reauthentication_required"),
+        InvalidMfaCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
         EmailNotConfirmed => (StatusCode::FORBIDDEN, "email_not_confirmed"),
         AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
         Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),

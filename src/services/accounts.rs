@@ -7,9 +7,13 @@
 //! (the `AuthBackend`), whose sign-in pipeline applies the sign-in policy and
 //! mints the session (`auth::native::pipeline` for native users). A handler
 //! never calls the backend for these itself, so no surface can skip a limit.
+//!
+//! Every sign-in answers a [`SignInStep`]: a session, or the second step
+//! (`mfa_required`) when the user has a second factor; the second step is
+//! [`Accounts::mfa_challenge`], limited like a password sign-in.
 
 use crate::auth::{
-    AuthBackend, AuthOutcome, ConfirmOutcome, RequestMeta, SignUpOutcome, SignUpRequest,
+    AuthBackend, ConfirmOutcome, RequestMeta, SignInStep, SignUpOutcome, SignUpRequest,
 };
 use crate::domain::{Email, ExternalIdentity};
 use crate::error::{AuthError, AuthResult};
@@ -57,14 +61,14 @@ impl Accounts {
         email: Email,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.limits
             .check(Action::SignIn, meta.ip.as_deref(), Some(email.as_str()))?;
         self.backend.sign_in(email, password, meta).await
     }
 
     /// The confirmation link's token.
-    pub async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+    pub async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep> {
         self.backend.confirm(token, meta).await
     }
 
@@ -107,7 +111,7 @@ impl Accounts {
         &self,
         token: &str,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.backend.verify_magic_link(token, meta).await
     }
 
@@ -127,7 +131,7 @@ impl Accounts {
         token: &str,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.backend.reset_password(token, password, meta).await
     }
 
@@ -138,7 +142,7 @@ impl Accounts {
         code: &str,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.mail_attempt(&email, meta)?;
         self.backend
             .reset_password_code(email, code, password, meta)
@@ -150,7 +154,7 @@ impl Accounts {
         &self,
         identity: ExternalIdentity,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let native = self
             .native
             .as_ref()
@@ -165,9 +169,27 @@ impl Accounts {
         redirect_uri: &str,
         code_verifier: Option<String>,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.backend
             .exchange_code(code, redirect_uri, code_verifier, meta)
             .await
+    }
+
+    /// `POST /mfa/challenge`: the second step of a sign-in, limited per IP
+    /// like a password sign-in (the `mfa_token` itself dies after 5 wrong
+    /// codes, and wrong codes count toward the address's lockout).
+    pub async fn mfa_challenge(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<SignInStep> {
+        let native = self
+            .native
+            .as_ref()
+            .ok_or(AuthError::NotSupportedByBackend(self.backend.name()))?;
+        self.limits
+            .check(Action::SignIn, meta.ip.as_deref(), None)?;
+        native.mfa_challenge(mfa_token, code, meta).await
     }
 }

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod keys;
 pub mod lockouts;
 pub mod metrics;
+pub mod mfa;
 pub mod migrations;
 pub mod orgs;
 pub mod outbox;

@@ -47,6 +47,8 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
     pub active_org_id: Option<String>,
     pub revoked_at: Option<i64>,
+    /// RFC 8176 methods the sign-in behind this session used.
+    pub amr: Vec<String>,
 }
 
 impl SessionRow {
@@ -55,8 +57,7 @@ impl SessionRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at";
+const COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at, amr";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -69,13 +70,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         user_agent: r.get(6)?,
         active_org_id: r.get(7)?,
         revoked_at: r.get(8)?,
+        amr: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
     })
 }
 
 pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
     conn.execute(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, amr)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             s.id,
             s.user_id,
@@ -84,7 +86,8 @@ pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
             s.expires_at,
             s.ip,
             s.user_agent,
-            s.active_org_id
+            s.active_org_id,
+            serde_json::to_string(&s.amr).unwrap_or_else(|_| "[]".into())
         ],
     )?;
     Ok(())
@@ -303,6 +306,7 @@ mod tests {
             user_agent: None,
             active_org_id: None,
             revoked_at: None,
+            amr: vec!["pwd".into()],
         }
     }
 

@@ -395,6 +395,8 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
             &meta(),
         )
         .await
+        .unwrap()
+        .session()
         .unwrap();
     assert_eq!(outcome.user.email, email);
     let (access, refresh, _) = signed_in(&app, email, "Reset-pass-word-3").await;

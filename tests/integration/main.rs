@@ -19,6 +19,7 @@ mod http_hardening;
 mod layers;
 mod lockout;
 mod mail_flows;
+mod mfa;
 mod oauth;
 mod ops_cli;
 mod ops_runtime;

@@ -513,3 +513,73 @@ async fn a_generic_oidc_provider_by_discovery_signs_in_through_the_hosted_pages(
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("only way to sign in"));
 }
+
+/// With a second factor, a provider's sign-in asks for it: the API answers
+/// `mfa_required`, the pages' callback goes to `/mfa` with the app's return.
+#[tokio::test]
+async fn a_provider_sign_in_asks_for_the_second_factor() {
+    use derp::clock::Clock;
+    let p = provider().await;
+    let app = oauth_app(&p, |_| {}).await;
+    let who = json!({"sub": "m-1", "email": "mfa@example.com", "email_verified": true});
+    let res = browser_leg(&app, &browser(), who.clone(), false).await;
+    let first = exchange(&app, &param(&location(&res), "code").unwrap()).await;
+    let access = first["tokens"]["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["amr"], json!(["fed"]));
+    let e: Value = app
+        .post_bearer("/api/v1/auth/mfa/totp/enroll", access, json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = e["secret"].as_str().unwrap();
+    let res = app
+        .post_bearer(
+            "/api/v1/auth/mfa/totp/verify",
+            access,
+            json!({"factor_id": e["factor_id"], "code": crate::mfa::totp(secret, app.clock.unix())}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // The hosted pages' callback: the second step, keeping the app's return.
+    let b = browser();
+    let res = browser_leg(&app, &b, who.clone(), false).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let next = location(&res);
+    assert!(next.starts_with("/mfa?"), "{next}");
+    assert!(next.contains("state=app-state"), "{next}");
+
+    // The app running the browser leg itself: `mfa_required`, no tokens.
+    let authorize = format!(
+        "{}/authorize?response_type=code&client_id={CLIENT_ID}&redirect_uri={}&scope=openid%20email&state=s&login_hint={}",
+        p.base,
+        urlencode(APP),
+        hint(who)
+    );
+    let res = browser().get(&authorize).send().await.unwrap();
+    let code = param(&location(&res), "code").unwrap();
+    let res = app
+        .post(
+            "/api/v1/auth/oauth/google/sign-in",
+            json!({"code": code, "redirect_uri": APP}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["mfa_required"], true, "{body}");
+    assert!(body["tokens"].is_null());
+    app.advance(30);
+    let res = app
+        .post(
+            "/api/v1/auth/mfa/challenge",
+            json!({"mfa_token": body["mfa_token"], "code": crate::mfa::totp(secret, app.clock.unix())}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        claims(body["tokens"]["access_token"].as_str().unwrap())["amr"],
+        json!(["fed", "otp", "mfa"])
+    );
+}

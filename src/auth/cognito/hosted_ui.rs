@@ -275,6 +275,7 @@ impl CognitoBackend {
                 user,
                 tokens,
                 session_id: verified.session_id,
+                amr: Vec::new(),
             },
             id_claims,
         })

@@ -38,8 +38,8 @@ pub use hosted_ui::{Authorization, HostedSignIn, PROVIDER};
 
 use crate::auth::org_context::OrgContextSigner;
 use crate::auth::{
-    AuthBackend, AuthOutcome, ConfirmOutcome, RequestMeta, SessionInfo, SessionView, SignUpOutcome,
-    SignUpRequest, TokenPair, UserUpdate,
+    AuthBackend, AuthOutcome, ConfirmOutcome, RequestMeta, SessionInfo, SessionView, SignInStep,
+    SignUpOutcome, SignUpRequest, TokenPair, UserUpdate,
 };
 use crate::clock::Clock;
 use crate::config::CognitoConfig;
@@ -169,8 +169,10 @@ impl AuthBackend for CognitoBackend {
         email: Email,
         password: String,
         _meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
-        self.sign_in_impl(email.as_str(), &password).await
+    ) -> AuthResult<SignInStep> {
+        self.sign_in_impl(email.as_str(), &password)
+            .await
+            .map(SignInStep::Session)
     }
 
     async fn refresh(&self, refresh_token: &str, _meta: &RequestMeta) -> AuthResult<TokenPair> {
@@ -233,7 +235,7 @@ impl AuthBackend for CognitoBackend {
     }
 
     /// Cognito confirms with `{email, code}`: see [`Self::confirm_code`].
-    async fn confirm(&self, _token: &str, _meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+    async fn confirm(&self, _token: &str, _meta: &RequestMeta) -> AuthResult<SignInStep> {
         unsupported()
     }
 
@@ -263,11 +265,7 @@ impl AuthBackend for CognitoBackend {
         unsupported()
     }
 
-    async fn verify_magic_link(
-        &self,
-        _token: &str,
-        _meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    async fn verify_magic_link(&self, _token: &str, _meta: &RequestMeta) -> AuthResult<SignInStep> {
         unsupported()
     }
 
@@ -287,7 +285,7 @@ impl AuthBackend for CognitoBackend {
         _token: &str,
         _password: String,
         _meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         unsupported()
     }
 
@@ -297,8 +295,10 @@ impl AuthBackend for CognitoBackend {
         code: &str,
         password: String,
         _meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
-        self.reset_password_code_impl(email, code, password).await
+    ) -> AuthResult<SignInStep> {
+        self.reset_password_code_impl(email, code, password)
+            .await
+            .map(SignInStep::Session)
     }
 
     async fn set_active_org(
@@ -347,9 +347,10 @@ impl AuthBackend for CognitoBackend {
         redirect_uri: &str,
         code_verifier: Option<String>,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.exchange_code_impl(code, redirect_uri, code_verifier, meta)
             .await
+            .map(SignInStep::Session)
     }
 
     /// Apps verify Cognito's tokens against the pool's own JWKS.

@@ -141,6 +141,7 @@ impl CognitoBackend {
             user,
             tokens,
             session_id: verified.session_id,
+            amr: Vec::new(),
         })
     }
 

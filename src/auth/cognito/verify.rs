@@ -95,6 +95,7 @@ impl Verified {
                 .as_deref()
                 .and_then(|u| Email::parse(u).ok())
                 .map(|e| e.as_str().to_string()),
+            amr: Vec::new(),
         }
     }
 }

@@ -221,6 +221,7 @@ impl CognitoBackend {
                     user: user_from(&v, None),
                     tokens: self.pair(tokens.access_token, tokens.refresh_token, &v),
                     session_id: v.session_id.clone(),
+                    amr: Vec::new(),
                 };
                 self.issue_code_for(&outcome, None, redirect_uri, code_challenge)
                     .await

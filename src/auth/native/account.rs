@@ -4,7 +4,7 @@ use super::pipeline::Proof;
 use super::{NativeBackend, issue_one_time_token, link_with_token, record, spend_account_link};
 use crate::auth::secrets::hash_token;
 use crate::auth::{
-    AuthOutcome, RequestMeta, SessionInfo, SignUpOutcome, SignUpRequest, UserUpdate,
+    AuthOutcome, RequestMeta, SessionInfo, SignInStep, SignUpOutcome, SignUpRequest, UserUpdate,
 };
 use crate::domain::{Email, Purpose, Role, User};
 use crate::error::{AuthError, AuthResult};
@@ -106,9 +106,13 @@ impl NativeBackend {
                 let user = users::by_id(conn, &id)?
                     .ok_or_else(|| AuthError::internal("user vanished"))?
                     .user;
-                pipeline
-                    .complete(conn, &user, &Proof::SignUp, &meta_c, now)
-                    .map(SignUpDone::SignedIn)
+                // A new account has no second factor: the pipeline answers a session.
+                match pipeline.complete(conn, &user, &Proof::SignUp, &meta_c, now)? {
+                    SignInStep::Session(o) => Ok(SignUpDone::SignedIn(o)),
+                    SignInStep::MfaRequired(_) => Err(AuthError::internal(
+                        "a new account asked for a second factor",
+                    )),
+                }
             })
             .await?;
         match done {
@@ -125,7 +129,7 @@ impl NativeBackend {
         email: Email,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let lookup = email.clone();
         let (record_, lockout) = self
             .db
@@ -219,10 +223,20 @@ impl NativeBackend {
         }
         if lockout.is_some() {
             // A correct password forgets earlier failures (one write, only
-            // when there were any).
+            // when there were any), unless a second factor is still to come:
+            // then its wrong codes add up with these until the challenge
+            // passes, so that a known password cannot reset the count.
             let email_s = email.as_str().to_string();
+            let uid = record_.as_ref().map(|r| r.user.id.clone());
             self.db
-                .write(move |conn| -> AuthResult<bool> { Ok(lockouts::clear(conn, &email_s)?) })
+                .write(move |conn| -> AuthResult<bool> {
+                    if let Some(uid) = uid
+                        && crate::storage::mfa::has_active_factor(conn, &uid)?
+                    {
+                        return Ok(false);
+                    }
+                    Ok(lockouts::clear(conn, &email_s)?)
+                })
                 .await?;
         }
         let user = record_.ok_or(AuthError::InvalidCredentials)?.user;
@@ -339,13 +353,13 @@ impl NativeBackend {
         &self,
         token: &str,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let hash = hash_token(token);
         let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
         self.db
-            .write(move |conn| -> AuthResult<AuthOutcome> {
+            .write(move |conn| -> AuthResult<SignInStep> {
                 let user = spend_account_link(conn, &hash, Purpose::Confirm, now)?;
                 users::confirm_email(conn, &user.id, now)?;
                 record(

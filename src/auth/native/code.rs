@@ -4,7 +4,7 @@
 use super::NativeBackend;
 use super::pipeline::Proof;
 use crate::auth::secrets::{constant_time_eq, hash_token, random_token};
-use crate::auth::{AuthOutcome, RequestMeta, SessionInfo};
+use crate::auth::{RequestMeta, SessionInfo, SignInStep};
 use crate::domain::Purpose;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::{orgs, sessions, tokens, users};
@@ -68,6 +68,7 @@ impl NativeBackend {
                     org_id: org_role.as_ref().and(s.active_org_id),
                     org_role,
                     email: Some(user.email),
+                    amr: s.amr,
                 })
             })
             .await
@@ -76,6 +77,7 @@ impl NativeBackend {
     pub(super) async fn issue_code_impl(
         &self,
         user_id: &str,
+        amr: Vec<String>,
         redirect_uri: &str,
         code_challenge: Option<String>,
     ) -> AuthResult<String> {
@@ -88,8 +90,7 @@ impl NativeBackend {
             ));
         }
         let user_id = user_id.to_string();
-        let payload =
-            serde_json::json!({"redirect_uri": redirect_uri, "code_challenge": code_challenge});
+        let payload = serde_json::json!({"redirect_uri": redirect_uri, "code_challenge": code_challenge, "amr": amr});
         let now = self.now();
         self.db
             .write(move |conn| -> AuthResult<String> {
@@ -120,7 +121,7 @@ impl NativeBackend {
         redirect_uri: &str,
         code_verifier: Option<String>,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let hash = hash_token(code);
         let redirect_uri = redirect_uri.to_string();
         let pipeline = self.sign_in_pipeline();
@@ -130,7 +131,7 @@ impl NativeBackend {
         // so a failed check still spends the code and a stolen code cannot be
         // tried against many verifiers.
         self.db
-            .write(move |conn| -> AuthResult<AuthResult<AuthOutcome>> {
+            .write(move |conn| -> AuthResult<AuthResult<SignInStep>> {
                 let Some(t) = tokens::consume(conn, &hash, Purpose::AuthorizationCode, now)? else {
                     return Ok(Err(AuthError::InvalidToken));
                 };
@@ -153,9 +154,13 @@ impl NativeBackend {
                     Some(u) if !u.user.disabled => u.user,
                     _ => return Ok(Err(AuthError::InvalidToken)),
                 };
+                // The methods of the sign-in the code was issued on: a code
+                // from before a second factor asks for it now.
+                let amr: Vec<String> =
+                    serde_json::from_value(t.payload["amr"].clone()).unwrap_or_default();
                 // A failure here is the database's: roll the whole exchange back.
                 pipeline
-                    .complete(conn, &user, &Proof::AuthorizationCode, &meta, now)
+                    .complete(conn, &user, &Proof::AuthorizationCode { amr }, &meta, now)
                     .map(Ok)
             })
             .await?

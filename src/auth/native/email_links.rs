@@ -7,7 +7,7 @@ use super::{
     spend_account_link,
 };
 use crate::auth::secrets::hash_token;
-use crate::auth::{AuthOutcome, RequestMeta};
+use crate::auth::{RequestMeta, SignInStep};
 use crate::domain::{Email, Purpose, Role};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::templates::MailKind;
@@ -77,7 +77,7 @@ impl NativeBackend {
         &self,
         token: &str,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         if !self.cfg.enable_magic_link {
             return Err(AuthError::FeatureDisabled("magic link sign-in"));
         }
@@ -87,7 +87,7 @@ impl NativeBackend {
         let meta = meta.clone();
         let now = self.now();
         self.db
-            .write(move |conn| -> AuthResult<AuthOutcome> {
+            .write(move |conn| -> AuthResult<SignInStep> {
                 let t = tokens::consume(conn, &hash, Purpose::MagicLink, now)?
                     .ok_or(AuthError::InvalidToken)?;
                 let user = match users::by_email(conn, &t.email)? {
@@ -216,7 +216,7 @@ impl NativeBackend {
         token: &str,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         // Policy first, so that a weak password does not spend the link.
         self.check_policy(&password)?;
         let hash = self.hasher.hash(password).await?;
@@ -228,7 +228,7 @@ impl NativeBackend {
         let now = self.now();
         let outcome = self
             .db
-            .write(move |conn| -> AuthResult<AuthOutcome> {
+            .write(move |conn| -> AuthResult<SignInStep> {
                 let user = spend_account_link(conn, &token_hash, Purpose::Reset, now)?;
                 users::set_password_hash(conn, &user.id, Some(&hash), now)?;
                 // The mailbox owner chose this password: the address is proven.

@@ -8,7 +8,7 @@
 
 use super::pipeline::Proof;
 use super::{NativeBackend, claim_unverified, record};
-use crate::auth::{AuthOutcome, RequestMeta, SessionInfo};
+use crate::auth::{RequestMeta, SessionInfo, SignInStep};
 use crate::domain::{Email, ExternalIdentity, Role, User};
 use crate::error::{AuthError, AuthResult};
 use crate::storage::Conn;
@@ -19,13 +19,13 @@ impl NativeBackend {
         &self,
         id: ExternalIdentity,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let signup = self.cfg.enable_signup;
         let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
         self.db
-            .write(move |conn| -> AuthResult<AuthOutcome> {
+            .write(move |conn| -> AuthResult<SignInStep> {
                 let user = match users::identity_user(conn, &id.provider, &id.subject)? {
                     Some(user_id) => {
                         users::by_id(conn, &user_id)?

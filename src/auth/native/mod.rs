@@ -9,6 +9,7 @@ mod code;
 pub use code::{pkce_holds, valid_challenge};
 mod email_links;
 mod identity;
+pub mod mfa;
 mod pipeline;
 pub use pipeline::Proof;
 mod session;
@@ -19,7 +20,7 @@ use super::lockout::LockoutPolicy;
 use super::password::Hasher;
 use super::secrets::{hash_token, random_token};
 use super::{
-    AuthBackend, AuthOutcome, RequestMeta, SessionInfo, SessionView, SignUpOutcome, SignUpRequest,
+    AuthBackend, RequestMeta, SessionInfo, SessionView, SignInStep, SignUpOutcome, SignUpRequest,
     TokenPair, UserUpdate,
 };
 use crate::clock::Clock;
@@ -44,6 +45,10 @@ pub struct NativeBackend {
     links: Links,
     lockout: Arc<LockoutPolicy>,
     session_cache: session_cache::SessionCache,
+    sealer: crate::auth::sealer::Sealer,
+    /// The TOTP issuer when `[auth.native.mfa] issuer_label` is unset
+    /// (`[hosted] product_name`).
+    mfa_issuer_default: String,
 }
 
 /// Where mail links point.
@@ -76,6 +81,9 @@ pub struct NativeParts {
     pub cfg: NativeConfig,
     pub links: Links,
     pub lockout: Arc<LockoutPolicy>,
+    /// Seals TOTP secrets (key file in `data_dir`).
+    pub sealer: crate::auth::sealer::Sealer,
+    pub mfa_issuer_default: String,
 }
 
 impl NativeBackend {
@@ -91,6 +99,8 @@ impl NativeBackend {
             links: p.links,
             lockout: p.lockout,
             session_cache: Default::default(),
+            sealer: p.sealer,
+            mfa_issuer_default: p.mfa_issuer_default,
         }
     }
 
@@ -242,7 +252,7 @@ impl AuthBackend for NativeBackend {
         email: Email,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.sign_in_impl(email, password, meta).await
     }
 
@@ -289,7 +299,7 @@ impl AuthBackend for NativeBackend {
         self.revoke_session_impl(session, id, meta).await
     }
 
-    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep> {
         self.confirm_impl(token, meta).await
     }
 
@@ -310,7 +320,7 @@ impl AuthBackend for NativeBackend {
         self.send_magic_link_impl(email, magic_link_url, meta).await
     }
 
-    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<AuthOutcome> {
+    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep> {
         self.verify_magic_link_impl(token, meta).await
     }
 
@@ -328,7 +338,7 @@ impl AuthBackend for NativeBackend {
         token: &str,
         password: String,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.reset_password_impl(token, password, meta).await
     }
 
@@ -350,7 +360,11 @@ impl AuthBackend for NativeBackend {
         redirect_uri: &str,
         code_challenge: Option<String>,
     ) -> AuthResult<String> {
-        self.issue_code_impl(grant.user_id(), redirect_uri, code_challenge)
+        let amr = match grant {
+            crate::auth::CodeGrant::SignIn(o) => o.amr.clone(),
+            crate::auth::CodeGrant::WebSession { session, .. } => session.amr.clone(),
+        };
+        self.issue_code_impl(grant.user_id(), amr, redirect_uri, code_challenge)
             .await
     }
 
@@ -360,7 +374,7 @@ impl AuthBackend for NativeBackend {
         redirect_uri: &str,
         code_verifier: Option<String>,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         self.exchange_code_impl(code, redirect_uri, code_verifier, meta)
             .await
     }

@@ -9,15 +9,35 @@
 //! with its first tokens, and records the sign-in in the audit log, so the
 //! proof, the session and the record commit together or not at all.
 //!
-//! Steps that later features insert (a second factor, an org's policy) go
-//! into `complete`; no other code calls [`Minter::new_session`].
+//! A user with an active second factor gets no session from a first
+//! factor: `complete` stores a pending second step (the `mfa_token`, bound
+//! to the user and the first factor, 5 minutes, single use) in the same
+//! transaction and answers [`SignInStep::MfaRequired`], an `Ok` so that the
+//! spent one-time token and the stored `mfa_token` commit. The challenge
+//! (`super::mfa`) then calls `complete` with [`Proof::SecondFactor`].
+//!
+//! Steps that later features insert (an org's policy) go into `complete`;
+//! no other code calls [`Minter::new_session`].
 
 use super::record;
 use super::session::Minter;
-use crate::auth::{AuthOutcome, RequestMeta};
+use crate::auth::secrets::{hash_token, random_token};
+use crate::auth::{AuthOutcome, FactorRef, MfaChallenge, RequestMeta, SignInStep};
 use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
-use crate::storage::{Conn, users};
+use crate::storage::{Conn, mfa, users};
+
+/// An `mfa_token` lives 5 minutes.
+pub const MFA_TOKEN_TTL: i64 = 300;
+/// Wrong codes an `mfa_token` survives.
+pub const MFA_MAX_FAILURES: i64 = 5;
+
+/// Which second factor answered the challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    Totp,
+    RecoveryCode,
+}
 
 /// How the user proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +54,16 @@ pub enum Proof {
     PasswordReset,
     /// A provider (Google, OIDC) vouched for the identity.
     Federated { provider: String },
-    /// An authorization code issued after a sign-in on the hosted pages.
-    AuthorizationCode,
+    /// An authorization code issued after a sign-in on the hosted pages,
+    /// with the methods (`amr`) of that sign-in.
+    AuthorizationCode { amr: Vec<String> },
+    /// The second step: a code for the pending challenge of a first factor
+    /// (its `amr` and audit method).
+    SecondFactor {
+        first_amr: Vec<String>,
+        first_method: String,
+        factor: SecondFactor,
+    },
 }
 
 impl Proof {
@@ -48,7 +76,40 @@ impl Proof {
             Self::MagicLink => "magic_link",
             Self::PasswordReset => "password_reset",
             Self::Federated { .. } => "oauth",
-            Self::AuthorizationCode => "authorization_code",
+            Self::AuthorizationCode { .. } => "authorization_code",
+            Self::SecondFactor { .. } => "mfa",
+        }
+    }
+
+    /// RFC 8176 method references: `pwd` (password), `email` (a link mailed
+    /// to the address), `fed` (a provider), `otp` + `mfa` after a second
+    /// factor (a recovery code is a one-time password too).
+    pub fn amr(&self) -> Vec<String> {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match self {
+            Self::Password | Self::SignUp => v(&["pwd"]),
+            Self::EmailConfirmation | Self::MagicLink | Self::PasswordReset => v(&["email"]),
+            Self::Federated { .. } => v(&["fed"]),
+            Self::AuthorizationCode { amr } => amr.clone(),
+            Self::SecondFactor { first_amr, .. } => {
+                let mut out = first_amr.clone();
+                for m in ["otp", "mfa"] {
+                    if !out.iter().any(|x| x == m) {
+                        out.push(m.to_string());
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Whether this proof already includes a second factor (so a user with
+    /// one needs no further step).
+    fn has_second_factor(&self) -> bool {
+        match self {
+            Self::SecondFactor { .. } => true,
+            Self::AuthorizationCode { amr } => amr.iter().any(|m| m == "mfa"),
+            _ => false,
         }
     }
 
@@ -64,6 +125,18 @@ impl Proof {
             Self::Federated { provider } => {
                 serde_json::json!({"method": self.method(), "provider": provider})
             }
+            Self::SecondFactor {
+                first_method,
+                factor,
+                ..
+            } => serde_json::json!({
+                "method": self.method(),
+                "first": first_method,
+                "factor": match factor {
+                    SecondFactor::Totp => "totp",
+                    SecondFactor::RecoveryCode => "recovery_code",
+                },
+            }),
             _ => serde_json::json!({"method": self.method()}),
         }
     }
@@ -79,8 +152,9 @@ pub(super) struct SignIn {
 }
 
 impl SignIn {
-    /// Applies the policy to `user`, creates the session and records the
-    /// sign-in, inside the caller's transaction.
+    /// Applies the policy to `user`, then creates the session and records
+    /// the sign-in, or (an active second factor and a proof without one)
+    /// stores the second step, inside the caller's transaction.
     pub fn complete(
         &self,
         conn: &Conn,
@@ -88,7 +162,7 @@ impl SignIn {
         proof: &Proof,
         meta: &RequestMeta,
         now: i64,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         if user.disabled {
             return Err(AuthError::AccountDisabled);
         }
@@ -98,7 +172,14 @@ impl SignIn {
         {
             return Err(AuthError::EmailNotConfirmed);
         }
-        let (tokens, session_id) = self.minter.new_session(conn, user, meta, now)?;
+        if !proof.has_second_factor() {
+            let factors = mfa::active_factors(conn, &user.id)?;
+            if !factors.is_empty() {
+                return self.second_step(conn, user, proof, factors, meta, now);
+            }
+        }
+        let amr = proof.amr();
+        let (tokens, session_id) = self.minter.new_session(conn, user, &amr, meta, now)?;
         record(
             conn,
             now,
@@ -111,11 +192,56 @@ impl SignIn {
         let user = users::by_id(conn, &user.id)?
             .ok_or(AuthError::InvalidToken)?
             .user;
-        Ok(AuthOutcome {
+        Ok(SignInStep::Session(AuthOutcome {
             user,
             tokens,
             session_id,
-        })
+            amr,
+        }))
+    }
+
+    /// Stores the pending second step and answers its `mfa_token`.
+    fn second_step(
+        &self,
+        conn: &Conn,
+        user: &User,
+        proof: &Proof,
+        factors: Vec<mfa::FactorRow>,
+        meta: &RequestMeta,
+        now: i64,
+    ) -> AuthResult<SignInStep> {
+        let token = random_token();
+        mfa::insert_challenge(
+            conn,
+            &hash_token(&token),
+            &mfa::ChallengeRow {
+                user_id: user.id.clone(),
+                method: proof.method().to_string(),
+                amr: proof.amr(),
+                expires_at: now + MFA_TOKEN_TTL,
+                failures: 0,
+                used_at: None,
+            },
+            now,
+        )?;
+        record(
+            conn,
+            now,
+            meta,
+            "sign_in.mfa_required",
+            Some(&user.id),
+            proof.audit_detail(),
+        )?;
+        Ok(SignInStep::MfaRequired(MfaChallenge {
+            mfa_token: token,
+            factors: factors
+                .into_iter()
+                .map(|f| FactorRef {
+                    id: f.id,
+                    kind: f.kind,
+                })
+                .collect(),
+        }))
     }
 }
 
@@ -137,7 +263,12 @@ mod tests {
                 },
                 "oauth",
             ),
-            (Proof::AuthorizationCode, "authorization_code"),
+            (
+                Proof::AuthorizationCode {
+                    amr: vec!["pwd".into()],
+                },
+                "authorization_code",
+            ),
         ];
         for (proof, method) in all {
             assert_eq!(proof.method(), method);
@@ -145,5 +276,27 @@ mod tests {
         }
         assert!(Proof::Password.needs_confirmed_email());
         assert!(!Proof::MagicLink.needs_confirmed_email());
+    }
+
+    #[test]
+    fn amr_follows_rfc_8176_and_a_second_factor_adds_otp_and_mfa() {
+        assert_eq!(Proof::Password.amr(), ["pwd"]);
+        assert_eq!(Proof::MagicLink.amr(), ["email"]);
+        let second = Proof::SecondFactor {
+            first_amr: vec!["pwd".into()],
+            first_method: "password".into(),
+            factor: super::SecondFactor::Totp,
+        };
+        assert_eq!(second.amr(), ["pwd", "otp", "mfa"]);
+        assert!(second.has_second_factor());
+        assert!(!Proof::Password.has_second_factor());
+        let code = Proof::AuthorizationCode { amr: second.amr() };
+        assert!(code.has_second_factor());
+        assert!(
+            !Proof::AuthorizationCode {
+                amr: vec!["pwd".into()]
+            }
+            .has_second_factor()
+        );
     }
 }

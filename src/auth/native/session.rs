@@ -14,7 +14,7 @@ use super::{NativeBackend, record};
 use crate::auth::jwt::{AccessClaims, Keyring};
 use crate::auth::seal;
 use crate::auth::secrets::{hash_token, random_token};
-use crate::auth::{AuthOutcome, RequestMeta, SessionInfo, SessionView, TokenPair};
+use crate::auth::{RequestMeta, SessionInfo, SessionView, SignInStep, TokenPair};
 use crate::clock::from_unix;
 use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
@@ -36,6 +36,7 @@ impl Minter {
         &self,
         conn: &Conn,
         user: &User,
+        amr: &[String],
         meta: &RequestMeta,
         now: i64,
     ) -> AuthResult<(TokenPair, String)> {
@@ -49,6 +50,7 @@ impl Minter {
             user_agent: meta.user_agent.clone(),
             active_org_id: None,
             revoked_at: None,
+            amr: amr.to_vec(),
         };
         sessions::insert(conn, &session)?;
         users::touch_sign_in(conn, &user.id, now)?;
@@ -105,6 +107,7 @@ impl Minter {
             role: user.role.as_str().to_string(),
             org_id: org_role.as_ref().and(session.active_org_id.clone()),
             org_role,
+            amr: session.amr.clone(),
         };
         Ok(TokenPair {
             access_token: self.keys.sign(&claims)?,
@@ -182,7 +185,7 @@ impl NativeBackend {
         user: User,
         proof: Proof,
         meta: &RequestMeta,
-    ) -> AuthResult<AuthOutcome> {
+    ) -> AuthResult<SignInStep> {
         let pipeline = self.sign_in_pipeline();
         let meta = meta.clone();
         let now = self.now();
@@ -346,6 +349,7 @@ impl NativeBackend {
             org_id: claims.org_id.filter(|_| org_still_active),
             org_role: claims.org_role.filter(|_| org_still_active),
             email: Some(claims.email),
+            amr: claims.amr,
         };
         self.session_cache.put(
             access_token,

@@ -72,6 +72,7 @@ mod tests {
             org_id: None,
             org_role: None,
             email: None,
+            amr: Vec::new(),
         }
     }
 

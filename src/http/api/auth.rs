@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/password/reset").post(reset_password))
         .service(web::resource("/active-org").post(set_active_org))
         .service(web::resource("/token").post(exchange_code))
+        .configure(super::mfa::routes)
         .configure(super::oauth::routes);
 }
 

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 pub mod auth;
+pub mod mfa;
 pub mod oauth;
 pub mod oauth_cognito;
 pub mod ops;

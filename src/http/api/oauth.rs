@@ -167,11 +167,33 @@ async fn callback(
             &flow,
         )
         .await?;
-    let outcome = ctx
+    let step = ctx
         .state
         .accounts
         .sign_in_with_identity(identity, &ctx.meta)
         .await?;
+    let outcome = match step {
+        crate::auth::SignInStep::Session(outcome) => outcome,
+        crate::auth::SignInStep::MfaRequired(challenge) => {
+            // The second step on the pages, then on to where this flow goes.
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(v) = &flow.redirect_to {
+                q.append_pair("redirect_to", v);
+            }
+            if let Some(v) = &flow.app_state {
+                q.append_pair("state", v);
+            }
+            if let Some(v) = &flow.app_code_challenge {
+                q.append_pair("code_challenge", v);
+                q.append_pair("code_challenge_method", "S256");
+            }
+            let q = q.finish();
+            let q = if q.is_empty() { q } else { format!("?{q}") };
+            let mut res = ctx.second_step(&challenge.mfa_token, &q);
+            let _ = res.add_cookie(&removal());
+            return Ok(res);
+        }
+    };
     let mut res = match &flow.redirect_to {
         Some(target) if !target.starts_with(&format!("{}/", ctx.state.config.public_url())) => {
             let code = ctx

@@ -41,6 +41,8 @@ struct AccountPage {
     identities: Vec<(String, Option<String>)>,
     sessions: Vec<SessionRow>,
     errors: FormErrors,
+    /// Second factors (`/account/security`): native users only.
+    security: bool,
 }
 
 async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
@@ -78,6 +80,7 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         identities,
         sessions,
         errors,
+        security: ctx.state.native.is_some(),
     };
     ctx.render(status, &page)
 }

@@ -8,6 +8,7 @@ pub mod account;
 mod assets;
 mod auth;
 mod orgs;
+mod security;
 pub mod session;
 
 use crate::auth::{AuthOutcome, CodeGrant, SessionInfo};
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(assets::routes)
         .configure(auth::routes)
         .configure(account::routes)
+        .configure(security::routes)
         .configure(orgs::routes);
 }
 
@@ -287,6 +289,13 @@ impl Ctx {
         let flash = self.web.take_flash();
         self.web = WebSession::signed_in(sid, flash);
         Ok(())
+    }
+
+    /// A first factor asked for the second: keep its `mfa_token` in the
+    /// page session and go to `/mfa` (with the app's return query).
+    pub fn second_step(&mut self, mfa_token: &str, return_query: &str) -> HttpResponse {
+        self.web.mfa = Some(mfa_token.to_string());
+        self.redirect(&format!("/mfa{return_query}"))
     }
 
     /// What an authorization code for the signed-in browser is issued on:

@@ -29,6 +29,9 @@ pub struct WebSession {
     pub csrf: String,
     #[serde(default)]
     pub flash: Option<Flash>,
+    /// The `mfa_token` of a sign-in waiting for its second step (`/mfa`).
+    #[serde(default)]
+    pub mfa: Option<String>,
 }
 
 impl WebSession {
@@ -37,6 +40,7 @@ impl WebSession {
             sid: None,
             csrf: random_token(),
             flash: None,
+            mfa: None,
         }
     }
 
@@ -47,6 +51,7 @@ impl WebSession {
             sid: Some(sid),
             csrf: random_token(),
             flash,
+            mfa: None,
         }
     }
 

@@ -251,11 +251,16 @@ async fn setup_submit(PageForm { mut ctx, form }: PageForm<SetupForm>) -> PageRe
     match attempt.await {
         Ok(_) => {
             let email = Email::parse(&email_raw).map_err(|_| PageError::Internal)?;
-            let outcome = ctx
+            let step = ctx
                 .state
                 .backend
                 .sign_in(email, form.password.clone().unwrap_or_default(), &ctx.meta)
                 .await?;
+            // The new admin has no second factor yet; were one asked for,
+            // the sign-in goes through /login like any other.
+            let crate::auth::SignInStep::Session(outcome) = step else {
+                return Ok(ctx.redirect("/login"));
+            };
             ctx.sign_in(&outcome).await?;
             ctx.web
                 .set_flash("ok", "Welcome! You are derp's first admin.");

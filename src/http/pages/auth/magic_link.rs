@@ -2,9 +2,8 @@
 
 use super::{
     EmailForm, EmailFormPage, PageResult, ReturnParams, TokenActionPage, TokenForm, TokenQuery,
-    check_your_email, finish_sign_in, form_failure, link_failed, parse_email,
+    check_your_email, form_failure, link_failed, parse_email, signed_in_or_second_step,
 };
-use crate::auth::CodeGrant;
 use crate::http::pages::{Ctx, FormErrors, PageError, PageForm, non_empty};
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -98,10 +97,7 @@ pub(super) async fn magic_link_verify(
         .verify_magic_link(&token, &ctx.meta)
         .await
     {
-        Ok(outcome) => {
-            ctx.sign_in(&outcome).await?;
-            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
-        }
+        Ok(step) => signed_in_or_second_step(&mut ctx, step, &ret, None).await,
         Err(e) => link_failed(&mut ctx, e, "sign-in link"),
     }
 }

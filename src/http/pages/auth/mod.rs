@@ -3,6 +3,7 @@
 //! here, one module per flow below.
 
 mod magic_link;
+mod mfa;
 mod password;
 mod sign_in;
 mod sign_up;
@@ -13,8 +14,8 @@ use sign_in::{login_page, login_submit, logout_page, logout_submit, oauth_start}
 use sign_up::{confirm_page, confirm_submit, resend_submit, signup_page, signup_submit};
 
 use super::{Chrome, Ctx, FormErrors, PageError, non_empty};
-use crate::auth::CodeGrant;
 use crate::auth::native::valid_challenge;
+use crate::auth::{CodeGrant, SignInStep};
 use crate::domain::Email;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
@@ -59,6 +60,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/logout")
                 .get(logout_page)
                 .post(logout_submit),
+        )
+        .service(
+            web::resource("/mfa")
+                .get(mfa::mfa_page)
+                .post(mfa::mfa_submit),
         );
 }
 
@@ -166,6 +172,31 @@ pub async fn finish_sign_in(ctx: &Ctx, grant: CodeGrant<'_>, ret: &ReturnParams)
         pairs.push(("state", s.as_str()));
     }
     Ok(ctx.redirect(&with_query(target, &pairs)))
+}
+
+/// What a way in gave, on the pages: signed in (the page session starts,
+/// `flash` is kept when the browser stays here, then on to the app or the
+/// account), or the second step at `/mfa`.
+async fn signed_in_or_second_step(
+    ctx: &mut Ctx,
+    step: SignInStep,
+    ret: &ReturnParams,
+    flash: Option<&str>,
+) -> PageResult {
+    if let Some(text) = flash
+        && ret.redirect_to.is_none()
+    {
+        ctx.web.set_flash("ok", text);
+    }
+    match step {
+        SignInStep::Session(outcome) => {
+            ctx.sign_in(&outcome).await?;
+            finish_sign_in(ctx, CodeGrant::SignIn(&outcome), ret).await
+        }
+        SignInStep::MfaRequired(challenge) => {
+            Ok(ctx.second_step(&challenge.mfa_token, &ret.query()))
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

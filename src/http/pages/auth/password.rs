@@ -3,9 +3,8 @@
 
 use super::{
     EmailForm, EmailFormPage, PageResult, ReturnParams, TokenQuery, check_your_email, code_failure,
-    finish_sign_in, form_failure, link_failed, parse_email,
+    form_failure, link_failed, parse_email, signed_in_or_second_step,
 };
-use crate::auth::CodeGrant;
 use crate::error::AuthError;
 use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm, non_empty};
 use actix_web::http::StatusCode;
@@ -167,12 +166,8 @@ pub(super) async fn reset_code_submit(mut ctx: Ctx, form: &ResetForm) -> PageRes
             .await
     };
     match attempt.await {
-        Ok(outcome) => {
-            ctx.sign_in(&outcome).await?;
-            if ret.redirect_to.is_none() {
-                ctx.web.set_flash("ok", "Your password is changed.");
-            }
-            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        Ok(step) => {
+            signed_in_or_second_step(&mut ctx, step, &ret, Some("Your password is changed.")).await
         }
         Err(e) => {
             let (status, errors) = code_failure(&e);
@@ -194,13 +189,14 @@ pub(super) async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>
         .reset_password(&token, password, &ctx.meta)
         .await
     {
-        Ok(outcome) => {
-            ctx.sign_in(&outcome).await?;
-            ctx.web.set_flash(
-                "ok",
-                "Your password is changed. Every other session was signed out.",
-            );
-            Ok(ctx.redirect("/account"))
+        Ok(step) => {
+            signed_in_or_second_step(
+                &mut ctx,
+                step,
+                &ReturnParams::default(),
+                Some("Your password is changed. Every other session was signed out."),
+            )
+            .await
         }
         Err(AuthError::InvalidToken) => {
             link_failed(&mut ctx, AuthError::InvalidToken, "password reset email")

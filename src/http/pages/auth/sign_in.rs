@@ -2,9 +2,9 @@
 //! starting a provider sign-in at `/oauth/{provider}`.
 
 use super::{
-    CredentialsForm, PageResult, ReturnParams, finish_sign_in, form_failure, parse_email, providers,
+    CredentialsForm, PageResult, ReturnParams, finish_sign_in, form_failure, parse_email,
+    providers, signed_in_or_second_step,
 };
-use crate::auth::CodeGrant;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
 use crate::http::pages::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
@@ -81,10 +81,7 @@ pub(super) async fn login_submit(
             .await
     };
     match attempt.await {
-        Ok(outcome) => {
-            ctx.sign_in(&outcome).await?;
-            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
-        }
+        Ok(step) => signed_in_or_second_step(&mut ctx, step, &ret, None).await,
         Err(e) => {
             let (status, errors) = form_failure(&e);
             let confirm_url = (matches!(e, AuthError::EmailNotConfirmed)

@@ -4,6 +4,7 @@
 use super::{
     CredentialsForm, EmailForm, MessagePage, PageResult, ReturnParams, TokenActionPage, TokenForm,
     TokenQuery, code_failure, finish_sign_in, form_failure, link_failed, parse_email, providers,
+    signed_in_or_second_step,
 };
 use crate::auth::{CodeGrant, ConfirmOutcome, SignUpOutcome, SignUpRequest};
 use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm, non_empty};
@@ -173,12 +174,9 @@ pub(super) async fn confirm_submit(PageForm { mut ctx, form }: PageForm<TokenFor
     }
     let token = form.token.clone().unwrap_or_default();
     match ctx.state.accounts.confirm(&token, &ctx.meta).await {
-        Ok(outcome) => {
-            ctx.sign_in(&outcome).await?;
-            if ret.redirect_to.is_none() {
-                ctx.web.set_flash("ok", "Your email address is confirmed.");
-            }
-            finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
+        Ok(step) => {
+            let flash = Some("Your email address is confirmed.");
+            signed_in_or_second_step(&mut ctx, step, &ret, flash).await
         }
         Err(e) => link_failed(&mut ctx, e, "confirmation email"),
     }

@@ -1,0 +1,246 @@
+//! `/account/security`: second factors on the hosted pages. Lists the
+//! factors, enrolls TOTP (QR code rendered here as SVG, the secret as text
+//! too), verifies the first code, shows the ten recovery codes once,
+//! removes a factor and replaces the recovery codes. Native users only.
+
+use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use crate::auth::native::NativeBackend;
+use crate::auth::native::mfa::FactorView;
+use crate::error::AuthError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use std::sync::Arc;
+
+type PageResult = Result<HttpResponse, PageError>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/account/security").get(security_page))
+        .service(web::resource("/account/security/totp").post(enroll_submit))
+        .service(web::resource("/account/security/totp/verify").post(verify_submit))
+        .service(web::resource("/account/security/recovery-codes").post(codes_submit))
+        .service(web::resource("/account/security/factors/{id}/remove").post(remove_submit));
+}
+
+const REAUTH: &str = "For your security, this needs a recent sign-in: sign out, sign in again, then come back within 10 minutes.";
+
+fn native(ctx: &Ctx) -> Result<Arc<NativeBackend>, PageError> {
+    ctx.state.native.clone().ok_or(PageError::NotFound)
+}
+
+pub struct FactorRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+impl From<FactorView> for FactorRow {
+    fn from(f: FactorView) -> Self {
+        Self {
+            id: f.id,
+            kind: f.kind,
+            name: f.name,
+            created: super::account::show_time(f.created_at),
+            last_used: f
+                .last_used_at
+                .map(super::account::show_time)
+                .unwrap_or_else(|| "never".into()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/security.html")]
+struct SecurityPage {
+    c: Chrome,
+    factors: Vec<FactorRow>,
+    codes_left: i64,
+    totp_offered: bool,
+}
+
+async fn security_page(mut ctx: Ctx) -> PageResult {
+    let me = ctx.require_user()?;
+    let native = native(&ctx)?;
+    let factors = native
+        .mfa_factors(&me)
+        .await?
+        .into_iter()
+        .map(FactorRow::from)
+        .collect();
+    let codes_left = native.mfa_recovery_codes_left(&me).await?;
+    let page = SecurityPage {
+        c: ctx.chrome("Security"),
+        factors,
+        codes_left,
+        totp_offered: ctx.state.config.native().mfa.totp,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+/// Back to the security page with a message.
+fn back(ctx: &mut Ctx, kind: &str, text: &str) -> PageResult {
+    ctx.web.set_flash(kind, text);
+    Ok(ctx.redirect("/account/security"))
+}
+
+#[derive(Template)]
+#[template(path = "pages/security_totp.html")]
+struct EnrollPage {
+    c: Chrome,
+    factor_id: String,
+    secret: String,
+    otpauth_url: String,
+    qr_svg: String,
+    errors: FormErrors,
+}
+
+/// The otpauth URL as an inline SVG QR code (no image service, no script).
+fn qr_svg(url: &str) -> Result<String, PageError> {
+    let code = qrcode::QrCode::new(url.as_bytes()).map_err(|e| {
+        tracing::error!(error = %e, "QR code failed");
+        PageError::Internal
+    })?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build();
+    Ok(svg
+        .trim_start_matches(r#"<?xml version="1.0" standalone="yes"?>"#)
+        .replacen(
+            "<svg ",
+            r#"<svg role="img" aria-label="QR code for your authenticator app" "#,
+            1,
+        ))
+}
+
+fn enroll_view(
+    ctx: &mut Ctx,
+    factor_id: String,
+    secret: String,
+    otpauth_url: String,
+    errors: FormErrors,
+) -> Result<EnrollPage, PageError> {
+    Ok(EnrollPage {
+        c: ctx.chrome("Set up an authenticator app"),
+        qr_svg: qr_svg(&otpauth_url)?,
+        factor_id,
+        secret,
+        otpauth_url,
+        errors,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct EnrollForm {
+    name: Option<String>,
+}
+
+async fn enroll_submit(PageForm { mut ctx, form }: PageForm<EnrollForm>) -> PageResult {
+    let me = ctx.require_user()?;
+    match native(&ctx)?.mfa_totp_enroll(&me, form.name.clone()).await {
+        Ok(e) => {
+            let page = enroll_view(
+                &mut ctx,
+                e.factor_id,
+                e.secret,
+                e.otpauth_url,
+                FormErrors::default(),
+            )?;
+            ctx.render(StatusCode::OK, &page)
+        }
+        Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct VerifyForm {
+    factor_id: Option<String>,
+    code: Option<String>,
+    /// Echoed back from the enrollment page to show it again after a wrong
+    /// code; only displayed, the stored secret is what the code is checked
+    /// against.
+    secret: Option<String>,
+    otpauth_url: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/recovery_codes.html")]
+struct CodesPage {
+    c: Chrome,
+    codes: Vec<String>,
+}
+
+async fn verify_submit(PageForm { mut ctx, form }: PageForm<VerifyForm>) -> PageResult {
+    let me = ctx.require_user()?;
+    let factor_id = form.factor_id.clone().unwrap_or_default();
+    let code = form.code.clone().unwrap_or_default();
+    match native(&ctx)?
+        .mfa_totp_verify(&me, &factor_id, &code, &ctx.meta)
+        .await
+    {
+        Ok((_, codes)) => {
+            ctx.web.set_flash("ok", "Your authenticator app is set up.");
+            let page = CodesPage {
+                c: ctx.chrome("Your recovery codes"),
+                codes,
+            };
+            ctx.render(StatusCode::OK, &page)
+        }
+        Err(e @ AuthError::InvalidRequest { .. }) => {
+            let url = form
+                .otpauth_url
+                .clone()
+                .filter(|u| u.starts_with("otpauth://totp/"))
+                .unwrap_or_default();
+            if url.is_empty() {
+                return back(&mut ctx, "error", "That code was wrong. Start again.");
+            }
+            let page = enroll_view(
+                &mut ctx,
+                factor_id,
+                form.secret.clone().unwrap_or_default(),
+                url,
+                FormErrors::from_auth(&e),
+            )?;
+            ctx.render(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(AuthError::NotFound(_)) => back(
+            &mut ctx,
+            "error",
+            "That setup expired or was replaced. Start again.",
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn codes_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResult {
+    let me = ctx.require_user()?;
+    match native(&ctx)?.mfa_new_recovery_codes(&me, &ctx.meta).await {
+        Ok(codes) => {
+            let page = CodesPage {
+                c: ctx.chrome("Your recovery codes"),
+                codes,
+            };
+            ctx.render(StatusCode::OK, &page)
+        }
+        Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
+        Err(AuthError::NotFound(_)) => back(&mut ctx, "error", "Set up a second factor first."),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn remove_submit(
+    path: web::Path<String>,
+    PageForm { mut ctx, .. }: PageForm<NoFields>,
+) -> PageResult {
+    let me = ctx.require_user()?;
+    match native(&ctx)?.mfa_remove(&me, &path, &ctx.meta).await {
+        Ok(()) => back(&mut ctx, "ok", "The second factor is removed."),
+        Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
+        Err(e) => Err(e.into()),
+    }
+}

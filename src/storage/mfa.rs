@@ -1,0 +1,263 @@
+//! Second factors (TOTP), recovery codes and pending second steps of a
+//! sign-in (`mfa_token`s). Secrets arrive here already sealed; codes and
+//! tokens only as hashes.
+
+use super::{Conn, StorageResult, optional};
+use rusqlite::params;
+
+#[derive(Debug, Clone)]
+pub struct FactorRow {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub name: String,
+    pub secret_sealed: String,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_used_step: Option<i64>,
+}
+
+const FACTOR_COLUMNS: &str = "id, user_id, type, name, secret_sealed, created_at, confirmed_at, last_used_at, last_used_step";
+
+fn factor_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FactorRow> {
+    Ok(FactorRow {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        kind: r.get(2)?,
+        name: r.get(3)?,
+        secret_sealed: r.get(4)?,
+        created_at: r.get(5)?,
+        confirmed_at: r.get(6)?,
+        last_used_at: r.get(7)?,
+        last_used_step: r.get(8)?,
+    })
+}
+
+pub fn insert_factor(conn: &Conn, f: &FactorRow) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO mfa_factors (id, user_id, type, name, secret_sealed, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            f.id,
+            f.user_id,
+            f.kind,
+            f.name,
+            f.secret_sealed,
+            f.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn factor(conn: &Conn, user_id: &str, id: &str) -> StorageResult<Option<FactorRow>> {
+    let sql = format!("SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE id = ?1 AND user_id = ?2");
+    optional(conn.query_row(&sql, params![id, user_id], factor_from_row))
+}
+
+/// The user's factors, pending ones included, oldest first.
+pub fn factors(conn: &Conn, user_id: &str) -> StorageResult<Vec<FactorRow>> {
+    let sql = format!(
+        "SELECT {FACTOR_COLUMNS} FROM mfa_factors WHERE user_id = ?1 ORDER BY created_at, id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([user_id], factor_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The user's verified factors: the ones a sign-in must pass.
+pub fn active_factors(conn: &Conn, user_id: &str) -> StorageResult<Vec<FactorRow>> {
+    Ok(factors(conn, user_id)?
+        .into_iter()
+        .filter(|f| f.confirmed_at.is_some())
+        .collect())
+}
+
+pub fn has_active_factor(conn: &Conn, user_id: &str) -> StorageResult<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM mfa_factors WHERE user_id = ?1 AND confirmed_at IS NOT NULL)",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn confirm_factor(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE mfa_factors SET confirmed_at = ?2 WHERE id = ?1 AND confirmed_at IS NULL",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+/// Records that the TOTP code of time step `step` was accepted. One atomic
+/// UPDATE: a step not newer than the last accepted one (a replay, even
+/// concurrent) changes nothing and answers false.
+pub fn use_totp_step(conn: &Conn, id: &str, step: i64, now: i64) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE mfa_factors SET last_used_step = ?2, last_used_at = ?3
+         WHERE id = ?1 AND (last_used_step IS NULL OR last_used_step < ?2)",
+        params![id, step, now],
+    )? == 1)
+}
+
+pub fn delete_factor(conn: &Conn, user_id: &str, id: &str) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "DELETE FROM mfa_factors WHERE id = ?1 AND user_id = ?2",
+        params![id, user_id],
+    )? == 1)
+}
+
+/// Drops pending (never verified) factors of the user older than `before`.
+pub fn delete_stale_pending(conn: &Conn, user_id: &str, before: i64) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM mfa_factors WHERE user_id = ?1 AND confirmed_at IS NULL AND created_at < ?2",
+        params![user_id, before],
+    )?)
+}
+
+/// Removes every factor, recovery code and pending challenge of the user;
+/// answers how many verified factors there were.
+pub fn delete_all_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
+    let active = active_factors(conn, user_id)?.len();
+    conn.execute("DELETE FROM mfa_factors WHERE user_id = ?1", [user_id])?;
+    conn.execute(
+        "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
+        [user_id],
+    )?;
+    conn.execute("DELETE FROM mfa_challenges WHERE user_id = ?1", [user_id])?;
+    Ok(active)
+}
+
+/// Replaces the user's recovery codes with `hashes`.
+pub fn replace_recovery_codes(
+    conn: &Conn,
+    user_id: &str,
+    hashes: &[String],
+    now: i64,
+) -> StorageResult<()> {
+    conn.execute(
+        "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
+        [user_id],
+    )?;
+    let mut stmt = conn.prepare(
+        "INSERT INTO mfa_recovery_codes (user_id, code_hash, created_at) VALUES (?1, ?2, ?3)",
+    )?;
+    for h in hashes {
+        stmt.execute(params![user_id, h, now])?;
+    }
+    Ok(())
+}
+
+pub fn delete_recovery_codes(conn: &Conn, user_id: &str) -> StorageResult<()> {
+    conn.execute(
+        "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
+        [user_id],
+    )?;
+    Ok(())
+}
+
+/// Spends one unused recovery code: one atomic UPDATE … WHERE used_at IS
+/// NULL, so a code works once even under concurrency.
+pub fn use_recovery_code(
+    conn: &Conn,
+    user_id: &str,
+    code_hash: &str,
+    now: i64,
+) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE mfa_recovery_codes SET used_at = ?3
+         WHERE id = (SELECT id FROM mfa_recovery_codes
+                     WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL LIMIT 1)
+           AND used_at IS NULL",
+        params![user_id, code_hash, now],
+    )? == 1)
+}
+
+pub fn unused_recovery_codes(conn: &Conn, user_id: &str) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// A pending second step: the first factor passed, the second is awaited.
+#[derive(Debug, Clone)]
+pub struct ChallengeRow {
+    pub user_id: String,
+    pub method: String,
+    pub amr: Vec<String>,
+    pub expires_at: i64,
+    pub failures: i64,
+    pub used_at: Option<i64>,
+}
+
+pub fn insert_challenge(
+    conn: &Conn,
+    token_hash: &str,
+    c: &ChallengeRow,
+    now: i64,
+) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO mfa_challenges (token_hash, user_id, method, amr, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            token_hash,
+            c.user_id,
+            c.method,
+            serde_json::to_string(&c.amr).unwrap_or_else(|_| "[]".into()),
+            now,
+            c.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn challenge(conn: &Conn, token_hash: &str) -> StorageResult<Option<ChallengeRow>> {
+    optional(conn.query_row(
+        "SELECT user_id, method, amr, expires_at, failures, used_at
+         FROM mfa_challenges WHERE token_hash = ?1",
+        [token_hash],
+        |r| {
+            let amr: String = r.get(2)?;
+            Ok(ChallengeRow {
+                user_id: r.get(0)?,
+                method: r.get(1)?,
+                amr: serde_json::from_str(&amr).unwrap_or_default(),
+                expires_at: r.get(3)?,
+                failures: r.get(4)?,
+                used_at: r.get(5)?,
+            })
+        },
+    ))
+}
+
+/// Counts a wrong code against the challenge; answers the new count.
+pub fn challenge_failed(conn: &Conn, token_hash: &str) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = ?1
+         RETURNING failures",
+        [token_hash],
+        |r| r.get(0),
+    )?)
+}
+
+/// Spends the challenge: one atomic UPDATE … WHERE used_at IS NULL that also
+/// checks its life and its failures.
+pub fn spend_challenge(
+    conn: &Conn,
+    token_hash: &str,
+    max_failures: i64,
+    now: i64,
+) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE mfa_challenges SET used_at = ?2
+         WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 AND failures < ?3",
+        params![token_hash, now, max_failures],
+    )? == 1)
+}
+
+/// Forgets challenges that expired before `before`.
+pub fn prune_challenges(conn: &Conn, before: i64) -> StorageResult<usize> {
+    Ok(conn.execute("DELETE FROM mfa_challenges WHERE expires_at < ?1", [before])?)
+}
