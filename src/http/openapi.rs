@@ -137,6 +137,10 @@ pub struct Status {
 pub struct AuthorizationUrl {
     /// Where to send the browser.
     pub url: String,
+    /// The `state` in that URL (Google and OpenID Connect providers): the
+    /// app's own when the provider returns to the app, to pass to
+    /// `/oauth/{provider}/sign-in` with the code.
+    pub state: Option<String>,
 }
 
 #[derive(ToSchema)]

@@ -82,9 +82,14 @@ pub(crate) fn removal() -> Cookie<'static> {
 struct UrlQuery {
     /// An allow-listed app URL that gets derp's code after derp's callback.
     redirect_to: Option<String>,
-    /// The app's `state`, handed back with derp's code.
+    /// The app's `state`. When the provider returns to the app (its
+    /// `redirect_uri` is the app's), this is the `state` in the provider's
+    /// URL; otherwise derp hands it back with its code.
     state: Option<String>,
-    /// S256 challenge of derp's code (the app's PKCE).
+    /// S256 challenge of the code the app receives: derp's code after
+    /// derp's callback, or the provider's code when the provider returns to
+    /// the app (send the verifier to `/oauth/{provider}/sign-in`; without
+    /// it derp keeps its own verifier bound to `state`).
     code_challenge: Option<String>,
     login_hint: Option<String>,
 }
@@ -137,7 +142,7 @@ async fn authorization_url(
         .await?;
     Ok(HttpResponse::Ok()
         .cookie(flow_cookie(&state, &flow))
-        .json(json!({ "url": url })))
+        .json(json!({ "url": url, "state": flow.state })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -255,6 +260,8 @@ async fn callback(
 struct SignInBody {
     /// The provider's code.
     code: String,
+    /// The `state` of a flow started at `/oauth/{provider}/url`: derp
+    /// finishes it with the PKCE verifier and nonce it kept.
     state: Option<String>,
     /// The app's own PKCE verifier, when the app made the challenge.
     code_verifier: Option<String>,
@@ -294,7 +301,13 @@ async fn sign_in(
     }
     let oauth = provider_service(&state, &path)?;
     let identity = oauth
-        .sign_in_with_code(&path, &body.code, body.code_verifier, body.redirect_uri)
+        .sign_in_with_code(
+            &path,
+            &body.code,
+            body.state.as_deref(),
+            body.code_verifier,
+            body.redirect_uri,
+        )
         .await?;
     let outcome = state
         .accounts
