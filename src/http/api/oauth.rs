@@ -161,7 +161,8 @@ struct CallbackQuery {
     params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)"), CallbackQuery),
     responses(
         (status = 302, description = "Signed in: on to the app (with a code) or the account page"),
-        (status = 400, description = "An HTML page saying what went wrong", content_type = "text/html"),
+        (status = "4XX", description = "An HTML page saying what went wrong (unknown provider, another browser, a refused sign-in)", content_type = "text/html"),
+        (status = "5XX", description = "An HTML page: the provider or derp failed", content_type = "text/html"),
     )
 )]
 /// The browser comes back from the provider: sign in, then on to the app
