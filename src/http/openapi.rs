@@ -111,7 +111,80 @@ fn null() -> utoipa::openapi::schema::Object {
 #[serde(untagged)]
 pub enum ConfirmResponse {
     SignedIn(AuthOutcome),
+    MfaRequired(MfaRequired),
     Confirmed(Confirmed),
+}
+
+/// A factor that can answer the second step.
+#[derive(ToSchema)]
+pub struct FactorRef {
+    pub id: String,
+    /// `totp` or `recovery_code`
+    #[schema(rename = "type")]
+    pub kind: String,
+}
+
+/// The first factor was right and the user has a second one: send a code
+/// with `mfa_token` to `POST /api/v1/auth/mfa/challenge`.
+#[derive(ToSchema)]
+pub struct MfaRequired {
+    #[schema(schema_with = null)]
+    pub user: (),
+    #[schema(schema_with = null)]
+    pub tokens: (),
+    /// Always true.
+    pub mfa_required: bool,
+    pub mfa_token: String,
+    pub factors: Vec<FactorRef>,
+}
+
+/// Signed in (`{user, tokens}`), or a second factor is needed.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum SignInResponse {
+    SignedIn(AuthOutcome),
+    MfaRequired(MfaRequired),
+}
+
+/// A second factor as its owner sees it (no secret).
+#[derive(ToSchema)]
+pub struct Factor {
+    pub id: String,
+    /// `totp`
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+}
+
+#[derive(ToSchema)]
+pub struct FactorList {
+    pub factors: Vec<Factor>,
+}
+
+/// A pending TOTP factor: what the authenticator app needs, shown once.
+#[derive(ToSchema)]
+pub struct TotpEnrollment {
+    pub factor_id: String,
+    /// Base32, for typing into the app.
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+/// The factor is active; recovery codes come with the first one.
+#[derive(ToSchema)]
+pub struct TotpVerified {
+    pub factor: Factor,
+    /// Shown once; empty when the user already had codes.
+    pub recovery_codes: Vec<String>,
+}
+
+#[derive(ToSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
 }
 
 #[derive(ToSchema)]
@@ -192,7 +265,7 @@ impl Modify for SecuritySchemes {
 }
 
 use crate::http::admin::{api as admin_api, lockouts};
-use crate::http::api::{auth, oauth, ops, orgs};
+use crate::http::api::{auth, mfa, oauth, ops, orgs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -205,6 +278,7 @@ use crate::http::api::{auth, oauth, ops, orgs};
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
         (name = "auth", description = "Sign-up, sign-in, tokens, the session and the account"),
+        (name = "mfa", description = "Second factors (TOTP, recovery codes) and the sign-in challenge"),
         (name = "oauth", description = "Sign-in with Google, OpenID Connect providers and Cognito's hosted UI"),
         (name = "orgs", description = "Organizations, members and invitations"),
         (name = "admin", description = "The admin API: an admin's access token or a service key"),
@@ -216,6 +290,8 @@ use crate::http::api::{auth, oauth, ops, orgs};
         auth::confirm, auth::resend_confirmation, auth::send_magic_link,
         auth::verify_magic_link, auth::recover_password, auth::reset_password,
         auth::set_active_org, auth::exchange_code,
+        mfa::list_factors, mfa::remove_factor, mfa::enroll_totp, mfa::verify_totp,
+        mfa::new_recovery_codes, mfa::challenge,
         oauth::authorization_url, oauth::callback, oauth::sign_in,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org, orgs::delete_org,
         orgs::list_members, orgs::add_member, orgs::change_role, orgs::remove_member,

@@ -91,7 +91,7 @@ struct SignInBody {
     path = "/api/v1/auth/sign-in",
     tag = "auth",
     request_body = SignInBody,
-    responses((status = 200, description = "Signed in", body = AuthOutcome), Errors)
+    responses((status = 200, description = "Signed in", body = doc::SignInResponse), Errors)
 )]
 async fn sign_in(
     state: web::Data<AppState>,
@@ -351,7 +351,7 @@ struct TokenBody {
     path = "/api/v1/auth/magic-link/verify",
     tag = "auth",
     request_body = TokenBody,
-    responses((status = 200, description = "Signed in", body = AuthOutcome), Errors)
+    responses((status = 200, description = "Signed in", body = doc::SignInResponse), Errors)
 )]
 async fn verify_magic_link(
     state: web::Data<AppState>,
@@ -401,7 +401,7 @@ struct ResetBody {
     path = "/api/v1/auth/password/reset",
     tag = "auth",
     request_body = ResetBody,
-    responses((status = 200, description = "The password is changed and the user signed in", body = AuthOutcome), Errors)
+    responses((status = 200, description = "The password is changed and the user signed in", body = doc::SignInResponse), Errors)
 )]
 /// `{token, password}` (a link derp mailed) or `{email, code, password}` (Cognito).
 async fn reset_password(
@@ -463,7 +463,7 @@ struct TokenRequest {
     path = "/api/v1/auth/token",
     tag = "auth",
     request_body = TokenRequest,
-    responses((status = 200, description = "Signed in", body = AuthOutcome), Errors)
+    responses((status = 200, description = "Signed in", body = doc::SignInResponse), Errors)
 )]
 /// The app's backend exchanges the code from its redirect URL.
 async fn exchange_code(

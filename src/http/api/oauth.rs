@@ -9,7 +9,6 @@
 //! ([`super::oauth_cognito`]).
 
 use super::oauth_cognito;
-use crate::auth::AuthOutcome;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
@@ -278,7 +277,7 @@ struct SignInBody {
     operation_id = "oauth_sign_in",
     params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)")),
     request_body = SignInBody,
-    responses((status = 200, description = "Signed in", body = AuthOutcome), Errors)
+    responses((status = 200, description = "Signed in, or a second factor is needed", body = doc::SignInResponse), Errors)
 )]
 /// Signs in with the provider's code (the original library's `sign_in_with_oauth(provider, code)`).
 async fn sign_in(
