@@ -126,6 +126,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::ValidateConfig { path } => {
             let path = path.or(cli.config);
             let config = load(path.as_ref())?;
+            for warning in config.warnings() {
+                println!("warning: {warning}");
+            }
             println!(
                 "configuration OK: backend {:?}, bind {}, algorithm {}",
                 config.backend(),
@@ -352,6 +355,12 @@ fn serve(mut config: Config, path: Option<PathBuf>) -> Result<(), String> {
         config.server.bind = bind;
     }
     init_tracing(&config.server.log_format);
+    for key in &config.ignored_keys {
+        tracing::warn!(
+            key = %key,
+            "`{key}` is a key of the original library's configuration: ignored"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

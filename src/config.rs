@@ -62,6 +62,58 @@ pub struct Config {
     pub hosted: HostedConfig,
     pub admin: AdminConfig,
     pub rate_limit: RateLimitConfig,
+    /// Keys of the original library's configuration that derp accepts and
+    /// ignores ([`LEGACY_KEYS`]), as dotted paths, for one warning each.
+    #[serde(skip)]
+    pub ignored_keys: Vec<String>,
+}
+
+/// Keys of the original library's configuration that mean nothing to derp:
+/// its database and KV cache (derp keeps everything in its own SQLite), and
+/// GitHub sign-in, which derp does not offer. They are accepted with a
+/// warning so the original's files load as written; every other unknown key
+/// stays an error.
+pub const LEGACY_KEYS: &[&str] = &[
+    "database",
+    "kv.valkey",
+    "auth.native.use_kv_cache",
+    "auth.native.cache_prefix",
+    "auth.native.cache_session_ttl_seconds",
+    "auth.native.cache_user_ttl_seconds",
+    "auth.native.github_oauth",
+];
+
+/// Takes the [`LEGACY_KEYS`] out of `value`: the ones that were there.
+fn strip_legacy_keys(value: &mut toml::Value) -> Vec<String> {
+    let mut found = Vec::new();
+    for key in LEGACY_KEYS {
+        let (parents, last) = match key.rsplit_once('.') {
+            Some((p, l)) => (p.split('.').collect::<Vec<_>>(), l),
+            None => (Vec::new(), *key),
+        };
+        let mut table = value.as_table_mut();
+        for p in &parents {
+            table = table
+                .and_then(|t| t.get_mut(*p))
+                .and_then(|v| v.as_table_mut());
+        }
+        if let Some(t) = table
+            && t.remove(last).is_some()
+        {
+            found.push(key.to_string());
+        }
+    }
+    // `[kv]` held only `[kv.valkey]`: nothing is left of it.
+    if let Some(root) = value.as_table_mut()
+        && root
+            .get("kv")
+            .and_then(|kv| kv.as_table())
+            .is_some_and(|kv| kv.is_empty())
+        && found.iter().any(|k| k == "kv.valkey")
+    {
+        root.remove("kv");
+    }
+    found
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -457,8 +509,9 @@ impl Config {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         substitute_env(&mut value, &mut Vec::new())?;
+        let ignored_keys = strip_legacy_keys(&mut value);
         let mut unknown: Option<String> = None;
-        let config: Config = serde_ignored::deserialize(value, |path| {
+        let mut config: Config = serde_ignored::deserialize(value, |path| {
             if unknown.is_none() {
                 // serde_ignored marks `Option` layers with `?`: not part of the key.
                 let segments: Vec<String> = path
@@ -478,8 +531,28 @@ impl Config {
             };
             return Err(ConfigError::UnknownKey { key, table });
         }
+        config.ignored_keys = ignored_keys;
         config.validate()?;
         Ok(config)
+    }
+
+    /// What `serve` logs and `validate-config` prints as warnings: each
+    /// ignored key of the original library, and a missing
+    /// `org_context_secret` that derp generates.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .ignored_keys
+            .iter()
+            .map(|k| format!("`{k}` is a key of the original library's configuration: ignored"))
+            .collect();
+        if self.backend() != BackendKind::Native && self.auth.org_context_secret.is_none() {
+            out.push(
+                "[auth] org_context_secret is not set: derp generates one and keeps it in \
+                 <data_dir>/org_context_secret (set it to share X-Org-Context between instances)"
+                    .into(),
+            );
+        }
+        out
     }
 
     pub fn backend(&self) -> BackendKind {
@@ -628,11 +701,6 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "auth.org_context_secret: at least 32 bytes are needed".into(),
-            ));
-        }
-        if self.backend() != BackendKind::Native && self.auth.org_context_secret.is_none() {
-            return Err(ConfigError::Invalid(
-                "auth.org_context_secret: required with [auth.cognito] or [auth.clerk]: at least 32 bytes that key the X-Org-Context header".into(),
             ));
         }
         if self.auth.org_context_expire_minutes == Some(0) {
@@ -785,6 +853,36 @@ mod tests {
         );
         assert!(Config::from_toml("[auth.native.mfa]\nissuer_label = \"A:B\"\n").is_err());
         assert!(Config::from_toml("[auth.native.mfa]\nrp_id = \"https://x\"\n").is_err());
+    }
+
+    #[test]
+    fn the_original_librarys_leftover_keys_are_ignored_with_a_warning_each() {
+        let c = Config::from_toml(
+            "[database]\nurl = \"postgresql://x\"\n\
+             [kv.valkey]\naddresses = [[\"localhost\", 6379]]\n\
+             [auth.native]\nuse_kv_cache = true\ncache_prefix = \"derp:auth\"\n\
+             cache_session_ttl_seconds = 300\ncache_user_ttl_seconds = 300\n\
+             enable_magic_link = true\n\
+             [auth.native.github_oauth]\nclient_id = \"a\"\nclient_secret = \"b\"\n\
+             redirect_uri = \"http://localhost/cb\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.ignored_keys.len(), 7, "{:?}", c.ignored_keys);
+        let warnings = c.warnings();
+        for key in LEGACY_KEYS {
+            assert!(
+                warnings.iter().any(|w| w.contains(&format!("`{key}`"))),
+                "{key}: {warnings:?}"
+            );
+        }
+        assert!(c.native().enable_magic_link);
+        // Anything else stays an error, next to the ignored keys too.
+        let err = Config::from_toml("[kv.valkey]\nmode = \"standalone\"\n[kv.redis]\nx = 1\n")
+            .unwrap_err();
+        // (`[kv]` is no table of derp's: what is left of it is the unknown key.)
+        assert_eq!(err.to_string(), "unknown key `kv` in table [root]");
+        let err = Config::from_toml("[auth.native]\ncache_everything = true\n").unwrap_err();
+        assert!(err.to_string().contains("cache_everything"), "{err}");
     }
 
     #[test]

@@ -228,13 +228,22 @@ impl Application {
             )),
             _ => None,
         };
+        // `[auth]` with the org context secret, generated when absent.
+        let org_auth = match (config.backend(), &config.auth.org_context_secret) {
+            (BackendKind::Native, _) | (_, Some(_)) => config.auth.clone(),
+            _ => {
+                let mut auth = config.auth.clone();
+                auth.org_context_secret = Some(kept_org_context_secret(&config.server.data_dir)?);
+                auth
+            }
+        };
         let mut directory: Option<Arc<dyn UserDirectory>> = None;
         let cognito_backend = match config.backend() {
             BackendKind::Cognito => {
                 use crate::auth::cognito::{CognitoBackend, CognitoParts};
                 let cfg = config.auth.cognito.clone().unwrap_or_default();
                 let org_context =
-                    crate::auth::org_context::OrgContextSigner::from_config(&config.auth)
+                    crate::auth::org_context::OrgContextSigner::from_config(&org_auth)
                         .map_err(StartError::Config)?;
                 directory = Some(
                     crate::auth::cognito::directory::directory(&cfg, clock.clone())
@@ -263,7 +272,7 @@ impl Application {
             BackendKind::Clerk => {
                 let cfg = config.auth.clerk.clone().unwrap_or_default();
                 let org_context =
-                    crate::auth::org_context::OrgContextSigner::from_config(&config.auth)
+                    crate::auth::org_context::OrgContextSigner::from_config(&org_auth)
                         .map_err(StartError::Config)?;
                 let clerk = Arc::new(
                     crate::auth::clerk::ClerkBackend::new(
@@ -456,6 +465,54 @@ fn mailer_for(email: Option<&crate::config::EmailConfig>) -> Result<Arc<dyn Mail
         Some(e) => Arc::new(SmtpMailer::new(e)?),
         None => Arc::new(DevMailer::new()),
     })
+}
+
+/// The org context secret kept in `<data_dir>/org_context_secret` (0600),
+/// made at the first start without `[auth] org_context_secret`: 32 random
+/// bytes, hex. Like the signing keys, it lives with the data, so restarts
+/// keep X-Org-Context values valid; instances that share users need the
+/// same configured secret instead.
+fn kept_org_context_secret(
+    data_dir: &std::path::Path,
+) -> Result<crate::config::Secret, StartError> {
+    use rand::RngCore;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("org_context_secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => {
+            tracing::warn!(
+                path = %path.display(),
+                "[auth] org_context_secret is not set: using the one derp generated"
+            );
+            return Ok(crate::config::Secret::new(text.trim()));
+        }
+        Ok(_) => {
+            return Err(StartError::Config(format!(
+                "{} is shorter than 32 bytes: remove it or set [auth] org_context_secret",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StartError::Other(format!("{}: {e}", path.display()))),
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()).map(|()| f))
+        .map_err(|e| StartError::Other(format!("cannot write {}: {e}", path.display())))?;
+    file.flush()
+        .map_err(|e| StartError::Other(format!("{}: {e}", path.display())))?;
+    tracing::warn!(
+        path = %path.display(),
+        "[auth] org_context_secret is not set: generated one and kept it there"
+    );
+    Ok(crate::config::Secret::new(secret))
 }
 
 /// What a configuration reload did.

@@ -29,7 +29,7 @@ pub struct RequestMeta {
 
 /// The token pair body. `expires_at` is the access token's `exp` (epoch
 /// seconds), `expires_in` its remaining life in seconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
@@ -38,7 +38,7 @@ pub struct TokenPair {
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuthOutcome {
     pub user: User,
     pub tokens: TokenPair,
@@ -125,7 +125,7 @@ pub enum SignUpOutcome {
 }
 
 /// The seed's `SessionInfo`: what `GET /session` returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub user_id: String,
     pub session_id: String,
@@ -157,7 +157,7 @@ pub struct UserUpdate {
 }
 
 /// A session as its owner sees it: no token material.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub id: String,
     #[serde(with = "time::serde::rfc3339")]

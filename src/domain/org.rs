@@ -4,7 +4,8 @@ use serde::Serialize;
 use std::fmt;
 
 /// `owner > admin > member`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum OrgRole {
     Member,
     Admin,

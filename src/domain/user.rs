@@ -4,7 +4,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 /// The global role: `default` for everyone, `admin` for the team that runs derp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Role {
     Default,
     Admin,
@@ -33,7 +34,7 @@ impl Serialize for Role {
 }
 
 /// A user, never with its password hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub email: String,

@@ -5,5 +5,6 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod pages;
 pub mod server;

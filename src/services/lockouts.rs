@@ -13,7 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 /// A locked address as the admin sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LockoutView {
     pub email: String,
     /// The account with this address, when there is one.

@@ -133,7 +133,25 @@ pub struct OAuthService {
     clock: Arc<dyn Clock>,
     discovered: Mutex<HashMap<String, (Instant, Provider)>>,
     keys: Mutex<HashMap<String, (Instant, JwkSet)>>,
+    public_url: String,
+    /// Flows whose browser leg ends at the app (the provider's
+    /// `redirect_uri` is the app's): derp's PKCE verifier and nonce, by
+    /// `(provider, state)`, until the app signs in with the code and the
+    /// `state` ([`OAuthService::sign_in_with_code`]). In memory: a restart
+    /// forgets them (they live ten minutes anyway).
+    pending: Mutex<HashMap<(String, String), Pending>>,
 }
+
+#[derive(Debug, Clone)]
+struct Pending {
+    verifier: String,
+    nonce: String,
+    expires_at: i64,
+}
+
+/// At most this many app-run flows wait at once (each is a few hundred
+/// bytes); past it, starting one is refused until some finish or expire.
+const MAX_PENDING: usize = 10_000;
 
 impl std::fmt::Debug for OAuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,6 +217,8 @@ impl OAuthService {
             clock,
             discovered: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            pending: Mutex::new(HashMap::new()),
         })
     }
 
@@ -308,7 +328,23 @@ impl OAuthService {
         Ok(client)
     }
 
+    /// Whether the provider sends the browser back to the app (its
+    /// `redirect_uri` is not derp's): the app then signs in with the code
+    /// at `POST /oauth/{provider}/sign-in`.
+    fn ends_at_app(&self, p: &Provider) -> bool {
+        !p.redirect_uri.starts_with(&format!("{}/", self.public_url))
+    }
+
     /// Starts a flow: the provider URL and what the browser must carry back.
+    ///
+    /// When the browser leg ends at derp's callback, `state` in the URL is
+    /// derp's own and the app's `state` and `code_challenge` are for derp's
+    /// code, later. When it ends at the app (the original library's
+    /// two-step flow), the code the app gets is the provider's, so the
+    /// URL carries the app's `state` (or a new one, in the returned
+    /// [`Flow`]), and the app's `code_challenge` when given (the app sends
+    /// its verifier to sign-in); without one, derp keeps its own verifier
+    /// bound to `(provider, state)` for [`Self::sign_in_with_code`].
     pub async fn start(
         &self,
         name: &str,
@@ -319,14 +355,24 @@ impl OAuthService {
     ) -> AuthResult<(String, Flow)> {
         let p = self.provider(name).await?;
         let client = Self::client(&p, &p.redirect_uri)?;
+        let at_app = self.ends_at_app(&p);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let nonce = random_token();
-        let state = random_token();
+        let state = match (at_app, &app_state) {
+            (true, Some(s)) if !s.is_empty() => s.clone(),
+            _ => random_token(),
+        };
         let state_for_url = state.clone();
         let mut req = client
             .authorize_url(move || CsrfToken::new(state_for_url))
-            .set_pkce_challenge(challenge)
             .add_extra_param("nonce", nonce.clone());
+        let app_pkce = at_app && app_code_challenge.is_some();
+        req = match (&app_code_challenge, app_pkce) {
+            (Some(c), true) => req
+                .add_extra_param("code_challenge", c.clone())
+                .add_extra_param("code_challenge_method", "S256"),
+            _ => req.set_pkce_challenge(challenge),
+        };
         for scope in &p.scopes {
             req = req.add_scope(Scope::new(scope.clone()));
         }
@@ -334,6 +380,17 @@ impl OAuthService {
             req = req.add_extra_param("login_hint", hint.clone());
         }
         let (url, _) = req.url();
+        if at_app && !app_pkce {
+            self.keep_pending(
+                &p.name,
+                &state,
+                Pending {
+                    verifier: verifier.secret().clone(),
+                    nonce: nonce.clone(),
+                    expires_at: self.clock.unix() + FLOW_TTL,
+                },
+            )?;
+        }
         let flow = Flow {
             provider: p.name.clone(),
             state,
@@ -368,18 +425,57 @@ impl OAuthService {
         .await
     }
 
-    /// For apps that run the browser leg themselves (`POST /oauth/{p}/sign-in`).
+    fn keep_pending(&self, provider: &str, state: &str, flow: Pending) -> AuthResult<()> {
+        let now = self.clock.unix();
+        let mut pending = self.pending.lock().map_err(AuthError::internal)?;
+        if pending.len() >= MAX_PENDING {
+            pending.retain(|_, f| f.expires_at >= now);
+        }
+        if pending.len() >= MAX_PENDING {
+            return Err(AuthError::RateLimited { retry_after: 60 });
+        }
+        pending.insert((provider.to_string(), state.to_string()), flow);
+        Ok(())
+    }
+
+    /// The flow derp started for `(provider, state)`, once.
+    fn take_pending(&self, provider: &str, state: &str) -> AuthResult<Option<Pending>> {
+        let now = self.clock.unix();
+        let mut pending = self.pending.lock().map_err(AuthError::internal)?;
+        Ok(pending
+            .remove(&(provider.to_string(), state.to_string()))
+            .filter(|f| f.expires_at >= now))
+    }
+
+    /// For apps that run the browser leg themselves (`POST /oauth/{p}/sign-in`):
+    /// with the app's own `code_verifier`, or with the `state` of a flow
+    /// that derp started (`/oauth/{p}/url`), whose verifier and nonce derp
+    /// kept.
     pub async fn sign_in_with_code(
         &self,
         name: &str,
         code: &str,
+        state: Option<&str>,
         code_verifier: Option<String>,
         redirect_uri: Option<String>,
     ) -> AuthResult<ExternalIdentity> {
         let p = self.provider(name).await?;
         let redirect = redirect_uri.unwrap_or_else(|| p.redirect_uri.clone());
-        self.exchange(&p, code, code_verifier, &redirect, None)
-            .await
+        let kept = match state.filter(|s| !s.is_empty()) {
+            Some(s) => self.take_pending(&p.name, s)?,
+            None => None,
+        };
+        match (kept, code_verifier) {
+            (Some(f), None) => {
+                self.exchange(&p, code, Some(f.verifier), &redirect, Some(&f.nonce))
+                    .await
+            }
+            (None, None) if state.is_some_and(|s| !s.is_empty()) => Err(AuthError::field(
+                "state",
+                "no sign-in was started with this state, or it expired (ten minutes) or was used",
+            )),
+            (_, verifier) => self.exchange(&p, code, verifier, &redirect, None).await,
+        }
     }
 
     async fn exchange(

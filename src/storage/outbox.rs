@@ -110,7 +110,7 @@ pub fn requeue_interrupted(conn: &Conn, now: i64) -> StorageResult<usize> {
     )?)
 }
 
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct OutboxStats {
     pub queued: i64,
     pub sending: i64,

@@ -138,27 +138,37 @@ async fn readiness_and_discovery() {
     );
 }
 
-#[tokio::test]
-async fn every_route_in_the_openapi_document_is_served() {
-    let app = spawn_app().await;
-    let doc: serde_json::Value = app
+async fn openapi_document(app: &TestApp) -> serde_json::Value {
+    let res = app
         .client
         .get(app.url("/openapi.json"))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// The `{name}`s of a templated path.
+fn template_names(path: &str) -> std::collections::BTreeSet<String> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_route_in_the_openapi_document_is_served() {
+    let app = spawn_app().await;
+    let doc = openapi_document(&app).await;
+    assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() > 40);
     for (path, methods) in paths {
-        let concrete = path
-            .replace("{provider}", "google")
-            .replace("{inv_id}", "x")
-            .replace("{user_id}", "x")
-            .replace("{id}", "x");
+        let mut concrete = path.replace("{provider}", "google");
+        for name in template_names(path) {
+            concrete = concrete.replace(&format!("{{{name}}}"), "x");
+        }
         for method in methods.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let res = app
@@ -176,5 +186,154 @@ async fn every_route_in_the_openapi_document_is_served() {
                 "{method} {path} is not routed"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn openapi_operations_declare_their_path_parameters_bodies_and_responses() {
+    let app = spawn_app().await;
+    let doc = openapi_document(&app).await;
+    let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    assert!(schemes.contains_key("bearer") && schemes.contains_key("service_key"));
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let mut operation_ids = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let wanted = template_names(path);
+        for (method, op) in item.as_object().unwrap() {
+            let declared: std::collections::BTreeSet<String> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .inspect(|p| assert_eq!(p["required"], true, "{method} {path}: {p}"))
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(declared, wanted, "{method} {path}: path parameters");
+            assert!(
+                operation_ids.insert(op["operationId"].as_str().unwrap().to_string()),
+                "{method} {path}: duplicate operationId"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            let success = responses
+                .iter()
+                .find(|(code, _)| code.starts_with('2') || code.starts_with('3'))
+                .unwrap_or_else(|| panic!("{method} {path}: no success response"));
+            if success.0.starts_with('2') && success.0 != "204" {
+                assert!(
+                    success.1["content"].is_object(),
+                    "{method} {path}: no schema for {}",
+                    success.0
+                );
+            }
+            // Every JSON operation (the OAuth callback is the browser's, HTML).
+            if path.starts_with("/api/") && !path.ends_with("/callback") {
+                assert_eq!(
+                    responses["4XX"]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path}: the error shape"
+                );
+            }
+            if let Some(body) = op.get("requestBody") {
+                let schema = &body["content"]["application/json"]["schema"];
+                // `{"$ref"}` and required, or an optional body (sign-out,
+                // enroll): `{"oneOf": [{"$ref"}, null]}`, not required.
+                let reference = match schema["$ref"].as_str() {
+                    Some(r) => {
+                        assert_eq!(body["required"], true, "{method} {path}: requestBody");
+                        r
+                    }
+                    None => {
+                        assert_eq!(schema["oneOf"][1]["type"], "null", "{method} {path}");
+                        assert_ne!(body["required"], true, "{method} {path}");
+                        schema["oneOf"][0]["$ref"]
+                            .as_str()
+                            .unwrap_or_else(|| panic!("{method} {path}: body {schema}"))
+                    }
+                };
+                let name = reference.rsplit('/').next().unwrap();
+                let schema = &doc["components"]["schemas"][name];
+                assert!(schema.is_object(), "{method} {path}: {name}");
+            }
+        }
+    }
+}
+
+/// The routes registered in the JSON API's route files, as `(METHOD, path)`:
+/// read from the source, so a route added without an OpenAPI entry fails.
+fn registered_json_routes() -> std::collections::BTreeSet<(String, String)> {
+    let files: [(&str, &str); 7] = [
+        ("/api/v1/auth", "src/http/api/auth.rs"),
+        ("/api/v1/auth", "src/http/api/mfa.rs"),
+        ("/api/v1/auth", "src/http/api/oauth.rs"),
+        ("/api/v1/orgs", "src/http/api/orgs.rs"),
+        ("", "src/http/api/ops.rs"),
+        ("/api/v1/admin", "src/http/admin/api.rs"),
+        ("/api/v1/admin", "src/http/admin/lockouts.rs"),
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // A new route file under src/http/api must be added above.
+    for entry in std::fs::read_dir(root.join("src/http/api")).unwrap() {
+        let path = entry.unwrap().path();
+        let source = std::fs::read_to_string(&path).unwrap();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            !source.contains("web::resource(") || files.iter().any(|(_, f)| *f == rel),
+            "{rel} registers routes: list it in registered_json_routes"
+        );
+    }
+    let files =
+        files.map(|(prefix, file)| (prefix, std::fs::read_to_string(root.join(file)).unwrap()));
+    let mut routes = std::collections::BTreeSet::new();
+    for (prefix, source) in &files {
+        for chunk in source.split("web::resource(\"").skip(1) {
+            let (path, mut rest) = chunk.split_once("\")").unwrap();
+            if path.starts_with("/admin/") {
+                continue; // an HTML page
+            }
+            let full = if path == "/accept" {
+                "/api/v1/invitations/accept".to_string()
+            } else {
+                format!("{prefix}{path}")
+            };
+            loop {
+                rest = rest.trim_start();
+                let Some(call) = rest.strip_prefix('.') else {
+                    break;
+                };
+                let Some((method, after)) = call.split_once('(') else {
+                    break;
+                };
+                if !["get", "post", "patch", "put", "delete"].contains(&method) {
+                    break;
+                }
+                routes.insert((method.to_string(), full.clone()));
+                rest = after.split_once(')').unwrap().1;
+            }
+        }
+        for chunk in source.split(".route(").skip(1) {
+            let path = chunk.split('"').nth(1).unwrap();
+            routes.insert(("get".to_string(), format!("{prefix}{path}")));
+        }
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_json_route_is_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc = openapi_document(&app).await;
+    let routes = registered_json_routes();
+    assert!(routes.len() > 55, "{routes:?}");
+    for (method, path) in routes {
+        assert!(
+            doc["paths"][&path][&method].is_object(),
+            "{} {path} is served but not in /openapi.json",
+            method.to_uppercase()
+        );
     }
 }

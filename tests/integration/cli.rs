@@ -152,6 +152,99 @@ fn validate_config_names_unknown_keys_and_unset_variables() {
     assert!(stdout.contains("HS256") && !stdout.contains("0123456789abcdef"));
 }
 
+/// The original library's configuration, as its users wrote it: the
+/// leftover keys load with one warning each, and its Cognito and Clerk
+/// blocks load without `[auth] org_context_secret`.
+#[test]
+fn validate_config_takes_the_original_librarys_files_with_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("derp.toml");
+    std::fs::write(
+        &file,
+        r#"
+[database]
+url = "postgresql+asyncpg://app:app@localhost/app"
+[kv.valkey]
+addresses = [["localhost", 6379]]
+[auth.native]
+enable_signup = true
+enable_confirmation = true
+enable_magic_link = false
+use_kv_cache = true
+cache_prefix = "derp:auth"
+cache_session_ttl_seconds = 300
+cache_user_ttl_seconds = 300
+[auth.native.jwt]
+secret = "$JWT_SECRET"
+algorithm = "HS256"
+access_token_expire_minutes = 15
+refresh_token_expire_days = 7
+[auth.native.password]
+min_length = 8
+[auth.native.github_oauth]
+client_id = "gh"
+client_secret = "gh-secret"
+redirect_uri = "https://app.example.com/auth/callback/github"
+"#,
+    )
+    .unwrap();
+    let out = derp()
+        .args(["validate-config"])
+        .arg(&file)
+        .env("JWT_SECRET", "an-example-secret-of-at-least-32-bytes")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for key in derp::config::LEGACY_KEYS {
+        let lines = stdout
+            .lines()
+            .filter(|l| l.starts_with("warning:") && l.contains(&format!("`{key}`")))
+            .count();
+        assert_eq!(lines, 1, "one warning naming {key}: {stdout}");
+    }
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+
+    // An unknown key that is not the original's is still an error.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("cache_prefix", "cache_prefixx")).unwrap();
+    let out = derp()
+        .args(["validate-config"])
+        .arg(&file)
+        .env("JWT_SECRET", "an-example-secret-of-at-least-32-bytes")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cache_prefixx"));
+
+    for block in [
+        "[auth.cognito]\nuser_pool_id = \"us-east-1_abc\"\nclient_id = \"c\"\n\
+         client_secret = \"s\"\nregion = \"us-east-1\"\n",
+        "[auth.clerk]\nsecret_key = \"sk_test_abc\"\n",
+    ] {
+        std::fs::write(&file, block).unwrap();
+        let out = derp()
+            .args(["validate-config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{block}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("warning:") && stdout.contains("org_context_secret"),
+            "{stdout}"
+        );
+    }
+}
+
 #[test]
 fn a_short_hs256_secret_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -846,36 +846,63 @@ async fn org_context_is_signed_bound_and_expires() {
 }
 
 #[tokio::test]
-async fn an_upstream_backend_needs_the_org_context_secret() {
-    // Refused by `derp validate-config` ...
+async fn without_an_org_context_secret_derp_generates_one_and_keeps_it() {
+    // `derp validate-config` takes the original's Cognito block as written ...
     let toml = "[auth.cognito]\nuser_pool_id = \"us-east-1_abc\"\nclient_id = \"c\"\n";
-    let err = Config::from_toml(toml).unwrap_err().to_string();
-    assert!(err.contains("org_context_secret"), "{err}");
+    let config = Config::from_toml(toml).unwrap();
+    assert!(
+        config
+            .warnings()
+            .iter()
+            .any(|w| w.contains("org_context_secret")),
+        "{:?}",
+        config.warnings()
+    );
+    // ... a configured secret is still checked ...
     let short = format!("{toml}[auth]\norg_context_secret = \"short\"\n");
     let err = Config::from_toml(&short).unwrap_err().to_string();
     assert!(err.contains("32 bytes"), "{err}");
     let ok = format!("{toml}[auth]\norg_context_secret = \"{ORG_SECRET}\"\n");
-    Config::from_toml(&ok).unwrap();
+    assert!(Config::from_toml(&ok).unwrap().warnings().is_empty());
     let bad_url =
         format!("{toml}endpoint = \"ftp://x\"\n[auth]\norg_context_secret = \"{ORG_SECRET}\"\n");
     let err = Config::from_toml(&bad_url).unwrap_err().to_string();
     assert!(err.contains("auth.cognito.endpoint"), "{err}");
 
-    // ... and by the server at start, for a configuration built in code.
+    // ... and the server starts, with a secret it made and keeps in data_dir.
     let dir = tempfile::tempdir().unwrap();
     let mut config = helpers::base_config(dir.path());
     config.auth.native = None;
     config.auth.cognito = Some(CognitoConfig {
         user_pool_id: "us-east-1_abc".into(),
         client_id: "c".into(),
+        region: "us-east-1".into(),
+        // Nothing listens on port 1: starting needs no user pool.
+        endpoint: Some("http://127.0.0.1:1/".into()),
+        jwks_url: Some("http://127.0.0.1:1/jwks.json".into()),
         ..Default::default()
     });
-    let err = derp::startup::Application::build(config, Default::default())
+    let app = derp::startup::Application::build(config.clone(), Default::default())
         .await
-        .err()
-        .expect("refused without org_context_secret")
-        .to_string();
-    assert!(err.contains("org_context_secret"), "{err}");
+        .expect("starts without org_context_secret");
+    drop(app);
+    let path = config.server.data_dir.join("org_context_secret");
+    let kept = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(kept.len(), 64, "32 random bytes, hex");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let app = derp::startup::Application::build(config, Default::default())
+        .await
+        .expect("starts again");
+    drop(app);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        kept,
+        "the next start keeps it"
+    );
 }
 
 #[tokio::test]

@@ -404,6 +404,109 @@ async fn apps_running_the_browser_leg_themselves_sign_in_with_the_code() {
     expect_error(res, StatusCode::UNAUTHORIZED, "invalid_token").await;
 }
 
+/// The original library's two-step flow against a provider that enforces
+/// PKCE (tests/oidc refuses a code whose challenge is not answered): the app
+/// asks derp for the URL with its own `state`, the provider returns the
+/// browser to the app, and the app passes the code with that `state`.
+#[tokio::test]
+async fn the_two_step_flow_with_the_apps_state_passes_a_pkce_enforcing_provider() {
+    let p = provider().await;
+    let app = oauth_app(&p, |c| {
+        let g = c
+            .auth
+            .native
+            .as_mut()
+            .unwrap()
+            .google_oauth
+            .as_mut()
+            .unwrap();
+        g.redirect_uri = Some(APP.into());
+    })
+    .await;
+    // Step 1: the URL, with the app's state in it and derp's PKCE challenge.
+    let start = |state: &str, extra: &str, who: Value| {
+        let url = app.url(&format!(
+            "/api/v1/auth/oauth/google/url?state={state}{extra}&login_hint={}",
+            hint(who)
+        ));
+        let client = app.client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            let body: Value = res.json().await.unwrap();
+            let url = body["url"].as_str().unwrap().to_string();
+            (url, body["state"].as_str().unwrap().to_string())
+        }
+    };
+    let user = json!({"sub": "two-1", "email": "twostep@example.com", "email_verified": true});
+    let (url, state) = start("app-csrf-1", "", user.clone()).await;
+    assert_eq!(state, "app-csrf-1");
+    assert_eq!(param(&url, "state").as_deref(), Some("app-csrf-1"));
+    assert!(param(&url, "code_challenge").is_some(), "{url}");
+    assert_eq!(param(&url, "redirect_uri").as_deref(), Some(APP));
+    // The browser leg is the app's: the provider sends the browser to it.
+    let to_app = |url: String| async move {
+        let res = browser().get(&url).send().await.unwrap();
+        let back = location(&res);
+        assert!(back.starts_with(APP), "{back}");
+        (
+            param(&back, "code").unwrap(),
+            param(&back, "state").unwrap(),
+        )
+    };
+    let (code, back_state) = to_app(url).await;
+    assert_eq!(back_state, "app-csrf-1");
+    // Step 2: the code and the state; derp finishes with the verifier it kept.
+    let res = app
+        .post(
+            "/api/v1/auth/oauth/google/sign-in",
+            json!({"code": code, "state": back_state}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "twostep@example.com");
+    // The state was spent with it.
+    let res = app
+        .post(
+            "/api/v1/auth/oauth/google/sign-in",
+            json!({"code": "another", "state": "app-csrf-1"}),
+        )
+        .await;
+    let err = expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(err["error"]["fields"]["state"].is_string(), "{err}");
+
+    // Without the state, the provider refuses the code: it enforces PKCE.
+    let (url, _) = start("app-csrf-2", "", user.clone()).await;
+    let (code, _) = to_app(url).await;
+    let res = app
+        .post("/api/v1/auth/oauth/google/sign-in", json!({"code": code}))
+        .await;
+    expect_error(res, StatusCode::UNAUTHORIZED, "invalid_token").await;
+
+    // Or the app brings its own PKCE pair: its challenge goes to the provider.
+    let verifier = "the-apps-own-pkce-verifier-for-the-provider-0123456789abc";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    let (url, _) = start("app-csrf-3", &format!("&code_challenge={challenge}"), user).await;
+    assert_eq!(
+        param(&url, "code_challenge").as_deref(),
+        Some(challenge.as_str())
+    );
+    assert_eq!(
+        param(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let (code, state) = to_app(url).await;
+    let res = app
+        .post(
+            "/api/v1/auth/oauth/google/sign-in",
+            json!({"code": code, "state": state, "code_verifier": verifier}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_provider_that_is_down_is_a_clean_502_and_unknown_providers_are_404() {
     let port = crate::smtp_server::free_port().await;

@@ -1,10 +1,13 @@
 // A Google-like OpenID provider for derp's tests, on oauth2-mock-server:
 //   node provider.mjs PORT   (env CLIENT_ID, CLIENT_SECRET)
 // On top of the mock it checks what Google checks: the client secret, the
-// redirect URI the code was issued for, and single-use codes. The identity
-// of each authorization comes from `login_hint`: base64url JSON with `sub`,
+// redirect URI the code was issued for, single-use codes, and PKCE: a code
+// whose authorization carried a code_challenge needs the matching S256
+// code_verifier (as Google does once a challenge was sent). The identity of
+// each authorization comes from `login_hint`: base64url JSON with `sub`,
 // `email`, `email_verified`, and for negative tests `nonce`, `iss`, `aud`
 // overrides that end up in the id_token.
+import { createHash } from "node:crypto";
 import { OAuth2Server } from "oauth2-mock-server";
 
 const port = Number(process.argv[2]);
@@ -19,7 +22,7 @@ server.service.on("beforeAuthorizeRedirect", (redirect, req) => {
   const q = new URL(req.url, "http://localhost").searchParams;
   let hint = {};
   try { hint = JSON.parse(Buffer.from(q.get("login_hint") || "", "base64url").toString() || "{}"); } catch { hint = {}; }
-  codes.set(redirect.url.searchParams.get("code"), { hint, redirectUri: q.get("redirect_uri"), clientId: q.get("client_id"), used: false });
+  codes.set(redirect.url.searchParams.get("code"), { hint, redirectUri: q.get("redirect_uri"), clientId: q.get("client_id"), challenge: q.get("code_challenge"), used: false });
 });
 
 server.service.on("beforeTokenSigning", (token, req) => {
@@ -45,6 +48,11 @@ server.service.on("beforeResponse", (response, req) => {
   if (!entry || entry.used) return refuse(400, "invalid_grant");
   entry.used = true;
   if (entry.redirectUri !== req.body?.redirect_uri) return refuse(400, "invalid_grant");
+  if (entry.challenge) {
+    const verifier = req.body?.code_verifier || "";
+    const s256 = createHash("sha256").update(verifier).digest("base64url");
+    if (s256 !== entry.challenge) return refuse(400, "invalid_grant");
+  }
 });
 
 server.service.on("beforeUserinfo", (response) => {

@@ -1,13 +1,17 @@
 //! `/api/v1/admin`: the JSON admin API.
 
 use super::{admin_actor, is_admin, service_key_id};
+use crate::domain::User;
 use crate::domain::{Email, OrgRole, Role};
 use crate::error::AuthError;
 use crate::http::api::orgs::PageQuery;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, bearer_token, request_meta};
+use crate::http::openapi::{self as doc, Errors};
+use crate::services::admin::{AuditPage, OrgPage, Overview, UserDetail, UserPage};
 use crate::services::admin::{NewUserRequest, UserChange};
 use crate::services::orgs::{Actor, MemberRef};
+use crate::services::orgs::{InvitationView, MemberView, OrgView};
 use crate::state::AppState;
 use crate::storage::audit::AuditFilter;
 use actix_web::dev::Payload;
@@ -16,6 +20,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -98,13 +103,24 @@ impl FromRequest for AdminCaller {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/overview",
+    tag = "admin",
+    operation_id = "admin_overview",
+    responses((status = 200, description = "Counts", body = Overview), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn overview(state: web::Data<AppState>, _: AdminCaller) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.admin.overview().await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UserQuery {
+    /// Search in emails (users) or names and slugs (orgs).
     q: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -128,6 +144,15 @@ impl UserQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    operation_id = "admin_list_users",
+    params(UserQuery),
+    responses((status = 200, description = "A page of users", body = UserPage), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn list_users(
     state: web::Data<AppState>,
     _: AdminCaller,
@@ -148,7 +173,7 @@ fn parse_role(raw: Option<&str>) -> std::result::Result<Option<Role>, AuthError>
     .transpose()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUserBody {
     email: String,
@@ -157,6 +182,15 @@ struct CreateUserBody {
     email_confirmed: Option<bool>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    operation_id = "admin_create_user",
+    request_body = CreateUserBody,
+    responses((status = 201, description = "Created", body = User), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn create_user(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -171,6 +205,15 @@ async fn create_user(
     Ok(HttpResponse::Created().json(state.admin.create_user(actor, req).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    operation_id = "admin_get_user",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "The user with sessions, orgs, identities and recent events", body = UserDetail), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn get_user(
     state: web::Data<AppState>,
     _: AdminCaller,
@@ -179,7 +222,7 @@ async fn get_user(
     Ok(HttpResponse::Ok().json(state.admin.get_user(&path).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateUserBody {
     role: Option<String>,
@@ -188,6 +231,16 @@ struct UpdateUserBody {
     data: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    operation_id = "admin_update_user",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = UpdateUserBody,
+    responses((status = 200, description = "The updated user", body = User), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn update_user(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -203,11 +256,21 @@ async fn update_user(
     Ok(HttpResponse::Ok().json(state.admin.update_user(actor, &path, change).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeleteQuery {
     delete_owned_orgs: Option<bool>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    operation_id = "admin_delete_user",
+    params(("id" = String, Path, description = "The user's id"), DeleteQuery),
+    responses((status = 204, description = "Deleted"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn delete_user(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -221,6 +284,15 @@ async fn delete_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/sign-out",
+    tag = "admin",
+    operation_id = "admin_sign_out_user",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 204, description = "Every session of the user is revoked"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn sign_out_user(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -258,6 +330,15 @@ pub async fn send_mail_for(
     state.admin.note_mail(actor, id, action).await.map(|_| ())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/send-confirmation",
+    tag = "admin",
+    operation_id = "admin_send_confirmation",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 202, description = "Queued", body = doc::Accepted), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn send_confirmation(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -267,6 +348,15 @@ async fn send_confirmation(
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users/{id}/send-recovery",
+    tag = "admin",
+    operation_id = "admin_send_recovery",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 202, description = "Queued", body = doc::Accepted), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn send_recovery(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -276,6 +366,15 @@ async fn send_recovery(
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/orgs",
+    tag = "admin",
+    operation_id = "admin_list_orgs",
+    params(UserQuery),
+    responses((status = 200, description = "A page of orgs", body = OrgPage), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn list_orgs(
     state: web::Data<AppState>,
     _: AdminCaller,
@@ -289,13 +388,22 @@ async fn list_orgs(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct CreateOrgBody {
     name: String,
     slug: String,
     owner_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/orgs",
+    tag = "admin",
+    operation_id = "admin_create_org",
+    request_body = CreateOrgBody,
+    responses((status = 201, description = "Created with `owner_id` as its owner", body = OrgView), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn create_org(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -309,6 +417,15 @@ async fn create_org(
     Ok(HttpResponse::Created().json(org))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/orgs/{org}",
+    tag = "admin",
+    operation_id = "admin_get_org",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    responses((status = 200, description = "The org", body = OrgView), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn get_org(
     state: web::Data<AppState>,
     _: AdminCaller,
@@ -317,13 +434,23 @@ async fn get_org(
     Ok(HttpResponse::Ok().json(state.orgs.get_any(&path).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateOrgBody {
     name: Option<String>,
     slug: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/orgs/{org}",
+    tag = "admin",
+    operation_id = "admin_update_org",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    request_body = UpdateOrgBody,
+    responses((status = 200, description = "The updated org", body = OrgView), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn update_org(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -337,6 +464,15 @@ async fn update_org(
     Ok(HttpResponse::Ok().json(org))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/orgs/{org}",
+    tag = "admin",
+    operation_id = "admin_delete_org",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    responses((status = 204, description = "Deleted"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn delete_org(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -346,6 +482,15 @@ async fn delete_org(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/orgs/{org}/members",
+    tag = "admin",
+    operation_id = "admin_list_members",
+    params(("org" = String, Path, description = "The org's id or slug"), PageQuery),
+    responses((status = 200, description = "The members", body = Vec<MemberView>, headers(("X-Next-Cursor" = String, description = "The cursor of the next page, when there is one"))), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn list_members(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -363,7 +508,7 @@ async fn list_members(
     Ok(res.json(page.items))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct AddMemberBody {
     user_id: Option<String>,
     email: Option<String>,
@@ -375,6 +520,16 @@ fn org_role(raw: Option<&str>) -> std::result::Result<OrgRole, AuthError> {
         .ok_or_else(|| AuthError::field("role", "must be owner, admin or member"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/orgs/{org}/members",
+    tag = "admin",
+    operation_id = "admin_add_member",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    request_body = AddMemberBody,
+    responses((status = 201, description = "Added", body = MemberView), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn add_member(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -397,11 +552,21 @@ async fn add_member(
     Ok(HttpResponse::Created().json(member))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct RoleBody {
     role: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/orgs/{org}/members/{user_id}",
+    tag = "admin",
+    operation_id = "admin_change_role",
+    params(("org" = String, Path, description = "The org's id or slug"), ("user_id" = String, Path, description = "The member's user id")),
+    request_body = RoleBody,
+    responses((status = 200, description = "The member with the new role", body = MemberView), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn change_role(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -416,6 +581,15 @@ async fn change_role(
     Ok(HttpResponse::Ok().json(member))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/orgs/{org}/members/{user_id}",
+    tag = "admin",
+    operation_id = "admin_remove_member",
+    params(("org" = String, Path, description = "The org's id or slug"), ("user_id" = String, Path, description = "The member's user id")),
+    responses((status = 204, description = "Removed"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn remove_member(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -426,6 +600,15 @@ async fn remove_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/orgs/{org}/invitations",
+    tag = "admin",
+    operation_id = "admin_list_invitations",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    responses((status = 200, description = "Pending invitations", body = Vec<InvitationView>), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn list_invitations(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -434,13 +617,23 @@ async fn list_invitations(
     Ok(HttpResponse::Ok().json(state.orgs.invitations(&path, &actor).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InviteBody {
     email: String,
     role: Option<String>,
     accept_url: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/orgs/{org}/invitations",
+    tag = "admin",
+    operation_id = "admin_invite",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    request_body = InviteBody,
+    responses((status = 201, description = "Invited", body = InvitationView), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn invite(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -461,6 +654,15 @@ async fn invite(
     Ok(HttpResponse::Created().json(inv))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/orgs/{org}/invitations/{id}",
+    tag = "admin",
+    operation_id = "admin_revoke_invitation",
+    params(("org" = String, Path, description = "The org's id or slug"), ("id" = String, Path, description = "The invitation's id")),
+    responses((status = 204, description = "Revoked"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn revoke_invitation(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,
@@ -471,15 +673,26 @@ async fn revoke_invitation(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     user_id: Option<String>,
     org_id: Option<String>,
     action: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit",
+    tag = "admin",
+    operation_id = "admin_audit",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of audit events, newest first", body = AuditPage), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn audit(
     state: web::Data<AppState>,
     _: AdminCaller,
@@ -503,6 +716,14 @@ async fn audit(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/outbox",
+    tag = "admin",
+    operation_id = "admin_outbox",
+    responses((status = 200, description = "The mail queue", body = doc::Outbox), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn outbox(state: web::Data<AppState>, _: AdminCaller) -> Result<HttpResponse> {
     let (queue, messages) = state.admin.outbox(100).await?;
     let recent_mail = state.mailer.recent();

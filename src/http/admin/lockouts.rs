@@ -5,6 +5,7 @@ use super::api::AdminCaller;
 use super::pages::admin_ctx;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
+use crate::http::openapi::Errors;
 use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm};
 use crate::services::lockouts::LockoutView;
 use crate::state::AppState;
@@ -24,6 +25,14 @@ pub fn page_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/admin/lockouts/clear").post(clear_submit));
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/lockouts",
+    tag = "admin",
+    operation_id = "admin_list_lockouts",
+    responses((status = 200, description = "Addresses locked out of password sign-in", body = crate::http::openapi::LockoutList), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn list(
     state: web::Data<AppState>,
     AdminCaller(_): AdminCaller,
@@ -32,6 +41,15 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "lockouts": lockouts })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/lockouts/{email}",
+    tag = "admin",
+    operation_id = "admin_clear_lockout",
+    params(("email" = String, Path, description = "The locked address")),
+    responses((status = 204, description = "The address can sign in again"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
 async fn clear(
     state: web::Data<AppState>,
     AdminCaller(actor): AdminCaller,

@@ -1,14 +1,19 @@
 //! `/api/v1/auth`: sign-up, sign-in, tokens, the session and the account.
 
+use crate::auth::SessionInfo;
+use crate::auth::SessionView;
 use crate::auth::{AuthOutcome, SignUpOutcome, SignUpRequest, UserUpdate};
 use crate::domain::Email;
+use crate::domain::User;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientMeta, CurrentSession};
+use crate::http::openapi::{self as doc, Errors};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -37,7 +42,7 @@ fn parse_email(raw: &str) -> std::result::Result<Email, AuthError> {
     Email::parse(raw).map_err(|reason| AuthError::field("email", reason))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct SignUpBody {
     email: String,
     password: String,
@@ -45,6 +50,13 @@ struct SignUpBody {
     data: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sign-up",
+    tag = "auth",
+    request_body = SignUpBody,
+    responses((status = 201, description = "Signed up", body = doc::SignUpResponse), Errors)
+)]
 async fn sign_up(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -68,12 +80,19 @@ async fn sign_up(
     Ok(HttpResponse::Created().json(body))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct SignInBody {
     email: String,
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sign-in",
+    tag = "auth",
+    request_body = SignInBody,
+    responses((status = 200, description = "Signed in", body = doc::SignInResponse), Errors)
+)]
 async fn sign_in(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -87,11 +106,18 @@ async fn sign_in(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct RefreshBody {
     refresh_token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses((status = 200, description = "A new token pair (the refresh token rotates)", body = doc::TokensResponse), Errors)
+)]
 async fn refresh(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -101,12 +127,20 @@ async fn refresh(
     Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignOutBody {
     scope: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sign-out",
+    tag = "auth",
+    request_body = Option<SignOutBody>,
+    responses((status = 204, description = "Signed out"), Errors),
+    security(("bearer" = []))
+)]
 async fn sign_out(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -125,10 +159,24 @@ async fn sign_out(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/session",
+    tag = "auth",
+    responses((status = 200, description = "The session of the access token", body = SessionInfo), Errors),
+    security(("bearer" = []))
+)]
 async fn get_session(CurrentSession(session): CurrentSession) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(session))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/user",
+    tag = "auth",
+    responses((status = 200, description = "The signed-in user", body = User), Errors),
+    security(("bearer" = []))
+)]
 async fn get_user(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -138,7 +186,7 @@ async fn get_user(
 }
 
 /// Only these fields may change here; anything else (role, email, …) is a 400.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateUserBody {
     data: Option<serde_json::Value>,
@@ -146,6 +194,14 @@ struct UpdateUserBody {
     current_password: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/auth/user",
+    tag = "auth",
+    request_body = UpdateUserBody,
+    responses((status = 200, description = "The updated user", body = User), Errors),
+    security(("bearer" = []))
+)]
 async fn update_user(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -161,6 +217,13 @@ async fn update_user(
     Ok(HttpResponse::Ok().json(user))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/sessions",
+    tag = "auth",
+    responses((status = 200, description = "The user's sessions", body = Vec<SessionView>), Errors),
+    security(("bearer" = []))
+)]
 async fn list_sessions(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -169,6 +232,14 @@ async fn list_sessions(
     Ok(HttpResponse::Ok().json(sessions))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/sessions/{id}",
+    tag = "auth",
+    params(("id" = String, Path, description = "A session id from GET /sessions")),
+    responses((status = 204, description = "Revoked"), Errors),
+    security(("bearer" = []))
+)]
 async fn revoke_session(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -180,13 +251,20 @@ async fn revoke_session(
 }
 
 /// `{token}` (a link derp mailed) or `{email, code}` (Cognito's code).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ConfirmBody {
     token: Option<String>,
     email: Option<String>,
     code: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/confirm",
+    tag = "auth",
+    request_body = ConfirmBody,
+    responses((status = 200, description = "Confirmed: signed in, or (Cognito) confirmed without tokens", body = doc::ConfirmResponse), Errors)
+)]
 async fn confirm(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -211,12 +289,19 @@ async fn confirm(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ResendBody {
     email: String,
     confirmation_url: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/confirm/resend",
+    tag = "auth",
+    request_body = ResendBody,
+    responses((status = 202, description = "Taken", body = doc::Accepted), Errors)
+)]
 async fn resend_confirmation(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -230,12 +315,19 @@ async fn resend_confirmation(
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct MagicLinkBody {
     email: String,
     magic_link_url: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/magic-link",
+    tag = "auth",
+    request_body = MagicLinkBody,
+    responses((status = 202, description = "Taken", body = doc::Accepted), Errors)
+)]
 async fn send_magic_link(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -249,11 +341,18 @@ async fn send_magic_link(
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct TokenBody {
     token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/magic-link/verify",
+    tag = "auth",
+    request_body = TokenBody,
+    responses((status = 200, description = "Signed in", body = doc::SignInResponse), Errors)
+)]
 async fn verify_magic_link(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -263,12 +362,19 @@ async fn verify_magic_link(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct RecoverBody {
     email: String,
     reset_url: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password/recover",
+    tag = "auth",
+    request_body = RecoverBody,
+    responses((status = 202, description = "Taken", body = doc::Accepted), Errors)
+)]
 async fn recover_password(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -282,7 +388,7 @@ async fn recover_password(
     Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ResetBody {
     token: Option<String>,
     email: Option<String>,
@@ -290,6 +396,13 @@ struct ResetBody {
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password/reset",
+    tag = "auth",
+    request_body = ResetBody,
+    responses((status = 200, description = "The password is changed and the user signed in", body = doc::SignInResponse), Errors)
+)]
 /// `{token, password}` (a link derp mailed) or `{email, code, password}` (Cognito).
 async fn reset_password(
     state: web::Data<AppState>,
@@ -315,11 +428,19 @@ async fn reset_password(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ActiveOrgBody {
     org_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/active-org",
+    tag = "auth",
+    request_body = ActiveOrgBody,
+    responses((status = 200, description = "A token pair for the org (the refresh token rotates)", body = doc::TokensResponse), Errors),
+    security(("bearer" = []))
+)]
 async fn set_active_org(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -329,7 +450,7 @@ async fn set_active_org(
     Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct TokenRequest {
     grant_type: String,
     code: String,
@@ -337,6 +458,13 @@ struct TokenRequest {
     redirect_uri: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    tag = "auth",
+    request_body = TokenRequest,
+    responses((status = 200, description = "Signed in", body = doc::SignInResponse), Errors)
+)]
 /// The app's backend exchanges the code from its redirect URL.
 async fn exchange_code(
     state: web::Data<AppState>,

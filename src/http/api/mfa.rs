@@ -6,11 +6,13 @@ use crate::auth::native::NativeBackend;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientMeta, CurrentSession};
+use crate::http::openapi::{self as doc, Errors};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -30,6 +32,14 @@ fn native(state: &AppState) -> std::result::Result<&Arc<NativeBackend>, AuthErro
         .ok_or(AuthError::NotSupportedByBackend(state.backend.name()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/mfa/factors",
+    tag = "mfa",
+    operation_id = "mfa_factors",
+    responses((status = 200, description = "The user's second factors", body = doc::FactorList), Errors),
+    security(("bearer" = []))
+)]
 async fn list_factors(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -38,12 +48,21 @@ async fn list_factors(
     Ok(HttpResponse::Ok().json(json!({ "factors": factors })))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EnrollBody {
     name: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/mfa/totp/enroll",
+    tag = "mfa",
+    operation_id = "mfa_enroll",
+    request_body = Option<EnrollBody>,
+    responses((status = 200, description = "A pending TOTP factor", body = doc::TotpEnrollment), Errors),
+    security(("bearer" = []))
+)]
 async fn enroll_totp(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -54,12 +73,21 @@ async fn enroll_totp(
     Ok(HttpResponse::Ok().json(enrollment))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct VerifyBody {
     factor_id: String,
     code: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/mfa/totp/verify",
+    tag = "mfa",
+    operation_id = "mfa_verify",
+    request_body = VerifyBody,
+    responses((status = 200, description = "The factor is active", body = doc::TotpVerified), Errors),
+    security(("bearer" = []))
+)]
 async fn verify_totp(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -72,6 +100,14 @@ async fn verify_totp(
     Ok(HttpResponse::Ok().json(json!({ "factor": factor, "recovery_codes": codes })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/mfa/recovery-codes",
+    tag = "mfa",
+    operation_id = "mfa_recovery_codes",
+    responses((status = 200, description = "New recovery codes (the old ones stop working)", body = doc::RecoveryCodes), Errors),
+    security(("bearer" = []))
+)]
 async fn new_recovery_codes(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -83,6 +119,15 @@ async fn new_recovery_codes(
     Ok(HttpResponse::Ok().json(json!({ "recovery_codes": codes })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/mfa/factors/{id}",
+    tag = "mfa",
+    operation_id = "mfa_remove",
+    params(("id" = String, Path, description = "A factor id")),
+    responses((status = 204, description = "Removed"), Errors),
+    security(("bearer" = []))
+)]
 async fn remove_factor(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -93,12 +138,20 @@ async fn remove_factor(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ChallengeBody {
     mfa_token: String,
     code: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/mfa/challenge",
+    tag = "mfa",
+    operation_id = "mfa_challenge",
+    request_body = ChallengeBody,
+    responses((status = 200, description = "Signed in", body = doc::SignInResponse), Errors)
+)]
 async fn challenge(
     state: web::Data<AppState>,
     ClientMeta(meta): ClientMeta,

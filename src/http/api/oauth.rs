@@ -13,6 +13,7 @@ use crate::domain::redirect::with_query;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientMeta};
+use crate::http::openapi::{self as doc, Errors};
 use crate::http::pages::{Ctx, PageError};
 use crate::services::oauth::{FLOW_TTL, Flow, OAuthService};
 use crate::state::AppState;
@@ -22,6 +23,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
 const COOKIE: &str = "derp_oauth";
 
@@ -74,15 +76,32 @@ pub(crate) fn removal() -> Cookie<'static> {
     c
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UrlQuery {
+    /// An allow-listed app URL that gets derp's code after derp's callback.
     redirect_to: Option<String>,
+    /// The app's `state`. When the provider returns to the app (its
+    /// `redirect_uri` is the app's), this is the `state` in the provider's
+    /// URL; otherwise derp hands it back with its code.
     state: Option<String>,
+    /// S256 challenge of the code the app receives: derp's code after
+    /// derp's callback, or the provider's code when the provider returns to
+    /// the app (send the verifier to `/oauth/{provider}/sign-in`; without
+    /// it derp keeps its own verifier bound to `state`).
     code_challenge: Option<String>,
     login_hint: Option<String>,
 }
 
-/// The seed's `get_oauth_authorization_url`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oauth/{provider}/url",
+    tag = "oauth",
+    operation_id = "oauth_url",
+    params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)"), UrlQuery),
+    responses((status = 200, description = "The provider's authorization URL; the flow's cookie is set", body = doc::AuthorizationUrl), Errors)
+)]
+/// The provider's authorization URL (the original library's `get_oauth_authorization_url`).
 async fn authorization_url(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -122,16 +141,29 @@ async fn authorization_url(
         .await?;
     Ok(HttpResponse::Ok()
         .cookie(flow_cookie(&state, &flow))
-        .json(json!({ "url": url })))
+        .json(json!({ "url": url, "state": flow.state })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/oauth/{provider}/callback",
+    tag = "oauth",
+    operation_id = "oauth_callback",
+    params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)"), CallbackQuery),
+    responses(
+        (status = 302, description = "Signed in: on to the app (with a code) or the account page"),
+        (status = "4XX", description = "An HTML page saying what went wrong (unknown provider, another browser, a refused sign-in)", content_type = "text/html"),
+        (status = "5XX", description = "An HTML page: the provider or derp failed", content_type = "text/html"),
+    )
+)]
 /// The browser comes back from the provider: sign in, then on to the app
 /// (with a derp authorization code) or to the account page.
 async fn callback(
@@ -224,15 +256,30 @@ async fn callback(
     Ok(res)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct SignInBody {
+    /// The provider's code.
     code: String,
+    /// The `state` of a flow started at `/oauth/{provider}/url`: derp
+    /// finishes it with the PKCE verifier and nonce it kept.
     state: Option<String>,
+    /// The app's own PKCE verifier, when the app made the challenge.
     code_verifier: Option<String>,
+    /// The redirect URI the code was issued for (default: the provider's
+    /// configured one).
     redirect_uri: Option<String>,
 }
 
-/// The seed's `sign_in_with_oauth(provider, code)`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/oauth/{provider}/sign-in",
+    tag = "oauth",
+    operation_id = "oauth_sign_in",
+    params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)")),
+    request_body = SignInBody,
+    responses((status = 200, description = "Signed in, or a second factor is needed", body = doc::SignInResponse), Errors)
+)]
+/// Signs in with the provider's code (the original library's `sign_in_with_oauth(provider, code)`).
 async fn sign_in(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -254,7 +301,13 @@ async fn sign_in(
     }
     let oauth = provider_service(&state, &path)?;
     let identity = oauth
-        .sign_in_with_code(&path, &body.code, body.code_verifier, body.redirect_uri)
+        .sign_in_with_code(
+            &path,
+            &body.code,
+            body.state.as_deref(),
+            body.code_verifier,
+            body.redirect_uri,
+        )
         .await?;
     let outcome = state
         .accounts

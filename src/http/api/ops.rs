@@ -2,6 +2,7 @@
 
 use crate::error::AuthError;
 use crate::http::error::ApiError;
+use crate::http::openapi::{self as doc, Errors};
 use crate::services::metrics::{CONTENT_TYPE, Metrics};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -20,10 +21,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "The process answers", body = doc::Status)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, description = "The database answers", body = doc::Status),
+    (status = 503, description = "The database does not answer", body = doc::Status),
+))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.db.ping().await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
@@ -34,6 +40,16 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        Errors,
+    ),
+    security((), ("service_key" = []))
+)]
 /// Prometheus text. Open to loopback callers that did not come through a
 /// proxy; anyone else needs `Authorization: Bearer <[admin] service key>`.
 async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -67,12 +83,14 @@ fn may_scrape(peer: Option<IpAddr>, forwarded: bool, has_service_key: bool) -> b
     (loopback && !forwarded) || has_service_key
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ops", responses((status = 200, description = "The keys that verify derp's tokens", body = doc::Jwks)))]
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(state.backend.jwks())
 }
 
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "ops", responses((status = 200, description = "OpenID Connect discovery", body = Object)))]
 async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     let base = state.config.public_url();
     HttpResponse::Ok().json(json!({
@@ -89,12 +107,13 @@ async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-/// The OpenAPI document of the JSON API (kept in `static/openapi.json`; a
-/// test checks that every route it lists answers).
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "This document", body = Object)))]
+/// The OpenAPI 3.1 document of the JSON API, generated from the handlers
+/// ([`crate::http::openapi`]).
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(include_str!("../../../static/openapi.json"))
+        .body(crate::http::openapi::document())
 }
 
 #[cfg(test)]

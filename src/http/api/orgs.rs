@@ -7,10 +7,13 @@ use crate::domain::{Email, OrgRole};
 use crate::error::AuthError;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ClientMeta, CurrentSession, Member, OrgMember};
+use crate::http::openapi::Errors;
 use crate::services::orgs::{Actor, MAX_PAGE, MemberRef, Page};
+use crate::services::orgs::{InvitationView, MemberView, OrgView, OrgWithRole};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -53,9 +56,13 @@ fn actor(session: &crate::auth::SessionInfo, meta: &crate::auth::RequestMeta) ->
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// The `X-Next-Cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -96,12 +103,20 @@ fn parse_role(raw: Option<&str>) -> std::result::Result<OrgRole, AuthError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct CreateOrgBody {
     name: String,
     slug: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs",
+    tag = "orgs",
+    request_body = CreateOrgBody,
+    responses((status = 201, description = "Created; the caller is its owner", body = OrgView), Errors),
+    security(("bearer" = []))
+)]
 async fn create_org(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
@@ -121,6 +136,14 @@ async fn create_org(
     Ok(HttpResponse::Created().json(org))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs",
+    tag = "orgs",
+    params(PageQuery),
+    responses((status = 200, description = "The caller's orgs with their role", body = Vec<OrgWithRole>, headers(("X-Next-Cursor" = String, description = "The cursor of the next page, when there is one"), ("Link" = String, description = "rel=\"next\": the next page's URL"))), Errors),
+    security(("bearer" = []))
+)]
 async fn list_orgs(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -134,17 +157,34 @@ async fn list_orgs(
     Ok(paged(&req, page))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    responses((status = 200, description = "The org (members only)", body = OrgView), Errors),
+    security(("bearer" = []))
+)]
 async fn get_org(member: OrgMember<Member>) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(member.org))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateOrgBody {
     name: Option<String>,
     slug: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    request_body = UpdateOrgBody,
+    responses((status = 200, description = "The updated org (admins)", body = OrgView), Errors),
+    security(("bearer" = []))
+)]
 async fn update_org(
     state: web::Data<AppState>,
     member: OrgMember<Admin>,
@@ -163,6 +203,14 @@ async fn update_org(
     Ok(HttpResponse::Ok().json(org))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    responses((status = 204, description = "Deleted (owners)"), Errors),
+    security(("bearer" = []))
+)]
 /// Owner only: the service checks the role inside its transaction.
 async fn delete_org(
     state: web::Data<AppState>,
@@ -176,6 +224,14 @@ async fn delete_org(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/members",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug"), PageQuery),
+    responses((status = 200, description = "The members", body = Vec<MemberView>, headers(("X-Next-Cursor" = String, description = "The cursor of the next page, when there is one"), ("Link" = String, description = "rel=\"next\": the next page's URL"))), Errors),
+    security(("bearer" = []))
+)]
 async fn list_members(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -194,13 +250,22 @@ async fn list_members(
     Ok(paged(&req, page))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct AddMemberBody {
     user_id: Option<String>,
     email: Option<String>,
     role: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/members",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    request_body = AddMemberBody,
+    responses((status = 201, description = "Added", body = MemberView), Errors),
+    security(("bearer" = []))
+)]
 async fn add_member(
     state: web::Data<AppState>,
     member: OrgMember<Admin>,
@@ -224,11 +289,20 @@ async fn add_member(
     Ok(HttpResponse::Created().json(added))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct RoleBody {
     role: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orgs/{org}/members/{user_id}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug"), ("user_id" = String, Path, description = "The member's user id")),
+    request_body = RoleBody,
+    responses((status = 200, description = "The member with the new role", body = MemberView), Errors),
+    security(("bearer" = []))
+)]
 async fn change_role(
     state: web::Data<AppState>,
     member: OrgMember<Admin>,
@@ -244,6 +318,14 @@ async fn change_role(
     Ok(HttpResponse::Ok().json(changed))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}/members/{user_id}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug"), ("user_id" = String, Path, description = "The member's user id")),
+    responses((status = 204, description = "Removed (or left)"), Errors),
+    security(("bearer" = []))
+)]
 /// Admins remove others; any member may remove themself (leave).
 async fn remove_member(
     state: web::Data<AppState>,
@@ -258,13 +340,22 @@ async fn remove_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct InviteBody {
     email: String,
     role: Option<String>,
     accept_url: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/invitations",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    request_body = InviteBody,
+    responses((status = 201, description = "Invited (the mail is queued)", body = InvitationView), Errors),
+    security(("bearer" = []))
+)]
 async fn invite(
     state: web::Data<AppState>,
     member: OrgMember<Admin>,
@@ -291,6 +382,14 @@ async fn invite(
     Ok(HttpResponse::Created().json(inv))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/invitations",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug")),
+    responses((status = 200, description = "Pending invitations", body = Vec<InvitationView>), Errors),
+    security(("bearer" = []))
+)]
 async fn list_invitations(
     state: web::Data<AppState>,
     member: OrgMember<Admin>,
@@ -302,6 +401,14 @@ async fn list_invitations(
     Ok(HttpResponse::Ok().json(list))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}/invitations/{invitation_id}",
+    tag = "orgs",
+    params(("org" = String, Path, description = "The org's id or slug"), ("invitation_id" = String, Path, description = "The invitation's id")),
+    responses((status = 204, description = "Revoked"), Errors),
+    security(("bearer" = []))
+)]
 async fn revoke_invitation(
     state: web::Data<AppState>,
     member: OrgMember<Admin>,
@@ -315,11 +422,19 @@ async fn revoke_invitation(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct AcceptBody {
     token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/invitations/accept",
+    tag = "orgs",
+    request_body = AcceptBody,
+    responses((status = 200, description = "The caller is now a member", body = MemberView), Errors),
+    security(("bearer" = []))
+)]
 async fn accept_invitation(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,

@@ -35,13 +35,13 @@ pub struct AdminService {
     pub directory: Option<Arc<dyn UserDirectory>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserPage {
     pub users: Vec<User>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdminSession {
     pub id: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -52,7 +52,7 @@ pub struct AdminSession {
     pub user_agent: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Identity {
     pub provider: String,
     pub subject: String,
@@ -61,7 +61,7 @@ pub struct Identity {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEventView {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -93,7 +93,7 @@ impl From<AuditRow> for AuditEventView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserDetail {
     #[serde(flatten)]
     pub user: User,
@@ -119,7 +119,7 @@ pub struct UserChange {
     pub data: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     pub users: i64,
     pub active_sessions: i64,
@@ -129,19 +129,19 @@ pub struct Overview {
     pub outbox: outbox::OutboxStats,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub events: Vec<AuditEventView>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrgPage {
     pub orgs: Vec<OrgView>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutboxMessage {
     pub id: i64,
     pub kind: String,

@@ -24,7 +24,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrgView {
     pub id: String,
     pub name: String,
@@ -44,13 +44,13 @@ impl From<OrgRow> for OrgView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrgWithRole {
     pub org: OrgView,
     pub role: OrgRole,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     pub user_id: String,
     pub email: String,
@@ -70,7 +70,7 @@ impl From<MemberRow> for MemberView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InvitationView {
     pub id: String,
     pub org_id: String,
