@@ -177,8 +177,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
             let alg = config.native().jwt.effective_algorithm();
             let now = SystemClock.unix();
+            let sealer = crate::auth::sealer::Sealer::load_or_create(&config.server.data_dir)?;
             let kid = db
-                .write_sync(|conn| -> Result<String, AuthError> { jwt::rotate(conn, alg, now) })
+                .write_sync(|conn| -> Result<String, AuthError> {
+                    // Keys an older derp left in plaintext are sealed too.
+                    jwt::seal_plaintext_keys(conn, &sealer)?;
+                    jwt::rotate(conn, alg, &sealer, now)
+                })
                 .map_err(|e| e.to_string())?;
             println!(
                 "new {} signing key {kid}; a running server picks it up within a minute, and old keys keep verifying until their tokens expire",

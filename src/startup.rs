@@ -153,6 +153,20 @@ impl Application {
             .map_err(|e| StartError::Storage(e.to_string()))?;
         let native = config.native();
         let alg = native.jwt.effective_algorithm();
+        // `data_dir/secrets.key` seals TOTP secrets and private signing keys.
+        let key_sealer = if config.backend() == BackendKind::Native || alg != JwtAlgorithm::HS256 {
+            let dir = config.server.data_dir.clone();
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    crate::auth::sealer::Sealer::load_or_create(&dir)
+                })
+                .await
+                .map_err(|e| StartError::Other(e.to_string()))?
+                .map_err(StartError::Storage)?,
+            )
+        } else {
+            None
+        };
         let issuer = config.issuer();
         let settings = KeyringSettings {
             alg,
@@ -164,12 +178,16 @@ impl Application {
             issuer: issuer.clone(),
             audience: native.jwt.audience.clone(),
             access_ttl_seconds: native.jwt.access_token_expire_minutes as i64 * 60,
+            sealer: key_sealer.clone(),
         };
         let now = clock.unix();
         let keys = db
             .write(move |conn| Keyring::load(conn, settings, now))
             .await
-            .map_err(|e: AuthError| StartError::Other(format!("signing keys: {e:?}")))?;
+            .map_err(|e: AuthError| match e {
+                AuthError::Internal(m) => StartError::Other(format!("signing keys: {m}")),
+                other => StartError::Other(format!("signing keys: {other:?}")),
+            })?;
         let waker = Arc::new(tokio::sync::Notify::new());
         let mail = MailQueue {
             templates,
@@ -187,17 +205,7 @@ impl Application {
         let admin_hasher = hasher.clone();
         let lockout = Arc::new(crate::auth::lockout::LockoutPolicy::new(&config.rate_limit));
         let sealer = match config.backend() {
-            BackendKind::Native => {
-                let dir = config.server.data_dir.clone();
-                Some(
-                    tokio::task::spawn_blocking(move || {
-                        crate::auth::sealer::Sealer::load_or_create(&dir)
-                    })
-                    .await
-                    .map_err(|e| StartError::Other(e.to_string()))?
-                    .map_err(StartError::Storage)?,
-                )
-            }
+            BackendKind::Native => key_sealer,
             _ => None,
         };
         let native_backend = sealer.map(|sealer| {

@@ -9,7 +9,14 @@
 //! When an audience is configured, a token without `aud` is refused; `exp`,
 //! `nbf` and `iat` are checked against the injected clock, the last two with
 //! [`CLOCK_LEEWAY`] seconds of skew.
+//!
+//! The private part of a stored key is sealed under `data_dir/secrets.key`
+//! ([`Sealer`], use [`KEY_SEAL_INFO`], bound to the `kid`): the column holds
+//! `v1.` + the sealed text, never the DER. A plaintext row left by an older
+//! derp (DER starts with `0x30`, never `v1.`) is sealed at the next start;
+//! a sealed row that does not open (another `secrets.key`) stops the start.
 
+use crate::auth::sealer::Sealer;
 use crate::config::JwtAlgorithm;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::Conn;
@@ -23,6 +30,12 @@ use std::sync::{Arc, RwLock};
 /// Seconds a token's `nbf` or `iat` may lie in the future (clock skew between
 /// derp and whoever signed it); beyond that it is refused. `exp` gets none.
 pub const CLOCK_LEEWAY: i64 = 60;
+
+/// The sealer's use label for private signing keys.
+pub const KEY_SEAL_INFO: &str = "signing-key";
+
+/// What marks a sealed private key in `signing_keys.private_der`.
+const SEALED_PREFIX: &[u8] = b"v1.";
 
 /// The claims of a derp access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +84,7 @@ pub struct Keyring {
     issuer: String,
     audience: Option<String>,
     access_ttl: i64,
+    sealer: Option<Sealer>,
     keys: Arc<RwLock<Arc<KeySet>>>,
 }
 
@@ -91,6 +105,9 @@ pub struct KeyringSettings {
     pub issuer: String,
     pub audience: Option<String>,
     pub access_ttl_seconds: i64,
+    /// Seals and opens the private keys; required for the asymmetric
+    /// algorithms (HS256 keeps its secret in the config).
+    pub sealer: Option<Sealer>,
 }
 
 impl Keyring {
@@ -103,6 +120,7 @@ impl Keyring {
             issuer: s.issuer,
             audience: s.audience,
             access_ttl: s.access_ttl_seconds,
+            sealer: s.sealer,
             keys: Arc::new(RwLock::new(Arc::new(KeySet {
                 signing: SigningKey {
                     kid: None,
@@ -113,8 +131,14 @@ impl Keyring {
                 jwks: JwkSet { keys: vec![] },
             }))),
         };
+        if let Some(sealer) = &ring.sealer {
+            let n = seal_plaintext_keys(conn, sealer)?;
+            if n > 0 {
+                tracing::info!(keys = n, "sealed plaintext signing keys under secrets.key");
+            }
+        }
         if ring.alg != JwtAlgorithm::HS256 {
-            ensure_active_key(conn, ring.alg, now)?;
+            ensure_active_key(conn, ring.alg, ring.sealer()?, now)?;
         }
         ring.reload(conn, now)?;
         Ok(ring)
@@ -149,14 +173,22 @@ impl Keyring {
         Ok(())
     }
 
+    fn sealer(&self) -> AuthResult<&Sealer> {
+        self.sealer
+            .as_ref()
+            .ok_or_else(|| AuthError::internal("signing keys need data_dir/secrets.key"))
+    }
+
     fn asymmetric_set(&self, conn: &Conn, now: i64) -> AuthResult<KeySet> {
+        let sealer = self.sealer()?;
         let rows = keys::usable(conn, now - self.access_ttl)?;
         let mut verifying = HashMap::new();
         let mut jwks = Vec::new();
         let mut signing = None;
         for row in rows {
             let alg = parse_alg(&row.alg)?;
-            let enc = encoding_key(alg, &row.private_der);
+            let der = open_private(sealer, &row.kid, &row.private_der)?;
+            let enc = encoding_key(alg, &der);
             let mut jwk = Jwk::from_encoding_key(&enc, alg).map_err(AuthError::internal)?;
             jwk.common.key_id = Some(row.kid.clone());
             jwk.common.public_key_use = Some(PublicKeyUse::Signature);
@@ -286,19 +318,60 @@ fn encoding_key(alg: Algorithm, der: &[u8]) -> EncodingKey {
     }
 }
 
+/// Seals the private part of `kid` for storage.
+fn seal_private(sealer: &Sealer, kid: &str, der: &[u8]) -> AuthResult<Vec<u8>> {
+    Ok(sealer.seal(KEY_SEAL_INFO, kid, der)?.into_bytes())
+}
+
+/// Opens a stored private part; a plaintext DER (an older derp's row not yet
+/// sealed) is returned as it is.
+fn open_private(sealer: &Sealer, kid: &str, stored: &[u8]) -> AuthResult<Vec<u8>> {
+    if !stored.starts_with(SEALED_PREFIX) {
+        return Ok(stored.to_vec());
+    }
+    std::str::from_utf8(stored)
+        .ok()
+        .and_then(|text| sealer.open(KEY_SEAL_INFO, kid, text).ok())
+        .ok_or_else(|| {
+            AuthError::internal(format!(
+                "signing key {kid} does not open with data_dir/{}: restore the secrets.key that was kept with this database, or move the database aside to start with new keys",
+                crate::auth::sealer::KEY_FILE
+            ))
+        })
+}
+
+/// Seals every private key still stored in plaintext (rows written by a
+/// derp before sealing), in the caller's transaction; returns how many.
+pub fn seal_plaintext_keys(conn: &Conn, sealer: &Sealer) -> AuthResult<usize> {
+    let mut n = 0;
+    for (kid, stored) in keys::all(conn)? {
+        if !stored.starts_with(SEALED_PREFIX) {
+            keys::set_private(conn, &kid, &seal_private(sealer, &kid, &stored)?)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Makes sure an unretired key of `alg` exists.
-pub fn ensure_active_key(conn: &Conn, alg: JwtAlgorithm, now: i64) -> AuthResult<()> {
+pub fn ensure_active_key(
+    conn: &Conn,
+    alg: JwtAlgorithm,
+    sealer: &Sealer,
+    now: i64,
+) -> AuthResult<()> {
     let have = keys::usable(conn, now)?
         .iter()
         .any(|k| k.retired_at.is_none() && k.alg == alg.as_str());
     if !have {
-        keys::insert(conn, &generate_key(alg, now)?)?;
+        keys::insert(conn, &generate_key(alg, sealer, now)?)?;
     }
     Ok(())
 }
 
-/// Retires the active keys and adds a new one of `alg`; returns its `kid`.
-pub fn rotate(conn: &Conn, alg: JwtAlgorithm, now: i64) -> AuthResult<String> {
+/// Retires the active keys and adds a new one of `alg`, sealed; returns its
+/// `kid`.
+pub fn rotate(conn: &Conn, alg: JwtAlgorithm, sealer: &Sealer, now: i64) -> AuthResult<String> {
     if alg == JwtAlgorithm::HS256 {
         return Err(AuthError::InvalidRequest {
             message: "HS256 uses the configured secret: rotate it in derp.toml".into(),
@@ -306,12 +379,12 @@ pub fn rotate(conn: &Conn, alg: JwtAlgorithm, now: i64) -> AuthResult<String> {
         });
     }
     keys::retire_all(conn, now)?;
-    let key = generate_key(alg, now)?;
+    let key = generate_key(alg, sealer, now)?;
     keys::insert(conn, &key)?;
     Ok(key.kid)
 }
 
-fn generate_key(alg: JwtAlgorithm, now: i64) -> AuthResult<KeyRow> {
+fn generate_key(alg: JwtAlgorithm, sealer: &Sealer, now: i64) -> AuthResult<KeyRow> {
     use rand::RngCore;
     let der = match alg {
         JwtAlgorithm::EdDSA => {
@@ -342,10 +415,12 @@ fn generate_key(alg: JwtAlgorithm, now: i64) -> AuthResult<KeyRow> {
         }
         JwtAlgorithm::HS256 => return Err(AuthError::internal("HS256 keys are not generated")),
     };
+    let kid = crate::auth::secrets::random_id(12);
+    let private_der = seal_private(sealer, &kid, &der)?;
     Ok(KeyRow {
-        kid: crate::auth::secrets::random_id(12),
+        kid,
         alg: alg.as_str().to_string(),
-        private_der: der,
+        private_der,
         created_at: now,
         retired_at: None,
     })
@@ -388,7 +463,34 @@ mod tests {
             issuer: "https://issuer".into(),
             audience: None,
             access_ttl_seconds: 900,
+            sealer: Some(sealer()),
         }
+    }
+
+    fn sealer() -> Sealer {
+        Sealer::from_key([7; 32])
+    }
+
+    #[test]
+    fn private_keys_are_stored_sealed_and_plaintext_rows_are_sealed_at_load() {
+        let c = conn();
+        let ring = Keyring::load(&c, settings(JwtAlgorithm::ES256, None), 1000).unwrap();
+        let token = ring.sign(&claims(1000)).unwrap();
+        let (kid, stored) = keys::all(&c).unwrap().remove(0);
+        assert!(stored.starts_with(SEALED_PREFIX), "stored sealed");
+        // An older derp's row: the plaintext DER.
+        let der = open_private(&sealer(), &kid, &stored).unwrap();
+        assert_eq!(der[0], 0x30);
+        keys::set_private(&c, &kid, &der).unwrap();
+        let again = Keyring::load(&c, settings(JwtAlgorithm::ES256, None), 1000).unwrap();
+        let (_, resealed) = keys::all(&c).unwrap().remove(0);
+        assert!(resealed.starts_with(SEALED_PREFIX), "sealed at load");
+        assert_eq!(again.verify(&token, 1000).unwrap().sub, "u");
+        // Another secrets.key: the load fails, naming it.
+        let mut other = settings(JwtAlgorithm::ES256, None);
+        other.sealer = Some(Sealer::from_key([8; 32]));
+        let err = Keyring::load(&c, other, 1000).unwrap_err();
+        assert!(format!("{err:?}").contains("secrets.key"), "{err:?}");
     }
 
     #[test]
@@ -432,7 +534,7 @@ mod tests {
         let ring = Keyring::load(&c, settings(JwtAlgorithm::EdDSA, None), 1000).unwrap();
         let old = ring.sign(&claims(1000)).unwrap();
         let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
-        let new_kid = rotate(&c, JwtAlgorithm::EdDSA, 1100).unwrap();
+        let new_kid = rotate(&c, JwtAlgorithm::EdDSA, &sealer(), 1100).unwrap();
         ring.reload(&c, 1100).unwrap();
         let new = ring.sign(&claims(1100)).unwrap();
         assert_eq!(

@@ -55,3 +55,19 @@ pub fn retire_all(conn: &Conn, now: i64) -> StorageResult<usize> {
         [now],
     )?)
 }
+
+/// Every key, retired or not, as stored (the private part may be sealed).
+pub fn all(conn: &Conn) -> StorageResult<Vec<(String, Vec<u8>)>> {
+    let mut stmt = conn.prepare("SELECT kid, private_der FROM signing_keys ORDER BY rowid")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces the stored private part of `kid`.
+pub fn set_private(conn: &Conn, kid: &str, private: &[u8]) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE signing_keys SET private_der = ?2 WHERE kid = ?1",
+        params![kid, private],
+    )?;
+    Ok(())
+}

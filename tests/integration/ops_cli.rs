@@ -163,6 +163,12 @@ async fn backup_under_write_load_restores_every_user_signed_up_before_it() {
     let db_file = data.join("derp.db");
     std::fs::copy(&out_file, &db_file).unwrap();
     std::fs::set_permissions(&db_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // Its secrets.key goes with it (docs/operations.md): it opens the signing keys.
+    std::fs::copy(
+        app.state.config.server.data_dir.join("secrets.key"),
+        data.join("secrets.key"),
+    )
+    .unwrap();
     let mut config = base_config(restored_dir.path());
     config
         .auth
