@@ -6,6 +6,7 @@ pub mod password;
 pub mod redirect;
 pub mod token;
 pub mod user;
+pub mod webhook;
 
 pub use email::Email;
 pub use org::{OrgRole, Slug};

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use std::fmt;
+use time::OffsetDateTime;
 
 /// `owner > admin > member`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
@@ -151,4 +152,42 @@ mod tests {
         assert!(parse_org_name("   ").is_err());
         assert!(parse_org_name(&"x".repeat(101)).is_err());
     }
+}
+
+/// Orgs, members and invitations as the API (and webhooks) show them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OrgWithRole {
+    pub org: OrgView,
+    pub role: OrgRole,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub role: OrgRole,
+    #[serde(with = "time::serde::rfc3339")]
+    pub joined_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvitationView {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub role: OrgRole,
+    pub invited_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
 }

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod tokens;
 pub mod users;
 pub mod web_sessions;
+pub mod webhooks;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::TransactionBehavior;
@@ -181,6 +182,7 @@ impl Db {
         })();
         // Committed or rolled back: other connections now see the change.
         sessions::settle();
+        webhooks::settle(result.is_ok());
         result
     }
 

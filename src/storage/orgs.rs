@@ -1,7 +1,9 @@
 //! Organizations, members and invitations.
 
 use super::{Conn, StorageResult, optional};
+use crate::clock::from_unix;
 use crate::domain::OrgRole;
+use crate::domain::org::{InvitationView, MemberView, OrgView};
 use rusqlite::params;
 
 /// A stored org role; anything else in the column is a data error, never
@@ -91,7 +93,7 @@ pub fn insert(conn: &Conn, org: &OrgRow) -> StorageResult<()> {
         "INSERT INTO orgs (id, name, slug, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
         params![org.id, org.name, org.slug, org.created_at],
     )?;
-    Ok(())
+    super::webhooks::org_event(conn, "org.created", org, org.created_at)
 }
 
 /// By id, or by slug when no id matches.
@@ -109,18 +111,26 @@ pub fn update(conn: &Conn, id: &str, name: &str, slug: &str, now: i64) -> Storag
         "UPDATE orgs SET name = ?2, slug = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, name, slug, now],
     )?;
+    if let Some(org) = find(conn, id)? {
+        super::webhooks::org_event(conn, "org.updated", &org, now)?;
+    }
     Ok(())
 }
 
 /// Deletes the org with its members and invitations; clears it as the
 /// active org of every session.
-pub fn delete(conn: &Conn, id: &str) -> StorageResult<bool> {
+pub fn delete(conn: &Conn, id: &str, now: i64) -> StorageResult<bool> {
     super::sessions::changed();
     conn.execute(
         "UPDATE sessions SET active_org_id = NULL WHERE active_org_id = ?1",
         [id],
     )?;
-    Ok(conn.execute("DELETE FROM orgs WHERE id = ?1", [id])? == 1)
+    let before = find(conn, id)?;
+    let deleted = conn.execute("DELETE FROM orgs WHERE id = ?1", [id])? == 1;
+    if let Some(org) = before.filter(|_| deleted) {
+        super::webhooks::org_event(conn, "org.deleted", &org, now)?;
+    }
+    Ok(deleted)
 }
 
 /// The orgs of a user with their role, in join order, after `after_seq`.
@@ -175,21 +185,52 @@ pub fn add_member(
         "INSERT INTO org_members (org_id, user_id, email, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![org_id, user_id, email, role.as_str(), now],
     )?;
+    if let Some(m) = member(conn, org_id, user_id)? {
+        super::webhooks::member_event(conn, "org.member.added", &m, None, now)?;
+    }
     Ok(())
 }
 
-pub fn set_role(conn: &Conn, org_id: &str, user_id: &str, role: OrgRole) -> StorageResult<bool> {
-    Ok(conn.execute(
+pub fn set_role(
+    conn: &Conn,
+    org_id: &str,
+    user_id: &str,
+    role: OrgRole,
+    now: i64,
+) -> StorageResult<bool> {
+    let Some(before) = member(conn, org_id, user_id)? else {
+        return Ok(false);
+    };
+    let changed = conn.execute(
         "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id, role.as_str()],
-    )? == 1)
+    )? == 1;
+    if changed && before.role != role {
+        let after = MemberRow {
+            role,
+            ..before.clone()
+        };
+        super::webhooks::member_event(
+            conn,
+            "org.member.role_changed",
+            &after,
+            Some(before.role),
+            now,
+        )?;
+    }
+    Ok(changed)
 }
 
-pub fn remove_member(conn: &Conn, org_id: &str, user_id: &str) -> StorageResult<bool> {
-    Ok(conn.execute(
+pub fn remove_member(conn: &Conn, org_id: &str, user_id: &str, now: i64) -> StorageResult<bool> {
+    let before = member(conn, org_id, user_id)?;
+    let removed = conn.execute(
         "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id],
-    )? == 1)
+    )? == 1;
+    if let Some(m) = before.filter(|_| removed) {
+        super::webhooks::member_event(conn, "org.member.removed", &m, None, now)?;
+    }
+    Ok(removed)
 }
 
 pub fn count_owners(conn: &Conn, org_id: &str) -> StorageResult<i64> {
@@ -206,7 +247,7 @@ pub fn insert_invitation(conn: &Conn, inv: &InvitationRow, token_hash: &str) -> 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![inv.id, inv.org_id, inv.email, inv.role.as_str(), token_hash, inv.invited_by, inv.created_at, inv.expires_at],
     )?;
-    Ok(())
+    super::webhooks::invitation_event(conn, "invitation.created", inv, inv.created_at)
 }
 
 /// Pending (not accepted, revoked or expired) invitations of an org.
@@ -245,7 +286,11 @@ pub fn accept_invitation(
          WHERE token_hash = ?1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
          RETURNING {INVITATION_COLUMNS}"
     );
-    optional(conn.query_row(&sql, params![token_hash, now], invitation_from))
+    let accepted = optional(conn.query_row(&sql, params![token_hash, now], invitation_from))?;
+    if let Some(inv) = &accepted {
+        super::webhooks::invitation_event(conn, "invitation.accepted", inv, now)?;
+    }
+    Ok(accepted)
 }
 
 /// A pending invitation and its org's name, by token hash.
@@ -302,8 +347,53 @@ pub fn solely_owned_by(conn: &Conn, user_id: &str) -> StorageResult<Vec<OrgRow>>
 
 /// Removes every membership of `user_id` (an upstream user that was deleted:
 /// no foreign key does it for them). The number of memberships removed.
-pub fn remove_user_everywhere(conn: &Conn, user_id: &str) -> StorageResult<usize> {
-    Ok(conn.execute("DELETE FROM org_members WHERE user_id = ?1", [user_id])?)
+pub fn remove_user_everywhere(conn: &Conn, user_id: &str, now: i64) -> StorageResult<usize> {
+    let sql = format!("{MEMBER_SELECT} WHERE m.user_id = ?1 ORDER BY m.seq");
+    let memberships: Vec<MemberRow> = conn
+        .prepare(&sql)?
+        .query_map([user_id], member_from)?
+        .collect::<Result<_, _>>()?;
+    let n = conn.execute("DELETE FROM org_members WHERE user_id = ?1", [user_id])?;
+    for m in &memberships {
+        super::webhooks::member_event(conn, "org.member.removed", m, None, now)?;
+    }
+    Ok(n)
+}
+
+impl From<OrgRow> for OrgView {
+    fn from(o: OrgRow) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            slug: o.slug,
+            created_at: from_unix(o.created_at),
+        }
+    }
+}
+
+impl From<MemberRow> for MemberView {
+    fn from(m: MemberRow) -> Self {
+        Self {
+            user_id: m.user_id,
+            email: m.email,
+            role: m.role,
+            joined_at: from_unix(m.joined_at),
+        }
+    }
+}
+
+impl From<InvitationRow> for InvitationView {
+    fn from(i: InvitationRow) -> Self {
+        Self {
+            id: i.id,
+            org_id: i.org_id,
+            email: i.email,
+            role: i.role,
+            invited_by: i.invited_by,
+            created_at: from_unix(i.created_at),
+            expires_at: from_unix(i.expires_at),
+        }
+    }
 }
 
 #[cfg(test)]

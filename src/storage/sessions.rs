@@ -90,7 +90,7 @@ pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
             serde_json::to_string(&s.amr).unwrap_or_else(|_| "[]".into())
         ],
     )?;
-    Ok(())
+    super::webhooks::session_event(conn, "session.created", s, None, s.created_at)
 }
 
 pub(crate) fn get_sql() -> String {
@@ -157,6 +157,12 @@ pub fn revoke(conn: &Conn, id: &str, now: i64, reason: &str) -> StorageResult<bo
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now, reason],
     )?;
+    if n == 1
+        && let Some(s) = get(conn, id)?
+        && s.expires_at > now
+    {
+        super::webhooks::session_event(conn, "session.revoked", &s, Some(reason), now)?;
+    }
     Ok(n == 1)
 }
 
@@ -169,11 +175,19 @@ pub fn revoke_all_for_user(
     reason: &str,
 ) -> StorageResult<usize> {
     changed();
-    Ok(conn.execute(
+    let sql = format!(
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
-         WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?4",
-        params![user_id, now, reason, keep],
-    )?)
+         WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?4
+         RETURNING {COLUMNS}"
+    );
+    let revoked: Vec<SessionRow> = conn
+        .prepare(&sql)?
+        .query_map(params![user_id, now, reason, keep], from_row)?
+        .collect::<Result<_, _>>()?;
+    for s in revoked.iter().filter(|s| s.expires_at > now) {
+        super::webhooks::session_event(conn, "session.revoked", s, Some(reason), now)?;
+    }
+    Ok(revoked.len())
 }
 
 /// A refresh token row, found by the hash of its value.

@@ -64,7 +64,7 @@ pub fn insert(conn: &Conn, u: &NewUser<'_>) -> StorageResult<()> {
             u.now
         ],
     )?;
-    Ok(())
+    super::webhooks::user_event(conn, "user.created", u.id, u.now)
 }
 
 pub fn by_email(conn: &Conn, email: &str) -> StorageResult<Option<UserRecord>> {
@@ -90,15 +90,19 @@ pub fn set_data(conn: &Conn, id: &str, data: &serde_json::Value, now: i64) -> St
         "UPDATE users SET data = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, data.to_string(), now],
     )?;
-    Ok(())
+    super::webhooks::user_event(conn, "user.updated", id, now)
 }
 
 /// Sets `email_confirmed_at` unless it is set already.
 pub fn confirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
-    conn.execute(
-        "UPDATE users SET email_confirmed_at = COALESCE(email_confirmed_at, ?2), updated_at = ?2 WHERE id = ?1",
+    let n = conn.execute(
+        "UPDATE users SET email_confirmed_at = ?2, updated_at = ?2
+         WHERE id = ?1 AND email_confirmed_at IS NULL",
         params![id, now],
     )?;
+    if n == 1 {
+        super::webhooks::user_event(conn, "user.updated", id, now)?;
+    }
     Ok(())
 }
 
@@ -107,7 +111,7 @@ pub fn unconfirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
         "UPDATE users SET email_confirmed_at = NULL, updated_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
-    Ok(())
+    super::webhooks::user_event(conn, "user.updated", id, now)
 }
 
 pub fn touch_sign_in(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
@@ -120,9 +124,17 @@ pub fn touch_sign_in(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 
 pub fn set_disabled(conn: &Conn, id: &str, disabled: bool, now: i64) -> StorageResult<bool> {
     let n = conn.execute(
-        "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1",
+        "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1 AND disabled IS NOT ?2",
         params![id, disabled, now],
     )?;
+    if n == 1 {
+        let event = if disabled {
+            "user.disabled"
+        } else {
+            "user.updated"
+        };
+        super::webhooks::user_event(conn, event, id, now)?;
+    }
     Ok(n == 1)
 }
 
@@ -131,6 +143,9 @@ pub fn set_role(conn: &Conn, id: &str, role: Role, now: i64) -> StorageResult<bo
         "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, role.as_str(), now],
     )?;
+    if n == 1 {
+        super::webhooks::user_event(conn, "user.updated", id, now)?;
+    }
     Ok(n == 1)
 }
 
@@ -238,11 +253,16 @@ pub fn count_admins(conn: &Conn) -> StorageResult<i64> {
     )?)
 }
 
-pub fn delete(conn: &Conn, id: &str) -> StorageResult<bool> {
-    conn.execute("DELETE FROM org_members WHERE user_id = ?1", [id])?;
+pub fn delete(conn: &Conn, id: &str, now: i64) -> StorageResult<bool> {
+    let Some(before) = by_id(conn, id)? else {
+        return Ok(false);
+    };
+    super::orgs::remove_user_everywhere(conn, id, now)?;
     // Deleting a user deletes its sessions (ON DELETE CASCADE).
     super::sessions::changed();
-    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+    let deleted = conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1;
+    super::webhooks::user_deleted(conn, &before.user, now)?;
+    Ok(deleted)
 }
 
 /// A linked sign-in identity: `(provider, subject, email, created_at)`.
@@ -379,7 +399,7 @@ mod tests {
             ["v00001", "v00002", "v00003"]
         );
         // The index follows deletes and email changes.
-        delete(&c, "v00001").unwrap();
+        delete(&c, "v00001", 0).unwrap();
         c.execute(
             "UPDATE users SET email = 'moved@example.net' WHERE id = 'v00002'",
             [],

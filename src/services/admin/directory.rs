@@ -175,7 +175,7 @@ impl AdminService {
                 // Read again: ownership may have changed since the check.
                 let owned = orgs::solely_owned_by(conn, &user.id)?;
                 for org in &owned {
-                    orgs::delete(conn, &org.id)?;
+                    orgs::delete(conn, &org.id, now)?;
                     record(
                         conn,
                         now,
@@ -186,7 +186,7 @@ impl AdminService {
                         json!({"slug": org.slug, "reason": "owner deleted"}),
                     )?;
                 }
-                let memberships = orgs::remove_user_everywhere(conn, &user.id)?;
+                let memberships = orgs::remove_user_everywhere(conn, &user.id, now)?;
                 web_sessions::delete_for_user(conn, &user.id)?;
                 record(
                     conn,

@@ -243,10 +243,10 @@ impl AdminService {
                     return Err(AuthError::SoleOwner(owned.into_iter().map(|o| o.slug).collect()));
                 }
                 for org in &owned {
-                    orgs::delete(conn, &org.id)?;
+                    orgs::delete(conn, &org.id, now)?;
                     record(conn, now, &actor, "org.deleted", None, Some(&org.id), serde_json::json!({"slug": org.slug, "reason": "owner deleted"}))?;
                 }
-                users::delete(conn, &id)?;
+                users::delete(conn, &id, now)?;
                 record(conn, now, &actor, "admin.user.deleted", Some(&id), None, serde_json::json!({"email": user.email, "orgs_deleted": owned.iter().map(|o| o.slug.clone()).collect::<Vec<_>>()}))?;
                 Ok(owned.into_iter().map(Into::into).collect())
             })

@@ -101,7 +101,7 @@ impl OrgService {
                 {
                     return Err(AuthError::LastOwner);
                 }
-                orgs::set_role(conn, &org.id, &target, role)?;
+                orgs::set_role(conn, &org.id, &target, role, now)?;
                 audit_org(
                     conn,
                     now,
@@ -142,7 +142,7 @@ impl OrgService {
                 if role_of(&them) == OrgRole::Owner && orgs::count_owners(conn, &org.id)? <= 1 {
                     return Err(AuthError::LastOwner);
                 }
-                orgs::remove_member(conn, &org.id, &target)?;
+                orgs::remove_member(conn, &org.id, &target, now)?;
                 crate::storage::sessions::clear_active_org_for_user(conn, &target, &org.id)?;
                 let action = if leaving {
                     "member.left"

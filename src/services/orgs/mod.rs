@@ -5,7 +5,7 @@
 //! the last-owner and role rules hold under concurrency. Non-members get 404,
 //! never a hint that the org exists.
 
-use crate::clock::{Clock, from_unix};
+use crate::clock::Clock;
 use crate::domain::org::parse_org_name;
 use crate::domain::redirect::AllowedUrls;
 use crate::domain::{Email, OrgRole, Slug};
@@ -13,89 +13,15 @@ use crate::error::{AuthError, AuthResult};
 use crate::mail::queue::MailQueue;
 use crate::services::paging;
 use crate::storage::audit::{self, AuditEvent};
-use crate::storage::orgs::{self, InvitationRow, MemberRow, OrgRow};
+use crate::storage::orgs::{self, MemberRow, OrgRow};
 use crate::storage::{Conn, Db, StorageError};
 mod invitations;
 mod members;
 
+pub use crate::domain::org::{InvitationView, MemberView, OrgView, OrgWithRole};
 pub use invitations::InvitationPreview;
 
-use serde::Serialize;
 use std::sync::Arc;
-use time::OffsetDateTime;
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OrgView {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-impl From<OrgRow> for OrgView {
-    fn from(o: OrgRow) -> Self {
-        Self {
-            id: o.id,
-            name: o.name,
-            slug: o.slug,
-            created_at: from_unix(o.created_at),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct OrgWithRole {
-    pub org: OrgView,
-    pub role: OrgRole,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MemberView {
-    pub user_id: String,
-    pub email: String,
-    pub role: OrgRole,
-    #[serde(with = "time::serde::rfc3339")]
-    pub joined_at: OffsetDateTime,
-}
-
-impl From<MemberRow> for MemberView {
-    fn from(m: MemberRow) -> Self {
-        Self {
-            user_id: m.user_id,
-            email: m.email,
-            role: m.role,
-            joined_at: from_unix(m.joined_at),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct InvitationView {
-    pub id: String,
-    pub org_id: String,
-    pub email: String,
-    pub role: OrgRole,
-    pub invited_by: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-}
-
-impl From<InvitationRow> for InvitationView {
-    fn from(i: InvitationRow) -> Self {
-        Self {
-            id: i.id,
-            org_id: i.org_id,
-            email: i.email,
-            role: i.role,
-            invited_by: i.invited_by,
-            created_at: from_unix(i.created_at),
-            expires_at: from_unix(i.expires_at),
-        }
-    }
-}
 
 /// One page of a list; `next_cursor` is opaque.
 #[derive(Debug, Clone)]
@@ -335,7 +261,7 @@ impl OrgService {
             .write(move |conn| -> AuthResult<()> {
                 let org = find_org(conn, &org_id)?;
                 caller_role(conn, &org.id, &actor, OrgRole::Owner)?;
-                orgs::delete(conn, &org.id)?;
+                orgs::delete(conn, &org.id, now)?;
                 audit_org(
                     conn,
                     now,

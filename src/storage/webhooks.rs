@@ -1,0 +1,797 @@
+//! Webhook endpoints, events and deliveries.
+//!
+//! Events are written by the storage functions that make the change they
+//! report (`users::insert`, `orgs::add_member`, `sessions::revoke`, …), so an
+//! event exists exactly when its change committed: both are in the caller's
+//! transaction. An event gets one delivery row per endpoint whose filter
+//! takes it; when none does, nothing is written.
+//!
+//! Within one transaction an object gets one event per kind of change: a
+//! second change of a user just created (an admin creating a confirmed
+//! user, say) updates the `user.created` event's data instead of adding a
+//! `user.updated`, so the receiver sees the state the transaction left.
+//!
+//! Delivery order per endpoint is the order of the delivery rows' ids, which
+//! is commit order (writes are serialized by `BEGIN IMMEDIATE`).
+
+use super::orgs::{InvitationRow, MemberRow, OrgRow};
+use super::sessions::SessionRow;
+use super::{Conn, StorageResult, optional};
+use crate::domain::org::{InvitationView, MemberView, OrgView};
+use crate::domain::webhook::{EventFilter, TEST_EVENT};
+use crate::domain::{OrgRole, User};
+use rusqlite::params;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+/// Woken after a transaction that wrote events commits.
+pub static EVENTS_WRITTEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+thread_local! {
+    /// Whether the running transaction wrote an event.
+    static WROTE: Cell<bool> = const { Cell::new(false) };
+    /// Events written by the running transaction, by object: `(object key)
+    /// -> event row id`, to fold later changes of the same object in.
+    static IN_TX: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// Called by [`super::Db`] after each write transaction ends.
+pub(super) fn settle(committed: bool) {
+    IN_TX.with(|m| m.borrow_mut().clear());
+    if WROTE.with(|w| w.replace(false)) && committed {
+        EVENTS_WRITTEN.notify_waiters();
+    }
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn payload(event_type: &str, at_ms: i64, data: &serde_json::Value) -> String {
+    serde_json::json!({
+        "type": event_type,
+        "timestamp": rfc3339_ms(at_ms),
+        "data": data,
+    })
+    .to_string()
+}
+
+/// `(id, filter)` of every endpoint.
+fn endpoint_filters(conn: &Conn) -> StorageResult<Vec<(String, EventFilter)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, events FROM webhook_endpoints")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, events) = row?;
+        let patterns: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
+        out.push((id, EventFilter::from_stored(patterns)));
+    }
+    Ok(out)
+}
+
+fn insert_event(
+    conn: &Conn,
+    event_type: &str,
+    data: &serde_json::Value,
+    at: i64,
+    endpoints: &[String],
+) -> StorageResult<i64> {
+    let at_ms = at.saturating_mul(1000);
+    let msg_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    conn.prepare_cached(
+        "INSERT INTO webhook_events (msg_id, type, payload, created_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        msg_id,
+        event_type,
+        payload(event_type, at_ms, data),
+        at_ms
+    ])?;
+    let event_id = conn.last_insert_rowid();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id, created_ms, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?3)",
+    )?;
+    for endpoint in endpoints {
+        stmt.execute(params![event_id, endpoint, at_ms])?;
+    }
+    WROTE.with(|w| w.set(true));
+    Ok(event_id)
+}
+
+/// Writes `event_type` with the data `data()` makes for every endpoint that
+/// takes it, inside the caller's transaction; `data` is not called when none
+/// does, or when it returns `None` (the object is gone). `object` names the
+/// object (`user:<id>`…): a later change of it in the same transaction folds
+/// into this event.
+fn emit(
+    conn: &Conn,
+    event_type: &str,
+    object: &str,
+    at: i64,
+    data: impl FnOnce() -> StorageResult<Option<serde_json::Value>>,
+) -> StorageResult<()> {
+    let folds = event_type.ends_with(".updated") || event_type.ends_with(".role_changed");
+    let earlier = IN_TX.with(|m| m.borrow().get(object).copied());
+    if folds && let Some(event_id) = earlier {
+        let Some(data) = data()? else {
+            return Ok(());
+        };
+        // Keep the earlier event's type and time; give it the new state.
+        let changed = conn
+            .prepare_cached(
+                "UPDATE webhook_events
+                 SET payload = json_set(payload, '$.data', json(?2)) WHERE id = ?1",
+            )?
+            .execute(params![event_id, data.to_string()])?;
+        if changed == 1 {
+            return Ok(());
+        }
+        return write_event(conn, event_type, object, at, &data);
+    }
+    let takers = endpoint_filters(conn)?
+        .into_iter()
+        .filter(|(_, f)| f.matches(event_type))
+        .count();
+    if takers == 0 {
+        return Ok(());
+    }
+    match data()? {
+        Some(data) => write_event(conn, event_type, object, at, &data),
+        None => Ok(()),
+    }
+}
+
+fn write_event(
+    conn: &Conn,
+    event_type: &str,
+    object: &str,
+    at: i64,
+    data: &serde_json::Value,
+) -> StorageResult<()> {
+    let endpoints: Vec<String> = endpoint_filters(conn)?
+        .into_iter()
+        .filter(|(_, f)| f.matches(event_type))
+        .map(|(id, _)| id)
+        .collect();
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let event_id = insert_event(conn, event_type, data, at, &endpoints)?;
+    if !event_type.ends_with(".deleted") && !event_type.ends_with(".removed") {
+        IN_TX.with(|m| m.borrow_mut().insert(object.to_string(), event_id));
+    }
+    Ok(())
+}
+
+fn value<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// `user.*` with the user as it is now in this transaction.
+pub(super) fn user_event(conn: &Conn, event_type: &str, id: &str, at: i64) -> StorageResult<()> {
+    emit(conn, event_type, &format!("user:{id}"), at, || {
+        Ok(super::users::by_id(conn, id)?.map(|u| value(&u.user)))
+    })
+}
+
+/// `user.deleted` with the user as it was.
+pub(super) fn user_deleted(conn: &Conn, user: &User, at: i64) -> StorageResult<()> {
+    emit(
+        conn,
+        "user.deleted",
+        &format!("user:{}", user.id),
+        at,
+        || Ok(Some(value(user))),
+    )
+}
+
+/// `org.*` with the org as it is now (or, `org.deleted`, as it was).
+pub(super) fn org_event(conn: &Conn, event_type: &str, org: &OrgRow, at: i64) -> StorageResult<()> {
+    emit(conn, event_type, &format!("org:{}", org.id), at, || {
+        Ok(Some(value(&OrgView::from(org.clone()))))
+    })
+}
+
+/// `org.member.*`: the membership with its `org_id`, and `previous_role`
+/// for a role change.
+pub(super) fn member_event(
+    conn: &Conn,
+    event_type: &str,
+    member: &MemberRow,
+    previous_role: Option<OrgRole>,
+    at: i64,
+) -> StorageResult<()> {
+    let object = format!("member:{}:{}", member.org_id, member.user_id);
+    emit(conn, event_type, &object, at, || {
+        let mut v = value(&MemberView::from(member.clone()));
+        v["org_id"] = member.org_id.clone().into();
+        if let Some(role) = previous_role {
+            v["previous_role"] = role.as_str().into();
+        }
+        Ok(Some(v))
+    })
+}
+
+pub(super) fn invitation_event(
+    conn: &Conn,
+    event_type: &str,
+    inv: &InvitationRow,
+    at: i64,
+) -> StorageResult<()> {
+    emit(
+        conn,
+        event_type,
+        &format!("invitation:{}", inv.id),
+        at,
+        || Ok(Some(value(&InvitationView::from(inv.clone())))),
+    )
+}
+
+/// `session.*`: the session without any token material.
+pub(super) fn session_event(
+    conn: &Conn,
+    event_type: &str,
+    s: &SessionRow,
+    reason: Option<&str>,
+    at: i64,
+) -> StorageResult<()> {
+    emit(conn, event_type, &format!("session:{}", s.id), at, || {
+        let mut v = serde_json::json!({
+            "id": s.id,
+            "user_id": s.user_id,
+            "created_at": rfc3339_ms(s.created_at.saturating_mul(1000)),
+            "expires_at": rfc3339_ms(s.expires_at.saturating_mul(1000)),
+            "ip": s.ip,
+            "user_agent": s.user_agent,
+            "amr": s.amr,
+        });
+        if let Some(reason) = reason {
+            v["revoked_at"] = rfc3339_ms(at.saturating_mul(1000)).into();
+            v["reason"] = reason.into();
+        }
+        Ok(Some(v))
+    })
+}
+
+/// A `webhook.test` event for one endpoint; returns its `webhook-id`.
+pub fn emit_test(conn: &Conn, endpoint_id: &str, at: i64) -> StorageResult<String> {
+    let data = serde_json::json!({
+        "endpoint_id": endpoint_id,
+        "message": "a test event sent from the admin console",
+    });
+    let event_id = insert_event(conn, TEST_EVENT, &data, at, &[endpoint_id.to_string()])?;
+    Ok(conn.query_row(
+        "SELECT msg_id FROM webhook_events WHERE id = ?1",
+        [event_id],
+        |r| r.get(0),
+    )?)
+}
+
+// ---------------------------------------------------------------- endpoints
+
+#[derive(Debug, Clone)]
+pub struct EndpointRow {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub secret_sealed: String,
+    pub events: Vec<String>,
+    /// `config` (from `derp.toml`, read-only elsewhere) or `admin`.
+    pub source: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub consecutive_failures: i64,
+    pub last_success_ms: Option<i64>,
+    pub last_failure_ms: Option<i64>,
+    /// When a delivery was last given up, until the next success.
+    pub failing_since_ms: Option<i64>,
+}
+
+const ENDPOINT_COLUMNS: &str =
+    "id, name, url, secret_sealed, events, source, created_at, updated_at,
+    consecutive_failures, last_success_ms, last_failure_ms, failing_since_ms";
+
+fn endpoint_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRow> {
+    Ok(EndpointRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        url: r.get(2)?,
+        secret_sealed: r.get(3)?,
+        events: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+        source: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+        consecutive_failures: r.get(8)?,
+        last_success_ms: r.get(9)?,
+        last_failure_ms: r.get(10)?,
+        failing_since_ms: r.get(11)?,
+    })
+}
+
+pub fn endpoints(conn: &Conn) -> StorageResult<Vec<EndpointRow>> {
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY name");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], endpoint_from)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// By id or by name.
+pub fn endpoint(conn: &Conn, id_or_name: &str) -> StorageResult<Option<EndpointRow>> {
+    let sql =
+        format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?1 OR name = ?1");
+    optional(conn.query_row(&sql, [id_or_name], endpoint_from))
+}
+
+pub struct NewEndpoint<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub secret_sealed: &'a str,
+    pub events: &'a [String],
+    pub source: &'a str,
+}
+
+/// A taken name is `StorageError::Conflict("webhook_endpoints.name")`.
+pub fn insert_endpoint(conn: &Conn, e: &NewEndpoint<'_>, now: i64) -> StorageResult<()> {
+    conn.execute(
+        "INSERT INTO webhook_endpoints (id, name, url, secret_sealed, events, source, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![
+            e.id,
+            e.name,
+            e.url,
+            e.secret_sealed,
+            serde_json::to_string(e.events).unwrap_or_else(|_| "[\"*\"]".into()),
+            e.source,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn update_endpoint(
+    conn: &Conn,
+    id: &str,
+    url: &str,
+    events: &[String],
+    source: &str,
+    now: i64,
+) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE webhook_endpoints SET url = ?2, events = ?3, source = ?4, updated_at = ?5 WHERE id = ?1",
+        params![
+            id,
+            url,
+            serde_json::to_string(events).unwrap_or_else(|_| "[\"*\"]".into()),
+            source,
+            now
+        ],
+    )? == 1)
+}
+
+pub fn set_secret(conn: &Conn, id: &str, secret_sealed: &str, now: i64) -> StorageResult<bool> {
+    Ok(conn.execute(
+        "UPDATE webhook_endpoints SET secret_sealed = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, secret_sealed, now],
+    )? == 1)
+}
+
+/// Deletes an endpoint with its deliveries, and the events no endpoint waits for any more.
+pub fn delete_endpoint(conn: &Conn, id: &str) -> StorageResult<bool> {
+    conn.execute(
+        "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1",
+        [id],
+    )?;
+    let n = conn.execute("DELETE FROM webhook_endpoints WHERE id = ?1", [id])?;
+    conn.execute(
+        "DELETE FROM webhook_events WHERE id NOT IN (SELECT event_id FROM webhook_deliveries)",
+        [],
+    )?;
+    Ok(n == 1)
+}
+
+// --------------------------------------------------------------- deliveries
+
+/// One attempt's worth of work: the delivery, its event and its endpoint.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery_id: i64,
+    pub endpoint_id: String,
+    pub url: String,
+    pub secret_sealed: String,
+    pub msg_id: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub created_ms: i64,
+}
+
+/// `(endpoint id, when its oldest open delivery is due)` of every endpoint
+/// with one pending (a delivery being sent holds its endpoint back).
+pub fn heads(conn: &Conn) -> StorageResult<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.endpoint_id, d.next_attempt_ms FROM webhook_endpoints e
+         JOIN webhook_deliveries d ON d.id = (
+             SELECT id FROM webhook_deliveries
+             WHERE endpoint_id = e.id AND status IN ('pending', 'sending') ORDER BY id LIMIT 1)
+         WHERE d.status = 'pending'",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Claims the endpoint's oldest open delivery when it is due: marks it
+/// `sending` and counts the attempt before anything is sent, so a crash
+/// mid-send leaves a visible trace and a redelivery.
+pub fn claim_head(conn: &Conn, endpoint_id: &str, now_ms: i64) -> StorageResult<Option<Claimed>> {
+    let head = optional(conn.query_row(
+        "SELECT d.id, d.status, d.next_attempt_ms FROM webhook_deliveries d
+         WHERE d.endpoint_id = ?1 AND d.status IN ('pending', 'sending') ORDER BY d.id LIMIT 1",
+        [endpoint_id],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        },
+    ))?;
+    let Some((id, status, due)) = head else {
+        return Ok(None);
+    };
+    if status != "pending" || due > now_ms {
+        return Ok(None);
+    }
+    conn.execute(
+        "UPDATE webhook_deliveries SET status = 'sending', attempts = attempts + 1, last_attempt_ms = ?2
+         WHERE id = ?1",
+        params![id, now_ms],
+    )?;
+    optional(conn.query_row(
+        "SELECT d.id, d.endpoint_id, e.url, e.secret_sealed, ev.msg_id, ev.payload, d.attempts, ev.created_ms
+         FROM webhook_deliveries d
+         JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         JOIN webhook_events ev ON ev.id = d.event_id
+         WHERE d.id = ?1",
+        [id],
+        |r| {
+            Ok(Claimed {
+                delivery_id: r.get(0)?,
+                endpoint_id: r.get(1)?,
+                url: r.get(2)?,
+                secret_sealed: r.get(3)?,
+                msg_id: r.get(4)?,
+                payload: r.get(5)?,
+                attempts: r.get(6)?,
+                created_ms: r.get(7)?,
+            })
+        },
+    ))
+}
+
+/// What one attempt got back.
+#[derive(Debug, Clone, Default)]
+pub struct Attempt {
+    pub status: Option<u16>,
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+pub fn mark_delivered(conn: &Conn, c: &Claimed, a: &Attempt, now_ms: i64) -> StorageResult<()> {
+    conn.execute(
+        "UPDATE webhook_deliveries SET status = 'delivered', delivered_ms = ?2, response_status = ?3,
+                response_excerpt = ?4, last_error = NULL WHERE id = ?1",
+        params![c.delivery_id, now_ms, a.status, a.excerpt],
+    )?;
+    conn.execute(
+        "UPDATE webhook_endpoints SET consecutive_failures = 0, last_success_ms = ?2,
+                failing_since_ms = NULL WHERE id = ?1",
+        params![c.endpoint_id, now_ms],
+    )?;
+    Ok(())
+}
+
+/// A failed attempt: retried at `retry_at_ms`, or (`None`) given up, which
+/// marks the endpoint failing.
+pub fn mark_failed_attempt(
+    conn: &Conn,
+    c: &Claimed,
+    a: &Attempt,
+    retry_at_ms: Option<i64>,
+    now_ms: i64,
+) -> StorageResult<()> {
+    let (status, next) = match retry_at_ms {
+        Some(at) => ("pending", at),
+        None => ("failed", now_ms),
+    };
+    conn.execute(
+        "UPDATE webhook_deliveries SET status = ?2, next_attempt_ms = ?3, response_status = ?4,
+                response_excerpt = ?5, last_error = ?6 WHERE id = ?1",
+        params![c.delivery_id, status, next, a.status, a.excerpt, a.error],
+    )?;
+    conn.execute(
+        "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1,
+                last_failure_ms = ?2,
+                failing_since_ms = CASE WHEN ?3 THEN COALESCE(failing_since_ms, ?2) ELSE failing_since_ms END
+         WHERE id = ?1",
+        params![c.endpoint_id, now_ms, retry_at_ms.is_none()],
+    )?;
+    Ok(())
+}
+
+/// At start and stop: deliveries left `sending` go back to `pending`. The
+/// request may have arrived; its `webhook-id` is the same, so the receiver
+/// can tell the second one for a duplicate.
+pub fn requeue_interrupted(conn: &Conn, now_ms: i64) -> StorageResult<usize> {
+    Ok(conn.execute(
+        "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = ?1,
+                last_error = COALESCE(last_error, 'interrupted while sending')
+         WHERE status = 'sending'",
+        [now_ms],
+    )?)
+}
+
+/// "Send again": a new delivery of a past event to the same endpoint, at
+/// the end of its queue, with the same `webhook-id`.
+pub fn redeliver(
+    conn: &Conn,
+    endpoint_id: &str,
+    delivery_id: i64,
+    now_ms: i64,
+) -> StorageResult<Option<i64>> {
+    let n = conn.execute(
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id, created_ms, next_attempt_ms)
+         SELECT event_id, endpoint_id, ?3, ?3 FROM webhook_deliveries
+         WHERE id = ?2 AND endpoint_id = ?1 AND status IN ('delivered', 'failed')",
+        params![endpoint_id, delivery_id, now_ms],
+    )?;
+    if n == 1 {
+        WROTE.with(|w| w.set(true));
+        Ok(Some(conn.last_insert_rowid()))
+    } else {
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub msg_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i64,
+    pub created_ms: i64,
+    pub next_attempt_ms: i64,
+    pub last_attempt_ms: Option<i64>,
+    pub response_status: Option<u16>,
+    pub response_excerpt: Option<String>,
+    pub last_error: Option<String>,
+    pub delivered_ms: Option<i64>,
+}
+
+/// An endpoint's deliveries, newest first, before the id `before` (0 = from the newest).
+pub fn deliveries(
+    conn: &Conn,
+    endpoint_id: &str,
+    before: i64,
+    limit: i64,
+) -> StorageResult<Vec<DeliveryRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, ev.msg_id, ev.type, d.status, d.attempts, d.created_ms, d.next_attempt_ms,
+                d.last_attempt_ms, d.response_status, d.response_excerpt, d.last_error, d.delivered_ms
+         FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
+         WHERE d.endpoint_id = ?1 AND (?2 = 0 OR d.id < ?2)
+         ORDER BY d.id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![endpoint_id, before, limit], |r| {
+        Ok(DeliveryRow {
+            id: r.get(0)?,
+            msg_id: r.get(1)?,
+            event_type: r.get(2)?,
+            status: r.get(3)?,
+            attempts: r.get(4)?,
+            created_ms: r.get(5)?,
+            next_attempt_ms: r.get(6)?,
+            last_attempt_ms: r.get(7)?,
+            response_status: r.get(8)?,
+            response_excerpt: r.get(9)?,
+            last_error: r.get(10)?,
+            delivered_ms: r.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Delivery counts by status, for one endpoint or (`None`) all.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct DeliveryStats {
+    pub pending: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    /// Creation time (ms) of the oldest delivery not yet made.
+    #[serde(skip)]
+    pub oldest_pending_ms: Option<i64>,
+}
+
+pub fn stats(conn: &Conn, endpoint_id: Option<&str>) -> StorageResult<DeliveryStats> {
+    let mut s = DeliveryStats::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT status, COUNT(*), MIN(created_ms) FROM webhook_deliveries
+         WHERE ?1 IS NULL OR endpoint_id = ?1 GROUP BY status",
+    )?;
+    let rows = stmt.query_map([endpoint_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (status, n, oldest) = row?;
+        match status.as_str() {
+            "pending" | "sending" => {
+                s.pending += n;
+                s.oldest_pending_ms = match (s.oldest_pending_ms, oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            "delivered" => s.delivered = n,
+            "failed" => s.failed = n,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Conn {
+        let mut c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&mut c).unwrap();
+        c
+    }
+
+    fn endpoint(c: &Conn, id: &str, events: &[&str]) {
+        let events: Vec<String> = events.iter().map(|s| s.to_string()).collect();
+        insert_endpoint(
+            c,
+            &NewEndpoint {
+                id,
+                name: id,
+                url: "http://127.0.0.1:9/",
+                secret_sealed: "x",
+                events: &events,
+                source: "admin",
+            },
+            1,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn events_fan_out_by_filter_and_nothing_is_written_without_a_taker() {
+        let c = db();
+        emit(&c, "user.created", "user:1", 10, || {
+            Ok(Some(serde_json::json!({})))
+        })
+        .unwrap();
+        settle(true);
+        let events: i64 = c
+            .query_row("SELECT COUNT(*) FROM webhook_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(events, 0, "no endpoint: no event");
+        endpoint(&c, "a", &["user.*"]);
+        endpoint(&c, "b", &["org.created"]);
+        emit(&c, "user.created", "user:1", 10, || {
+            Ok(Some(serde_json::json!({"id": "1"})))
+        })
+        .unwrap();
+        emit(&c, "org.created", "org:1", 10, || {
+            Ok(Some(serde_json::json!({"id": "o"})))
+        })
+        .unwrap();
+        emit(&c, "session.created", "session:1", 10, || {
+            Ok(Some(serde_json::json!({})))
+        })
+        .unwrap();
+        settle(true);
+        assert_eq!(stats(&c, Some("a")).unwrap().pending, 1);
+        assert_eq!(stats(&c, Some("b")).unwrap().pending, 1);
+        assert_eq!(stats(&c, None).unwrap().pending, 2);
+    }
+
+    #[test]
+    fn a_later_change_in_the_same_transaction_folds_into_the_first_event() {
+        let c = db();
+        endpoint(&c, "a", &["*"]);
+        emit(&c, "user.created", "user:1", 10, || {
+            Ok(Some(serde_json::json!({"v": 1})))
+        })
+        .unwrap();
+        emit(&c, "user.updated", "user:1", 10, || {
+            Ok(Some(serde_json::json!({"v": 2})))
+        })
+        .unwrap();
+        settle(true);
+        emit(&c, "user.updated", "user:1", 11, || {
+            Ok(Some(serde_json::json!({"v": 3})))
+        })
+        .unwrap();
+        settle(true);
+        let rows: Vec<(String, String)> = c
+            .prepare("SELECT type, payload FROM webhook_events ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0, "user.created");
+        let first: serde_json::Value = serde_json::from_str(&rows[0].1).unwrap();
+        assert_eq!(
+            first["data"]["v"], 2,
+            "the created event carries the final state"
+        );
+        assert_eq!(rows[1].0, "user.updated", "a new transaction, a new event");
+    }
+
+    #[test]
+    fn the_head_holds_its_endpoint_in_order_and_interrupted_sends_come_back() {
+        let c = db();
+        endpoint(&c, "a", &["*"]);
+        for i in 0..3 {
+            emit(&c, "org.created", &format!("org:{i}"), 10, || {
+                Ok(Some(serde_json::json!({})))
+            })
+            .unwrap();
+            settle(true);
+        }
+        let first = claim_head(&c, "a", 10_000).unwrap().unwrap();
+        assert!(
+            claim_head(&c, "a", 10_000).unwrap().is_none(),
+            "one at a time per endpoint"
+        );
+        let failure = Attempt {
+            status: Some(500),
+            ..Default::default()
+        };
+        mark_failed_attempt(&c, &first, &failure, Some(20_000), 10_001).unwrap();
+        assert!(
+            claim_head(&c, "a", 15_000).unwrap().is_none(),
+            "the failed head waits for its retry; the next does not overtake it"
+        );
+        assert_eq!(heads(&c).unwrap(), vec![("a".to_string(), 20_000)]);
+        let again = claim_head(&c, "a", 20_000).unwrap().unwrap();
+        assert_eq!(again.delivery_id, first.delivery_id);
+        assert_eq!(again.attempts, 2);
+        assert_eq!(requeue_interrupted(&c, 21_000).unwrap(), 1);
+        let third = claim_head(&c, "a", 21_000).unwrap().unwrap();
+        assert_eq!(third.msg_id, first.msg_id, "the same webhook-id");
+        mark_delivered(&c, &third, &Attempt::default(), 21_001).unwrap();
+        let next = claim_head(&c, "a", 21_002).unwrap().unwrap();
+        assert!(next.delivery_id > first.delivery_id);
+        mark_failed_attempt(&c, &next, &failure, None, 21_003).unwrap();
+        let e = super::endpoint(&c, "a").unwrap().unwrap();
+        assert_eq!(e.failing_since_ms, Some(21_003), "given up: failing");
+        assert!(
+            redeliver(&c, "a", next.delivery_id, 21_004)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            redeliver(&c, "b", next.delivery_id, 21_004)
+                .unwrap()
+                .is_none(),
+            "another endpoint's delivery"
+        );
+    }
+}
