@@ -370,8 +370,22 @@ fn serve(mut config: Config, path: Option<PathBuf>) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    // Drills and tests run the three days of webhook retries in minutes.
+    let webhook_retry_unit_ms = match std::env::var("DERP_WEBHOOK_RETRY_UNIT_MS") {
+        Ok(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or("DERP_WEBHOOK_RETRY_UNIT_MS: must be 1 to 1000")?,
+        ),
+        Err(_) => None,
+    };
     runtime.block_on(async move {
-        let app = Application::build(config, Overrides::default())
+        let overrides = Overrides {
+            webhook_retry_unit_ms,
+            ..Overrides::default()
+        };
+        let app = Application::build(config, overrides)
             .await
             .map_err(|e| e.to_string())?;
         let url = app.state().config.public_url();

@@ -6,6 +6,11 @@
 //! that a typo is refused with its full path instead of silently ignored.
 //! Secrets are wrapped in [`Secret`], whose `Debug` never shows the value.
 
+mod webhooks;
+pub use webhooks::{
+    WebhookEndpointConfig, check_url as check_webhook_url, valid_name as valid_webhook_name,
+};
+
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -62,6 +67,8 @@ pub struct Config {
     pub hosted: HostedConfig,
     pub admin: AdminConfig,
     pub rate_limit: RateLimitConfig,
+    /// `[webhooks.<name>]`: endpoints that receive events.
+    pub webhooks: BTreeMap<String, WebhookEndpointConfig>,
     /// Keys of the original library's configuration that derp accepts and
     /// ignores ([`LEGACY_KEYS`]), as dotted paths, for one warning each.
     #[serde(skip)]
@@ -595,6 +602,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        for (name, endpoint) in &self.webhooks {
+            endpoint.validate(name)?;
+        }
         let count = [
             self.auth.native.is_some(),
             self.auth.cognito.is_some(),

@@ -48,6 +48,9 @@ pub struct Overrides {
     pub workers: Option<usize>,
     /// How often the mail sender looks for due mail [5 s].
     pub outbox_poll: Option<Duration>,
+    /// Milliseconds in one second of the webhook retry schedule [1000];
+    /// `derp serve` reads `DERP_WEBHOOK_RETRY_UNIT_MS`.
+    pub webhook_retry_unit_ms: Option<i64>,
 }
 
 pub struct Application {
@@ -81,6 +84,7 @@ const MAIL_GRACE: Duration = Duration::from_secs(10);
 /// ends, the write-ahead log is checkpointed into the database file.
 struct Shutdown {
     sender: SenderHandle,
+    deliverer: crate::services::webhooks::deliver::DelivererHandle,
     housekeeping: tokio::task::AbortHandle,
     db: Db,
     done: tokio::sync::Mutex<bool>,
@@ -92,7 +96,11 @@ impl Shutdown {
         if *done {
             return;
         }
-        self.sender.stop(MAIL_GRACE).await;
+        // Both finish what they are sending, side by side.
+        tokio::join!(
+            self.sender.stop(MAIL_GRACE),
+            self.deliverer.stop(MAIL_GRACE)
+        );
         self.housekeeping.abort();
         match self.db.read(crate::storage::metrics::checkpoint).await {
             Ok(true) => tracing::debug!("database checkpointed"),
@@ -153,20 +161,17 @@ impl Application {
             .map_err(|e| StartError::Storage(e.to_string()))?;
         let native = config.native();
         let alg = native.jwt.effective_algorithm();
-        // `data_dir/secrets.key` seals TOTP secrets and private signing keys.
-        let key_sealer = if config.backend() == BackendKind::Native || alg != JwtAlgorithm::HS256 {
+        // `data_dir/secrets.key` seals TOTP secrets, private signing keys
+        // and webhook secrets.
+        let secrets = {
             let dir = config.server.data_dir.clone();
-            Some(
-                tokio::task::spawn_blocking(move || {
-                    crate::auth::sealer::Sealer::load_or_create(&dir)
-                })
+            tokio::task::spawn_blocking(move || crate::auth::sealer::Sealer::load_or_create(&dir))
                 .await
                 .map_err(|e| StartError::Other(e.to_string()))?
-                .map_err(StartError::Storage)?,
-            )
-        } else {
-            None
+                .map_err(StartError::Storage)?
         };
+        let key_sealer = (config.backend() == BackendKind::Native || alg != JwtAlgorithm::HS256)
+            .then(|| secrets.clone());
         let issuer = config.issuer();
         let settings = KeyringSettings {
             alg,
@@ -321,6 +326,15 @@ impl Application {
             .collect::<Result<_, _>>()
             .map_err(|e| StartError::Config(e.to_string()))?;
         let limits = Arc::new(RateLimits::new(&config.rate_limit));
+        let webhooks = Arc::new(crate::services::webhooks::WebhookService {
+            db: db.clone(),
+            clock: clock.clone(),
+            sealer: secrets.clone(),
+        });
+        webhooks
+            .sync_config(&config.webhooks)
+            .await
+            .map_err(|e| StartError::Storage(format!("webhook endpoints: {e:?}")))?;
         let accounts = Arc::new(crate::services::accounts::Accounts::new(
             backend.clone(),
             native_backend.clone(),
@@ -348,6 +362,7 @@ impl Application {
             swappable_mailer: swappable,
             cookie_key: cookie_key.into(),
             metrics: Arc::new(crate::services::metrics::Metrics::new()),
+            webhooks,
         };
         let sender = Sender {
             db: db.clone(),
@@ -355,6 +370,15 @@ impl Application {
             clock: clock.clone(),
             waker,
             poll: overrides.outbox_poll.unwrap_or(Duration::from_secs(5)),
+        }
+        .spawn();
+        let deliverer = crate::services::webhooks::deliver::Deliverer {
+            db: db.clone(),
+            clock: clock.clone(),
+            sealer: secrets,
+            client: crate::services::webhooks::deliver::client().map_err(StartError::Other)?,
+            retry_unit_ms: overrides.webhook_retry_unit_ms.unwrap_or(1000),
+            poll: Duration::from_secs(1),
         }
         .spawn();
         let housekeeping = spawn_housekeeping(db.clone(), keys, limits, clock, alg);
@@ -369,6 +393,7 @@ impl Application {
             state,
             shutdown: Arc::new(Shutdown {
                 sender,
+                deliverer,
                 housekeeping,
                 db,
                 done: tokio::sync::Mutex::new(false),
@@ -456,6 +481,10 @@ fn spawn_housekeeping(
                     crate::storage::tokens::purge(conn, now - 86_400)?;
                     crate::storage::web_sessions::purge(conn, now)?;
                     crate::storage::mfa::prune_challenges(conn, now - 3600)?;
+                    crate::storage::webhooks::purge_finished(
+                        conn,
+                        (now - crate::storage::webhooks::KEEP_FINISHED_SECONDS) * 1000,
+                    )?;
                     Ok(())
                 })
                 .await;
@@ -583,6 +612,15 @@ pub async fn reload(state: &AppState, path: &std::path::Path) -> Result<ReloadRe
     }
     if differs(&old.admin, &new.admin) {
         report.needs_restart.push("admin");
+    }
+    // Secrets print as "[redacted]": sync whenever endpoints are declared.
+    if !new.webhooks.is_empty() || differs(&old.webhooks, &new.webhooks) {
+        state
+            .webhooks
+            .sync_config(&new.webhooks)
+            .await
+            .map_err(|e| format!("webhook endpoints: {e}"))?;
+        report.applied.push("webhooks");
     }
     let actor = crate::services::orgs::Actor {
         user_id: "system".into(),

@@ -46,6 +46,8 @@ pub struct AppState {
     pub algorithm: &'static str,
     /// Prometheus counters, fed by the HTTP middleware.
     pub metrics: Arc<crate::services::metrics::Metrics>,
+    /// Webhook endpoints and their deliveries.
+    pub webhooks: Arc<crate::services::webhooks::WebhookService>,
 }
 
 impl AppState {

@@ -264,7 +264,7 @@ impl Modify for SecuritySchemes {
     }
 }
 
-use crate::http::admin::{api as admin_api, lockouts};
+use crate::http::admin::{api as admin_api, lockouts, webhooks};
 use crate::http::api::{auth, mfa, oauth, ops, orgs};
 
 #[derive(OpenApi)]
@@ -304,6 +304,8 @@ use crate::http::api::{auth, mfa, oauth, ops, orgs};
         admin_api::remove_member, admin_api::list_invitations, admin_api::invite,
         admin_api::revoke_invitation, admin_api::audit, admin_api::outbox,
         lockouts::list, lockouts::clear,
+        webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
         ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::openid_configuration,
         ops::openapi,
     ),

@@ -21,10 +21,12 @@ pub fn app_config(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1/admin")
                 .configure(admin::api::routes)
-                .configure(admin::lockouts::api_routes),
+                .configure(admin::lockouts::api_routes)
+                .configure(admin::webhooks::api_routes),
         )
         .configure(admin::pages::routes)
         .configure(admin::lockouts::page_routes)
+        .configure(admin::webhooks::page_routes)
         .configure(pages::routes);
 }
 

@@ -50,6 +50,10 @@ impl Default for Metrics {
 pub struct Snapshot {
     pub outbox: OutboxStats,
     pub refresh_reuse_detected: i64,
+    /// Webhook deliveries by status, over every endpoint.
+    pub webhooks: crate::storage::webhooks::DeliveryStats,
+    /// Age of the oldest delivery not yet made (0 when none waits).
+    pub webhook_oldest_pending_seconds: i64,
     pub pool_idle: u32,
     pub pool_in_use: u32,
     pub process: ProcessStats,
@@ -137,22 +141,28 @@ impl Metrics {
 
     /// Reads the scrape-time figures: the pool first (so the scrape's own
     /// connection is not counted), then the database, then `/proc`.
-    pub async fn snapshot(db: &Db) -> Result<Snapshot, StorageError> {
+    pub async fn snapshot(db: &Db, now_ms: i64) -> Result<Snapshot, StorageError> {
         let (pool_idle, pool_in_use) = db.pool_state();
-        let (outbox, refresh_reuse_detected) = db
+        let (outbox, refresh_reuse_detected, webhooks) = db
             .read(|c| {
                 Ok::<_, StorageError>((
                     crate::storage::outbox::stats(c)?,
                     crate::storage::metrics::refresh_reuse_detected(c)?,
+                    crate::storage::webhooks::stats(c, None)?,
                 ))
             })
             .await?;
+        let webhook_oldest_pending_seconds = webhooks
+            .oldest_pending_ms
+            .map_or(0, |t| (now_ms - t).max(0) / 1000);
         let process = tokio::task::spawn_blocking(ProcessStats::read)
             .await
             .unwrap_or_default();
         Ok(Snapshot {
             outbox,
             refresh_reuse_detected,
+            webhooks,
+            webhook_oldest_pending_seconds,
             pool_idle,
             pool_in_use,
             process,
@@ -230,6 +240,28 @@ fn scraped_families(s: &Snapshot) -> Vec<prometheus::proto::MetricFamily> {
         )?;
         reuse.inc_by(s.refresh_reuse_detected.max(0) as u64);
         registry.register(Box::new(reuse))?;
+
+        let deliveries = IntGaugeVec::new(
+            Opts::new(
+                "derp_webhook_deliveries",
+                "Webhook deliveries by status: pending is the queue, failed gave up after three days.",
+            ),
+            &["status"],
+        )?;
+        for (status, n) in [
+            ("pending", s.webhooks.pending),
+            ("delivered", s.webhooks.delivered),
+            ("failed", s.webhooks.failed),
+        ] {
+            deliveries.with_label_values(&[status]).set(n);
+        }
+        registry.register(Box::new(deliveries))?;
+        let oldest = prometheus::IntGauge::new(
+            "derp_webhook_oldest_pending_seconds",
+            "Age of the oldest webhook delivery not yet made (0 when the queue is empty).",
+        )?;
+        oldest.set(s.webhook_oldest_pending_seconds);
+        registry.register(Box::new(oldest))?;
 
         let pool = IntGaugeVec::new(
             Opts::new(
@@ -344,6 +376,8 @@ mod tests {
             "derp_sign_ins_total{result=\"success\"} 0",
             "derp_refresh_reuse_detected_total 3",
             "derp_db_pool_connections{state=\"in_use\"} 1",
+            "derp_webhook_deliveries{status=\"pending\"} 0",
+            "derp_webhook_oldest_pending_seconds 0",
             "# TYPE derp_http_request_duration_seconds histogram",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");

@@ -11,3 +11,4 @@ pub mod orgs;
 pub mod outbox;
 pub mod paging;
 pub mod rate_limit;
+pub mod webhooks;

@@ -608,6 +608,26 @@ pub fn deliveries(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Finished deliveries (delivered or given up) are kept this long for the
+/// console, then purged with the events nothing waits for any more.
+pub const KEEP_FINISHED_SECONDS: i64 = 30 * 86_400;
+
+/// Deletes deliveries finished before `before_ms`, and orphaned events.
+pub fn purge_finished(conn: &Conn, before_ms: i64) -> StorageResult<usize> {
+    let n = conn.execute(
+        "DELETE FROM webhook_deliveries
+         WHERE status IN ('delivered', 'failed') AND COALESCE(delivered_ms, last_attempt_ms, created_ms) < ?1",
+        [before_ms],
+    )?;
+    if n > 0 {
+        conn.execute(
+            "DELETE FROM webhook_events WHERE id NOT IN (SELECT event_id FROM webhook_deliveries)",
+            [],
+        )?;
+    }
+    Ok(n)
+}
+
 /// Delivery counts by status, for one endpoint or (`None`) all.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct DeliveryStats {

@@ -72,6 +72,8 @@ pub async fn spawn_full(config: Config, dir: tempfile::TempDir, capture_mail: bo
             hasher: Some(Hasher::with_cost(1024, 1).expect("argon2 parameters")),
             workers: Some(1),
             outbox_poll: Some(Duration::from_millis(50)),
+            // One millisecond per second of the retry schedule.
+            webhook_retry_unit_ms: Some(1),
         },
     )
     .await

@@ -500,6 +500,8 @@ async fn spawn_with_real_hashing(change: impl FnOnce(&mut derp::config::Config))
             hasher: None,
             workers: Some(1),
             outbox_poll: Some(Duration::from_millis(50)),
+            // One millisecond per second of the retry schedule.
+            webhook_retry_unit_ms: Some(1),
         },
     )
     .await

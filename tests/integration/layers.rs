@@ -31,6 +31,12 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "auth", "services", "http", "storage", "mail", "startup", "state", "cli",
         ],
     ),
+    (
+        "src/config/",
+        &[
+            "auth", "services", "http", "storage", "mail", "startup", "state", "cli",
+        ],
+    ),
 ];
 
 /// Outside libraries and the only folders that may use them.

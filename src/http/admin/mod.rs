@@ -4,6 +4,7 @@
 pub mod api;
 pub mod lockouts;
 pub mod pages;
+pub mod webhooks;
 
 use crate::auth::SessionInfo;
 use crate::auth::secrets::constant_time_eq;

@@ -67,7 +67,7 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         };
         return Err(AuthError::Forbidden(why.into()).into());
     }
-    let snapshot = Metrics::snapshot(&state.db)
+    let snapshot = Metrics::snapshot(&state.db, state.clock.unix_ms())
         .await
         .map_err(AuthError::from)?;
     Ok(HttpResponse::Ok()
