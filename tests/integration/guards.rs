@@ -27,7 +27,14 @@ fn page_form_routes() -> Vec<String> {
     walk(&root.join("admin"), &mut files);
     let mut routes = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).unwrap();
+        let mut text = std::fs::read_to_string(f).unwrap();
+        // JSON routes registered beside pages (`fn api_routes`) take bearer tokens.
+        if let Some(start) = text.find("fn api_routes(") {
+            let end = text[start..]
+                .find("\n}\n")
+                .map_or(text.len(), |e| start + e);
+            text.replace_range(start..end, "");
+        }
         for (i, _) in text.match_indices("web::resource(\"") {
             let rest = &text[i + 15..];
             let path = &rest[..rest.find('"').unwrap()];
@@ -68,6 +75,7 @@ async fn every_page_form_refuses_a_post_without_the_csrf_token() {
         "/logout",
         "/account/password",
         "/admin/users/id/action",
+        "/admin/webhooks/id/deliveries/delivery/retry",
     ] {
         assert!(
             routes.iter().any(|r| r == expected),

@@ -34,3 +34,4 @@ mod signing_keys;
 mod smtp_delivery;
 mod token_hardening;
 mod user_account;
+mod webhooks;
