@@ -3,7 +3,7 @@
 //! test that keeps them off full scans.
 
 use super::audit::{self, AuditFilter};
-use super::{Conn, StorageResult, orgs, sessions, users};
+use super::{Conn, StorageResult, orgs, sessions, users, webhooks};
 
 /// One query's plan: the `detail` lines of `EXPLAIN QUERY PLAN`, indented two
 /// spaces per level, or the error that kept SQLite from preparing it.
@@ -71,6 +71,11 @@ pub fn hot_queries() -> Vec<(&'static str, String)> {
         (
             "audit log by action, next page",
             audit::list_sql(&action, 1),
+        ),
+        ("webhook queue head", webhooks::HEAD_SQL.to_string()),
+        (
+            "webhook deliveries page",
+            webhooks::DELIVERIES_SQL.to_string(),
         ),
     ]
 }

@@ -426,22 +426,25 @@ pub fn heads(conn: &Conn) -> StorageResult<Vec<(String, i64)>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// An endpoint's oldest open delivery.
+pub(crate) const HEAD_SQL: &str =
+    "SELECT d.id, d.status, d.next_attempt_ms FROM webhook_deliveries d
+     WHERE d.endpoint_id = ?1 AND d.status IN ('pending', 'sending') ORDER BY d.id LIMIT 1";
+
 /// Claims the endpoint's oldest open delivery when it is due: marks it
 /// `sending` and counts the attempt before anything is sent, so a crash
 /// mid-send leaves a visible trace and a redelivery.
 pub fn claim_head(conn: &Conn, endpoint_id: &str, now_ms: i64) -> StorageResult<Option<Claimed>> {
-    let head = optional(conn.query_row(
-        "SELECT d.id, d.status, d.next_attempt_ms FROM webhook_deliveries d
-         WHERE d.endpoint_id = ?1 AND d.status IN ('pending', 'sending') ORDER BY d.id LIMIT 1",
-        [endpoint_id],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        },
-    ))?;
+    let head = optional(
+        conn.prepare_cached(HEAD_SQL)?
+            .query_row([endpoint_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            }),
+    )?;
     let Some((id, status, due)) = head else {
         return Ok(None);
     };
@@ -575,6 +578,13 @@ pub struct DeliveryRow {
     pub delivered_ms: Option<i64>,
 }
 
+pub(crate) const DELIVERIES_SQL: &str = "SELECT d.id, ev.msg_id, ev.type, d.status, d.attempts,
+        d.created_ms, d.next_attempt_ms, d.last_attempt_ms, d.response_status, d.response_excerpt,
+        d.last_error, d.delivered_ms
+     FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
+     WHERE d.endpoint_id = ?1 AND d.id < ?2
+     ORDER BY d.id DESC LIMIT ?3";
+
 /// An endpoint's deliveries, newest first, before the id `before` (0 = from the newest).
 pub fn deliveries(
     conn: &Conn,
@@ -582,13 +592,8 @@ pub fn deliveries(
     before: i64,
     limit: i64,
 ) -> StorageResult<Vec<DeliveryRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.id, ev.msg_id, ev.type, d.status, d.attempts, d.created_ms, d.next_attempt_ms,
-                d.last_attempt_ms, d.response_status, d.response_excerpt, d.last_error, d.delivered_ms
-         FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
-         WHERE d.endpoint_id = ?1 AND (?2 = 0 OR d.id < ?2)
-         ORDER BY d.id DESC LIMIT ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(DELIVERIES_SQL)?;
+    let before = if before == 0 { i64::MAX } else { before };
     let rows = stmt.query_map(params![endpoint_id, before, limit], |r| {
         Ok(DeliveryRow {
             id: r.get(0)?,
@@ -641,10 +646,17 @@ pub struct DeliveryStats {
 
 pub fn stats(conn: &Conn, endpoint_id: Option<&str>) -> StorageResult<DeliveryStats> {
     let mut s = DeliveryStats::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT status, COUNT(*), MIN(created_ms) FROM webhook_deliveries
-         WHERE ?1 IS NULL OR endpoint_id = ?1 GROUP BY status",
-    )?;
+    // Two statements: a constant `?1 IS NULL OR …` would keep the index out.
+    let mut stmt = match endpoint_id {
+        Some(_) => conn.prepare_cached(
+            "SELECT status, COUNT(*), MIN(created_ms) FROM webhook_deliveries
+             WHERE endpoint_id = ?1 GROUP BY status",
+        )?,
+        None => conn.prepare_cached(
+            "SELECT status, COUNT(*), MIN(created_ms) FROM webhook_deliveries
+             WHERE ?1 IS NULL GROUP BY status",
+        )?,
+    };
     let rows = stmt.query_map([endpoint_id], |r| {
         Ok((
             r.get::<_, String>(0)?,
