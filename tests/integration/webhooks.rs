@@ -874,4 +874,16 @@ async fn the_console_creates_shows_the_secret_once_and_sends_a_test_event() {
     verify(&secret, &got[0], app.clock.unix());
     let audit = audit_events(&app, KEY, "action=admin.webhook.created").await;
     assert_eq!(audit.len(), 1);
+    // The secret is sealed under secrets.key: not in the database files.
+    let data = app._dir.path().join("data");
+    for name in ["derp.db", "derp.db-wal"] {
+        let bytes = std::fs::read(data.join(name)).unwrap_or_default();
+        let key_part = secret.trim_start_matches("whsec_");
+        assert!(
+            !bytes
+                .windows(key_part.len())
+                .any(|w| w == key_part.as_bytes()),
+            "{name} holds the plain secret"
+        );
+    }
 }
