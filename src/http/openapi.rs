@@ -85,12 +85,17 @@ pub enum SignUpUser {
 }
 
 /// `tokens` is null and `confirmation_required` true until the address is
-/// confirmed (when confirmation is on).
+/// confirmed (when confirmation is on). With `[auth.native.mfa] required`,
+/// `tokens` is null and `mfa_enrollment_required` true: the
+/// `enrollment_token` enrolls the first factor (`/mfa/totp/enroll` and
+/// `/mfa/totp/verify` with `enrollment_token`), which signs the user in.
 #[derive(ToSchema)]
 pub struct SignUpResponse {
     pub user: SignUpUser,
     pub tokens: Option<TokenPair>,
     pub confirmation_required: bool,
+    pub mfa_enrollment_required: Option<bool>,
+    pub enrollment_token: Option<String>,
 }
 
 /// A confirmation code that signs nobody in (Cognito): sign in next.
@@ -180,6 +185,10 @@ pub struct TotpVerified {
     pub factor: Factor,
     /// Shown once; empty when the user already had codes.
     pub recovery_codes: Vec<String>,
+    /// With `enrollment_token`: the sign-in it completed.
+    pub user: Option<User>,
+    /// With `enrollment_token`: the tokens of that sign-in.
+    pub tokens: Option<TokenPair>,
 }
 
 #[derive(ToSchema)]

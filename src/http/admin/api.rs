@@ -439,6 +439,7 @@ async fn get_org(
 struct UpdateOrgBody {
     name: Option<String>,
     slug: Option<String>,
+    require_mfa: Option<bool>,
 }
 
 #[utoipa::path(
@@ -459,7 +460,13 @@ async fn update_org(
 ) -> Result<HttpResponse> {
     let org = state
         .orgs
-        .update(actor, &path, body.name.as_deref(), body.slug.as_deref())
+        .update(
+            actor,
+            &path,
+            body.name.as_deref(),
+            body.slug.as_deref(),
+            body.require_mfa,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(org))
 }
