@@ -306,7 +306,7 @@ use crate::http::api::{auth, mfa, oauth, ops, orgs};
         orgs::list_members, orgs::add_member, orgs::change_role, orgs::remove_member,
         orgs::list_invitations, orgs::invite, orgs::revoke_invitation, orgs::accept_invitation,
         admin_api::overview, admin_api::list_users, admin_api::create_user, admin_api::get_user,
-        admin_api::update_user, admin_api::delete_user, admin_api::sign_out_user,
+        admin_api::update_user, admin_api::delete_user, admin_api::sign_out_user, admin_api::reset_user_mfa,
         admin_api::send_confirmation, admin_api::send_recovery, admin_api::list_orgs,
         admin_api::create_org, admin_api::get_org, admin_api::update_org, admin_api::delete_org,
         admin_api::list_members, admin_api::add_member, admin_api::change_role,

@@ -128,6 +128,15 @@ pub fn delete_all_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
     Ok(active)
 }
 
+/// How many users have at least one active factor (the admin overview).
+pub fn count_users_with_factor(conn: &Conn) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(DISTINCT user_id) FROM mfa_factors WHERE confirmed_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Replaces the user's recovery codes with `hashes`.
 pub fn replace_recovery_codes(
     conn: &Conn,

@@ -480,3 +480,159 @@ async fn totp_off_hides_enrollment_on_the_security_page() {
     let res = post_form(&app, "/account/security/totp", &[("csrf_token", &csrf)]).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn admins_see_a_users_factors_and_remove_them_all_with_a_mail_and_an_audit_event() {
+    use crate::admin::{KEY, admin_app, admin_token};
+    let app = admin_app().await;
+    let up = app.sign_up("lost@example.com").await;
+    let user_id = up["user"]["id"].as_str().unwrap().to_string();
+    let e = enroll(&app, &access(&up)).await;
+    let plain = app.sign_up("plain@example.com").await;
+
+    let res = call_as(
+        &app,
+        Method::GET,
+        format!("/api/v1/admin/users/{user_id}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let detail: Value = res.json().await.unwrap();
+    assert_eq!(detail["factors"][0]["id"], e.factor_id.as_str());
+    assert_eq!(detail["factors"][0]["type"], "totp");
+    assert!(detail["factors"][0].get("secret").is_none(), "{detail}");
+    let res = call_as(&app, Method::GET, "/api/v1/admin/overview", Some(KEY), None).await;
+    let overview: Value = res.json().await.unwrap();
+    assert_eq!(overview["users_with_mfa"], 1, "{overview}");
+
+    // Only admins: no credentials, a plain user, then an unknown user.
+    let path = format!("/api/v1/admin/users/{user_id}/mfa");
+    let res = call_as(&app, Method::DELETE, path.clone(), None, None).await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = call_as(
+        &app,
+        Method::DELETE,
+        path.clone(),
+        Some(&access(&plain)),
+        None,
+    )
+    .await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = call_as(
+        &app,
+        Method::DELETE,
+        "/api/v1/admin/users/no-such-user/mfa",
+        Some(KEY),
+        None,
+    )
+    .await;
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app.sign_in("lost@example.com", PASSWORD).await;
+    expect_mfa_required(res, &e.factor_id).await;
+
+    let res = call_as(&app, Method::DELETE, path.clone(), Some(KEY), None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let detail: Value = call_as(
+        &app,
+        Method::GET,
+        format!("/api/v1/admin/users/{user_id}"),
+        Some(KEY),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(detail["factors"], json!([]));
+    // The password alone signs in again, and neither the TOTP nor a
+    // recovery code is a factor any more.
+    let res = app.sign_in("lost@example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["tokens"]["access_token"].is_string(), "{body}");
+    let mail = app.mails_to("lost@example.com", 1).await;
+    let notice = mail
+        .iter()
+        .find(|m| m.kind == "mfa_removed")
+        .expect("a notice");
+    assert!(notice.text.contains("/account/security"), "{}", notice.text);
+    let events = crate::admin::events(&app, &format!("user_id={user_id}&action=mfa.removed")).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["by"], "admin");
+    assert_eq!(events[0]["detail"]["factors"], 1);
+    assert!(
+        events[0]["actor_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("service_key:"),
+        "{events:?}"
+    );
+
+    // On the pages: the factor is listed and removed with a CSRF'd button.
+    let e = enroll(&app, &access(&body)).await;
+    admin_token(&app, "chief@example.com").await;
+    let admin = spawn_client();
+    let login = admin
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    admin
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", hidden(&login, "csrf_token").as_str()),
+            ("email", "chief@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page_path = format!("/admin/users/{user_id}");
+    let html = admin
+        .get(app.url(&page_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Remove all second factors"), "{html}");
+    assert!(html.contains("Phone"), "the factor's name is listed");
+    let action = format!("/admin/users/{user_id}/reset-mfa");
+    let res = admin
+        .post(app.url(&action))
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let res = app.sign_in("lost@example.com", PASSWORD).await;
+    expect_mfa_required(res, &e.factor_id).await;
+    let res = admin
+        .post(app.url(&action))
+        .form(&[("csrf_token", hidden(&html, "csrf_token").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let html = admin
+        .get(app.url(&page_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("Remove all second factors"), "{html}");
+    let res = app.sign_in("lost@example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["tokens"]["access_token"].is_string(), "{body}");
+    let events = crate::admin::events(&app, &format!("user_id={user_id}&action=mfa.removed")).await;
+    assert_eq!(events.len(), 2);
+}

@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .delete(delete_user),
         )
         .service(web::resource("/users/{id}/sign-out").post(sign_out_user))
+        .service(web::resource("/users/{id}/mfa").delete(reset_user_mfa))
         .service(web::resource("/users/{id}/send-confirmation").post(send_confirmation))
         .service(web::resource("/users/{id}/send-recovery").post(send_recovery))
         .service(web::resource("/orgs").get(list_orgs).post(create_org))
@@ -281,6 +282,24 @@ async fn delete_user(
         .admin
         .delete_user(actor, &path, query.delete_owned_orgs.unwrap_or(false))
         .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/mfa",
+    tag = "admin",
+    operation_id = "admin_reset_user_mfa",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 204, description = "Every second factor and recovery code of the user is removed (audited as `mfa.removed`; the user gets a mail)"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
+async fn reset_user_mfa(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.admin.reset_mfa(actor, &path).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
