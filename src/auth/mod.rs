@@ -68,16 +68,12 @@ pub enum SignInStep {
 }
 
 impl SignInStep {
-    /// The session, or `Err` for the second step (backends that never ask
-    /// for one, and sign-ins of users who cannot have a factor yet).
-    pub fn session(self) -> Result<AuthOutcome, MfaChallenge> {
+    /// The session, or `None` while a step is pending (a second factor to
+    /// answer, or one to enroll).
+    pub fn session(self) -> Option<AuthOutcome> {
         match self {
-            Self::Session(o) => Ok(o),
-            Self::MfaRequired(c) => Err(c),
-            Self::MfaEnrollmentRequired { .. } => Err(MfaChallenge {
-                mfa_token: String::new(),
-                factors: Vec::new(),
-            }),
+            Self::Session(o) => Some(o),
+            Self::MfaRequired(_) | Self::MfaEnrollmentRequired { .. } => None,
         }
     }
 

@@ -64,7 +64,7 @@ struct EnrollBody {
     operation_id = "mfa_enroll",
     request_body = Option<EnrollBody>,
     responses((status = 200, description = "A pending TOTP factor", body = doc::TotpEnrollment), Errors),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 async fn enroll_totp(
     state: web::Data<AppState>,
@@ -99,7 +99,7 @@ struct VerifyBody {
     operation_id = "mfa_verify",
     request_body = VerifyBody,
     responses((status = 200, description = "The factor is active", body = doc::TotpVerified), Errors),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 async fn verify_totp(
     state: web::Data<AppState>,
