@@ -472,6 +472,8 @@ fn admin_create(config: Config, email: &str, password: Option<String>) -> Result
             hasher: crate::auth::password::Hasher::new(),
             policy: crate::domain::PasswordPolicy::new(config.native().password.clone()),
             directory: None,
+            mail: None,
+            public_url: config.public_url(),
         };
         let made = admin
             .create_admin(email, password, &config.public_url())

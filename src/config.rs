@@ -204,7 +204,9 @@ pub struct MfaConfig {
     /// Offer passkeys. Accepted for forward compatibility: passkeys are not
     /// available yet.
     pub passkeys: bool,
-    /// Every user must enroll at the next sign-in. Accepted; not enforced yet.
+    /// Every user must enroll at the next sign-in: a first factor of a user
+    /// without a second factor answers `mfa_enrollment_required` (the pages
+    /// walk them through enrolling) instead of a session.
     pub required: bool,
     /// The WebAuthn relying party id (passkeys; not used yet).
     pub rp_id: Option<String>,
@@ -693,6 +695,12 @@ impl Config {
                 "auth.native.mfa.issuer_label: must not be empty or contain `:` (authenticator apps split on it)".into(),
             ));
         }
+        if native.mfa.required && !native.mfa.totp {
+            return Err(ConfigError::Invalid(
+                "auth.native.mfa.required: needs totp = true (no other factor can be enrolled yet)"
+                    .into(),
+            ));
+        }
         if let Some(rp) = &native.mfa.rp_id
             && (rp.is_empty() || rp.contains('/') || rp.contains(':'))
         {
@@ -848,11 +856,11 @@ mod tests {
     #[test]
     fn mfa_keys_are_read_checked_and_unknown_ones_refused() {
         let c = Config::from_toml(
-            "[auth.native.mfa]\ntotp = false\npasskeys = false\nrequired = true\nrp_id = \"auth.example.com\"\nissuer_label = \"Acme\"\n",
+            "[auth.native.mfa]\ntotp = false\npasskeys = false\nrequired = false\nrp_id = \"auth.example.com\"\nissuer_label = \"Acme\"\n",
         )
         .unwrap();
         let m = c.native().mfa;
-        assert!(!m.totp && !m.passkeys && m.required);
+        assert!(!m.totp && !m.passkeys && !m.required);
         assert_eq!(m.issuer_label.as_deref(), Some("Acme"));
         let d = Config::from_toml("").unwrap().native().mfa;
         assert!(d.totp && d.passkeys && !d.required && d.issuer_label.is_none());
@@ -863,6 +871,18 @@ mod tests {
         );
         assert!(Config::from_toml("[auth.native.mfa]\nissuer_label = \"A:B\"\n").is_err());
         assert!(Config::from_toml("[auth.native.mfa]\nrp_id = \"https://x\"\n").is_err());
+        // Required, with nothing that could be enrolled: refused at load.
+        let err = Config::from_toml("[auth.native.mfa]\nrequired = true\ntotp = false\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.native.mfa.required"), "{err}");
+        assert!(
+            Config::from_toml("[auth.native.mfa]\nrequired = true\n")
+                .unwrap()
+                .native()
+                .mfa
+                .required
+        );
     }
 
     #[test]

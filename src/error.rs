@@ -19,6 +19,14 @@ pub enum AuthError {
     ReauthenticationRequired,
     #[error("the code is wrong or was already used")]
     InvalidMfaCode,
+    /// The org requires a second factor and this session was signed in
+    /// without one.
+    #[error("this organization requires a second factor: set one up (or sign in with it) first")]
+    MfaRequired,
+    /// `[auth.native.mfa] required`: the user has no second factor yet; the
+    /// token enrolls the first one and completes the sign-in.
+    #[error("a second factor is required: enroll one to finish signing in")]
+    MfaEnrollmentRequired { enrollment_token: String },
     #[error("the email address is not confirmed")]
     EmailNotConfirmed,
     #[error("the account is disabled")]

@@ -208,6 +208,7 @@ impl Application {
             invitation_ttl: native.invitation_expire_days as i64 * 86_400,
         });
         let admin_hasher = hasher.clone();
+        let admin_mail = mail.clone();
         let lockout = Arc::new(crate::auth::lockout::LockoutPolicy::new(&config.rate_limit));
         let sealer = match config.backend() {
             BackendKind::Native => key_sealer,
@@ -306,6 +307,8 @@ impl Application {
             hasher: admin_hasher,
             policy: crate::domain::PasswordPolicy::new(native.password.clone()),
             directory,
+            mail: Some(admin_mail),
+            public_url: config.public_url(),
         });
         let cookie_key = db
             .write(move |conn| {

@@ -59,15 +59,33 @@ pub struct AuthOutcome {
 pub enum SignInStep {
     Session(AuthOutcome),
     MfaRequired(MfaChallenge),
+    /// `[auth.native.mfa] required` and the user has no factor: the token
+    /// enrolls one and completes the sign-in. The API answers it as 403
+    /// `mfa_enrollment_required` ([`SignInStep::for_api`]).
+    MfaEnrollmentRequired {
+        enrollment_token: String,
+    },
 }
 
 impl SignInStep {
-    /// The session, or `Err` for the second step (backends that never ask
-    /// for one, and sign-ins of users who cannot have a factor yet).
-    pub fn session(self) -> Result<AuthOutcome, MfaChallenge> {
+    /// The session, or `None` while a step is pending (a second factor to
+    /// answer, or one to enroll).
+    pub fn session(self) -> Option<AuthOutcome> {
         match self {
-            Self::Session(o) => Ok(o),
-            Self::MfaRequired(c) => Err(c),
+            Self::Session(o) => Some(o),
+            Self::MfaRequired(_) | Self::MfaEnrollmentRequired { .. } => None,
+        }
+    }
+
+    /// The step as the JSON API answers it: a pending enrollment is the
+    /// error 403 `mfa_enrollment_required` carrying its token (the step
+    /// itself was committed before).
+    pub fn for_api(self) -> Result<Self, crate::error::AuthError> {
+        match self {
+            Self::MfaEnrollmentRequired { enrollment_token } => {
+                Err(crate::error::AuthError::MfaEnrollmentRequired { enrollment_token })
+            }
+            other => Ok(other),
         }
     }
 }
@@ -103,6 +121,14 @@ impl Serialize for SignInStep {
                 st.serialize_field("factors", &c.factors)?;
                 st.end()
             }
+            Self::MfaEnrollmentRequired { enrollment_token } => {
+                let mut st = s.serialize_struct("MfaEnrollmentRequired", 4)?;
+                st.serialize_field("user", &None::<()>)?;
+                st.serialize_field("tokens", &None::<()>)?;
+                st.serialize_field("mfa_enrollment_required", &true)?;
+                st.serialize_field("enrollment_token", enrollment_token)?;
+                st.end()
+            }
         }
     }
 }
@@ -122,6 +148,12 @@ pub enum SignUpOutcome {
     SignedIn(AuthOutcome),
     /// Confirmation is on: the answer is the same for new and taken emails.
     ConfirmationRequired { email: Email },
+    /// `[auth.native.mfa] required`: the account exists and its sign-in
+    /// waits for the first second factor (the token enrolls it).
+    MfaEnrollmentRequired {
+        email: Email,
+        enrollment_token: String,
+    },
 }
 
 /// The seed's `SessionInfo`: what `GET /session` returns.

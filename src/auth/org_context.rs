@@ -171,11 +171,17 @@ pub async fn active_org_tokens(
         return Ok(empty(String::new(), 0));
     };
     let user_id = session.user_id.clone();
+    let amr = session.amr.clone();
     let (org_id, role) = db
         .read(move |conn| -> crate::error::AuthResult<(String, String)> {
             let org = orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
             let member = orgs::member(conn, &org.id, &user_id)?
                 .ok_or(AuthError::NotFound("organization"))?;
+            // The upstream's own second factors are not seen here: an org
+            // that requires one stays closed unless the session shows `mfa`.
+            if !orgs::mfa_satisfied(conn, &org.id, &amr)? {
+                return Err(AuthError::MfaRequired);
+            }
             Ok((org.id, member.role.as_str().to_string()))
         })
         .await?;

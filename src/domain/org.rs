@@ -162,6 +162,8 @@ pub struct OrgView {
     pub slug: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Making the org active needs a session with a second factor.
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

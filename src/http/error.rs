@@ -67,6 +67,8 @@ pub fn status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         ReauthenticationRequired => (StatusCode::UNAUTHORIZED, "reauthentication_required"),
         InvalidMfaCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
         EmailNotConfirmed => (StatusCode::FORBIDDEN, "email_not_confirmed"),
+        MfaRequired => (StatusCode::FORBIDDEN, "mfa_required"),
+        MfaEnrollmentRequired { .. } => (StatusCode::FORBIDDEN, "mfa_enrollment_required"),
         AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
         Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -147,6 +149,9 @@ impl ResponseError for ApiError {
             }
             Self::Auth(AuthError::WeakPassword(reasons)) => error["reasons"] = json!(reasons),
             Self::Auth(AuthError::SoleOwner(orgs)) => error["orgs"] = json!(orgs),
+            Self::Auth(AuthError::MfaEnrollmentRequired { enrollment_token }) => {
+                error["enrollment_token"] = json!(enrollment_token);
+            }
             Self::Auth(AuthError::RateLimited { retry_after }) => {
                 error["retry_after"] = json!(retry_after);
                 builder.insert_header((header::RETRY_AFTER, retry_after.to_string()));

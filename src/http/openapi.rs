@@ -85,12 +85,17 @@ pub enum SignUpUser {
 }
 
 /// `tokens` is null and `confirmation_required` true until the address is
-/// confirmed (when confirmation is on).
+/// confirmed (when confirmation is on). With `[auth.native.mfa] required`,
+/// `tokens` is null and `mfa_enrollment_required` true: the
+/// `enrollment_token` enrolls the first factor (`/mfa/totp/enroll` and
+/// `/mfa/totp/verify` with `enrollment_token`), which signs the user in.
 #[derive(ToSchema)]
 pub struct SignUpResponse {
     pub user: SignUpUser,
     pub tokens: Option<TokenPair>,
     pub confirmation_required: bool,
+    pub mfa_enrollment_required: Option<bool>,
+    pub enrollment_token: Option<String>,
 }
 
 /// A confirmation code that signs nobody in (Cognito): sign in next.
@@ -180,6 +185,10 @@ pub struct TotpVerified {
     pub factor: Factor,
     /// Shown once; empty when the user already had codes.
     pub recovery_codes: Vec<String>,
+    /// With `enrollment_token`: the sign-in it completed.
+    pub user: Option<User>,
+    /// With `enrollment_token`: the tokens of that sign-in.
+    pub tokens: Option<TokenPair>,
 }
 
 #[derive(ToSchema)]
@@ -297,7 +306,7 @@ use crate::http::api::{auth, mfa, oauth, ops, orgs};
         orgs::list_members, orgs::add_member, orgs::change_role, orgs::remove_member,
         orgs::list_invitations, orgs::invite, orgs::revoke_invitation, orgs::accept_invitation,
         admin_api::overview, admin_api::list_users, admin_api::create_user, admin_api::get_user,
-        admin_api::update_user, admin_api::delete_user, admin_api::sign_out_user,
+        admin_api::update_user, admin_api::delete_user, admin_api::sign_out_user, admin_api::reset_user_mfa,
         admin_api::send_confirmation, admin_api::send_recovery, admin_api::list_orgs,
         admin_api::create_org, admin_api::get_org, admin_api::update_org, admin_api::delete_org,
         admin_api::list_members, admin_api::add_member, admin_api::change_role,

@@ -18,16 +18,18 @@ pub enum MailKind {
     Reset,
     PasswordChanged,
     Invitation,
+    MfaRemoved,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 6] = [
+    pub const ALL: [MailKind; 7] = [
         Self::Confirm,
         Self::AlreadyRegistered,
         Self::MagicLink,
         Self::Reset,
         Self::PasswordChanged,
         Self::Invitation,
+        Self::MfaRemoved,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +40,7 @@ impl MailKind {
             Self::Reset => "reset",
             Self::PasswordChanged => "password_changed",
             Self::Invitation => "invitation",
+            Self::MfaRemoved => "mfa_removed",
         }
     }
 
@@ -51,6 +54,10 @@ impl MailKind {
             Self::Invitation => {
                 format!("You are invited to join {} on {}", c.org_name, c.site_name)
             }
+            Self::MfaRemoved => format!(
+                "Two-step verification was turned off for your {} account",
+                c.site_name
+            ),
         }
     }
 }
@@ -115,6 +122,12 @@ pair!(
     "email/password_changed.html"
 );
 pair!(
+    MfaRemovedTxt,
+    "email/mfa_removed.txt",
+    MfaRemovedHtml,
+    "email/mfa_removed.html"
+);
+pair!(
     InviteTxt,
     "email/invitation.txt",
     InviteHtml,
@@ -129,6 +142,10 @@ fn builtin(kind: MailKind, c: &EmailContext) -> Result<(String, String), askama:
         MailKind::Reset => (ResetTxt { c }.render()?, ResetHtml { c }.render()?),
         MailKind::PasswordChanged => (ChangedTxt { c }.render()?, ChangedHtml { c }.render()?),
         MailKind::Invitation => (InviteTxt { c }.render()?, InviteHtml { c }.render()?),
+        MailKind::MfaRemoved => (
+            MfaRemovedTxt { c }.render()?,
+            MfaRemovedHtml { c }.render()?,
+        ),
     })
 }
 
@@ -291,7 +308,10 @@ mod tests {
             );
             let html = m.html.expect("html part");
             assert!(html.contains("Acme"));
-            if kind != MailKind::PasswordChanged && kind != MailKind::AlreadyRegistered {
+            if !matches!(
+                kind,
+                MailKind::PasswordChanged | MailKind::AlreadyRegistered | MailKind::MfaRemoved
+            ) {
                 assert!(
                     m.text.contains("2 hours"),
                     "{kind:?} lifetime from the caller"

@@ -128,6 +128,15 @@ pub fn delete_all_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
     Ok(active)
 }
 
+/// How many users have at least one active factor (the admin overview).
+pub fn count_users_with_factor(conn: &Conn) -> StorageResult<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(DISTINCT user_id) FROM mfa_factors WHERE confirmed_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Replaces the user's recovery codes with `hashes`.
 pub fn replace_recovery_codes(
     conn: &Conn,
@@ -190,6 +199,8 @@ pub struct ChallengeRow {
     pub expires_at: i64,
     pub failures: i64,
     pub used_at: Option<i64>,
+    /// `challenge` (an `mfa_token`) or `enroll` (an `enrollment_token`).
+    pub purpose: String,
 }
 
 pub fn insert_challenge(
@@ -199,15 +210,16 @@ pub fn insert_challenge(
     now: i64,
 ) -> StorageResult<()> {
     conn.execute(
-        "INSERT INTO mfa_challenges (token_hash, user_id, method, amr, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO mfa_challenges (token_hash, user_id, method, amr, created_at, expires_at, purpose)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             token_hash,
             c.user_id,
             c.method,
             serde_json::to_string(&c.amr).unwrap_or_else(|_| "[]".into()),
             now,
-            c.expires_at
+            c.expires_at,
+            c.purpose
         ],
     )?;
     Ok(())
@@ -215,7 +227,7 @@ pub fn insert_challenge(
 
 pub fn challenge(conn: &Conn, token_hash: &str) -> StorageResult<Option<ChallengeRow>> {
     optional(conn.query_row(
-        "SELECT user_id, method, amr, expires_at, failures, used_at
+        "SELECT user_id, method, amr, expires_at, failures, used_at, purpose
          FROM mfa_challenges WHERE token_hash = ?1",
         [token_hash],
         |r| {
@@ -227,6 +239,7 @@ pub fn challenge(conn: &Conn, token_hash: &str) -> StorageResult<Option<Challeng
                 expires_at: r.get(3)?,
                 failures: r.get(4)?,
                 used_at: r.get(5)?,
+                purpose: r.get(6)?,
             })
         },
     ))

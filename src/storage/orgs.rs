@@ -25,6 +25,8 @@ pub struct OrgRow {
     pub name: String,
     pub slug: String,
     pub created_at: i64,
+    /// Making the org active needs a second factor (`mfa` in the session's amr).
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,7 @@ fn org_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrgRow> {
         name: r.get(1)?,
         slug: r.get(2)?,
         created_at: r.get(3)?,
+        require_mfa: r.get(4)?,
     })
 }
 
@@ -90,8 +93,9 @@ fn invitation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvitationRow> {
 /// A taken slug is `StorageError::Conflict("orgs.slug")`.
 pub fn insert(conn: &Conn, org: &OrgRow) -> StorageResult<()> {
     conn.execute(
-        "INSERT INTO orgs (id, name, slug, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![org.id, org.name, org.slug, org.created_at],
+        "INSERT INTO orgs (id, name, slug, created_at, updated_at, require_mfa)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+        params![org.id, org.name, org.slug, org.created_at, org.require_mfa],
     )?;
     super::webhooks::org_event(conn, "org.created", org, org.created_at)
 }
@@ -99,22 +103,34 @@ pub fn insert(conn: &Conn, org: &OrgRow) -> StorageResult<()> {
 /// By id, or by slug when no id matches.
 pub fn find(conn: &Conn, id_or_slug: &str) -> StorageResult<Option<OrgRow>> {
     optional(conn.query_row(
-        "SELECT id, name, slug, created_at FROM orgs WHERE id = ?1
-         UNION ALL SELECT id, name, slug, created_at FROM orgs WHERE slug = ?1 LIMIT 1",
+        "SELECT id, name, slug, created_at, require_mfa FROM orgs WHERE id = ?1
+         UNION ALL SELECT id, name, slug, created_at, require_mfa FROM orgs WHERE slug = ?1 LIMIT 1",
         [id_or_slug],
         org_from,
     ))
 }
 
-pub fn update(conn: &Conn, id: &str, name: &str, slug: &str, now: i64) -> StorageResult<()> {
+pub fn update(conn: &Conn, org: &OrgRow, now: i64) -> StorageResult<()> {
     conn.execute(
-        "UPDATE orgs SET name = ?2, slug = ?3, updated_at = ?4 WHERE id = ?1",
-        params![id, name, slug, now],
+        "UPDATE orgs SET name = ?2, slug = ?3, require_mfa = ?4, updated_at = ?5 WHERE id = ?1",
+        params![org.id, org.name, org.slug, org.require_mfa, now],
     )?;
-    if let Some(org) = find(conn, id)? {
+    if let Some(org) = find(conn, &org.id)? {
         super::webhooks::org_event(conn, "org.updated", &org, now)?;
     }
     Ok(())
+}
+
+/// Whether a session proven with `amr` may have `org_id` active: an org
+/// that requires a second factor needs `mfa` among the methods. An unknown
+/// org answers true (membership checks refuse it elsewhere).
+pub fn mfa_satisfied(conn: &Conn, org_id: &str, amr: &[String]) -> StorageResult<bool> {
+    let required: Option<bool> = optional(conn.query_row(
+        "SELECT require_mfa FROM orgs WHERE id = ?1",
+        [org_id],
+        |r| r.get(0),
+    ))?;
+    Ok(!required.unwrap_or(false) || amr.iter().any(|m| m == "mfa"))
 }
 
 /// Deletes the org with its members and invitations; clears it as the
@@ -141,12 +157,12 @@ pub fn for_user(
     limit: i64,
 ) -> StorageResult<Vec<(OrgRow, OrgRole, i64)>> {
     let mut stmt = conn.prepare(
-        "SELECT o.id, o.name, o.slug, o.created_at, m.role, m.seq
+        "SELECT o.id, o.name, o.slug, o.created_at, o.require_mfa, m.role, m.seq
          FROM org_members m JOIN orgs o ON o.id = m.org_id
          WHERE m.user_id = ?1 AND m.seq > ?2 ORDER BY m.seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![user_id, after_seq, limit], |r| {
-        Ok((org_from(r)?, org_role(r, 4)?, r.get(5)?))
+        Ok((org_from(r)?, org_role(r, 5)?, r.get(6)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -322,7 +338,7 @@ pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Ve
             .replace('_', "\\_")
     );
     let mut stmt = conn.prepare(
-        "SELECT id, name, slug, created_at FROM orgs
+        "SELECT id, name, slug, created_at, require_mfa FROM orgs
          WHERE (name LIKE ?1 ESCAPE '\\' OR slug LIKE ?1 ESCAPE '\\') AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![pattern, after, limit], org_from)?;
@@ -336,7 +352,7 @@ pub fn count(conn: &Conn) -> StorageResult<i64> {
 /// Orgs where `user_id` is the only owner.
 pub fn solely_owned_by(conn: &Conn, user_id: &str) -> StorageResult<Vec<OrgRow>> {
     let mut stmt = conn.prepare(
-        "SELECT o.id, o.name, o.slug, o.created_at FROM orgs o
+        "SELECT o.id, o.name, o.slug, o.created_at, o.require_mfa FROM orgs o
          JOIN org_members m ON m.org_id = o.id AND m.user_id = ?1 AND m.role = 'owner'
          WHERE (SELECT COUNT(*) FROM org_members x WHERE x.org_id = o.id AND x.role = 'owner') = 1
          ORDER BY o.id",
@@ -367,6 +383,7 @@ impl From<OrgRow> for OrgView {
             name: o.name,
             slug: o.slug,
             created_at: from_unix(o.created_at),
+            require_mfa: o.require_mfa,
         }
     }
 }
@@ -409,6 +426,7 @@ mod tests {
             name: "Org".into(),
             slug: "org".into(),
             created_at: 0,
+            require_mfa: false,
         };
         insert(&c, &org).unwrap();
         add_member(&c, "o", "u1", "a@example.com", OrgRole::Admin, 0).unwrap();

@@ -131,6 +131,20 @@ pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageRes
     Ok(())
 }
 
+/// Replaces the methods the session was proven with (a second factor
+/// enrolled from it adds `otp` and `mfa`).
+pub fn set_amr(conn: &Conn, id: &str, amr: &[String]) -> StorageResult<()> {
+    changed();
+    conn.execute(
+        "UPDATE sessions SET amr = ?2 WHERE id = ?1",
+        params![
+            id,
+            serde_json::to_string(amr).unwrap_or_else(|_| "[]".into())
+        ],
+    )?;
+    Ok(())
+}
+
 /// Drops `org_id` as the active org of the user's sessions.
 pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> StorageResult<usize> {
     changed();

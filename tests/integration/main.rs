@@ -20,6 +20,7 @@ mod layers;
 mod lockout;
 mod mail_flows;
 mod mfa;
+mod mfa_policy;
 mod oauth;
 mod ops_cli;
 mod ops_runtime;

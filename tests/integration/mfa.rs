@@ -8,7 +8,7 @@ use derp::clock::Clock;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-const APP: &str = "https://app.example.com/auth/callback";
+pub(crate) const APP: &str = "https://app.example.com/auth/callback";
 
 /// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at `unix`.
 pub(crate) fn totp(secret_b32: &str, unix: i64) -> String {
@@ -29,7 +29,7 @@ fn the_test_totp_matches_the_rfc_6238_vector() {
     assert_eq!(totp(&b32, 1_111_111_109), "081804");
 }
 
-async fn mfa_app() -> TestApp {
+pub(crate) async fn mfa_app() -> TestApp {
     spawn_with(|c| {
         c.hosted.allowed_redirect_urls = vec!["https://app.example.com/auth/".into()];
         let n = c.auth.native.get_or_insert_with(Default::default);
@@ -40,32 +40,32 @@ async fn mfa_app() -> TestApp {
     .await
 }
 
-fn now(app: &TestApp) -> i64 {
+pub(crate) fn now(app: &TestApp) -> i64 {
     app.clock.unix()
 }
 
 /// A code for the next time step: the clock moves 30 s on, so the code is
 /// newer than any accepted before (a replay is refused).
-fn next_code(app: &TestApp, secret: &str) -> String {
+pub(crate) fn next_code(app: &TestApp, secret: &str) -> String {
     app.advance(30);
     totp(secret, now(app))
 }
 
-struct Enrolled {
-    access: String,
-    secret: String,
-    recovery_codes: Vec<String>,
-    factor_id: String,
+pub(crate) struct Enrolled {
+    pub access: String,
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
+    pub factor_id: String,
 }
 
 /// Signs up and enrolls TOTP through the API.
-async fn enrolled(app: &TestApp, email: &str) -> Enrolled {
+pub(crate) async fn enrolled(app: &TestApp, email: &str) -> Enrolled {
     let up = app.sign_up(email).await;
     let access = up["tokens"]["access_token"].as_str().unwrap().to_string();
     enroll(app, &access).await
 }
 
-async fn enroll(app: &TestApp, access: &str) -> Enrolled {
+pub(crate) async fn enroll(app: &TestApp, access: &str) -> Enrolled {
     let res = app
         .post_bearer(
             "/api/v1/auth/mfa/totp/enroll",
@@ -128,7 +128,7 @@ async fn enroll(app: &TestApp, access: &str) -> Enrolled {
 }
 
 /// Asserts the second-step answer and returns its `mfa_token`.
-async fn expect_mfa_required(res: Response, factor_id: &str) -> String {
+pub(crate) async fn expect_mfa_required(res: Response, factor_id: &str) -> String {
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["mfa_required"], true, "{body}");
@@ -137,7 +137,7 @@ async fn expect_mfa_required(res: Response, factor_id: &str) -> String {
     body["mfa_token"].as_str().unwrap().to_string()
 }
 
-async fn challenge(app: &TestApp, mfa_token: &str, code: &str) -> Response {
+pub(crate) async fn challenge(app: &TestApp, mfa_token: &str, code: &str) -> Response {
     app.post(
         "/api/v1/auth/mfa/challenge",
         json!({"mfa_token": mfa_token, "code": code}),
@@ -145,7 +145,7 @@ async fn challenge(app: &TestApp, mfa_token: &str, code: &str) -> Response {
     .await
 }
 
-fn amr(access: &str) -> Vec<String> {
+pub(crate) fn amr(access: &str) -> Vec<String> {
     claims(access)["amr"]
         .as_array()
         .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
@@ -490,14 +490,14 @@ async fn the_confirmation_link_asks_for_the_second_factor() {
     expect_mfa_required(res, &e.factor_id).await;
 }
 
-fn location(res: &Response) -> String {
+pub(crate) fn location(res: &Response) -> String {
     res.headers()
         .get("location")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .ok()?
         .query_pairs()
@@ -505,17 +505,17 @@ fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
+pub(crate) async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
     let res = app.client.get(app.url(path)).send().await.unwrap();
     let status = res.status();
     (status, res.text().await.unwrap())
 }
 
-async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
+pub(crate) async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response {
     app.client
         .post(app.url(path))
         .form(form)
@@ -524,7 +524,7 @@ async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Response
         .unwrap()
 }
 
-async fn exchange(app: &TestApp, code: &str) -> Response {
+pub(crate) async fn exchange(app: &TestApp, code: &str) -> Response {
     app.post(
         "/api/v1/auth/token",
         json!({"grant_type": "authorization_code", "code": code, "redirect_uri": APP}),

@@ -1,5 +1,5 @@
 import { DerpError } from "./errors.js";
-import type { AuthResult, HostedLogin, Member, Org, OrgMembership, SessionInfo, Tokens, User } from "./types.js";
+import type { AuthResult, HostedLogin, Member, Org, OrgMembership, SessionInfo, Tokens, TotpEnrollment, TotpVerified, User } from "./types.js";
 import { JwksCache, OrgContextVerifier, TokenVerifier } from "./verify.js";
 
 /** Anything with headers: a Node/Express request, a Fetch `Request`, a `Headers`, or a plain record. */
@@ -188,6 +188,37 @@ export class AuthApi {
 
   signInWithPassword(email: string, password: string): Promise<AuthResult> {
     return this.c.request("POST", "/api/v1/auth/sign-in", { json: { email, password } });
+  }
+
+  // -- second factors
+
+  /**
+   * Finishes a sign-in that answered `mfa_required`: `code` is the 6-digit code of the user's
+   * authenticator app or one of their recovery codes. A wrong code rejects with
+   * DerpError(401, "invalid_code"); after 5 the `mfaToken` is dead (401 "invalid_token").
+   */
+  completeMfa(mfaToken: string, code: string): Promise<AuthResult> {
+    return this.c.request("POST", "/api/v1/auth/mfa/challenge", { json: { mfa_token: mfaToken, code } });
+  }
+
+  /**
+   * Starts a TOTP factor for the signed-in user (a sign-in within the last 10 minutes), or, with
+   * `enrollmentToken` (from a DerpError `mfa_enrollment_required` or a sign-up), for the user whose
+   * sign-in waits for it.
+   */
+  enrollTotp(p: { accessToken?: TokenLike; enrollmentToken?: string; name?: string }): Promise<TotpEnrollment> {
+    return this.c.request("POST", "/api/v1/auth/mfa/totp/enroll", {
+      json: compact({ name: p.name, enrollment_token: p.enrollmentToken }),
+      token: p.enrollmentToken ? undefined : tokenOf(p.accessToken),
+    });
+  }
+
+  /** Activates the pending factor with its first code; with `enrollmentToken`, the answer also carries the completed sign-in. */
+  verifyTotp(p: { factorId: string; code: string; accessToken?: TokenLike; enrollmentToken?: string }): Promise<TotpVerified> {
+    return this.c.request("POST", "/api/v1/auth/mfa/totp/verify", {
+      json: compact({ factor_id: p.factorId, code: p.code, enrollment_token: p.enrollmentToken }),
+      token: p.enrollmentToken ? undefined : tokenOf(p.accessToken),
+    });
   }
 
   /** New tokens; the refresh token rotates (the old one dies). */

@@ -11,12 +11,21 @@ export class DerpError extends Error {
   readonly requestId?: string;
   /** Seconds to wait after a `rate_limited` answer. */
   readonly retryAfter?: number;
+  /** With `mfa_enrollment_required`: the token `auth.enrollTotp` and `auth.verifyTotp` take to enroll the first factor and finish the sign-in. */
+  readonly enrollmentToken?: string;
 
   constructor(
     status: number,
     code: string,
     message: string,
-    extra: { fields?: Record<string, string>; reasons?: string[]; requestId?: string; retryAfter?: number; cause?: unknown } = {},
+    extra: {
+      fields?: Record<string, string>;
+      reasons?: string[];
+      requestId?: string;
+      retryAfter?: number;
+      enrollmentToken?: string;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = "DerpError";
@@ -26,6 +35,7 @@ export class DerpError extends Error {
     this.reasons = extra.reasons ?? [];
     this.requestId = extra.requestId;
     this.retryAfter = extra.retryAfter;
+    this.enrollmentToken = extra.enrollmentToken;
   }
 
   static fromResponse(status: number, body: unknown, headers?: Headers): DerpError {
@@ -40,6 +50,7 @@ export class DerpError extends Error {
       reasons: Array.isArray(err.reasons) ? (err.reasons as string[]) : undefined,
       requestId: (err.request_id as string | undefined) ?? headers?.get("x-request-id") ?? undefined,
       retryAfter,
+      enrollmentToken: typeof err.enrollment_token === "string" ? err.enrollment_token : undefined,
     });
   }
 }

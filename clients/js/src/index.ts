@@ -4,4 +4,4 @@ export { DerpError, WebhookVerificationError } from "./errors.js";
 export { JwksCache, OrgContextVerifier, TokenVerifier } from "./verify.js";
 export type { JwksCacheOptions, VerifierOptions } from "./verify.js";
 export { signWebhook, verifyWebhook, WEBHOOK_TOLERANCE_SECONDS } from "./webhooks.js";
-export type { AuthResult, HostedLogin, Member, Org, OrgMembership, SessionInfo, Tokens, User } from "./types.js";
+export type { AuthResult, HostedLogin, Member, Org, OrgMembership, SessionInfo, Tokens, TotpEnrollment, TotpVerified, User } from "./types.js";

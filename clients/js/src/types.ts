@@ -20,7 +20,12 @@ export interface Tokens {
   expires_at: number;
 }
 
-/** `{user, tokens}`. After a sign-up that needs confirmation, `user` is `{email}` and `tokens` null; with a second factor, both are null and `mfa_token` is set. */
+/**
+ * `{user, tokens}`. After a sign-up that needs confirmation, `user` is `{email}` and `tokens` null.
+ * With a second factor, both are null, `mfa_required` is true and `mfa_token` is set: finish with
+ * `auth.completeMfa(mfa_token, code)`. A sign-up on a derp that requires a second factor answers
+ * `mfa_enrollment_required` with `enrollment_token` (enroll with `enrollTotp`/`verifyTotp`).
+ */
 export interface AuthResult {
   user: User | null;
   tokens: Tokens | null;
@@ -28,6 +33,23 @@ export interface AuthResult {
   mfa_required?: boolean;
   mfa_token?: string;
   factors?: { id: string; type: string }[];
+  mfa_enrollment_required?: boolean;
+  enrollment_token?: string;
+}
+
+/** A pending TOTP factor: show `otpauth_url` as a QR code (or `secret` as text), then `verifyTotp`. */
+export interface TotpEnrollment {
+  factor_id: string;
+  secret: string;
+  otpauth_url: string;
+}
+
+/** An active factor and its recovery codes (shown once); with an enrollment token, also the sign-in it completed. */
+export interface TotpVerified {
+  factor: { id: string; type: string; name: string; created_at: string; last_used_at: string | null };
+  recovery_codes: string[];
+  user?: User;
+  tokens?: Tokens;
 }
 
 /** The original library's SessionInfo (`GET /api/v1/auth/session`). */

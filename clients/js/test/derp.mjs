@@ -33,7 +33,7 @@ export function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** `toml(port, dataDir)` replaces the whole configuration when given. */
-export async function startDerp({ hs256 = false, confirmation = false, toml } = {}) {
+export async function startDerp({ hs256 = false, confirmation = false, toml, extra = "" } = {}) {
   const tmp = mkdtempSync(join(tmpdir(), "derp-js-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -68,7 +68,7 @@ sign_in_per_account = 0
 sign_up_per_ip = 0
 email_per_address = 0
 lockout_after = 0
-`,
+${extra}`,
   );
   const log = join(tmp, "derp.log");
   let proc;

@@ -140,9 +140,15 @@ impl CognitoBackend {
         if let Some(org_id) = row.active_org_id {
             let user_id = info.user_id.clone();
             let lookup = org_id.clone();
+            let amr = info.amr.clone();
             let member = self
                 .db
-                .read(move |conn| -> AuthResult<_> { Ok(orgs::member(conn, &lookup, &user_id)?) })
+                .read(move |conn| -> AuthResult<_> {
+                    if !orgs::mfa_satisfied(conn, &lookup, &amr)? {
+                        return Ok(None);
+                    }
+                    Ok(orgs::member(conn, &lookup, &user_id)?)
+                })
                 .await?;
             if let Some(m) = member {
                 info.org_id = Some(org_id);
@@ -161,6 +167,7 @@ impl CognitoBackend {
         org_id: Option<String>,
     ) -> AuthResult<()> {
         let user_id = session.user_id.clone();
+        let amr = session.amr.clone();
         let hash = hash_token(sid);
         let now = self.now();
         self.db
@@ -171,6 +178,9 @@ impl CognitoBackend {
                             orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
                         orgs::member(conn, &org.id, &user_id)?
                             .ok_or(AuthError::NotFound("organization"))?;
+                        if !orgs::mfa_satisfied(conn, &org.id, &amr)? {
+                            return Err(AuthError::MfaRequired);
+                        }
                         Some(org.id)
                     }
                     None => None,

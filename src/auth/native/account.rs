@@ -15,6 +15,9 @@ use crate::storage::{StorageError, lockouts, sessions};
 /// What the sign-up transaction did.
 enum SignUpDone {
     SignedIn(AuthOutcome),
+    /// `[auth.native.mfa] required`: the account exists; its first sign-in
+    /// waits for a second factor.
+    MfaEnrollmentRequired(String),
     /// A confirmation or an "already registered" mail was queued.
     MailQueued,
 }
@@ -109,6 +112,9 @@ impl NativeBackend {
                 // A new account has no second factor: the pipeline answers a session.
                 match pipeline.complete(conn, &user, &Proof::SignUp, &meta_c, now)? {
                     SignInStep::Session(o) => Ok(SignUpDone::SignedIn(o)),
+                    SignInStep::MfaEnrollmentRequired { enrollment_token } => {
+                        Ok(SignUpDone::MfaEnrollmentRequired(enrollment_token))
+                    }
                     SignInStep::MfaRequired(_) => Err(AuthError::internal(
                         "a new account asked for a second factor",
                     )),
@@ -117,6 +123,12 @@ impl NativeBackend {
             .await?;
         match done {
             SignUpDone::SignedIn(outcome) => Ok(SignUpOutcome::SignedIn(outcome)),
+            SignUpDone::MfaEnrollmentRequired(enrollment_token) => {
+                Ok(SignUpOutcome::MfaEnrollmentRequired {
+                    email: req.email,
+                    enrollment_token,
+                })
+            }
             SignUpDone::MailQueued => {
                 self.mail.wake();
                 Ok(SignUpOutcome::ConfirmationRequired { email: req.email })

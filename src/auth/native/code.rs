@@ -55,10 +55,10 @@ impl NativeBackend {
                     .ok_or(AuthError::Unauthenticated)?
                     .user;
                 let org_role = match &s.active_org_id {
-                    Some(org) => {
+                    Some(org) if orgs::mfa_satisfied(conn, org, &s.amr)? => {
                         orgs::member(conn, org, &user.id)?.map(|m| m.role.as_str().to_string())
                     }
-                    None => None,
+                    _ => None,
                 };
                 Ok(SessionInfo {
                     user_id: user.id,

@@ -8,13 +8,14 @@
 //! a sign-in within the last 10 minutes. A wrong code counts against the
 //! `mfa_token` (5 and it dies) and toward the address's sign-in lockout.
 
-use super::pipeline::{MFA_MAX_FAILURES, Proof, SecondFactor};
+use super::pipeline::{MFA_MAX_FAILURES, PURPOSE_CHALLENGE, PURPOSE_ENROLL, Proof, SecondFactor};
 use super::{NativeBackend, record};
 use crate::auth::secrets::{hash_token, random_id};
 use crate::auth::{RequestMeta, SessionInfo, SignInStep, totp};
 use crate::clock::from_unix;
+use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
-use crate::storage::mfa::{self, FactorRow};
+use crate::storage::mfa::{self, ChallengeRow, FactorRow};
 use crate::storage::{Conn, lockouts, sessions, users};
 use rand::Rng;
 use serde::Serialize;
@@ -152,6 +153,80 @@ pub fn reset_factors(conn: &Conn, email: &str, now: i64) -> AuthResult<Option<(S
     Ok(Some((r.user.id, removed)))
 }
 
+/// A factor's name: trimmed, a default when empty, at most 64 characters.
+fn factor_name(name: Option<String>) -> AuthResult<String> {
+    let name = name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Authenticator app".into());
+    if name.chars().count() > 64 {
+        return Err(AuthError::field("name", "must be at most 64 characters"));
+    }
+    Ok(name)
+}
+
+/// A new pending TOTP factor of `user` (earlier pending ones are dropped).
+fn pending_totp(
+    conn: &Conn,
+    sealer: &crate::auth::sealer::Sealer,
+    issuer: &str,
+    user: &User,
+    name: String,
+    now: i64,
+) -> AuthResult<TotpEnrollment> {
+    let secret = totp::new_secret();
+    mfa::delete_stale_pending(conn, &user.id, now + 1)?;
+    let mut row = FactorRow {
+        id: format!("mfa_{}", random_id(12)),
+        user_id: user.id.clone(),
+        kind: "totp".into(),
+        name,
+        secret_sealed: String::new(),
+        created_at: now,
+        confirmed_at: None,
+        last_used_at: None,
+        last_used_step: None,
+    };
+    row.secret_sealed = sealer.seal(SEAL_INFO, &aad(&row), &secret)?;
+    mfa::insert_factor(conn, &row)?;
+    Ok(TotpEnrollment {
+        otpauth_url: totp::otpauth_url(&secret, issuer, &user.email)?,
+        secret: totp::base32(&secret),
+        factor_id: row.id,
+    })
+}
+
+/// The live `enrollment_token` stored as `hash` and its user, who still has
+/// no active factor (one enrolled meanwhile ends it: sign in again).
+fn pending_enrollment(conn: &Conn, hash: &str, now: i64) -> AuthResult<(ChallengeRow, User)> {
+    let ch = mfa::challenge(conn, hash)?
+        .filter(|c| {
+            c.purpose == PURPOSE_ENROLL
+                && c.used_at.is_none()
+                && c.expires_at > now
+                && c.failures < MFA_MAX_FAILURES
+        })
+        .ok_or(AuthError::InvalidToken)?;
+    let user = users::by_id(conn, &ch.user_id)?
+        .ok_or(AuthError::InvalidToken)?
+        .user;
+    if user.disabled {
+        return Err(AuthError::AccountDisabled);
+    }
+    if mfa::has_active_factor(conn, &user.id)? {
+        return Err(AuthError::InvalidToken);
+    }
+    Ok((ch, user))
+}
+
+/// What a verified enrollment answers: the factor, its recovery codes
+/// (shown once), and for an `enrollment_token` the completed sign-in.
+pub struct Verified {
+    pub factor: FactorView,
+    pub recovery_codes: Vec<String>,
+    pub step: Option<SignInStep>,
+}
+
 impl NativeBackend {
     fn mfa_issuer(&self) -> String {
         self.cfg
@@ -192,14 +267,7 @@ impl NativeBackend {
         if !self.cfg.mfa.totp {
             return Err(AuthError::FeatureDisabled("TOTP enrollment"));
         }
-        let name = name
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "Authenticator app".into());
-        if name.chars().count() > 64 {
-            return Err(AuthError::field("name", "must be at most 64 characters"));
-        }
-        let secret = totp::new_secret();
+        let name = factor_name(name)?;
         let sealer = self.sealer.clone();
         let issuer = self.mfa_issuer();
         let session = session.clone();
@@ -210,27 +278,104 @@ impl NativeBackend {
                 let user = users::by_id(conn, &session.user_id)?
                     .ok_or(AuthError::Unauthenticated)?
                     .user;
-                mfa::delete_stale_pending(conn, &user.id, now + 1)?;
-                let mut row = FactorRow {
-                    id: format!("mfa_{}", random_id(12)),
-                    user_id: user.id.clone(),
-                    kind: "totp".into(),
-                    name,
-                    secret_sealed: String::new(),
-                    created_at: now,
-                    confirmed_at: None,
-                    last_used_at: None,
-                    last_used_step: None,
-                };
-                row.secret_sealed = sealer.seal(SEAL_INFO, &aad(&row), &secret)?;
-                mfa::insert_factor(conn, &row)?;
-                Ok(TotpEnrollment {
-                    otpauth_url: totp::otpauth_url(&secret, &issuer, &user.email)?,
-                    secret: totp::base32(&secret),
-                    factor_id: row.id,
-                })
+                pending_totp(conn, &sealer, &issuer, &user, name, now)
             })
             .await
+    }
+
+    /// A pending TOTP factor for the user of an `enrollment_token`
+    /// (`[auth.native.mfa] required`): the token stands for the fresh first
+    /// factor, in place of a session.
+    pub async fn mfa_totp_enroll_with_token(
+        &self,
+        enrollment_token: &str,
+        name: Option<String>,
+    ) -> AuthResult<TotpEnrollment> {
+        if !self.cfg.mfa.totp {
+            return Err(AuthError::FeatureDisabled("TOTP enrollment"));
+        }
+        let name = factor_name(name)?;
+        let hash = hash_token(enrollment_token);
+        let sealer = self.sealer.clone();
+        let issuer = self.mfa_issuer();
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<TotpEnrollment> {
+                let (_, user) = pending_enrollment(conn, &hash, now)?;
+                pending_totp(conn, &sealer, &issuer, &user, name, now)
+            })
+            .await
+    }
+
+    /// Activates the pending TOTP factor of an `enrollment_token`'s user
+    /// with its first code, then completes the waiting sign-in through the
+    /// pipeline (amr: the first factor's, `otp`, `mfa`). A wrong code counts
+    /// against the token (5 and it dies).
+    pub async fn mfa_totp_verify_with_token(
+        &self,
+        enrollment_token: &str,
+        factor_id: &str,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<Verified> {
+        let hash = hash_token(enrollment_token);
+        let fid = factor_id.to_string();
+        let code = normalise_code(code);
+        let sealer = self.sealer.clone();
+        let pipeline = self.sign_in_pipeline();
+        let meta = meta.clone();
+        let now = self.now();
+        self.db
+            .write(move |conn| -> AuthResult<AuthResult<Verified>> {
+                let (ch, user) = match pending_enrollment(conn, &hash, now) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let Some(f) = mfa::factor(conn, &user.id, &fid)? else {
+                    return Ok(Err(AuthError::NotFound("factor")));
+                };
+                if f.confirmed_at.is_some() {
+                    return Ok(Err(AuthError::field("factor_id", "is already verified")));
+                }
+                if accept_totp(conn, &sealer, std::slice::from_ref(&f), &code, now)?.is_none() {
+                    let failures = mfa::challenge_failed(conn, &hash)?;
+                    record(
+                        conn,
+                        now,
+                        &meta,
+                        "mfa.challenge.failure",
+                        Some(&user.id),
+                        serde_json::json!({"failures": failures, "enrollment": true}),
+                    )?;
+                    return Ok(Err(AuthError::field("code", "is not the current code")));
+                }
+                if !mfa::spend_challenge(conn, &hash, MFA_MAX_FAILURES, now)? {
+                    return Ok(Err(AuthError::InvalidToken));
+                }
+                mfa::confirm_factor(conn, &f.id, now)?;
+                let codes = new_recovery_codes(conn, &user.id, now)?;
+                record(
+                    conn,
+                    now,
+                    &meta,
+                    "mfa.enrolled",
+                    Some(&user.id),
+                    serde_json::json!({"factor_id": f.id, "type": f.kind, "at_sign_in": true}),
+                )?;
+                let proof = Proof::SecondFactor {
+                    first_amr: ch.amr,
+                    first_method: ch.method,
+                    factor: SecondFactor::Totp,
+                };
+                let step = pipeline.complete(conn, &user, &proof, &meta, now)?;
+                let f = mfa::factor(conn, &user.id, &fid)?.ok_or(AuthError::NotFound("factor"))?;
+                Ok(Ok(Verified {
+                    factor: FactorView::from(&f),
+                    recovery_codes: codes,
+                    step: Some(step),
+                }))
+            })
+            .await?
     }
 
     /// Activates a pending TOTP factor with its first code. The user's
@@ -243,6 +388,7 @@ impl NativeBackend {
         meta: &RequestMeta,
     ) -> AuthResult<(FactorView, Vec<String>)> {
         let (uid, fid) = (session.user_id.clone(), factor_id.to_string());
+        let sid = session.session_id.clone();
         let code = normalise_code(code);
         let sealer = self.sealer.clone();
         let meta = meta.clone();
@@ -258,6 +404,21 @@ impl NativeBackend {
                 }
                 mfa::confirm_factor(conn, &f.id, now)?;
                 let codes = new_recovery_codes(conn, &uid, now)?;
+                // The session that enrolled it has now shown both factors
+                // (its sign-in was recent at enrollment, and this code):
+                // its next tokens say `otp` and `mfa`.
+                if let Some(s) = sessions::get(conn, &sid)?
+                    && s.user_id == uid
+                    && s.is_live(now)
+                {
+                    let mut amr = s.amr;
+                    for m in ["otp", "mfa"] {
+                        if !amr.iter().any(|x| x == m) {
+                            amr.push(m.to_string());
+                        }
+                    }
+                    sessions::set_amr(conn, &sid, &amr)?;
+                }
                 record(
                     conn,
                     now,
@@ -358,7 +519,11 @@ impl NativeBackend {
                 let Some(ch) = mfa::challenge(conn, &hash)? else {
                     return Ok(Err(AuthError::InvalidToken));
                 };
-                if ch.used_at.is_some() || ch.expires_at <= now || ch.failures >= MFA_MAX_FAILURES {
+                if ch.purpose != PURPOSE_CHALLENGE
+                    || ch.used_at.is_some()
+                    || ch.expires_at <= now
+                    || ch.failures >= MFA_MAX_FAILURES
+                {
                     return Ok(Err(AuthError::InvalidToken));
                 }
                 let user = match users::by_id(conn, &ch.user_id)? {

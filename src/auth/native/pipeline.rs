@@ -31,6 +31,12 @@ use crate::storage::{Conn, mfa, users};
 pub const MFA_TOKEN_TTL: i64 = 300;
 /// Wrong codes an `mfa_token` survives.
 pub const MFA_MAX_FAILURES: i64 = 5;
+/// An `enrollment_token` lives 15 minutes (time to install an app).
+pub const ENROLLMENT_TOKEN_TTL: i64 = 900;
+/// The `purpose` of a stored second step that answers a factor.
+pub const PURPOSE_CHALLENGE: &str = "challenge";
+/// The `purpose` of a stored second step that enrolls the first factor.
+pub const PURPOSE_ENROLL: &str = "enroll";
 
 /// Which second factor answered the challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +155,9 @@ pub(super) struct SignIn {
     /// `[auth.native] enable_confirmation`: an unconfirmed address may not
     /// sign in with a proof that does not show the mailbox.
     pub require_confirmed_email: bool,
+    /// `[auth.native.mfa] required`: a user without a second factor gets
+    /// no session until they enroll one.
+    pub require_second_factor: bool,
 }
 
 impl SignIn {
@@ -176,6 +185,9 @@ impl SignIn {
             let factors = mfa::active_factors(conn, &user.id)?;
             if !factors.is_empty() {
                 return self.second_step(conn, user, proof, factors, meta, now);
+            }
+            if self.require_second_factor {
+                return self.enrollment_step(conn, user, proof, meta, now);
             }
         }
         let amr = proof.amr();
@@ -221,6 +233,7 @@ impl SignIn {
                 expires_at: now + MFA_TOKEN_TTL,
                 failures: 0,
                 used_at: None,
+                purpose: PURPOSE_CHALLENGE.into(),
             },
             now,
         )?;
@@ -242,6 +255,45 @@ impl SignIn {
                 })
                 .collect(),
         }))
+    }
+
+    /// `[auth.native.mfa] required` and no factor yet: stores the pending
+    /// sign-in as an `enrollment_token`, which enrolls the first factor and
+    /// then completes this sign-in (`super::mfa`).
+    fn enrollment_step(
+        &self,
+        conn: &Conn,
+        user: &User,
+        proof: &Proof,
+        meta: &RequestMeta,
+        now: i64,
+    ) -> AuthResult<SignInStep> {
+        let token = random_token();
+        mfa::insert_challenge(
+            conn,
+            &hash_token(&token),
+            &mfa::ChallengeRow {
+                user_id: user.id.clone(),
+                method: proof.method().to_string(),
+                amr: proof.amr(),
+                expires_at: now + ENROLLMENT_TOKEN_TTL,
+                failures: 0,
+                used_at: None,
+                purpose: PURPOSE_ENROLL.into(),
+            },
+            now,
+        )?;
+        record(
+            conn,
+            now,
+            meta,
+            "sign_in.mfa_enrollment_required",
+            Some(&user.id),
+            proof.audit_detail(),
+        )?;
+        Ok(SignInStep::MfaEnrollmentRequired {
+            enrollment_token: token,
+        })
     }
 }
 

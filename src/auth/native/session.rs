@@ -135,7 +135,8 @@ fn within_grace(used_ms: i64, now_ms: i64, grace_ms: i64) -> bool {
 }
 
 /// The session's active org with the user's current role in it; an org the
-/// user is no longer a member of is cleared from the session.
+/// user is no longer a member of, or one that now requires a second factor
+/// the session was not signed in with, is cleared from the session.
 fn current_org(
     conn: &Conn,
     mut session: SessionRow,
@@ -144,7 +145,11 @@ fn current_org(
     let Some(org_id) = session.active_org_id.clone() else {
         return Ok((session, None));
     };
-    match orgs::member(conn, &org_id, user_id)? {
+    let member = match orgs::member(conn, &org_id, user_id)? {
+        Some(m) if orgs::mfa_satisfied(conn, &org_id, &session.amr)? => Some(m),
+        _ => None,
+    };
+    match member {
         Some(m) => Ok((session, Some(m.role.as_str().to_string()))),
         None => {
             sessions::set_active_org(conn, &session.id, None)?;
@@ -175,6 +180,7 @@ impl NativeBackend {
         SignIn {
             minter: self.minter(),
             require_confirmed_email: self.cfg.enable_confirmation,
+            require_second_factor: self.cfg.mfa.required,
         }
     }
 
@@ -440,6 +446,9 @@ impl NativeBackend {
                             orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
                         let member = orgs::member(conn, &org.id, &uid)?
                             .ok_or(AuthError::NotFound("organization"))?;
+                        if !orgs::mfa_satisfied(conn, &org.id, &row.amr)? {
+                            return Err(AuthError::MfaRequired);
+                        }
                         (Some(org.id), Some(member.role.as_str().to_string()))
                     }
                 };

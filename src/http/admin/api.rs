@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .delete(delete_user),
         )
         .service(web::resource("/users/{id}/sign-out").post(sign_out_user))
+        .service(web::resource("/users/{id}/mfa").delete(reset_user_mfa))
         .service(web::resource("/users/{id}/send-confirmation").post(send_confirmation))
         .service(web::resource("/users/{id}/send-recovery").post(send_recovery))
         .service(web::resource("/orgs").get(list_orgs).post(create_org))
@@ -285,6 +286,24 @@ async fn delete_user(
 }
 
 #[utoipa::path(
+    delete,
+    path = "/api/v1/admin/users/{id}/mfa",
+    tag = "admin",
+    operation_id = "admin_reset_user_mfa",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 204, description = "Every second factor and recovery code of the user is removed (audited as `mfa.removed`; the user gets a mail)"), Errors),
+    security(("bearer" = []), ("service_key" = []))
+)]
+async fn reset_user_mfa(
+    state: web::Data<AppState>,
+    AdminCaller(actor): AdminCaller,
+    path: web::Path<String>,
+) -> Result<HttpResponse> {
+    state.admin.reset_mfa(actor, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
     post,
     path = "/api/v1/admin/users/{id}/sign-out",
     tag = "admin",
@@ -439,6 +458,7 @@ async fn get_org(
 struct UpdateOrgBody {
     name: Option<String>,
     slug: Option<String>,
+    require_mfa: Option<bool>,
 }
 
 #[utoipa::path(
@@ -459,7 +479,13 @@ async fn update_org(
 ) -> Result<HttpResponse> {
     let org = state
         .orgs
-        .update(actor, &path, body.name.as_deref(), body.slug.as_deref())
+        .update(
+            actor,
+            &path,
+            body.name.as_deref(),
+            body.slug.as_deref(),
+            body.require_mfa,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(org))
 }

@@ -76,6 +76,16 @@ async fn sign_up(
         SignUpOutcome::ConfirmationRequired { email } => {
             json!({"user": {"email": email}, "tokens": null, "confirmation_required": true})
         }
+        SignUpOutcome::MfaEnrollmentRequired {
+            email,
+            enrollment_token,
+        } => json!({
+            "user": {"email": email},
+            "tokens": null,
+            "confirmation_required": false,
+            "mfa_enrollment_required": true,
+            "enrollment_token": enrollment_token,
+        }),
     };
     Ok(HttpResponse::Created().json(body))
 }
@@ -102,7 +112,8 @@ async fn sign_in(
     let outcome = state
         .accounts
         .sign_in_with_password(email, body.password, &meta)
-        .await?;
+        .await?
+        .for_api()?;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -272,7 +283,7 @@ async fn confirm(
 ) -> Result<HttpResponse> {
     match (body.token, body.email, body.code) {
         (Some(token), None, None) => {
-            Ok(HttpResponse::Ok().json(state.accounts.confirm(&token, &meta).await?))
+            Ok(HttpResponse::Ok().json(state.accounts.confirm(&token, &meta).await?.for_api()?))
         }
         (None, Some(email), Some(code)) => {
             let email = parse_email(&email)?;
@@ -358,7 +369,11 @@ async fn verify_magic_link(
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<HttpResponse> {
-    let outcome = state.accounts.verify_magic_link(&body.token, &meta).await?;
+    let outcome = state
+        .accounts
+        .verify_magic_link(&body.token, &meta)
+        .await?
+        .for_api()?;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -425,7 +440,7 @@ async fn reset_password(
         }
         _ => return Err(AuthError::field("token", "give either token, or email and code").into()),
     };
-    Ok(HttpResponse::Ok().json(outcome))
+    Ok(HttpResponse::Ok().json(outcome.for_api()?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -477,6 +492,7 @@ async fn exchange_code(
     let outcome = state
         .accounts
         .exchange_code(&body.code, &body.redirect_uri, body.code_verifier, &meta)
-        .await?;
+        .await?
+        .for_api()?;
     Ok(HttpResponse::Ok().json(outcome))
 }

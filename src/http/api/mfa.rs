@@ -52,6 +52,9 @@ async fn list_factors(
 #[serde(deny_unknown_fields)]
 struct EnrollBody {
     name: Option<String>,
+    /// In place of a Bearer token: the `enrollment_token` of a sign-in
+    /// answered 403 `mfa_enrollment_required`.
+    enrollment_token: Option<String>,
 }
 
 #[utoipa::path(
@@ -61,15 +64,22 @@ struct EnrollBody {
     operation_id = "mfa_enroll",
     request_body = Option<EnrollBody>,
     responses((status = 200, description = "A pending TOTP factor", body = doc::TotpEnrollment), Errors),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 async fn enroll_totp(
     state: web::Data<AppState>,
-    CurrentSession(session): CurrentSession,
+    session: Option<CurrentSession>,
     body: Option<ApiJson<EnrollBody>>,
 ) -> Result<HttpResponse> {
-    let name = body.and_then(|b| b.0.name);
-    let enrollment = native(&state)?.mfa_totp_enroll(&session, name).await?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let native = native(&state)?;
+    let enrollment = match (body.enrollment_token, session) {
+        (Some(token), _) => native.mfa_totp_enroll_with_token(&token, body.name).await?,
+        (None, Some(CurrentSession(session))) => {
+            native.mfa_totp_enroll(&session, body.name).await?
+        }
+        (None, None) => return Err(AuthError::Unauthenticated.into()),
+    };
     Ok(HttpResponse::Ok().json(enrollment))
 }
 
@@ -77,6 +87,9 @@ async fn enroll_totp(
 struct VerifyBody {
     factor_id: String,
     code: String,
+    /// In place of a Bearer token: the `enrollment_token` of a sign-in; the
+    /// answer then carries the completed sign-in (`user`, `tokens`) too.
+    enrollment_token: Option<String>,
 }
 
 #[utoipa::path(
@@ -86,18 +99,36 @@ struct VerifyBody {
     operation_id = "mfa_verify",
     request_body = VerifyBody,
     responses((status = 200, description = "The factor is active", body = doc::TotpVerified), Errors),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 async fn verify_totp(
     state: web::Data<AppState>,
-    CurrentSession(session): CurrentSession,
+    session: Option<CurrentSession>,
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<VerifyBody>,
 ) -> Result<HttpResponse> {
-    let (factor, codes) = native(&state)?
-        .mfa_totp_verify(&session, &body.factor_id, &body.code, &meta)
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "factor": factor, "recovery_codes": codes })))
+    let native = native(&state)?;
+    match (body.enrollment_token, session) {
+        (Some(token), _) => {
+            let v = native
+                .mfa_totp_verify_with_token(&token, &body.factor_id, &body.code, &meta)
+                .await?;
+            let mut answer = match v.step.map(|s| s.for_api()).transpose()? {
+                Some(step) => serde_json::to_value(&step).unwrap_or_default(),
+                None => json!({}),
+            };
+            answer["factor"] = json!(v.factor);
+            answer["recovery_codes"] = json!(v.recovery_codes);
+            Ok(HttpResponse::Ok().json(answer))
+        }
+        (None, Some(CurrentSession(session))) => {
+            let (factor, codes) = native
+                .mfa_totp_verify(&session, &body.factor_id, &body.code, &meta)
+                .await?;
+            Ok(HttpResponse::Ok().json(json!({ "factor": factor, "recovery_codes": codes })))
+        }
+        (None, None) => Err(AuthError::Unauthenticated.into()),
+    }
 }
 
 #[utoipa::path(
@@ -160,6 +191,7 @@ async fn challenge(
     let step = state
         .accounts
         .mfa_challenge(&body.mfa_token, &body.code, &meta)
-        .await?;
+        .await?
+        .for_api()?;
     Ok(HttpResponse::Ok().json(step))
 }

@@ -204,10 +204,18 @@ async fn callback(
         .accounts
         .sign_in_with_identity(identity, &ctx.meta)
         .await?;
-    let outcome = match step {
-        crate::auth::SignInStep::Session(outcome) => outcome,
-        crate::auth::SignInStep::MfaRequired(challenge) => {
-            // The second step on the pages, then on to where this flow goes.
+    let pending = match step {
+        crate::auth::SignInStep::Session(outcome) => Ok(outcome),
+        crate::auth::SignInStep::MfaRequired(challenge) => Err((challenge.mfa_token, false)),
+        crate::auth::SignInStep::MfaEnrollmentRequired { enrollment_token } => {
+            Err((enrollment_token, true))
+        }
+    };
+    let outcome = match pending {
+        Ok(outcome) => outcome,
+        Err((token, enroll)) => {
+            // The second step (or the enrollment of a first factor) on the
+            // pages, then on to where this flow goes.
             let mut q = url::form_urlencoded::Serializer::new(String::new());
             if let Some(v) = &flow.redirect_to {
                 q.append_pair("redirect_to", v);
@@ -221,7 +229,11 @@ async fn callback(
             }
             let q = q.finish();
             let q = if q.is_empty() { q } else { format!("?{q}") };
-            let mut res = ctx.second_step(&challenge.mfa_token, &q);
+            let mut res = if enroll {
+                ctx.enrollment_step(&token, &q)
+            } else {
+                ctx.second_step(&token, &q)
+            };
             let _ = res.add_cookie(&removal());
             return Ok(res);
         }
@@ -312,6 +324,7 @@ async fn sign_in(
     let outcome = state
         .accounts
         .sign_in_with_identity(identity, &meta)
-        .await?;
+        .await?
+        .for_api()?;
     Ok(HttpResponse::Ok().json(outcome))
 }

@@ -174,6 +174,8 @@ async fn get_org(member: OrgMember<Member>) -> Result<HttpResponse> {
 struct UpdateOrgBody {
     name: Option<String>,
     slug: Option<String>,
+    /// Owners only: making the org active then needs a second factor.
+    require_mfa: Option<bool>,
 }
 
 #[utoipa::path(
@@ -182,7 +184,7 @@ struct UpdateOrgBody {
     tag = "orgs",
     params(("org" = String, Path, description = "The org's id or slug")),
     request_body = UpdateOrgBody,
-    responses((status = 200, description = "The updated org (admins)", body = OrgView), Errors),
+    responses((status = 200, description = "The updated org (admins; `require_mfa` owners)", body = OrgView), Errors),
     security(("bearer" = []))
 )]
 async fn update_org(
@@ -198,6 +200,7 @@ async fn update_org(
             &member.org.id,
             body.name.as_deref(),
             body.slug.as_deref(),
+            body.require_mfa,
         )
         .await?;
     Ok(HttpResponse::Ok().json(org))

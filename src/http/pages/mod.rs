@@ -8,7 +8,7 @@ pub mod account;
 mod assets;
 mod auth;
 mod orgs;
-mod security;
+pub(crate) mod security;
 pub mod session;
 
 use crate::auth::{AuthOutcome, CodeGrant, SessionInfo};
@@ -296,6 +296,13 @@ impl Ctx {
     pub fn second_step(&mut self, mfa_token: &str, return_query: &str) -> HttpResponse {
         self.web.mfa = Some(mfa_token.to_string());
         self.redirect(&format!("/mfa{return_query}"))
+    }
+
+    /// A first factor of a user who must enroll a second one first: keep
+    /// its `enrollment_token` in the page session and go to `/mfa/enroll`.
+    pub fn enrollment_step(&mut self, enrollment_token: &str, return_query: &str) -> HttpResponse {
+        self.web.mfa_enroll = Some(enrollment_token.to_string());
+        self.redirect(&format!("/mfa/enroll{return_query}"))
     }
 
     /// What an authorization code for the signed-in browser is issued on:

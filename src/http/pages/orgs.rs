@@ -23,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/orgs/{slug}").get(org_page))
         .service(web::resource("/orgs/{slug}/activate").post(activate_submit))
         .service(web::resource("/orgs/{slug}/leave").post(leave_submit))
+        .service(web::resource("/orgs/{slug}/require-mfa").post(require_mfa_submit))
         .service(web::resource("/orgs/{slug}/delete").post(delete_submit))
         .service(web::resource("/orgs/{slug}/invitations").post(invite_submit))
         .service(
@@ -267,8 +268,47 @@ where
             let errors = FormErrors::from_auth(&e);
             render_org(ctx, &slug, errors, String::new()).await
         }
+        Err(AuthError::MfaRequired) => {
+            // The org requires a second factor this sign-in did not show:
+            // enrolling one from this session counts (its next tokens say
+            // `mfa`), so the way on is the security page.
+            ctx.web.set_flash(
+                "error",
+                "This organization requires two-step verification. Set up an authenticator app here (or sign out and sign in again with yours), then make the organization active.",
+            );
+            Ok(ctx.redirect("/account/security"))
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RequireMfaForm {
+    /// A checkbox: present ("on") to require, absent to stop requiring.
+    require_mfa: Option<String>,
+}
+
+/// Owners: whether making the org active needs a second factor.
+async fn require_mfa_submit(
+    path: web::Path<String>,
+    PageForm { ctx, form }: PageForm<RequireMfaForm>,
+) -> PageResult {
+    let on = form.require_mfa.is_some();
+    let text = if on {
+        "Two-step verification is now required to make this organization active."
+    } else {
+        "Two-step verification is no longer required for this organization."
+    };
+    org_action(ctx, &path, text, |ctx, me, org| async move {
+        let r = ctx
+            .state
+            .orgs
+            .update(actor(&ctx, &me), &org.id, None, None, Some(on))
+            .await
+            .map(|_| None);
+        (ctx, r)
+    })
+    .await
 }
 
 async fn activate_submit(

@@ -98,7 +98,7 @@ struct EnrollPage {
 }
 
 /// The otpauth URL as an inline SVG QR code (no image service, no script).
-fn qr_svg(url: &str) -> Result<String, PageError> {
+pub(crate) fn qr_svg(url: &str) -> Result<String, PageError> {
     let code = qrcode::QrCode::new(url.as_bytes()).map_err(|e| {
         tracing::error!(error = %e, "QR code failed");
         PageError::Internal
@@ -169,9 +169,11 @@ struct VerifyForm {
 
 #[derive(Template)]
 #[template(path = "pages/recovery_codes.html")]
-struct CodesPage {
-    c: Chrome,
-    codes: Vec<String>,
+pub(crate) struct CodesPage {
+    pub c: Chrome,
+    pub codes: Vec<String>,
+    /// Where "Done" goes.
+    pub next: String,
 }
 
 async fn verify_submit(PageForm { mut ctx, form }: PageForm<VerifyForm>) -> PageResult {
@@ -187,6 +189,7 @@ async fn verify_submit(PageForm { mut ctx, form }: PageForm<VerifyForm>) -> Page
             let page = CodesPage {
                 c: ctx.chrome("Your recovery codes"),
                 codes,
+                next: "/account/security".into(),
             };
             ctx.render(StatusCode::OK, &page)
         }
@@ -224,6 +227,7 @@ async fn codes_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResul
             let page = CodesPage {
                 c: ctx.chrome("Your recovery codes"),
                 codes,
+                next: "/account/security".into(),
             };
             ctx.render(StatusCode::OK, &page)
         }

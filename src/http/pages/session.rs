@@ -32,6 +32,10 @@ pub struct WebSession {
     /// The `mfa_token` of a sign-in waiting for its second step (`/mfa`).
     #[serde(default)]
     pub mfa: Option<String>,
+    /// The `enrollment_token` of a sign-in waiting for the user's first
+    /// second factor (`/mfa/enroll`, `[auth.native.mfa] required`).
+    #[serde(default)]
+    pub mfa_enroll: Option<String>,
 }
 
 impl WebSession {
@@ -41,6 +45,7 @@ impl WebSession {
             csrf: random_token(),
             flash: None,
             mfa: None,
+            mfa_enroll: None,
         }
     }
 
@@ -52,6 +57,7 @@ impl WebSession {
             csrf: random_token(),
             flash,
             mfa: None,
+            mfa_enroll: None,
         }
     }
 

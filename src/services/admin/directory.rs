@@ -62,6 +62,7 @@ impl AdminService {
             sessions: Vec::new(),
             orgs,
             identities: Vec::new(),
+            factors: Vec::new(),
             recent_events,
         })
     }

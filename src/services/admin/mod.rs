@@ -17,6 +17,7 @@ use crate::auth::password::Hasher;
 use crate::clock::{Clock, from_unix};
 use crate::domain::{Email, PasswordPolicy, Role, User};
 use crate::error::{AuthError, AuthResult};
+use crate::mail::queue::MailQueue;
 use crate::services::orgs::{Actor, OrgView, OrgWithRole};
 use crate::services::paging;
 use crate::storage::audit::{self, AuditEvent, AuditFilter, AuditRow};
@@ -33,6 +34,26 @@ pub struct AdminService {
     pub policy: PasswordPolicy,
     /// The upstream user store; `None` for native users (SQLite).
     pub directory: Option<Arc<dyn UserDirectory>>,
+    /// Notices to users (their second factors were removed); `None` where
+    /// derp sends no mail (the command line).
+    pub mail: Option<MailQueue>,
+    /// derp's `public_url`, for links in those notices.
+    pub public_url: String,
+}
+
+/// A user's second factor as an admin sees it (no secret).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AdminFactor {
+    pub id: String,
+    /// `totp`
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -100,6 +121,8 @@ pub struct UserDetail {
     pub sessions: Vec<AdminSession>,
     pub orgs: Vec<OrgWithRole>,
     pub identities: Vec<Identity>,
+    /// Active second factors (native users; empty upstream).
+    pub factors: Vec<AdminFactor>,
     pub recent_events: Vec<AuditEventView>,
 }
 
@@ -126,6 +149,8 @@ pub struct Overview {
     pub sign_ins_today: i64,
     pub sign_in_failures_today: i64,
     pub orgs: i64,
+    /// Native users with at least one active second factor.
+    pub users_with_mfa: i64,
     pub outbox: outbox::OutboxStats,
 }
 
@@ -241,6 +266,7 @@ impl AdminService {
                     sign_ins_today: audit::count_since(conn, "sign_in", midnight)?,
                     sign_in_failures_today: audit::count_since(conn, "sign_in.failure", midnight)?,
                     orgs: orgs::count(conn)?,
+                    users_with_mfa: crate::storage::mfa::count_users_with_factor(conn)?,
                     outbox: outbox::stats(conn)?,
                 })
             })

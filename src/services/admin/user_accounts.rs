@@ -3,17 +3,18 @@
 //! upstream store these go through its directory instead.
 
 use super::{
-    AdminService, AdminSession, Identity, NewUserRequest, UserChange, UserDetail, UserPage, record,
-    user_or_404,
+    AdminFactor, AdminService, AdminSession, Identity, NewUserRequest, UserChange, UserDetail,
+    UserPage, record, user_or_404,
 };
 use crate::clock::from_unix;
 use crate::domain::{Role, User};
 use crate::error::{AuthError, AuthResult};
+use crate::mail::templates::MailKind;
 use crate::services::orgs::{Actor, OrgView, OrgWithRole};
 use crate::services::paging;
 use crate::storage::audit::{self, AuditFilter};
 use crate::storage::users::{self, NewUser};
-use crate::storage::{StorageError, orgs, sessions};
+use crate::storage::{StorageError, mfa, orgs, sessions};
 
 impl AdminService {
     pub async fn list_users(
@@ -81,11 +82,22 @@ impl AdminService {
                     .into_iter()
                     .map(Into::into)
                     .collect();
+                let factors = mfa::active_factors(conn, &id)?
+                    .into_iter()
+                    .map(|f| AdminFactor {
+                        id: f.id,
+                        kind: f.kind,
+                        name: f.name,
+                        created_at: from_unix(f.created_at),
+                        last_used_at: f.last_used_at.map(from_unix),
+                    })
+                    .collect();
                 Ok(UserDetail {
                     user,
                     sessions,
                     orgs,
                     identities,
+                    factors,
                     recent_events,
                 })
             })
@@ -274,5 +286,45 @@ impl AdminService {
                 )
             })
             .await
+    }
+
+    /// Removes every second factor, recovery code and pending second step
+    /// of a native user (one who lost them all), recorded as `mfa.removed`
+    /// by the admin; the user is told by mail when there was a factor.
+    /// Answers how many active factors there were.
+    pub async fn reset_mfa(&self, actor: Actor, id: &str) -> AuthResult<usize> {
+        if let Some(dir) = &self.directory {
+            return Err(AuthError::NotSupportedByBackend(dir.name()));
+        }
+        let id = id.to_string();
+        let now = self.now();
+        let mail = self.mail.clone();
+        let link = format!("{}/account/security", self.public_url);
+        let removed = self
+            .db
+            .write(move |conn| -> AuthResult<usize> {
+                let user = user_or_404(conn, &id)?;
+                let removed = mfa::delete_all_for_user(conn, &id)?;
+                record(
+                    conn,
+                    now,
+                    &actor,
+                    "mfa.removed",
+                    Some(&id),
+                    None,
+                    serde_json::json!({"all": true, "factors": removed, "by": "admin"}),
+                )?;
+                if removed > 0
+                    && let Some(mail) = &mail
+                {
+                    mail.push(conn, MailKind::MfaRemoved, &user.email, &link, 0, now)?;
+                }
+                Ok(removed)
+            })
+            .await?;
+        if let Some(mail) = &self.mail {
+            mail.wake();
+        }
+        Ok(removed)
     }
 }

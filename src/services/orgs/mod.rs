@@ -158,6 +158,7 @@ impl OrgService {
                     name,
                     slug: slug.as_str().into(),
                     created_at: now,
+                    require_mfa: false,
                 };
                 orgs::insert(conn, &org).map_err(|e| conflict_as(e, AuthError::OrgExists))?;
                 orgs::add_member(conn, &org.id, &owner_id, &email, OrgRole::Owner, now)?;
@@ -215,12 +216,15 @@ impl OrgService {
             .await
     }
 
+    /// Renames the org (admins) and sets its second-factor policy
+    /// (`require_mfa`: owners only).
     pub async fn update(
         &self,
         actor: Actor,
         org_id: &str,
         name: Option<&str>,
         slug: Option<&str>,
+        require_mfa: Option<bool>,
     ) -> AuthResult<OrgView> {
         let name = name
             .map(parse_org_name)
@@ -235,21 +239,26 @@ impl OrgService {
         self.db
             .write(move |conn| -> AuthResult<OrgView> {
                 let org = find_org(conn, &org_id)?;
-                caller_role(conn, &org.id, &actor, OrgRole::Admin)?;
-                let name = name.unwrap_or(org.name.clone());
-                let slug = slug.map_or(org.slug.clone(), |s| s.as_str().to_string());
-                orgs::update(conn, &org.id, &name, &slug, now)
+                let role = caller_role(conn, &org.id, &actor, OrgRole::Admin)?;
+                if require_mfa.is_some() && role < OrgRole::Owner {
+                    return Err(AuthError::Forbidden(
+                        "require_mfa: only an owner may change it".into(),
+                    ));
+                }
+                let changed = OrgRow {
+                    name: name.unwrap_or(org.name.clone()),
+                    slug: slug.map_or(org.slug.clone(), |s| s.as_str().to_string()),
+                    require_mfa: require_mfa.unwrap_or(org.require_mfa),
+                    ..org.clone()
+                };
+                orgs::update(conn, &changed, now)
                     .map_err(|e| conflict_as(e, AuthError::OrgExists))?;
-                audit_org(
-                    conn,
-                    now,
-                    &actor,
-                    "org.updated",
-                    &org.id,
-                    None,
-                    serde_json::json!({"name": name, "slug": slug}),
-                )?;
-                Ok(OrgRow { name, slug, ..org }.into())
+                let mut detail = serde_json::json!({"name": changed.name, "slug": changed.slug});
+                if changed.require_mfa != org.require_mfa {
+                    detail["require_mfa"] = changed.require_mfa.into();
+                }
+                audit_org(conn, now, &actor, "org.updated", &org.id, None, detail)?;
+                Ok(changed.into())
             })
             .await
     }

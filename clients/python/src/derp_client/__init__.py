@@ -2,7 +2,19 @@
 
 from .client import AuthClient, DerpClient, bearer_token, pkce_pair
 from .errors import DerpError, WebhookVerificationError
-from .models import AuthResult, Factor, HostedLogin, Member, Org, OrgMembership, SessionInfo, Tokens, User
+from .models import (
+    AuthResult,
+    Factor,
+    HostedLogin,
+    Member,
+    Org,
+    OrgMembership,
+    SessionInfo,
+    Tokens,
+    TotpEnrollment,
+    TotpVerified,
+    User,
+)
 from .verify import JwksCache, OrgContextVerifier, TokenVerifier
 from .webhooks import sign_webhook, verify_webhook
 
@@ -23,6 +35,8 @@ __all__ = [
     "SessionInfo",
     "Tokens",
     "TokenVerifier",
+    "TotpEnrollment",
+    "TotpVerified",
     "User",
     "WebhookVerificationError",
     "bearer_token",

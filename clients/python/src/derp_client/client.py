@@ -12,7 +12,18 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from .errors import DerpError
-from .models import AuthResult, HostedLogin, Member, Org, OrgMembership, SessionInfo, Tokens, User
+from .models import (
+    AuthResult,
+    HostedLogin,
+    Member,
+    Org,
+    OrgMembership,
+    SessionInfo,
+    Tokens,
+    TotpEnrollment,
+    TotpVerified,
+    User,
+)
 from .verify import JwksCache, OrgContextVerifier, TokenVerifier
 
 
@@ -232,6 +243,68 @@ class AuthClient:
             headers=_meta_headers(request, user_agent, ip_address),
         )
         return AuthResult.from_dict(res.json())
+
+    # -- second factors -------------------------------------------------------
+
+    async def complete_mfa(
+        self,
+        mfa_token: str,
+        code: str,
+        *,
+        request: Any = None,
+        user_agent: str | None = None,
+        ip_address: str | None = None,
+    ) -> AuthResult:
+        """Finishes a sign-in that answered `mfa_required`: `code` is the
+        6-digit code of the user's authenticator app or one of their recovery
+        codes. A wrong code raises DerpError(401, "invalid_code"); after 5
+        the `mfa_token` is dead (401 "invalid_token": sign in again)."""
+        res = await self._c.request(
+            "POST",
+            "/api/v1/auth/mfa/challenge",
+            json={"mfa_token": mfa_token, "code": code},
+            headers=_meta_headers(request, user_agent, ip_address),
+        )
+        return AuthResult.from_dict(res.json())
+
+    async def enroll_totp(
+        self,
+        access_token: str | SessionInfo | None = None,
+        *,
+        name: str | None = None,
+        enrollment_token: str | None = None,
+    ) -> TotpEnrollment:
+        """Starts a TOTP factor for the signed-in user (a sign-in within the
+        last 10 minutes), or, with `enrollment_token` (from a DerpError
+        `mfa_enrollment_required` or a sign-up's result), for the user whose
+        sign-in waits for it."""
+        token = None if enrollment_token else _token_of(access_token)
+        res = await self._c.request(
+            "POST",
+            "/api/v1/auth/mfa/totp/enroll",
+            json=_body(name=name, enrollment_token=enrollment_token),
+            token=token,
+        )
+        return TotpEnrollment.from_dict(res.json())
+
+    async def verify_totp(
+        self,
+        factor_id: str,
+        code: str,
+        access_token: str | SessionInfo | None = None,
+        *,
+        enrollment_token: str | None = None,
+    ) -> TotpVerified:
+        """Activates the pending factor with its first code. With
+        `enrollment_token`, `result` is the completed sign-in."""
+        token = None if enrollment_token else _token_of(access_token)
+        res = await self._c.request(
+            "POST",
+            "/api/v1/auth/mfa/totp/verify",
+            json=_body(factor_id=factor_id, code=code, enrollment_token=enrollment_token),
+            token=token,
+        )
+        return TotpVerified.from_dict(res.json())
 
     async def refresh_token(self, refresh_token: str) -> Tokens:
         """New tokens; the refresh token rotates (the old one dies)."""

@@ -61,6 +61,15 @@ class DerpError(Exception):
             body=body,
         )
 
+    @property
+    def enrollment_token(self) -> str | None:
+        """With `code == "mfa_enrollment_required"` (derp's `[auth.native.mfa]
+        required`): the token that `auth.enroll_totp` and `auth.verify_totp`
+        take to enroll the user's first factor and finish the sign-in."""
+        err = self.body.get("error") if isinstance(self.body, dict) else None
+        token = err.get("enrollment_token") if isinstance(err, dict) else None
+        return token if isinstance(token, str) else None
+
     def __repr__(self) -> str:
         return f"DerpError(status={self.status!r}, code={self.code!r}, message={self.message!r}, fields={self.fields!r})"
 

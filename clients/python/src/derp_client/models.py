@@ -77,7 +77,10 @@ class AuthResult:
 
     Unpacks like the original library's tuples: `user, tokens = await ...`.
     `tokens` is None when `confirmation_required` (sign-up with confirmation
-    on) or `mfa_required` (finish with the `mfa_token`)."""
+    on), when `mfa_required` (the user has a second factor: finish with
+    `auth.complete_mfa(result.mfa_token, code)`), or when
+    `mfa_enrollment_required` (a sign-up on a derp that requires a second
+    factor: enroll one with `enrollment_token`)."""
 
     user: User | None
     tokens: Tokens | None
@@ -85,6 +88,8 @@ class AuthResult:
     mfa_required: bool = False
     mfa_token: str | None = None
     factors: list[Factor] = field(default_factory=list)
+    mfa_enrollment_required: bool = False
+    enrollment_token: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __iter__(self) -> Iterator[Any]:
@@ -100,6 +105,42 @@ class AuthResult:
             mfa_required=bool(d.get("mfa_required", False)),
             mfa_token=d.get("mfa_token"),
             factors=[Factor(id=f.get("id", ""), type=f.get("type", "")) for f in d.get("factors") or []],
+            mfa_enrollment_required=bool(d.get("mfa_enrollment_required", False)),
+            enrollment_token=d.get("enrollment_token"),
+            raw=d,
+        )
+
+
+@dataclass
+class TotpEnrollment:
+    """A pending TOTP factor: show `otpauth_url` as a QR code (or `secret`
+    as text), then confirm it with `auth.verify_totp(factor_id, code)`."""
+
+    factor_id: str
+    secret: str
+    otpauth_url: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TotpEnrollment":
+        return cls(factor_id=d["factor_id"], secret=d.get("secret", ""), otpauth_url=d.get("otpauth_url", ""))
+
+
+@dataclass
+class TotpVerified:
+    """An active factor and its recovery codes (shown once). With an
+    enrollment token, `result` is the sign-in it completed."""
+
+    factor_id: str
+    recovery_codes: list[str]
+    result: AuthResult | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TotpVerified":
+        return cls(
+            factor_id=(d.get("factor") or {}).get("id", ""),
+            recovery_codes=list(d.get("recovery_codes") or []),
+            result=AuthResult.from_dict(d) if d.get("tokens") else None,
             raw=d,
         )
 

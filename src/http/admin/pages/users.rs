@@ -221,6 +221,10 @@ pub(super) async fn user_action(
             .sign_out_user(actor, &id)
             .await
             .map(|_| "Every session of this user is signed out."),
+        "reset-mfa" => svc(&ctx)
+            .reset_mfa(actor, &id)
+            .await
+            .map(|_| "Every second factor of this user is removed; they were told by mail."),
         "send-confirmation" => {
             crate::http::admin::api::send_mail_for(&ctx.state, actor, &id, false)
                 .await

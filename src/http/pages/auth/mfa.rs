@@ -92,3 +92,139 @@ pub(super) async fn mfa_submit(PageForm { mut ctx, form }: PageForm<MfaForm>) ->
         }
     }
 }
+
+/// `/mfa/enroll`: `[auth.native.mfa] required` and the user has no second
+/// factor. The first factor left its `enrollment_token` in the page
+/// session; this page sets up an authenticator app (QR code and key), and
+/// its first code signs the browser in, after the recovery codes are shown.
+#[derive(Template)]
+#[template(path = "pages/mfa_enroll.html")]
+struct EnrollPage {
+    c: Chrome,
+    factor_id: String,
+    secret: String,
+    otpauth_url: String,
+    qr_svg: String,
+    errors: FormErrors,
+    ret: ReturnParams,
+    qs: String,
+}
+
+struct Pending {
+    factor_id: String,
+    secret: String,
+    otpauth_url: String,
+}
+
+fn enroll_view(
+    ctx: &mut Ctx,
+    p: Pending,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> Result<EnrollPage, crate::http::pages::PageError> {
+    Ok(EnrollPage {
+        c: ctx.chrome("Set up two-step verification"),
+        qr_svg: crate::http::pages::security::qr_svg(&p.otpauth_url)?,
+        factor_id: p.factor_id,
+        secret: p.secret,
+        otpauth_url: p.otpauth_url,
+        errors,
+        qs: ret.query(),
+        ret,
+    })
+}
+
+const ENROLL_EXPIRED: &str =
+    "This sign-in expired or had too many wrong codes. Please sign in again.";
+
+pub(super) async fn enroll_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
+    let ret = query.validate(&ctx)?;
+    let (Some(token), Some(native)) = (ctx.web.mfa_enroll.clone(), ctx.state.native.clone()) else {
+        return start_again(&mut ctx, &ret, "Please sign in first.");
+    };
+    match native.mfa_totp_enroll_with_token(&token, None).await {
+        Ok(e) => {
+            let pending = Pending {
+                factor_id: e.factor_id,
+                secret: e.secret,
+                otpauth_url: e.otpauth_url,
+            };
+            let page = enroll_view(&mut ctx, pending, FormErrors::default(), ret)?;
+            ctx.render(StatusCode::OK, &page)
+        }
+        Err(AuthError::InvalidToken) => {
+            ctx.web.mfa_enroll = None;
+            start_again(&mut ctx, &ret, ENROLL_EXPIRED)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct EnrollForm {
+    factor_id: Option<String>,
+    code: Option<String>,
+    /// Echoed back to show the page again after a wrong code; only
+    /// displayed, the stored secret is what the code is checked against.
+    secret: Option<String>,
+    otpauth_url: Option<String>,
+    #[serde(flatten)]
+    ret: ReturnParams,
+}
+
+pub(super) async fn enroll_submit(PageForm { mut ctx, form }: PageForm<EnrollForm>) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    let (Some(token), Some(native)) = (ctx.web.mfa_enroll.clone(), ctx.state.native.clone()) else {
+        return start_again(&mut ctx, &ret, "Please sign in first.");
+    };
+    let factor_id = form.factor_id.clone().unwrap_or_default();
+    let code = form.code.clone().unwrap_or_default();
+    match native
+        .mfa_totp_verify_with_token(&token, &factor_id, &code, &ctx.meta)
+        .await
+    {
+        Ok(v) => {
+            ctx.web.mfa_enroll = None;
+            let Some(crate::auth::SignInStep::Session(outcome)) = v.step else {
+                return start_again(&mut ctx, &ret, ENROLL_EXPIRED);
+            };
+            ctx.sign_in(&outcome).await?;
+            // Signed in: "Done" goes on to the app through `/login`, which
+            // issues its code from this page session.
+            let next = if ret.redirect_to.is_some() {
+                format!("/login{}", ret.query())
+            } else {
+                "/account".to_string()
+            };
+            let page = crate::http::pages::security::CodesPage {
+                c: ctx.chrome("Your recovery codes"),
+                codes: v.recovery_codes,
+                next,
+            };
+            ctx.render(StatusCode::OK, &page)
+        }
+        Err(e @ AuthError::InvalidRequest { .. }) => {
+            let url = form
+                .otpauth_url
+                .clone()
+                .filter(|u| u.starts_with("otpauth://totp/"))
+                .unwrap_or_default();
+            if url.is_empty() {
+                return Ok(ctx.redirect(&format!("/mfa/enroll{}", ret.query())));
+            }
+            let pending = Pending {
+                factor_id,
+                secret: form.secret.clone().unwrap_or_default(),
+                otpauth_url: url,
+            };
+            let page = enroll_view(&mut ctx, pending, FormErrors::from_auth(&e), ret)?;
+            ctx.render(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(AuthError::NotFound(_)) => Ok(ctx.redirect(&format!("/mfa/enroll{}", ret.query()))),
+        Err(AuthError::InvalidToken) => {
+            ctx.web.mfa_enroll = None;
+            start_again(&mut ctx, &ret, ENROLL_EXPIRED)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -65,6 +65,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/mfa")
                 .get(mfa::mfa_page)
                 .post(mfa::mfa_submit),
+        )
+        .service(
+            web::resource("/mfa/enroll")
+                .get(mfa::enroll_page)
+                .post(mfa::enroll_submit),
         );
 }
 
@@ -195,6 +200,9 @@ async fn signed_in_or_second_step(
         }
         SignInStep::MfaRequired(challenge) => {
             Ok(ctx.second_step(&challenge.mfa_token, &ret.query()))
+        }
+        SignInStep::MfaEnrollmentRequired { enrollment_token } => {
+            Ok(ctx.enrollment_step(&enrollment_token, &ret.query()))
         }
     }
 }

@@ -75,6 +75,9 @@ pub(super) async fn signup_submit(
             }
             finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
+        Ok(SignUpOutcome::MfaEnrollmentRequired {
+            enrollment_token, ..
+        }) => Ok(ctx.enrollment_step(&enrollment_token, &ret.query())),
         Ok(SignUpOutcome::ConfirmationRequired { email }) if ctx.state.backend.mails_codes() => {
             let text = format!(
                 "We sent a code to {email}. Enter it to confirm your address and finish signing up."
