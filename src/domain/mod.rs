@@ -1,5 +1,6 @@
 //! Plain types and rules: no I/O.
 
+pub mod color;
 pub mod email;
 pub mod org;
 pub mod password;

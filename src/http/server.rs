@@ -86,9 +86,7 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
                     }),
             )
             .configure(app_config)
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(ApiError::not_found())
-            }))
+            .default_service(web::to(not_found))
             .wrap(from_fn(middleware::body_deadline))
             .wrap(from_fn(middleware::security_headers))
             .wrap(from_fn(middleware::request_id))
@@ -102,6 +100,22 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// An unknown path: an HTML page for a browser (it asks for `text/html`,
+/// outside `/api/`), the JSON error for everything else.
+async fn not_found(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    let browser = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && !req.path().starts_with("/api/") {
+        return Err(pages::PageError::NotFound.into());
+    }
+    Err(ApiError::not_found().into())
 }
 
 #[cfg(test)]

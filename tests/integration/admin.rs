@@ -634,9 +634,10 @@ async fn admin_pages_need_an_admin_and_act_with_csrf() {
     let app = admin_app().await;
     let res = app.client.get(app.url("/admin")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(res.headers()["location"], "/login");
+    let to = res.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with("/login?redirect_to="), "{to}");
 
-    // A plain user signed in through the pages is sent away too.
+    // A plain user signed in through the pages is told they are no admin.
     app.sign_up("nobody-special@example.com").await;
     let login = app
         .client
@@ -664,7 +665,7 @@ async fn admin_pages_need_an_admin_and_act_with_csrf() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     let admin = spawn_client();
     admin_token(&app, "boss@example.com").await;

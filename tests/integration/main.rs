@@ -26,6 +26,7 @@ mod ops_cli;
 mod ops_runtime;
 mod orgs;
 mod pages;
+mod pages_product;
 mod refresh_grace;
 mod reload;
 mod session_tokens;

@@ -1,6 +1,7 @@
 //! Embedded static assets with content types, ETags and cache headers, and
 //! the theme stylesheet made from `[hosted] primary_color`.
 
+use crate::domain::color::{Rgb, Theme};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,6 +13,7 @@ struct Assets;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/static/theme.css").get(theme))
+        .service(web::resource("/favicon.ico").get(favicon))
         .service(web::resource("/static/{path:.*}").get(asset));
 }
 
@@ -41,11 +43,22 @@ async fn asset(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
         .body(file.data.into_owned())
 }
 
-/// The primary colour was validated at config load (`#rgb` or `#rrggbb`).
+/// The brand colour with the text and link colours that keep it readable
+/// (validated at config load: `#rgb` or `#rrggbb`).
 async fn theme(state: web::Data<AppState>) -> HttpResponse {
     let color = state.hosted().primary_color;
+    let css = Rgb::parse(&color)
+        .map(|c| Theme::from_primary(c).css())
+        .unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(format!(":root {{ --primary: {color}; }}\n"))
+        .body(css)
+}
+
+/// Browsers ask for `/favicon.ico` by themselves; the icon is an SVG.
+async fn favicon() -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, "/static/favicon.svg"))
+        .finish()
 }

@@ -44,6 +44,8 @@ pub struct Chrome {
     pub csrf: String,
     pub flash: Option<Flash>,
     pub signed_in: Option<String>,
+    /// The header links to the admin console (authorization is checked there).
+    pub admin: bool,
     pub title: String,
 }
 
@@ -251,6 +253,7 @@ impl Ctx {
             csrf: self.web.csrf.clone(),
             flash: self.web.take_flash(),
             signed_in: self.user.as_ref().and_then(|u| u.email.clone()),
+            admin: self.user.as_ref().is_some_and(|u| u.role == "admin"),
             title: title.to_string(),
         }
     }

@@ -1,6 +1,7 @@
 //! `/admin`: server-rendered admin UI on the hosted pages' machinery (page
-//! session, CSRF, flash). Anyone who is not a signed-in admin is sent to
-//! `/login`. Destructive actions ask for the name to be typed.
+//! session, CSRF, flash). A visitor who is not signed in is sent to `/login`
+//! and back; a signed-in user who is not an admin is told so (403).
+//! Destructive actions ask for the name to be typed.
 
 use super::{admin_actor, is_admin};
 use crate::auth::SessionInfo;
@@ -53,7 +54,15 @@ pub(super) async fn admin_ctx(
 ) -> Result<(Ctx, SessionInfo, Actor), PageError> {
     let me = match &ctx.user {
         Some(u) if is_admin(&ctx.state, u).await => u.clone(),
-        _ => {
+        Some(u) => {
+            // Signed in, but not as an admin: say so, rather than ask for a sign-in.
+            let who = u.email.clone().unwrap_or_else(|| "This account".into());
+            return Err(PageError::Forbidden(format!(
+                "{who} is not an admin of {}. Sign out and sign in with an admin account, or ask an admin to make this one an admin.",
+                ctx.state.hosted().product_name
+            )));
+        }
+        None => {
             ctx.web.set_flash(
                 "info",
                 "The admin pages need an admin account: please sign in.",
@@ -82,7 +91,20 @@ fn sign_in_location(ctx: &Ctx, req: &HttpRequest) -> String {
             let back = format!("{}{}", ctx.state.config.public_url(), req.path());
             crate::domain::redirect::with_query(&url, &[("redirect_url", back.as_str())])
         }
-        None => "/login".into(),
+        // Back to this admin page after signing in.
+        None => {
+            let back = format!(
+                "{}{}",
+                ctx.state.config.public_url(),
+                req.uri()
+                    .path_and_query()
+                    .map_or(req.path(), |p| p.as_str())
+            );
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("redirect_to", &back)
+                .finish();
+            format!("/login?{query}")
+        }
     }
 }
 

@@ -39,11 +39,19 @@ pub(super) async fn forgot_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -
 
 pub(super) async fn forgot_submit(PageForm { mut ctx, form }: PageForm<EmailForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
+    // The link brings the user back through the same app (redirect_to, state).
+    let link_base = (!ret.query().is_empty()).then(|| {
+        format!(
+            "{}/reset-password{}",
+            ctx.state.config.public_url(),
+            ret.query()
+        )
+    });
     let attempt = async {
         let email = parse_email(&form.email)?;
         ctx.state
             .accounts
-            .recover_password(email, None, &ctx.meta)
+            .recover_password(email, link_base, &ctx.meta)
             .await
     };
     match attempt.await {
@@ -82,6 +90,8 @@ pub(super) struct ResetPage {
     token: String,
     errors: FormErrors,
     min_length: usize,
+    /// Where to go once the password is changed.
+    ret: ReturnParams,
 }
 
 pub(super) const RESET_CODE_TEXT: &str = "If an account uses this address, we emailed it a code. Enter the code and choose a new password.";
@@ -131,11 +141,13 @@ pub(super) async fn reset_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> P
     }
     let token = non_empty(&query.token)
         .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+    let ret = query.ret.validate(&ctx)?;
     let page = ResetPage {
         c: ctx.chrome("Choose a new password"),
         token,
         errors: FormErrors::default(),
         min_length: ctx.state.config.native().password.min_length,
+        ret,
     };
     ctx.render(StatusCode::OK, &page)
 }
@@ -183,6 +195,7 @@ pub(super) async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>
     }
     let token = form.token.clone().unwrap_or_default();
     let password = form.password.clone().unwrap_or_default();
+    let ret = form.ret.validate(&ctx)?;
     match ctx
         .state
         .accounts
@@ -193,7 +206,7 @@ pub(super) async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>
             signed_in_or_second_step(
                 &mut ctx,
                 step,
-                &ReturnParams::default(),
+                &ret,
                 Some("Your password is changed. Every other session was signed out."),
             )
             .await
@@ -208,6 +221,7 @@ pub(super) async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>
                 token,
                 errors,
                 min_length: ctx.state.config.native().password.min_length,
+                ret,
             };
             ctx.render(status, &page)
         }

@@ -1,0 +1,245 @@
+//! The hosted pages and the console as a product: admins find their way in,
+//! a reset link keeps the app, browsers get pages (not JSON) for unknown
+//! paths, and any brand colour stays readable.
+
+use crate::admin::{KEY, admin_token};
+use crate::helpers::*;
+use derp::config::Secret;
+use reqwest::{Response, StatusCode};
+
+const APP: &str = "https://app.example.com/auth/callback";
+
+async fn app_with(color: &str) -> TestApp {
+    let color = color.to_string();
+    spawn_with(move |c| {
+        c.hosted.allowed_redirect_urls = vec!["https://app.example.com/auth/".into()];
+        c.hosted.product_name = "Acme".into();
+        c.hosted.primary_color = color;
+        c.admin.service_keys = vec![Secret::new(KEY)];
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+    })
+    .await
+}
+
+fn location(res: &Response) -> String {
+    res.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn sign_in_form(app: &TestApp, email: &str, redirect_to: Option<&str>) -> Response {
+    let path = match redirect_to {
+        Some(r) => format!("/login?redirect_to={}", urlencode(r)),
+        None => "/login".into(),
+    };
+    let (_, html) = page(app, &path).await;
+    let mut form = vec![
+        ("csrf_token".to_string(), hidden(&html, "csrf_token")),
+        ("email".to_string(), email.to_string()),
+        ("password".to_string(), PASSWORD.to_string()),
+    ];
+    if let Some(r) = redirect_to {
+        form.push(("redirect_to".into(), r.into()));
+    }
+    app.client
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn an_admin_signing_in_from_the_console_returns_to_it_and_the_header_links_it() {
+    let app = app_with("#4f46e5").await;
+    admin_token(&app, "boss@example.com").await;
+    let res = app
+        .client
+        .get(app.url("/admin/users?q=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = location(&res);
+    let back = format!("{}/admin/users?q=x", app.base);
+    assert_eq!(to, format!("/login?redirect_to={}", urlencode(&back)));
+    let res = sign_in_form(&app, "boss@example.com", Some(&back)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), back, "back to the console, not /account");
+    let (_, html) = page(&app, "/account").await;
+    assert!(
+        html.contains("<a href=\"/admin\">Admin</a>"),
+        "the header links the console"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_in_user_who_is_not_an_admin_is_told_so() {
+    let app = app_with("#4f46e5").await;
+    app.sign_up("plain@example.com").await;
+    let res = sign_in_form(&app, "plain@example.com", None).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (status, html) = page(&app, "/admin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("plain@example.com is not an admin of Acme"),
+        "{html}"
+    );
+    let (_, account) = page(&app, "/account").await;
+    assert!(
+        !account.contains("href=\"/admin\""),
+        "no console link for non-admins"
+    );
+}
+
+#[tokio::test]
+async fn a_password_reset_started_from_an_app_returns_to_the_app() {
+    let app = app_with("#4f46e5").await;
+    app.sign_up("reset@example.com").await;
+    let (_, html) = page(
+        &app,
+        &format!("/forgot-password?redirect_to={}", urlencode(APP)),
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/forgot-password"))
+        .form(&[
+            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+            ("email", "reset@example.com"),
+            ("redirect_to", APP),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mail = app.mails_to("reset@example.com", 1).await.remove(0);
+    assert!(
+        mail.text.contains(&urlencode(APP)),
+        "the link carries the app: {}",
+        mail.text
+    );
+    let start = mail.text.find("/reset-password?").unwrap();
+    let link: String = mail.text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let (status, html) = page(&app, &link).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hidden(&html, "redirect_to"), APP);
+    let res = app
+        .client
+        .post(app.url("/reset-password"))
+        .form(&[
+            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+            ("token", hidden(&html, "token").as_str()),
+            ("password", "a brand new password"),
+            ("redirect_to", APP),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = location(&res);
+    assert!(
+        to.starts_with(&format!("{APP}?code=")),
+        "back in the app: {to}"
+    );
+}
+
+#[tokio::test]
+async fn browsers_get_a_page_for_unknown_paths_and_the_api_keeps_json() {
+    let app = app_with("#4f46e5").await;
+    let (status, html) = page(&app, "/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("<h1>Not found</h1>") && html.contains("/static/favicon.svg"));
+    let res = app
+        .client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .client
+        .get(app.url("/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(location(&res), "/static/favicon.svg");
+    let res = app
+        .client
+        .get(app.url("/static/favicon.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+}
+
+#[tokio::test]
+async fn a_light_brand_colour_gets_dark_text_and_darker_links() {
+    let app = app_with("#ffd500").await;
+    let css = app
+        .client
+        .get(app.url("/static/theme.css"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(css.contains("--primary: #ffd500;"), "{css}");
+    assert!(
+        css.contains("--on-primary: #111827;"),
+        "dark text on yellow: {css}"
+    );
+    let light = css.lines().next().unwrap();
+    assert!(
+        !light.contains("--link: #ffd500;"),
+        "links are darkened on white: {css}"
+    );
+    assert!(css.contains("prefers-color-scheme: dark"), "{css}");
+    let app = app_with("#4f46e5").await;
+    let css = app
+        .client
+        .get(app.url("/static/theme.css"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        css.contains("--on-primary: #ffffff;") && css.contains("--link: #4f46e5;"),
+        "{css}"
+    );
+}
