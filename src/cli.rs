@@ -178,16 +178,21 @@ fn run(cli: Cli) -> Result<(), String> {
             let alg = config.native().jwt.effective_algorithm();
             let now = SystemClock.unix();
             let sealer = crate::auth::sealer::Sealer::load_or_create(&config.server.data_dir)?;
-            let kid = db
-                .write_sync(|conn| -> Result<String, AuthError> {
+            let extra = config
+                .oidc_provider
+                .as_ref()
+                .map(|p| p.id_token_algs())
+                .unwrap_or_default();
+            let kids = db
+                .write_sync(|conn| -> Result<Vec<String>, AuthError> {
                     // Keys an older derp left in plaintext are sealed too.
                     jwt::seal_plaintext_keys(conn, &sealer)?;
-                    jwt::rotate(conn, alg, &sealer, now)
+                    jwt::rotate(conn, alg, &extra, &sealer, now)
                 })
                 .map_err(|e| e.to_string())?;
             println!(
-                "new {} signing key {kid}; a running server picks it up within a minute, and old keys keep verifying until their tokens expire",
-                alg.as_str()
+                "new signing key(s) {}; a running server picks them up within a minute, and old keys keep verifying until their tokens expire",
+                kids.join(", ")
             );
             Ok(())
         }

@@ -177,8 +177,15 @@ impl Application {
                 .map(|s| s.expose().as_bytes().to_vec()),
             issuer: issuer.clone(),
             audience: native.jwt.audience.clone(),
-            access_ttl_seconds: native.jwt.access_token_expire_minutes as i64 * 60,
+            // Retired keys verify for as long as the longest token lives.
+            access_ttl_seconds: (native.jwt.access_token_expire_minutes as i64 * 60)
+                .max(client_access_ttl(&config)),
             sealer: key_sealer.clone(),
+            extra_algs: config
+                .oidc_provider
+                .as_ref()
+                .map(|p| p.id_token_algs())
+                .unwrap_or_default(),
         };
         let now = clock.unix();
         let keys = db
@@ -223,6 +230,7 @@ impl Application {
                 lockout: lockout.clone(),
                 sealer,
                 mfa_issuer_default: config.hosted.product_name.clone(),
+                client_access_ttl: client_access_ttl(&config),
             }))
         });
         let oauth = match &native_backend {
@@ -326,7 +334,15 @@ impl Application {
             native_backend.clone(),
             limits.clone(),
         ));
+        let oidc = match (&config.oidc_provider, &native_backend) {
+            (Some(p), Some(native)) => Some(Arc::new(crate::services::oidc::OidcProvider::new(
+                p.clone(),
+                native.clone(),
+            ))),
+            _ => None,
+        };
         let state = AppState {
+            oidc,
             config: Arc::new(config),
             backend,
             accounts,
@@ -597,4 +613,14 @@ pub async fn reload(state: &AppState, path: &std::path::Path) -> Result<ReloadRe
         .await
         .map_err(|e| e.to_string())?;
     Ok(report)
+}
+
+/// Life of the access tokens issued to OpenID Connect clients, in seconds.
+fn client_access_ttl(config: &Config) -> i64 {
+    let minutes = config
+        .oidc_provider
+        .as_ref()
+        .and_then(|p| p.access_token_expire_minutes)
+        .unwrap_or(config.native().jwt.access_token_expire_minutes);
+    minutes as i64 * 60
 }

@@ -136,6 +136,14 @@ async fn readiness_and_discovery() {
         doc["jwks_uri"],
         format!("{}/.well-known/jwks.json", app.base)
     );
+    // Truthful: nothing that derp does not implement is advertised.
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), 2, "{doc}");
 }
 
 async fn openapi_document(app: &TestApp) -> serde_json::Value {

@@ -21,6 +21,7 @@ mod lockout;
 mod mail_flows;
 mod mfa;
 mod oauth;
+mod oidc_provider;
 mod ops_cli;
 mod ops_runtime;
 mod orgs;
