@@ -265,7 +265,7 @@ impl Modify for SecuritySchemes {
 }
 
 use crate::http::admin::{api as admin_api, lockouts};
-use crate::http::api::{auth, mfa, oauth, ops, orgs};
+use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -280,6 +280,7 @@ use crate::http::api::{auth, mfa, oauth, ops, orgs};
         (name = "auth", description = "Sign-up, sign-in, tokens, the session and the account"),
         (name = "mfa", description = "Second factors (TOTP, recovery codes) and the sign-in challenge"),
         (name = "oauth", description = "Sign-in with Google, OpenID Connect providers and Cognito's hosted UI"),
+        (name = "oidc", description = "derp as an OpenID Connect provider: the back channel of its clients ([oidc_provider])"),
         (name = "orgs", description = "Organizations, members and invitations"),
         (name = "admin", description = "The admin API: an admin's access token or a service key"),
         (name = "ops", description = "Health, metrics and public documents"),
@@ -306,6 +307,7 @@ use crate::http::api::{auth, mfa, oauth, ops, orgs};
         lockouts::list, lockouts::clear,
         ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::openid_configuration,
         ops::openapi,
+        oidc::token, oidc::userinfo_get, oidc::userinfo_post, oidc::revoke, oidc::introspect,
     ),
 )]
 pub struct ApiDoc;

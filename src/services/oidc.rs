@@ -121,10 +121,10 @@ impl OidcProvider {
             .native
             .provider_stored_client(id)
             .await?
-            .map(|row| self.from_row(row)))
+            .map(|row| self.stored(row)))
     }
 
-    fn from_row(&self, row: ClientRow) -> Client {
+    fn stored(&self, row: ClientRow) -> Client {
         Client {
             id: row.client_id,
             name: row.name,
@@ -203,11 +203,11 @@ pub fn create_client(
         return Err(AuthError::field("redirect_uri", "at least one is needed"));
     }
     for uri in new.redirect_uris.iter() {
-        valid_client_redirect_uri(uri).map_err(|e| AuthError::field("redirect_uri", &e))?;
+        valid_client_redirect_uri(uri).map_err(|e| AuthError::field("redirect_uri", e))?;
     }
     for uri in new.post_logout_redirect_uris.iter() {
         valid_client_redirect_uri(uri)
-            .map_err(|e| AuthError::field("post_logout_redirect_uri", &e))?;
+            .map_err(|e| AuthError::field("post_logout_redirect_uri", e))?;
     }
     let scopes = new
         .scopes
@@ -215,7 +215,7 @@ pub fn create_client(
     if let Some(bad) = scopes.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str())) {
         return Err(AuthError::field(
             "scopes",
-            &format!("unknown scope `{bad}` (known: {})", OIDC_SCOPES.join(", ")),
+            format!("unknown scope `{bad}` (known: {})", OIDC_SCOPES.join(", ")),
         ));
     }
     let mut id = crate::auth::secrets::random_id(16);

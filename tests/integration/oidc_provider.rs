@@ -150,6 +150,7 @@ async fn code_for(app: &TestApp, client: &str, email: &str, extra: &[(&str, &str
         next = location(&res);
     }
     assert!(next.starts_with(CB), "{next}");
+    assert!(param(&next, "error").is_none(), "{next}");
     assert_eq!(param(&next, "state").as_deref(), Some("st-1"));
     assert_eq!(param(&next, "iss").as_deref(), Some(app.base.as_str()));
     param(&next, "code").expect("a code")
@@ -831,4 +832,190 @@ async fn rp_initiated_logout_goes_back_only_to_a_registered_uri() {
     // Signed out here: the next authorization asks for a sign-in.
     let res = get(&app, &authorize_url(&app, "app", &[])).await;
     assert!(location(&res).starts_with("/login"));
+}
+
+fn derp_cli(file: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_derp"))
+        .env_remove("DERP_CONFIG")
+        .arg("--config")
+        .arg(file)
+        .arg("clients")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn line_value(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn clients_from_the_cli_have_a_secret_shown_once_rotatable_and_deletable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("derp.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n[auth.native]\nenable_confirmation = false\n[oidc_provider]\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = derp_cli(
+        &file,
+        &[
+            "create",
+            "--name",
+            "Wiki",
+            "--redirect-uri",
+            CB,
+            "--first-party",
+            "--scopes",
+            "openid,email,profile,offline_access",
+        ],
+    );
+    let id = line_value(&out, "client_id");
+    let secret = line_value(&out, "client_secret");
+    let listed = derp_cli(&file, &["list"]);
+    assert!(listed.contains(&id) && listed.contains("Wiki"), "{listed}");
+    assert!(!listed.contains(&secret), "the secret is shown once");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_derp"))
+        .args(["--config"])
+        .arg(&file)
+        .args([
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "http://app.example.com/cb",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("redirect_uri"));
+
+    let mut config = derp::config::Config::load(Some(&file)).unwrap();
+    config.server.bind = "127.0.0.1:0".into();
+    config.rate_limit.sign_in_per_ip = 10_000;
+    let app = spawn_config(config, dir).await;
+    app.sign_up("cli@example.com").await;
+    let code = code_for(&app, &id, "cli@example.com", &[]).await;
+    let res = token(
+        &app,
+        Some((&id, &secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let tokens: Value = res.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    // Rotation: the old secret stops working at once.
+    let rotated = derp_cli(&file_of(&app), &["rotate-secret", &id]);
+    let new_secret = line_value(&rotated, "client_secret");
+    let code = code_for(&app, &id, "cli@example.com", &[]).await;
+    let res = token(
+        &app,
+        Some((&id, &secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await;
+    oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let code = code_for(&app, &id, "cli@example.com", &[]).await;
+    let res = token(
+        &app,
+        Some((&id, &new_secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CB),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Deleted: its sessions end and it is unknown.
+    derp_cli(&file_of(&app), &["delete", &id]);
+    assert_eq!(
+        app.get_bearer("/oauth2/userinfo", &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = get(&app, &authorize_url(&app, &id, &[])).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The configuration file next to the app's data directory.
+fn file_of(app: &TestApp) -> std::path::PathBuf {
+    app._dir.path().join("derp.toml")
+}
+
+/// openid-client 6.8.9, the certified relying-party library, with every
+/// check on (only plain http allowed): discovery, the code flow with PKCE,
+/// state and nonce through the hosted pages, id_token validation (issuer,
+/// audience, nonce, signature through the JWKS), userinfo, refresh,
+/// introspection, revocation and RP-initiated logout.
+#[tokio::test]
+async fn openid_client_signs_in_with_every_check_on() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc-client");
+    if !std::path::Path::new(dir)
+        .join("node_modules/openid-client")
+        .exists()
+    {
+        panic!(
+            "openid-client is not installed: run ./test.sh (it runs `npm ci` in tests/oidc-client)"
+        );
+    }
+    let app = provider_app().await;
+    let user = app.sign_up("certified@example.com").await;
+    let base = app.base.clone();
+    // The server runs on this test's thread: node waits on another.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(format!("{dir}/rp.mjs"))
+            .env("DERP_URL", &base)
+            .env("CLIENT_ID", "app")
+            .env("CLIENT_SECRET", SECRET)
+            .env("REDIRECT_URI", CB)
+            .env("POST_LOGOUT_URI", "http://127.0.0.1:9/bye")
+            .env("EMAIL", "certified@example.com")
+            .env("PASSWORD", PASSWORD)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["issuer"], app.base.as_str());
+    assert_eq!(seen["id_token_claims"]["sub"], user["user"]["id"]);
+    assert_eq!(seen["id_token_claims"]["aud"], "app");
+    assert_eq!(seen["userinfo"]["email"], "certified@example.com");
+    assert_eq!(seen["userinfo"]["orgs"], serde_json::json!([]));
+    assert_eq!(seen["refreshed"], true);
+    assert_eq!(seen["introspected"]["active"], true);
+    assert_eq!(seen["introspected"]["client_id"], "app");
+    assert_eq!(seen["after_revocation"]["active"], false);
+    assert_ne!(seen["userinfo_after_revocation"], "answered");
+    assert_eq!(seen["logout_status"], 303);
+    assert_eq!(seen["logout_location"], "http://127.0.0.1:9/bye?state=bye");
 }

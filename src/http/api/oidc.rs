@@ -18,8 +18,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/oauth2/token").post(token))
         .service(
             web::resource("/oauth2/userinfo")
-                .get(userinfo)
-                .post(userinfo),
+                .get(userinfo_get)
+                .post(userinfo_post),
         )
         .service(web::resource("/oauth2/revoke").post(revoke))
         .service(web::resource("/oauth2/introspect").post(introspect));
@@ -63,16 +63,16 @@ fn not_configured() -> HttpResponse {
 
 /// The form body of a back-channel request: a repeated parameter is
 /// refused (RFC 6749 3.2).
-fn form(body: &[u8]) -> Result<Vec<(String, String)>, HttpResponse> {
+fn form(body: &[u8]) -> Result<Vec<(String, String)>, Box<HttpResponse>> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     for (i, (k, _)) in pairs.iter().enumerate() {
         if pairs[..i].iter().any(|(other, _)| other == k) {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "invalid_request",
                 &format!("parameter `{k}` is repeated"),
-            ));
+            )));
         }
     }
     Ok(pairs)
@@ -92,7 +92,7 @@ fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 fn credentials(
     req: &HttpRequest,
     pairs: &[(String, String)],
-) -> Result<ClientCredentials, HttpResponse> {
+) -> Result<ClientCredentials, Box<HttpResponse>> {
     let body_id = param(pairs, "client_id").map(str::to_string);
     let body_secret = param(pairs, "client_secret").map(str::to_string);
     let basic = req
@@ -110,11 +110,11 @@ fn credentials(
         });
     };
     let invalid = || {
-        oauth_error(
+        Box::new(oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "the Basic credentials could not be read",
-        )
+        ))
     };
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
@@ -129,16 +129,16 @@ fn credentials(
     };
     let (id, secret) = (unescape(id), unescape(secret));
     if body_secret.is_some() {
-        return Err(bad_request(
+        return Err(Box::new(bad_request(
             "invalid_request",
             "the client authenticated twice (Basic and client_secret)",
-        ));
+        )));
     }
     if body_id.as_deref().is_some_and(|b| b != id) {
-        return Err(bad_request(
+        return Err(Box::new(bad_request(
             "invalid_request",
             "client_id differs from the Basic credentials",
-        ));
+        )));
     }
     Ok(ClientCredentials {
         client_id: Some(id),
@@ -152,16 +152,16 @@ async fn client(
     oidc: &OidcProvider,
     req: &HttpRequest,
     pairs: &[(String, String)],
-) -> Result<Client, HttpResponse> {
+) -> Result<Client, Box<HttpResponse>> {
     let creds = credentials(req, pairs)?;
     match oidc.authenticate(&creds).await {
         Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(oauth_error(
+        Ok(None) => Err(Box::new(oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "client authentication failed",
-        )),
-        Err(e) => Err(server_error(e)),
+        ))),
+        Err(e) => Err(Box::new(server_error(e))),
     }
 }
 
@@ -172,6 +172,21 @@ fn no_store(body: Value) -> HttpResponse {
         .json(body)
 }
 
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "oidc",
+    description = "OAuth 2.0 token endpoint (form body, `application/x-www-form-urlencoded`): \
+        `grant_type=authorization_code` (`code`, `redirect_uri`, `code_verifier`) or \
+        `grant_type=refresh_token` (`refresh_token`). Client authentication: \
+        `client_secret_basic`, `client_secret_post`, or `client_id` alone for a public client. \
+        Errors are RFC 6749 5.2 bodies.",
+    responses(
+        (status = 200, description = "`access_token`, `token_type`, `expires_in`, `scope`; `refresh_token` with `offline_access`; `id_token` with `openid`", body = Object),
+        (status = 400, description = "`{error, error_description}`: `invalid_request`, `invalid_grant`, `unsupported_grant_type`", body = Object),
+        (status = 401, description = "`invalid_client`", body = Object),
+    )
+)]
 /// `POST /oauth2/token`: `authorization_code` and `refresh_token`.
 async fn token(
     req: HttpRequest,
@@ -184,11 +199,11 @@ async fn token(
     };
     let pairs = match form(&body) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let client = match client(&oidc, &req, &pairs).await {
         Ok(c) => c,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match param(&pairs, "grant_type") {
         Some("authorization_code") => code_grant(&oidc, &client, &pairs, &meta).await,
@@ -273,6 +288,34 @@ async fn refresh_grant(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/oauth2/userinfo",
+    tag = "oidc",
+    responses(
+        (status = 200, description = "The claims the client's scopes release", body = Object),
+        (status = 401, description = "`invalid_token`", body = Object),
+    ),
+    security(("bearer" = []))
+)]
+async fn userinfo_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    userinfo(req, state).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/oauth2/userinfo",
+    tag = "oidc",
+    responses(
+        (status = 200, description = "The claims the client's scopes release", body = Object),
+        (status = 401, description = "`invalid_token`", body = Object),
+    ),
+    security(("bearer" = []))
+)]
+async fn userinfo_post(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    userinfo(req, state).await
+}
+
 /// `GET/POST /oauth2/userinfo`: the claims the client's scopes release
 /// (OpenID Connect Core 5.3), for a bearer access token issued to a client.
 async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -296,6 +339,16 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/oauth2/revoke",
+    tag = "oidc",
+    description = "RFC 7009 (form body: `token`; client authentication as at the token endpoint).",
+    responses(
+        (status = 200, description = "Revoked, or not a live token of this client (the same answer)", body = String, content_type = "text/plain"),
+        (status = 401, description = "`invalid_client`", body = Object),
+    )
+)]
 /// `POST /oauth2/revoke` (RFC 7009): 200 whatever the token was.
 async fn revoke(
     req: HttpRequest,
@@ -308,11 +361,11 @@ async fn revoke(
     };
     let pairs = match form(&body) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let client = match client(&oidc, &req, &pairs).await {
         Ok(c) => c,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let Some(token) = param(&pairs, "token") else {
         return bad_request("invalid_request", "token is missing");
@@ -325,6 +378,16 @@ async fn revoke(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/oauth2/introspect",
+    tag = "oidc",
+    description = "RFC 7662 (form body: `token`; client authentication as at the token endpoint).",
+    responses(
+        (status = 200, description = "`{active, …}`", body = Object),
+        (status = 401, description = "`invalid_client`", body = Object),
+    )
+)]
 /// `POST /oauth2/introspect` (RFC 7662), for an authenticated client about
 /// its own tokens.
 async fn introspect(
@@ -337,11 +400,11 @@ async fn introspect(
     };
     let pairs = match form(&body) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let client = match client(&oidc, &req, &pairs).await {
         Ok(c) => c,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let Some(token) = param(&pairs, "token") else {
         return bad_request("invalid_request", "token is missing");

@@ -106,7 +106,7 @@ pub(super) async fn authorize(
     })?;
     let redirect_uri = non_empty(&q.redirect_uri)
         .ok_or_else(|| PageError::BadRequest("redirect_uri is missing.".into()))?;
-    if !client.redirect_uris.iter().any(|u| *u == redirect_uri) {
+    if !client.redirect_uris.contains(&redirect_uri) {
         return Err(PageError::BadRequest(
             "This redirect_uri is not registered for the application: it will not be sent there."
                 .into(),
@@ -345,7 +345,7 @@ pub(super) async fn consent_submit(PageForm { ctx, form }: PageForm<ConsentForm>
         PageError::BadRequest("This application is not registered here (unknown client_id).".into())
     })?;
     let redirect_uri = non_empty(&q.redirect_uri).unwrap_or_default();
-    if !client.redirect_uris.iter().any(|u| *u == redirect_uri) {
+    if !client.redirect_uris.contains(&redirect_uri) {
         return Err(PageError::BadRequest(
             "This redirect_uri is not registered for the application: it will not be sent there."
                 .into(),
