@@ -1128,4 +1128,55 @@ mod tests {
         e.tls = Some(SmtpTls::Starttls);
         assert_eq!(e.effective_tls(), SmtpTls::Starttls);
     }
+
+    #[test]
+    fn oidc_provider_clients_are_validated() {
+        let ok = "[oidc_provider.clients.grafana]\nname = \"Grafana\"\nsecret = \"0123456789abcdef\"\nredirect_uris = [\"https://grafana.example.com/login/generic_oauth\"]\nscopes = [\"openid\", \"orgs\"]\n";
+        let c = Config::from_toml(ok).unwrap();
+        let p = c.oidc_provider.unwrap();
+        assert_eq!(p.id_token_signing_alg, JwtAlgorithm::RS256);
+        assert_eq!(p.id_token_algs(), vec![JwtAlgorithm::RS256]);
+        assert!(p.clients["grafana"].secret.is_some());
+        let refused = |toml: &str, needle: &str| {
+            let err = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        };
+        let client = "[oidc_provider.clients.app]\n";
+        refused(
+            &format!("{client}redirect_uris = [\"http://app.example.com/cb\"]\n"),
+            "https",
+        );
+        refused(
+            &format!("{client}redirect_uris = [\"https://app.example.com/cb#x\"]\n"),
+            "fragment",
+        );
+        refused(&format!("{client}redirect_uris = []\n"), "at least one");
+        refused(
+            &format!("{client}redirect_uris = [\"https://a.example/cb\"]\nscopes = [\"admin\"]\n"),
+            "unknown scope",
+        );
+        refused(
+            &format!("{client}redirect_uris = [\"https://a.example/cb\"]\nsecret = \"short\"\n"),
+            "16 bytes",
+        );
+        refused(
+            &format!("{client}redirect_uris = [\"https://a.example/cb\"]\nfirst = true\n"),
+            "unknown key `first`",
+        );
+        refused(
+            "[oidc_provider]\nid_token_signing_alg = \"HS256\"\n",
+            "RS256, ES256 or EdDSA",
+        );
+        refused(
+            "[oidc_provider]\n[auth.cognito]\nuser_pool_id = \"eu-west-1_x\"\nclient_id = \"c\"\n",
+            "native users only",
+        );
+        // Loopback may use plain http (development).
+        assert!(
+            Config::from_toml(&format!(
+                "{client}redirect_uris = [\"http://127.0.0.1:3000/cb\"]\n"
+            ))
+            .is_ok()
+        );
+    }
 }
