@@ -338,6 +338,8 @@ impl Application {
             (Some(p), Some(native)) => Some(Arc::new(crate::services::oidc::OidcProvider::new(
                 p.clone(),
                 native.clone(),
+                db.clone(),
+                clock.clone(),
             ))),
             _ => None,
         };

@@ -304,6 +304,8 @@ use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
         admin_api::list_members, admin_api::add_member, admin_api::change_role,
         admin_api::remove_member, admin_api::list_invitations, admin_api::invite,
         admin_api::revoke_invitation, admin_api::audit, admin_api::outbox,
+        admin_api::list_clients, admin_api::create_client, admin_api::rotate_client_secret,
+        admin_api::delete_client,
         lockouts::list, lockouts::clear,
         ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::openid_configuration,
         ops::openapi,

@@ -78,11 +78,108 @@ pub struct ClientCredentials {
 pub struct OidcProvider {
     cfg: OidcProviderConfig,
     pub native: Arc<NativeBackend>,
+    db: Db,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+/// A client as the admin API shows it (never its secret).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    /// No secret: PKCE required.
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    /// `config` (derp.toml, read-only here) or `stored`.
+    pub source: &'static str,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        Self {
+            client_id: c.id.clone(),
+            name: c.name.clone(),
+            public: c.is_public(),
+            first_party: c.first_party,
+            redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            scopes: c.scopes.clone(),
+            source: if c.from_config { "config" } else { "stored" },
+        }
+    }
 }
 
 impl OidcProvider {
-    pub fn new(cfg: OidcProviderConfig, native: Arc<NativeBackend>) -> Self {
-        Self { cfg, native }
+    pub fn new(
+        cfg: OidcProviderConfig,
+        native: Arc<NativeBackend>,
+        db: Db,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Self {
+        Self {
+            cfg,
+            native,
+            db,
+            clock,
+        }
+    }
+
+    /// Every client: derp.toml's, then the stored ones.
+    pub async fn list_clients(&self) -> AuthResult<Vec<ClientView>> {
+        let mut out = Vec::new();
+        for id in self.cfg.clients.keys() {
+            if let Some(c) = self.client(id).await? {
+                out.push(ClientView::from(&c));
+            }
+        }
+        let rows = self
+            .db
+            .read(|conn| Ok::<_, AuthError>(store::clients(conn)?))
+            .await?;
+        out.extend(rows.into_iter().map(|r| ClientView::from(&self.stored(r))));
+        Ok(out)
+    }
+
+    /// Registers a client; its secret is in the answer only (none for a
+    /// public client).
+    pub async fn create_client(&self, new: NewClient) -> AuthResult<(ClientView, Option<String>)> {
+        let ids: Vec<String> = self.cfg.clients.keys().cloned().collect();
+        let now = self.clock.unix();
+        let (row, secret) = self
+            .db
+            .write(move |conn| create_client(conn, new, &ids, now))
+            .await?;
+        Ok((ClientView::from(&self.stored(row)), secret))
+    }
+
+    fn refuse_config_client(&self, client_id: &str) -> AuthResult<()> {
+        if self.cfg.clients.contains_key(client_id) {
+            return Err(AuthError::Forbidden(
+                "this client is defined in derp.toml: change it there".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new secret for a stored confidential client.
+    pub async fn rotate_secret(&self, client_id: &str) -> AuthResult<String> {
+        self.refuse_config_client(client_id)?;
+        let (id, now) = (client_id.to_string(), self.clock.unix());
+        self.db
+            .write(move |conn| rotate_client_secret(conn, &id, now))
+            .await
+    }
+
+    /// Deletes a stored client (its sessions end).
+    pub async fn delete_client(&self, client_id: &str) -> AuthResult<()> {
+        self.refuse_config_client(client_id)?;
+        let (id, now) = (client_id.to_string(), self.clock.unix());
+        self.db
+            .write(move |conn| delete_client(conn, &id, now))
+            .await
     }
 
     pub fn config(&self) -> &OidcProviderConfig {

@@ -523,6 +523,19 @@ async fn the_token_endpoint_refuses_what_the_rfcs_refuse() {
         app.get_bearer("/oauth2/userinfo", access).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    let metrics = get(&app, &app.url("/metrics")).await.text().await.unwrap();
+    // The code spent on a wrong redirect_uri and presented again, and this one.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "derp_oauth_code_reused_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "derp_oauth_tokens_issued_total{grant_type=\"authorization_code\"} 1")
+    );
     let res = token(
         &app,
         Some(("app", SECRET)),
@@ -1018,4 +1031,137 @@ async fn openid_client_signs_in_with_every_check_on() {
     assert_ne!(seen["userinfo_after_revocation"], "answered");
     assert_eq!(seen["logout_status"], 303);
     assert_eq!(seen["logout_location"], "http://127.0.0.1:9/bye?state=bye");
+}
+
+#[tokio::test]
+async fn the_admin_api_registers_rotates_and_deletes_clients() {
+    use crate::admin::{KEY, call};
+    use reqwest::Method;
+    let app = spawn_with(|c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+        c.admin.service_keys = vec![derp::config::Secret::new(KEY)];
+        c.oidc_provider = Some(toml::from_str(provider_toml()).unwrap());
+    })
+    .await;
+    let user = app.sign_up("notadmin@example.com").await;
+    let user_token = user["tokens"]["access_token"].as_str().unwrap();
+    let body = serde_json::json!({
+        "name": "Outline",
+        "redirect_uris": [CB],
+        "first_party": true,
+        "scopes": ["openid", "email", "profile", "offline_access"],
+    });
+    let res = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/clients",
+        Some(user_token),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "not an admin");
+    let bad = serde_json::json!({"name": "X", "redirect_uris": ["http://app.example.com/cb"]});
+    let res = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/clients",
+        Some(KEY),
+        Some(bad),
+    )
+    .await;
+    let err = expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(err["error"]["fields"]["redirect_uri"].is_string(), "{err}");
+    let res = call(
+        &app,
+        Method::POST,
+        "/api/v1/admin/clients",
+        Some(KEY),
+        Some(body),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let list: Value = call(&app, Method::GET, "/api/v1/admin/clients", Some(KEY), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list = list.as_array().unwrap();
+    assert!(
+        list.iter()
+            .any(|c| c["client_id"] == "app" && c["source"] == "config")
+    );
+    let mine = list.iter().find(|c| c["client_id"] == id.as_str()).unwrap();
+    assert_eq!(mine["source"], "stored");
+    assert!(
+        mine.get("client_secret").is_none(),
+        "the secret is shown once"
+    );
+    // derp.toml's clients are read-only here.
+    let res = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/admin/clients/app",
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Rotation: the old secret stops working.
+    let res = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/admin/clients/{id}/secret"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    let rotated: Value = res.json().await.unwrap();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    app.sign_up("admin-client@example.com").await;
+    let code = code_for(&app, &id, "admin-client@example.com", &[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+    ];
+    oauth_error(
+        token(&app, Some((&id, &secret)), &form).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    )
+    .await;
+    let code = code_for(&app, &id, "admin-client@example.com", &[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CB),
+    ];
+    assert_eq!(
+        token(&app, Some((&id, new_secret)), &form).await.status(),
+        StatusCode::OK
+    );
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/admin/clients/{id}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/admin/clients/{id}"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
