@@ -74,6 +74,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 (cd tests/browser && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 timeout 300 node tests/browser/run.mjs
+timeout 300 node tests/browser/oidc.mjs
 
 # A tiny run of both benchmark harnesses keeps them working (release build,
 # wrk, seeding, the query plans); the figures of so short a run mean nothing.

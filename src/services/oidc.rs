@@ -127,6 +127,23 @@ impl OidcProvider {
         }
     }
 
+    /// Every registered redirect URI, of every client (the hosted pages'
+    /// `form-action` admits their origins).
+    pub async fn redirect_uris(&self) -> AuthResult<Vec<String>> {
+        let mut out: Vec<String> = self
+            .cfg
+            .clients
+            .values()
+            .flat_map(|c| c.redirect_uris.iter().cloned())
+            .collect();
+        let rows = self
+            .db
+            .read(|conn| Ok::<_, AuthError>(store::clients(conn)?))
+            .await?;
+        out.extend(rows.into_iter().flat_map(|r| r.redirect_uris));
+        Ok(out)
+    }
+
     /// Every client: derp.toml's, then the stored ones.
     pub async fn list_clients(&self) -> AuthResult<Vec<ClientView>> {
         let mut out = Vec::new();

@@ -249,6 +249,17 @@ async fn discovery_lists_only_what_is_implemented() {
             .unwrap();
         assert_ne!(res.status(), StatusCode::NOT_FOUND, "{key}");
     }
+    // The hosted forms may end in a redirect to a client: form-action
+    // admits the clients' origins.
+    let login = get(&app, &app.url("/login")).await;
+    let csp = login.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:9"),
+        "{csp}"
+    );
     // The RSA key is in the same published set as the access-token key.
     let jwks: Value = get(&app, &app.url("/.well-known/jwks.json"))
         .await
