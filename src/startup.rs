@@ -602,6 +602,9 @@ pub async fn reload(state: &AppState, path: &std::path::Path) -> Result<ReloadRe
     if differs(&old.admin, &new.admin) {
         report.needs_restart.push("admin");
     }
+    if differs(&old.oidc_provider, &new.oidc_provider) {
+        report.needs_restart.push("oidc_provider");
+    }
     let actor = crate::services::orgs::Actor {
         user_id: "system".into(),
         ip: None,
