@@ -9,6 +9,9 @@ cd "$(dirname "$0")"
 echo "==> npm: the OpenID provider the Rust tests sign in with (oauth2-mock-server)"
 (cd tests/oidc && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 
+echo "==> npm: openid-client 6.8.9 (the certified relying-party library) against derp as a provider"
+(cd tests/oidc-client && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
+
 echo "==> npm: cognito-local 5.3.0 (Cognito with the hosted UI's code flow) for the hosted-UI tests"
 (cd tests/cognito-local && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 export COGNITO_LOCAL_BIN="$PWD/tests/cognito-local/node_modules/.bin/cognito-local"
@@ -75,6 +78,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 (cd tests/browser && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 timeout 300 node tests/browser/run.mjs
+timeout 300 node tests/browser/oidc.mjs
 
 # A tiny run of both benchmark harnesses keeps them working (release build,
 # wrk, seeding, the query plans); the figures of so short a run mean nothing.

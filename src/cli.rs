@@ -62,6 +62,12 @@ enum Command {
         #[command(subcommand)]
         command: MfaCommand,
     },
+    /// OpenID Connect clients of derp as a provider (besides those of
+    /// [oidc_provider.clients.*] in derp.toml)
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
     /// Exit 0 when the running server answers GET /readyz with 200
     Healthcheck {
         /// The URL to ask [default: http://<bind>/readyz from the configuration,
@@ -94,6 +100,37 @@ enum MfaCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Register a client; prints its id and, once, its secret
+    Create {
+        /// Shown on the consent page and in /account
+        #[arg(long)]
+        name: String,
+        /// Where the client may be sent back with a code (repeatable)
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may send the browser (repeatable)
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Scopes it may ask for, comma separated [openid,email,profile]
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// No secret: a browser or mobile app, which must use PKCE
+        #[arg(long)]
+        public: bool,
+        /// Skip the consent page
+        #[arg(long)]
+        first_party: bool,
+    },
+    /// List the clients (derp.toml's and the registered ones)
+    List,
+    /// A new secret for a registered client (printed once; the old one stops working)
+    RotateSecret { client_id: String },
+    /// Delete a registered client; its sessions end
+    Delete { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Start signing with a new key; old keys verify until their tokens expire
     Rotate,
@@ -106,6 +143,92 @@ pub fn main() -> ExitCode {
         Err(message) => {
             eprintln!("derp: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn clients_command(config: Option<&PathBuf>, command: ClientsCommand) -> Result<(), String> {
+    use crate::services::oidc;
+    let config = load(config)?;
+    let config_ids: Vec<String> = config
+        .oidc_provider
+        .as_ref()
+        .map(|p| p.clients.keys().cloned().collect())
+        .unwrap_or_default();
+    let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+    let now = SystemClock.unix();
+    let shown = |e: AuthError| match e {
+        AuthError::InvalidRequest { message, .. } => message,
+        AuthError::NotFound(what) => {
+            format!("no such {what} (clients of derp.toml are changed there)")
+        }
+        other => other.to_string(),
+    };
+    match command {
+        ClientsCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            scopes,
+            public,
+            first_party,
+        } => {
+            let new = oidc::NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                scopes,
+                public,
+                first_party,
+            };
+            let (row, secret) = db
+                .write_sync(|conn| oidc::create_client(conn, new, &config_ids, now))
+                .map_err(shown)?;
+            println!("client_id: {}", row.client_id);
+            match secret {
+                Some(s) => println!(
+                    "client_secret: {s}\n(shown once: derp keeps only its hash; `derp clients rotate-secret {}` makes a new one)",
+                    row.client_id
+                ),
+                None => println!("public client: no secret; it must use PKCE (S256)"),
+            }
+            if config.oidc_provider.is_none() {
+                println!("note: add an [oidc_provider] table to derp.toml to serve OpenID Connect");
+            }
+            Ok(())
+        }
+        ClientsCommand::List => {
+            for id in &config_ids {
+                println!("{id}\tderp.toml");
+            }
+            for row in oidc::stored_clients(&db).map_err(shown)? {
+                let kind = if row.secret_hash.is_some() {
+                    "confidential"
+                } else {
+                    "public"
+                };
+                println!(
+                    "{}\t{}\t{kind}{}\t{}",
+                    row.client_id,
+                    row.name,
+                    if row.first_party { ", first party" } else { "" },
+                    row.redirect_uris.join(" ")
+                );
+            }
+            Ok(())
+        }
+        ClientsCommand::RotateSecret { client_id } => {
+            let secret = db
+                .write_sync(|conn| oidc::rotate_client_secret(conn, &client_id, now))
+                .map_err(shown)?;
+            println!("client_secret: {secret}\n(shown once)");
+            Ok(())
+        }
+        ClientsCommand::Delete { client_id } => {
+            db.write_sync(|conn| oidc::delete_client(conn, &client_id, now))
+                .map_err(shown)?;
+            println!("client {client_id} deleted; its sessions ended");
+            Ok(())
         }
     }
 }
@@ -178,16 +301,21 @@ fn run(cli: Cli) -> Result<(), String> {
             let alg = config.native().jwt.effective_algorithm();
             let now = SystemClock.unix();
             let sealer = crate::auth::sealer::Sealer::load_or_create(&config.server.data_dir)?;
-            let kid = db
-                .write_sync(|conn| -> Result<String, AuthError> {
+            let extra = config
+                .oidc_provider
+                .as_ref()
+                .map(|p| p.id_token_algs())
+                .unwrap_or_default();
+            let kids = db
+                .write_sync(|conn| -> Result<Vec<String>, AuthError> {
                     // Keys an older derp left in plaintext are sealed too.
                     jwt::seal_plaintext_keys(conn, &sealer)?;
-                    jwt::rotate(conn, alg, &sealer, now)
+                    jwt::rotate(conn, alg, &extra, &sealer, now)
                 })
                 .map_err(|e| e.to_string())?;
             println!(
-                "new {} signing key {kid}; a running server picks it up within a minute, and old keys keep verifying until their tokens expire",
-                alg.as_str()
+                "new signing key(s) {}; a running server picks them up within a minute, and old keys keep verifying until their tokens expire",
+                kids.join(", ")
             );
             Ok(())
         }
@@ -219,6 +347,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 None => Err(format!("no user with the email {email}")),
             }
         }
+        Command::Clients { command } => clients_command(cli.config.as_ref(), command),
         Command::Backup { path, force } => {
             let config = load(cli.config.as_ref())?;
             backup_command(&config.server.data_dir, &path, force)

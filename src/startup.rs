@@ -182,8 +182,15 @@ impl Application {
                 .map(|s| s.expose().as_bytes().to_vec()),
             issuer: issuer.clone(),
             audience: native.jwt.audience.clone(),
-            access_ttl_seconds: native.jwt.access_token_expire_minutes as i64 * 60,
+            // Retired keys verify for as long as the longest token lives.
+            access_ttl_seconds: (native.jwt.access_token_expire_minutes as i64 * 60)
+                .max(client_access_ttl(&config)),
             sealer: key_sealer.clone(),
+            extra_algs: config
+                .oidc_provider
+                .as_ref()
+                .map(|p| p.id_token_algs())
+                .unwrap_or_default(),
         };
         let now = clock.unix();
         let keys = db
@@ -229,6 +236,7 @@ impl Application {
                 lockout: lockout.clone(),
                 sealer,
                 mfa_issuer_default: config.hosted.product_name.clone(),
+                client_access_ttl: client_access_ttl(&config),
             }))
         });
         let oauth = match &native_backend {
@@ -343,7 +351,17 @@ impl Application {
             native_backend.clone(),
             limits.clone(),
         ));
+        let oidc = match (&config.oidc_provider, &native_backend) {
+            (Some(p), Some(native)) => Some(Arc::new(crate::services::oidc::OidcProvider::new(
+                p.clone(),
+                native.clone(),
+                db.clone(),
+                clock.clone(),
+            ))),
+            _ => None,
+        };
         let state = AppState {
+            oidc,
             config: Arc::new(config),
             backend,
             accounts,
@@ -625,6 +643,9 @@ pub async fn reload(state: &AppState, path: &std::path::Path) -> Result<ReloadRe
             .map_err(|e| format!("webhook endpoints: {e}"))?;
         report.applied.push("webhooks");
     }
+    if differs(&old.oidc_provider, &new.oidc_provider) {
+        report.needs_restart.push("oidc_provider");
+    }
     let actor = crate::services::orgs::Actor {
         user_id: "system".into(),
         ip: None,
@@ -638,4 +659,14 @@ pub async fn reload(state: &AppState, path: &std::path::Path) -> Result<ReloadRe
         .await
         .map_err(|e| e.to_string())?;
     Ok(report)
+}
+
+/// Life of the access tokens issued to OpenID Connect clients, in seconds.
+fn client_access_ttl(config: &Config) -> i64 {
+    let minutes = config
+        .oidc_provider
+        .as_ref()
+        .and_then(|p| p.access_token_expire_minutes)
+        .unwrap_or(config.native().jwt.access_token_expire_minutes);
+    minutes as i64 * 60
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub orgs: Arc<OrgService>,
     /// Google / OpenID Connect sign-in (native backend with providers configured).
     pub oauth: Option<Arc<crate::services::oauth::OAuthService>>,
+    /// derp as an OpenID Connect provider (`[oidc_provider]`, native only).
+    pub oidc: Option<Arc<crate::services::oidc::OidcProvider>>,
     /// The native backend itself, for what only it can do (provider identities).
     pub native: Option<Arc<crate::auth::native::NativeBackend>>,
     /// The Cognito backend itself, for its hosted-UI sign-in.

@@ -52,6 +52,8 @@ pub struct AccessClaims {
     pub iss: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// Empty (and left out) in a client's token without the `email` scope.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub email: String,
     pub role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +64,14 @@ pub struct AccessClaims {
     /// `mfa`, `email`, `fed`), kept across refresh.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// RFC 9068: the OpenID Connect client the token was issued to. derp's
+    /// own API refuses a token that carries one ([`Keyring::verify`]);
+    /// `/oauth2/userinfo` asks for one ([`Keyring::verify_client`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// RFC 9068: the scopes granted to the client, space separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 struct SigningKey {
@@ -72,6 +82,8 @@ struct SigningKey {
 
 struct KeySet {
     signing: SigningKey,
+    /// The newest active asymmetric key of each algorithm (id_tokens).
+    by_alg: HashMap<&'static str, SigningKey>,
     verifying: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: JwkSet,
 }
@@ -85,6 +97,9 @@ pub struct Keyring {
     audience: Option<String>,
     access_ttl: i64,
     sealer: Option<Sealer>,
+    /// Asymmetric algorithms kept with an active key besides `alg` (the
+    /// id_token algorithms of the OpenID Connect provider).
+    extra: Vec<JwtAlgorithm>,
     keys: Arc<RwLock<Arc<KeySet>>>,
 }
 
@@ -108,6 +123,10 @@ pub struct KeyringSettings {
     /// Seals and opens the private keys; required for the asymmetric
     /// algorithms (HS256 keeps its secret in the config).
     pub sealer: Option<Sealer>,
+    /// Asymmetric algorithms that also need an active key (the id_token
+    /// algorithms of `[oidc_provider]`); their public keys are published
+    /// in the JWKS beside the others.
+    pub extra_algs: Vec<JwtAlgorithm>,
 }
 
 impl Keyring {
@@ -121,12 +140,18 @@ impl Keyring {
             audience: s.audience,
             access_ttl: s.access_ttl_seconds,
             sealer: s.sealer,
+            extra: s
+                .extra_algs
+                .into_iter()
+                .filter(|a| *a != JwtAlgorithm::HS256)
+                .collect(),
             keys: Arc::new(RwLock::new(Arc::new(KeySet {
                 signing: SigningKey {
                     kid: None,
                     alg: Algorithm::HS256,
                     key: EncodingKey::from_secret(&[]),
                 },
+                by_alg: HashMap::new(),
                 verifying: HashMap::new(),
                 jwks: JwkSet { keys: vec![] },
             }))),
@@ -140,6 +165,9 @@ impl Keyring {
         if ring.alg != JwtAlgorithm::HS256 {
             ensure_active_key(conn, ring.alg, ring.sealer()?, now)?;
         }
+        for alg in &ring.extra {
+            ensure_active_key(conn, *alg, ring.sealer()?, now)?;
+        }
         ring.reload(conn, now)?;
         Ok(ring)
     }
@@ -148,20 +176,32 @@ impl Keyring {
     pub fn reload(&self, conn: &Conn, now: i64) -> AuthResult<()> {
         let set = match (&self.secret, self.alg) {
             (Some(secret), JwtAlgorithm::HS256) => {
-                let mut verifying = HashMap::new();
-                verifying.insert(
-                    HMAC_KID.to_string(),
-                    (Algorithm::HS256, DecodingKey::from_secret(secret)),
-                );
-                KeySet {
-                    signing: SigningKey {
+                let mut set = if self.extra.is_empty() {
+                    KeySet {
+                        signing: SigningKey {
+                            kid: None,
+                            alg: Algorithm::HS256,
+                            key: EncodingKey::from_secret(secret),
+                        },
+                        by_alg: HashMap::new(),
+                        verifying: HashMap::new(),
+                        jwks: JwkSet { keys: vec![] },
+                    }
+                } else {
+                    // The id_token keys are published; HS256 stays private.
+                    let mut set = self.asymmetric_set(conn, now)?;
+                    set.signing = SigningKey {
                         kid: None,
                         alg: Algorithm::HS256,
                         key: EncodingKey::from_secret(secret),
-                    },
-                    verifying,
-                    jwks: JwkSet { keys: vec![] },
-                }
+                    };
+                    set
+                };
+                set.verifying.insert(
+                    HMAC_KID.to_string(),
+                    (Algorithm::HS256, DecodingKey::from_secret(secret)),
+                );
+                set
             }
             _ => self.asymmetric_set(conn, now)?,
         };
@@ -184,7 +224,7 @@ impl Keyring {
         let rows = keys::usable(conn, now - self.access_ttl)?;
         let mut verifying = HashMap::new();
         let mut jwks = Vec::new();
-        let mut signing = None;
+        let mut by_alg: HashMap<&'static str, SigningKey> = HashMap::new();
         for row in rows {
             let alg = parse_alg(&row.alg)?;
             let der = open_private(sealer, &row.kid, &row.private_der)?;
@@ -196,19 +236,39 @@ impl Keyring {
             let dec = DecodingKey::from_jwk(&jwk).map_err(AuthError::internal)?;
             verifying.insert(row.kid.clone(), (alg, dec));
             jwks.push(jwk);
-            if signing.is_none() && row.retired_at.is_none() && row.alg == self.alg.as_str() {
-                signing = Some(SigningKey {
-                    kid: Some(row.kid.clone()),
-                    alg,
-                    key: enc,
-                });
+            let name = alg_name(alg);
+            if row.retired_at.is_none() && !by_alg.contains_key(name) {
+                by_alg.insert(
+                    name,
+                    SigningKey {
+                        kid: Some(row.kid.clone()),
+                        alg,
+                        key: enc,
+                    },
+                );
             }
         }
-        let signing = signing.ok_or_else(|| {
-            AuthError::internal(format!("no active {} signing key", self.alg.as_str()))
-        })?;
+        let signing = match by_alg.get(self.alg.as_str()) {
+            Some(k) => SigningKey {
+                kid: k.kid.clone(),
+                alg: k.alg,
+                key: k.key.clone(),
+            },
+            None if self.alg == JwtAlgorithm::HS256 => SigningKey {
+                kid: None,
+                alg: Algorithm::HS256,
+                key: EncodingKey::from_secret(&[]),
+            },
+            None => {
+                return Err(AuthError::internal(format!(
+                    "no active {} signing key",
+                    self.alg.as_str()
+                )));
+            }
+        };
         Ok(KeySet {
             signing,
+            by_alg,
             verifying,
             jwks: JwkSet { keys: jwks },
         })
@@ -274,10 +334,87 @@ impl Keyring {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
             .map(|d| d.claims)
             .map_err(|_| AuthError::InvalidToken)?;
-        if !times_hold(&claims, now) {
+        if !times_hold(&claims, now) || claims.client_id.is_some() {
             return Err(AuthError::InvalidToken);
         }
         Ok(claims)
+    }
+
+    /// Verifies an access token issued to an OpenID Connect client (RFC
+    /// 9068): as [`Self::verify`], but it must carry `client_id` and an
+    /// `aud` equal to it (the configured audience is for derp's own tokens).
+    pub fn verify_client(&self, token: &str, now: i64) -> Result<AccessClaims, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken)?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err(AuthError::InvalidToken);
+        }
+        let set = self.current();
+        let kid = header.kid.as_deref().unwrap_or(HMAC_KID);
+        let (alg, key) = set.verifying.get(kid).ok_or(AuthError::InvalidToken)?;
+        if header.alg != *alg {
+            return Err(AuthError::InvalidToken);
+        }
+        let mut validation = Validation::new(*alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.set_issuer(&[&self.issuer]);
+        validation.required_spec_claims = ["exp", "sub", "iss", "aud"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map(|d| d.claims)
+            .map_err(|_| AuthError::InvalidToken)?;
+        let bound = claims.client_id.is_some() && claims.aud == claims.client_id;
+        if !times_hold(&claims, now) || !bound {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(claims)
+    }
+
+    /// The `aud` of an id_token this keyring signed, its signature, algorithm
+    /// and issuer checked but not its times (an `id_token_hint` may have
+    /// expired).
+    pub fn id_token_audience(&self, token: &str) -> Option<String> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let set = self.current();
+        let (alg, key) = set.verifying.get(header.kid.as_deref()?)?;
+        if header.alg != *alg {
+            return None;
+        }
+        let mut validation = Validation::new(*alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.set_issuer(&[&self.issuer]);
+        validation.required_spec_claims = ["iss", "aud", "sub"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation)
+            .ok()?
+            .claims;
+        match &claims["aud"] {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(a) => a.first()?.as_str().map(str::to_string),
+            _ => None,
+        }
+    }
+
+    /// Signs an id_token (`typ: JWT`) with the newest active key of `alg`.
+    pub fn sign_id_token(
+        &self,
+        alg: JwtAlgorithm,
+        claims: &serde_json::Value,
+    ) -> AuthResult<String> {
+        let set = self.current();
+        let key = set.by_alg.get(alg.as_str()).ok_or_else(|| {
+            AuthError::internal(format!("no active {} key for id_tokens", alg.as_str()))
+        })?;
+        let mut header = Header::new(key.alg);
+        header.kid = key.kid.clone();
+        jsonwebtoken::encode(&header, claims, &key.key).map_err(AuthError::internal)
     }
 
     pub fn jwks(&self) -> serde_json::Value {
@@ -299,6 +436,15 @@ fn parse_alg(alg: &str) -> AuthResult<Algorithm> {
         other => Err(AuthError::internal(format!(
             "unknown key algorithm {other}"
         ))),
+    }
+}
+
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES256 => "ES256",
+        Algorithm::RS256 => "RS256",
+        Algorithm::EdDSA => "EdDSA",
+        _ => "HS256",
     }
 }
 
@@ -369,19 +515,36 @@ pub fn ensure_active_key(
     Ok(())
 }
 
-/// Retires the active keys and adds a new one of `alg`, sealed; returns its
-/// `kid`.
-pub fn rotate(conn: &Conn, alg: JwtAlgorithm, sealer: &Sealer, now: i64) -> AuthResult<String> {
-    if alg == JwtAlgorithm::HS256 {
+/// Retires the active keys and adds a new one of `alg`, sealed, and one of
+/// each of `extra` (the id_token algorithms); returns the new `kid`s.
+/// With HS256 only the `extra` keys rotate (the secret is in derp.toml).
+pub fn rotate(
+    conn: &Conn,
+    alg: JwtAlgorithm,
+    extra: &[JwtAlgorithm],
+    sealer: &Sealer,
+    now: i64,
+) -> AuthResult<Vec<String>> {
+    let mut algs: Vec<JwtAlgorithm> = Vec::new();
+    for a in std::iter::once(alg).chain(extra.iter().copied()) {
+        if a != JwtAlgorithm::HS256 && !algs.contains(&a) {
+            algs.push(a);
+        }
+    }
+    if algs.is_empty() {
         return Err(AuthError::InvalidRequest {
             message: "HS256 uses the configured secret: rotate it in derp.toml".into(),
             fields: Default::default(),
         });
     }
     keys::retire_all(conn, now)?;
-    let key = generate_key(alg, sealer, now)?;
-    keys::insert(conn, &key)?;
-    Ok(key.kid)
+    let mut kids = Vec::new();
+    for a in algs {
+        let key = generate_key(a, sealer, now)?;
+        keys::insert(conn, &key)?;
+        kids.push(key.kid);
+    }
+    Ok(kids)
 }
 
 fn generate_key(alg: JwtAlgorithm, sealer: &Sealer, now: i64) -> AuthResult<KeyRow> {
@@ -453,6 +616,8 @@ mod tests {
             org_id: None,
             org_role: None,
             amr: vec!["pwd".into()],
+            client_id: None,
+            scope: None,
         }
     }
 
@@ -464,6 +629,7 @@ mod tests {
             audience: None,
             access_ttl_seconds: 900,
             sealer: Some(sealer()),
+            extra_algs: vec![],
         }
     }
 
@@ -534,7 +700,9 @@ mod tests {
         let ring = Keyring::load(&c, settings(JwtAlgorithm::EdDSA, None), 1000).unwrap();
         let old = ring.sign(&claims(1000)).unwrap();
         let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
-        let new_kid = rotate(&c, JwtAlgorithm::EdDSA, &sealer(), 1100).unwrap();
+        let new_kid = rotate(&c, JwtAlgorithm::EdDSA, &[], &sealer(), 1100)
+            .unwrap()
+            .remove(0);
         ring.reload(&c, 1100).unwrap();
         let new = ring.sign(&claims(1100)).unwrap();
         assert_eq!(
@@ -550,6 +718,53 @@ mod tests {
         );
         assert!(ring.verify(&new, 1100).is_ok());
         assert_ne!(old_kid, new_kid);
+    }
+
+    #[test]
+    fn id_token_keys_sit_beside_hs256_and_client_tokens_stay_off_the_api() {
+        let c = conn();
+        let mut s = settings(JwtAlgorithm::HS256, Some(&"k".repeat(32)));
+        s.extra_algs = vec![JwtAlgorithm::RS256];
+        let ring = Keyring::load(&c, s, 1000).unwrap();
+        let jwks = ring.jwks();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        let id = ring
+            .sign_id_token(JwtAlgorithm::RS256, &serde_json::json!({"sub": "u"}))
+            .unwrap();
+        let header = jsonwebtoken::decode_header(&id).unwrap();
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), jwks["keys"][0]["kid"].as_str());
+        assert!(
+            ring.sign_id_token(JwtAlgorithm::ES256, &serde_json::json!({}))
+                .is_err()
+        );
+        // The access tokens are still HS256, with no kid.
+        let token = ring.sign(&claims(1000)).unwrap();
+        assert!(jsonwebtoken::decode_header(&token).unwrap().kid.is_none());
+        assert!(ring.verify(&token, 1000).is_ok());
+        // A client's token is not derp's API token, and the reverse.
+        let mut cc = claims(1000);
+        cc.client_id = Some("app".into());
+        cc.aud = Some("app".into());
+        let client_token = ring.sign(&cc).unwrap();
+        assert!(ring.verify(&client_token, 1000).is_err());
+        assert_eq!(ring.verify_client(&client_token, 1000).unwrap().sub, "u");
+        assert!(ring.verify_client(&token, 1000).is_err());
+        cc.aud = Some("other".into());
+        assert!(ring.verify_client(&ring.sign(&cc).unwrap(), 1000).is_err());
+        // Rotation renews the RS256 key too.
+        let kids = rotate(
+            &c,
+            JwtAlgorithm::HS256,
+            &[JwtAlgorithm::RS256],
+            &sealer(),
+            1100,
+        )
+        .unwrap();
+        assert_eq!(kids.len(), 1);
+        ring.reload(&c, 1100).unwrap();
+        assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 2);
     }
 
     fn hs256_ring(audience: Option<&str>) -> Keyring {

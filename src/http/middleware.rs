@@ -125,9 +125,10 @@ pub async fn security_headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let api = req.path().starts_with("/api/");
-    let state = req.app_data::<actix_web::web::Data<crate::state::AppState>>();
-    let csp = state.map(|s| content_security_policy(&s.hosted().allowed_redirect_urls));
-    let hsts = state.and_then(|s| {
+    let state = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .cloned();
+    let hsts = state.as_ref().and_then(|s| {
         strict_transport_security(&s.config.public_url(), s.config.server.hsts_max_age_seconds)
     });
     let mut res = next.call(req).await?;
@@ -136,8 +137,20 @@ pub async fn security_headers(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
+    let csp = match (&state, is_html) {
+        (Some(s), true) => {
+            let mut allowed = s.hosted().allowed_redirect_urls;
+            // A sign-in or consent form ends in a redirect to an OpenID
+            // Connect client, which form-action must admit too.
+            if let Some(oidc) = &s.oidc {
+                allowed.extend(oidc.redirect_uris().await.unwrap_or_default());
+            }
+            Some(content_security_policy(&allowed))
+        }
+        _ => None,
+    };
     let h = res.headers_mut();
-    if is_html && let Some(csp) = csp.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(csp) = csp.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(

@@ -274,7 +274,7 @@ impl Modify for SecuritySchemes {
 }
 
 use crate::http::admin::{api as admin_api, lockouts, webhooks};
-use crate::http::api::{auth, mfa, oauth, ops, orgs};
+use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -289,6 +289,7 @@ use crate::http::api::{auth, mfa, oauth, ops, orgs};
         (name = "auth", description = "Sign-up, sign-in, tokens, the session and the account"),
         (name = "mfa", description = "Second factors (TOTP, recovery codes) and the sign-in challenge"),
         (name = "oauth", description = "Sign-in with Google, OpenID Connect providers and Cognito's hosted UI"),
+        (name = "oidc", description = "derp as an OpenID Connect provider: the back channel of its clients ([oidc_provider])"),
         (name = "orgs", description = "Organizations, members and invitations"),
         (name = "admin", description = "The admin API: an admin's access token or a service key"),
         (name = "ops", description = "Health, metrics and public documents"),
@@ -312,11 +313,14 @@ use crate::http::api::{auth, mfa, oauth, ops, orgs};
         admin_api::list_members, admin_api::add_member, admin_api::change_role,
         admin_api::remove_member, admin_api::list_invitations, admin_api::invite,
         admin_api::revoke_invitation, admin_api::audit, admin_api::outbox,
+        admin_api::list_clients, admin_api::create_client, admin_api::rotate_client_secret,
+        admin_api::delete_client,
         lockouts::list, lockouts::clear,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::send_test, webhooks::deliveries, webhooks::redeliver,
         ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::openid_configuration,
         ops::openapi,
+        oidc::token, oidc::userinfo_get, oidc::userinfo_post, oidc::revoke, oidc::introspect,
     ),
 )]
 pub struct ApiDoc;

@@ -54,6 +54,10 @@ pub struct Snapshot {
     pub webhooks: crate::storage::webhooks::DeliveryStats,
     /// Age of the oldest delivery not yet made (0 when none waits).
     pub webhook_oldest_pending_seconds: i64,
+    /// Tokens issued to OpenID Connect clients, by grant type.
+    pub oauth_grants: Vec<(String, i64)>,
+    /// Provider codes presented a second time.
+    pub oauth_code_reused: i64,
     pub pool_idle: u32,
     pub pool_in_use: u32,
     pub process: ProcessStats,
@@ -143,12 +147,13 @@ impl Metrics {
     /// connection is not counted), then the database, then `/proc`.
     pub async fn snapshot(db: &Db, now_ms: i64) -> Result<Snapshot, StorageError> {
         let (pool_idle, pool_in_use) = db.pool_state();
-        let (outbox, refresh_reuse_detected, webhooks) = db
+        let (outbox, refresh_reuse_detected, webhooks, (oauth_grants, oauth_code_reused)) = db
             .read(|c| {
                 Ok::<_, StorageError>((
                     crate::storage::outbox::stats(c)?,
                     crate::storage::metrics::refresh_reuse_detected(c)?,
                     crate::storage::webhooks::stats(c, None)?,
+                    crate::storage::metrics::oauth_grants(c)?,
                 ))
             })
             .await?;
@@ -163,6 +168,8 @@ impl Metrics {
             refresh_reuse_detected,
             webhooks,
             webhook_oldest_pending_seconds,
+            oauth_grants,
+            oauth_code_reused,
             pool_idle,
             pool_in_use,
             process,
@@ -262,6 +269,28 @@ fn scraped_families(s: &Snapshot) -> Vec<prometheus::proto::MetricFamily> {
         )?;
         oldest.set(s.webhook_oldest_pending_seconds);
         registry.register(Box::new(oldest))?;
+        let grants = IntCounterVec::new(
+            Opts::new(
+                "derp_oauth_tokens_issued_total",
+                "Tokens issued to OpenID Connect clients, by grant type.",
+            ),
+            &["grant_type"],
+        )?;
+        for grant in ["authorization_code", "refresh_token"] {
+            grants.with_label_values(&[grant]);
+        }
+        for (grant, n) in &s.oauth_grants {
+            grants
+                .with_label_values(&[grant.as_str()])
+                .inc_by((*n).max(0) as u64);
+        }
+        registry.register(Box::new(grants))?;
+        let code_reused = IntCounter::new(
+            "derp_oauth_code_reused_total",
+            "Provider authorization codes presented again (what the first use issued was revoked).",
+        )?;
+        code_reused.inc_by(s.oauth_code_reused.max(0) as u64);
+        registry.register(Box::new(code_reused))?;
 
         let pool = IntGaugeVec::new(
             Opts::new(
@@ -366,6 +395,7 @@ mod tests {
         m.observe_request("BREW", None, 404, 0.001);
         let text = m.render(&Snapshot {
             refresh_reuse_detected: 3,
+            oauth_grants: vec![("authorization_code".into(), 2)],
             pool_idle: 2,
             pool_in_use: 1,
             ..Default::default()
@@ -375,6 +405,9 @@ mod tests {
             "derp_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 1",
             "derp_sign_ins_total{result=\"success\"} 0",
             "derp_refresh_reuse_detected_total 3",
+            "derp_oauth_tokens_issued_total{grant_type=\"authorization_code\"} 2",
+            "derp_oauth_tokens_issued_total{grant_type=\"refresh_token\"} 0",
+            "derp_oauth_code_reused_total 0",
             "derp_db_pool_connections{state=\"in_use\"} 1",
             "derp_webhook_deliveries{status=\"pending\"} 0",
             "derp_webhook_oldest_pending_seconds 0",

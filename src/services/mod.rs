@@ -7,6 +7,7 @@ pub mod admin;
 pub mod lockouts;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod orgs;
 pub mod outbox;
 pub mod paging;

@@ -13,6 +13,24 @@ pub fn refresh_reuse_detected(conn: &Conn) -> StorageResult<i64> {
     )?)
 }
 
+/// Tokens issued to OpenID Connect clients, by grant type (audit rows
+/// `oauth.token.issued`), and codes used twice (`oauth.code.reused`).
+pub fn oauth_grants(conn: &Conn) -> StorageResult<(Vec<(String, i64)>, i64)> {
+    let mut stmt = conn.prepare(
+        "SELECT COALESCE(json_extract(detail, '$.grant_type'), 'unknown'), COUNT(*)
+         FROM audit_log WHERE action = 'oauth.token.issued' GROUP BY 1 ORDER BY 1",
+    )?;
+    let grants = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let reused = conn.query_row(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'oauth.code.reused'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok((grants, reused))
+}
+
 /// Users whose email is unconfirmed and who have no confirmation token, or
 /// no confirmation mail in the outbox: a sign-up with confirmation on writes
 /// all three in one transaction, so after any crash this list is empty.

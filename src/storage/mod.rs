@@ -12,6 +12,7 @@ pub mod lockouts;
 pub mod metrics;
 pub mod mfa;
 pub mod migrations;
+pub mod oauth_provider;
 pub mod orgs;
 pub mod outbox;
 pub mod plans;

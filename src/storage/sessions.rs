@@ -49,6 +49,10 @@ pub struct SessionRow {
     pub revoked_at: Option<i64>,
     /// RFC 8176 methods the sign-in behind this session used.
     pub amr: Vec<String>,
+    /// The OpenID Connect client the session was minted for, and the scopes
+    /// granted to it (none for derp's own sessions).
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
 }
 
 impl SessionRow {
@@ -57,7 +61,7 @@ impl SessionRow {
     }
 }
 
-const COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at, amr";
+const COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at, amr, client_id, scope";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok(SessionRow {
@@ -71,13 +75,15 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         active_org_id: r.get(7)?,
         revoked_at: r.get(8)?,
         amr: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+        client_id: r.get(10)?,
+        scope: r.get(11)?,
     })
 }
 
 pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
     conn.execute(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, amr)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, amr, client_id, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             s.id,
             s.user_id,
@@ -87,7 +93,9 @@ pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
             s.ip,
             s.user_agent,
             s.active_org_id,
-            serde_json::to_string(&s.amr).unwrap_or_else(|_| "[]".into())
+            serde_json::to_string(&s.amr).unwrap_or_else(|_| "[]".into()),
+            s.client_id,
+            s.scope
         ],
     )?;
     super::webhooks::session_event(conn, "session.created", s, None, s.created_at)
@@ -145,6 +153,16 @@ pub fn set_amr(conn: &Conn, id: &str, amr: &[String]) -> StorageResult<()> {
     Ok(())
 }
 
+/// Binds a session to the OpenID Connect client it was minted for.
+pub fn set_client(conn: &Conn, id: &str, client_id: &str, scope: &str) -> StorageResult<()> {
+    changed();
+    conn.execute(
+        "UPDATE sessions SET client_id = ?2, scope = ?3 WHERE id = ?1",
+        params![id, client_id, scope],
+    )?;
+    Ok(())
+}
+
 /// Drops `org_id` as the active org of the user's sessions.
 pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> StorageResult<usize> {
     changed();
@@ -180,6 +198,66 @@ pub fn revoke(conn: &Conn, id: &str, now: i64, reason: &str) -> StorageResult<bo
     Ok(n == 1)
 }
 
+/// Revokes every live session `user_id` has given `client_id` (a consent
+/// withdrawn); returns how many.
+pub fn revoke_for_client(
+    conn: &Conn,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+    reason: &str,
+) -> StorageResult<usize> {
+    revoke_where(
+        conn,
+        "user_id = ?3 AND client_id = ?4",
+        params![now, reason, user_id, client_id],
+        now,
+        reason,
+    )
+}
+
+/// Revokes every live session minted for `client_id` (a client deleted).
+pub fn revoke_all_for_client(
+    conn: &Conn,
+    client_id: &str,
+    now: i64,
+    reason: &str,
+) -> StorageResult<usize> {
+    revoke_where(
+        conn,
+        "client_id = ?3",
+        params![now, reason, client_id],
+        now,
+        reason,
+    )
+}
+
+/// Revokes the live sessions matching `filter` (its parameters from `?3`;
+/// `?1` is the time, `?2` the reason), with a `session.revoked` event for
+/// each one that had not expired; returns how many.
+fn revoke_where(
+    conn: &Conn,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+    now: i64,
+    reason: &str,
+) -> StorageResult<usize> {
+    changed();
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
+         WHERE {filter} AND revoked_at IS NULL
+         RETURNING {COLUMNS}"
+    );
+    let revoked: Vec<SessionRow> = conn
+        .prepare(&sql)?
+        .query_map(params, from_row)?
+        .collect::<Result<_, _>>()?;
+    for s in revoked.iter().filter(|s| s.expires_at > now) {
+        super::webhooks::session_event(conn, "session.revoked", s, Some(reason), now)?;
+    }
+    Ok(revoked.len())
+}
+
 /// Revokes every live session of a user except `keep`; returns how many.
 pub fn revoke_all_for_user(
     conn: &Conn,
@@ -188,20 +266,13 @@ pub fn revoke_all_for_user(
     now: i64,
     reason: &str,
 ) -> StorageResult<usize> {
-    changed();
-    let sql = format!(
-        "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3
-         WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?4
-         RETURNING {COLUMNS}"
-    );
-    let revoked: Vec<SessionRow> = conn
-        .prepare(&sql)?
-        .query_map(params![user_id, now, reason, keep], from_row)?
-        .collect::<Result<_, _>>()?;
-    for s in revoked.iter().filter(|s| s.expires_at > now) {
-        super::webhooks::session_event(conn, "session.revoked", s, Some(reason), now)?;
-    }
-    Ok(revoked.len())
+    revoke_where(
+        conn,
+        "user_id = ?3 AND id IS NOT ?4",
+        params![now, reason, user_id, keep],
+        now,
+        reason,
+    )
 }
 
 /// A refresh token row, found by the hash of its value.
@@ -335,6 +406,8 @@ mod tests {
             active_org_id: None,
             revoked_at: None,
             amr: vec!["pwd".into()],
+            client_id: None,
+            scope: None,
         }
     }
 

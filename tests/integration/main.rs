@@ -22,6 +22,7 @@ mod mail_flows;
 mod mfa;
 mod mfa_policy;
 mod oauth;
+mod oidc_provider;
 mod ops_cli;
 mod ops_runtime;
 mod orgs;

@@ -126,7 +126,9 @@ async fn the_signing_key_survives_a_restart() {
 
 /// The PKCS#8 openings of an Ed25519 and a P-256 private key, and PEM's
 /// label: none may be in the database files.
-const PLAIN_KEY_MARKS: [&[u8]; 3] = [
+const PLAIN_KEY_MARKS: [&[u8]; 4] = [
+    // PKCS#1 RSA 2048: version 0, then the 257-byte modulus.
+    &[0x02, 0x01, 0x00, 0x02, 0x82, 0x01, 0x01, 0x00],
     &[
         0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
         0x20,
@@ -175,7 +177,11 @@ fn file_config(dir: &std::path::Path, alg: &str) -> (std::path::PathBuf, derp::c
 async fn private_signing_keys_are_sealed_in_the_database_files_at_start_and_after_rotate() {
     for alg in ["EdDSA", "ES256"] {
         let dir = tempfile::tempdir().unwrap();
-        let (file, config) = file_config(dir.path(), alg);
+        let (file, mut config) = file_config(dir.path(), alg);
+        // The OpenID Connect provider's RSA id_token key is sealed too.
+        let text = std::fs::read_to_string(&file).unwrap() + "[oidc_provider]\n";
+        std::fs::write(&file, text).unwrap();
+        config.oidc_provider = Some(Default::default());
         let data = dir.path().join("data");
         let app = spawn_config(config.clone(), tempfile::tempdir().unwrap()).await;
         let up = app.sign_up("sealed@example.com").await;

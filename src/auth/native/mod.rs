@@ -12,6 +12,7 @@ mod identity;
 pub mod mfa;
 mod pipeline;
 pub use pipeline::Proof;
+pub mod provider;
 mod session;
 mod session_cache;
 
@@ -49,6 +50,8 @@ pub struct NativeBackend {
     /// The TOTP issuer when `[auth.native.mfa] issuer_label` is unset
     /// (`[hosted] product_name`).
     mfa_issuer_default: String,
+    /// Life of access tokens issued to OpenID Connect clients.
+    client_access_ttl: i64,
 }
 
 /// Where mail links point.
@@ -84,6 +87,8 @@ pub struct NativeParts {
     /// Seals TOTP secrets (key file in `data_dir`).
     pub sealer: crate::auth::sealer::Sealer,
     pub mfa_issuer_default: String,
+    /// Life of access tokens issued to OpenID Connect clients, in seconds.
+    pub client_access_ttl: i64,
 }
 
 impl NativeBackend {
@@ -101,6 +106,7 @@ impl NativeBackend {
             session_cache: Default::default(),
             sealer: p.sealer,
             mfa_issuer_default: p.mfa_issuer_default,
+            client_access_ttl: p.client_access_ttl,
         }
     }
 
@@ -257,7 +263,7 @@ impl AuthBackend for NativeBackend {
     }
 
     async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> AuthResult<TokenPair> {
-        self.refresh_impl(refresh_token, meta).await
+        self.refresh_impl(refresh_token, None, meta).await
     }
 
     async fn sign_out(

@@ -25,6 +25,9 @@ use crate::storage::{Conn, orgs, users};
 #[derive(Clone)]
 pub(super) struct Minter {
     pub keys: Keyring,
+    /// Life of the access tokens of sessions minted for OpenID Connect
+    /// clients.
+    pub client_access_ttl: i64,
     pub session_ttl: i64,
     pub idle_ttl: i64,
 }
@@ -51,6 +54,8 @@ impl Minter {
             active_org_id: None,
             revoked_at: None,
             amr: amr.to_vec(),
+            client_id: None,
+            scope: None,
         };
         sessions::insert(conn, &session)?;
         users::touch_sign_in(conn, &user.id, now)?;
@@ -92,7 +97,19 @@ impl Minter {
         org_role: Option<String>,
         now: i64,
     ) -> AuthResult<TokenPair> {
-        let exp = now + self.keys.access_ttl();
+        let client = session.client_id.clone();
+        let scope = session.scope.clone().filter(|_| client.is_some());
+        let ttl = if client.is_some() {
+            self.client_access_ttl
+        } else {
+            self.keys.access_ttl()
+        };
+        let exp = now + ttl;
+        // A client's token (RFC 9068) names the client as its audience and
+        // carries the address only when the `email` scope was granted.
+        let email_granted = scope
+            .as_deref()
+            .is_none_or(|s| s.split(' ').any(|x| x == "email"));
         let claims = AccessClaims {
             sub: user.id.clone(),
             sid: session.id.clone(),
@@ -102,12 +119,21 @@ impl Minter {
             nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
             iss: self.keys.issuer().to_string(),
-            aud: self.keys.audience().map(str::to_string),
-            email: user.email.clone(),
+            aud: match &client {
+                Some(c) => Some(c.clone()),
+                None => self.keys.audience().map(str::to_string),
+            },
+            email: if email_granted {
+                user.email.clone()
+            } else {
+                String::new()
+            },
             role: user.role.as_str().to_string(),
             org_id: org_role.as_ref().and(session.active_org_id.clone()),
             org_role,
             amr: session.amr.clone(),
+            client_id: client,
+            scope,
         };
         Ok(TokenPair {
             access_token: self.keys.sign(&claims)?,
@@ -170,6 +196,7 @@ impl NativeBackend {
     pub(super) fn minter(&self) -> Minter {
         Minter {
             keys: self.keys.clone(),
+            client_access_ttl: self.client_access_ttl,
             session_ttl: self.cfg.session_expire_days as i64 * 86_400,
             idle_ttl: self.cfg.jwt.refresh_token_expire_days as i64 * 86_400,
         }
@@ -200,11 +227,16 @@ impl NativeBackend {
             .await
     }
 
+    /// Rotates a refresh token. `client` is the OpenID Connect client that
+    /// presents it (`None` for derp's own API): a token of another client's
+    /// session, or of derp's own, is refused without touching it.
     pub(super) async fn refresh_impl(
         &self,
         refresh_token: &str,
+        client: Option<&str>,
         meta: &RequestMeta,
     ) -> AuthResult<TokenPair> {
+        let client = client.map(str::to_string);
         let presented = refresh_token.to_string();
         let hash = hash_token(refresh_token);
         let minter = self.minter();
@@ -226,7 +258,8 @@ impl NativeBackend {
                 let Some(session) = sessions::get(conn, &row.session_id)? else {
                     return Ok(Refreshed::Rejected);
                 };
-                if !session.is_live(now) || now >= row.expires_at {
+                if !session.is_live(now) || now >= row.expires_at || session.client_id != client
+                {
                     return Ok(Refreshed::Rejected);
                 }
                 let fresh = sessions::use_refresh(conn, row.id, now_ms)?;

@@ -90,21 +90,53 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(state.backend.jwks())
 }
 
-#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "ops", responses((status = 200, description = "OpenID Connect discovery", body = Object)))]
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "ops", responses((status = 200, description = "OpenID Connect discovery: only what derp implements", body = Object)))]
+/// Discovery lists only what is there: the issuer and the key set that
+/// verifies derp's tokens and, with `[oidc_provider]`, the provider's
+/// endpoints and exactly what they implement. derp's own redirect-back flow
+/// (`/login` and `POST /api/v1/auth/token`) is not OAuth 2.0, so it is never
+/// advertised as an authorization or token endpoint.
 async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
     let base = state.config.public_url();
-    HttpResponse::Ok().json(json!({
+    let mut doc = json!({
         "issuer": state.issuer,
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "token_endpoint": format!("{base}/api/v1/auth/token"),
-        "authorization_endpoint": format!("{base}/login"),
-        "userinfo_endpoint": format!("{base}/api/v1/auth/user"),
-        "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
-        "id_token_signing_alg_values_supported": [state.algorithm],
-        "subject_types_supported": ["public"],
-    }))
+    });
+    if let Some(oidc) = &state.oidc {
+        let algs: Vec<&str> = oidc.id_token_algs().iter().map(|a| a.as_str()).collect();
+        let extra = json!({
+            "authorization_endpoint": format!("{base}/oauth2/authorize"),
+            "token_endpoint": format!("{base}/oauth2/token"),
+            "userinfo_endpoint": format!("{base}/oauth2/userinfo"),
+            "revocation_endpoint": format!("{base}/oauth2/revoke"),
+            "introspection_endpoint": format!("{base}/oauth2/introspect"),
+            "end_session_endpoint": format!("{base}/oauth2/logout"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": algs,
+            "scopes_supported": crate::config::OIDC_SCOPES,
+            "claims_supported": [
+                "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "at_hash",
+                "sid", "azp", "email", "email_verified", "name", "preferred_username",
+                "picture", "orgs", "org_id",
+            ],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+        });
+        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+    }
+    HttpResponse::Ok().json(doc)
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "This document", body = Object)))]

@@ -43,6 +43,9 @@ struct AccountPage {
     errors: FormErrors,
     /// Second factors (`/account/security`): native users only.
     security: bool,
+    /// Connected apps (OpenID Connect clients the user consented to):
+    /// `(client_id, name, scopes)`.
+    apps: Vec<(String, String, String)>,
 }
 
 async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
@@ -69,6 +72,16 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         Some(n) => n.identities(&me).await?,
         None => Vec::new(),
     };
+    let mut apps = Vec::new();
+    if let (Some(native), Some(oidc)) = (&ctx.state.native, &ctx.state.oidc) {
+        for (client_id, scopes, _) in native.provider_consents(&me.user_id).await? {
+            let name = match oidc.client(&client_id).await? {
+                Some(c) => c.name,
+                None => client_id.clone(),
+            };
+            apps.push((client_id, name, scopes));
+        }
+    }
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -81,6 +94,7 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         sessions,
         errors,
         security: ctx.state.native.is_some(),
+        apps,
     };
     ctx.render(status, &page)
 }

@@ -7,6 +7,7 @@
 pub mod account;
 mod assets;
 mod auth;
+mod oidc;
 mod orgs;
 pub(crate) mod security;
 pub mod session;
@@ -33,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(auth::routes)
         .configure(account::routes)
         .configure(security::routes)
+        .configure(oidc::routes)
         .configure(orgs::routes);
 }
 

@@ -48,7 +48,18 @@ pub(super) fn login_view(
     }
 }
 
-pub(super) async fn login_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
+/// `login_hint` (from an OpenID Connect authorization request) prefills
+/// the address.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct LoginHint {
+    login_hint: Option<String>,
+}
+
+pub(super) async fn login_page(
+    mut ctx: Ctx,
+    query: web::Query<ReturnParams>,
+    hint: web::Query<LoginHint>,
+) -> PageResult {
     let ret = query.validate(&ctx)?;
     if let Some(clerk) = &ctx.state.config.auth.clerk {
         // Clerk keeps sign-in to its own pages.
@@ -63,7 +74,8 @@ pub(super) async fn login_page(mut ctx: Ctx, query: web::Query<ReturnParams>) ->
         // Already signed in here: straight back to the app.
         return finish_sign_in(&ctx, grant, &ret).await;
     }
-    let page = login_view(&mut ctx, String::new(), FormErrors::default(), ret);
+    let email = hint.into_inner().login_hint.unwrap_or_default();
+    let page = login_view(&mut ctx, email, FormErrors::default(), ret);
     ctx.render(StatusCode::OK, &page)
 }
 
