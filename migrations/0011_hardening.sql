@@ -21,3 +21,16 @@ ALTER TABLE sign_in_lockouts_new RENAME TO sign_in_lockouts;
 CREATE INDEX sign_in_lockouts_locked_until ON sign_in_lockouts (locked_until)
     WHERE locked_until IS NOT NULL;
 CREATE INDEX sign_in_lockouts_last_failure ON sign_in_lockouts (last_failure_at);
+
+-- Sign-outs through an upstream backend (Cognito) whose access tokens derp
+-- verifies locally: the user's tokens issued before `signed_out_at`, and
+-- every token of the signed-out session, are refused until `expires_at` (the
+-- longest life such a token can have), across restarts.
+CREATE TABLE upstream_sign_outs (
+    kind          TEXT NOT NULL CHECK (kind IN ('user', 'session')),
+    id            TEXT NOT NULL,
+    signed_out_at INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX upstream_sign_outs_expires_at ON upstream_sign_outs (expires_at);
