@@ -12,10 +12,14 @@ use crate::storage::users;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// A locked address as the admin sees it.
+/// A lock as the admin sees it: one source's, or the address's for every
+/// source.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LockoutView {
     pub email: String,
+    /// The source locked out (an IPv4 address or an IPv6 /64), or null
+    /// when the per-address brake locks every source.
+    pub source: Option<String>,
     /// The account with this address, when there is one.
     pub user_id: Option<String>,
     pub failures: i64,
@@ -32,6 +36,7 @@ pub struct LockoutView {
 fn view(l: Lockout, user_id: Option<String>, now: i64) -> LockoutView {
     LockoutView {
         retry_after: l.remaining(now).unwrap_or(0),
+        source: (!l.is_address_wide()).then(|| l.source.clone()),
         email: l.email,
         user_id,
         failures: l.failures,
@@ -42,7 +47,7 @@ fn view(l: Lockout, user_id: Option<String>, now: i64) -> LockoutView {
 }
 
 impl AdminService {
-    /// The addresses locked now, the latest lock first (at most 500).
+    /// The locks in force now, the latest first (at most 500).
     pub async fn lockouts(&self) -> AuthResult<Vec<LockoutView>> {
         let now = self.clock.unix();
         self.db
@@ -66,28 +71,32 @@ impl AdminService {
             .await
     }
 
-    /// The failures and lock of one address, while it is locked.
+    /// The longest lock of one address in force now (from any source).
     pub async fn lockout_of(&self, email: &str) -> AuthResult<Option<LockoutView>> {
         let now = self.clock.unix();
         let email = email.to_string();
         self.db
             .read(move |conn| -> AuthResult<Option<LockoutView>> {
-                Ok(lockouts::get(conn, &email)?
+                Ok(lockouts::of_address(conn, &email)?
+                    .into_iter()
                     .filter(|l| l.remaining(now).is_some())
+                    .max_by_key(|l| l.remaining(now))
                     .map(|l| view(l, None, now)))
             })
             .await
     }
 
-    /// Clears the lock and failure count of `email`; 404 when it has none.
+    /// Clears the locks and failure counts of `email` from every source;
+    /// 404 when it has none.
     pub async fn clear_lockout(&self, actor: Actor, email: &str) -> AuthResult<()> {
         let email = Email::parse(email).map_err(|why| AuthError::field("email", why))?;
         let now = self.clock.unix();
         self.db
             .write(move |conn| -> AuthResult<()> {
-                let Some(l) = lockouts::get(conn, email.as_str())? else {
+                let rows = lockouts::of_address(conn, email.as_str())?;
+                if rows.is_empty() {
                     return Err(AuthError::NotFound("lockout"));
-                };
+                }
                 lockouts::clear(conn, email.as_str())?;
                 let user_id = users::by_email(conn, email.as_str())?.map(|r| r.user.id);
                 audit::record(
@@ -102,8 +111,8 @@ impl AdminService {
                         user_agent: actor.user_agent.as_deref(),
                         detail: serde_json::json!({
                             "email": email.as_str(),
-                            "failures": l.failures,
-                            "was_locked": l.remaining(now).is_some(),
+                            "failures": rows.iter().map(|l| l.failures).max().unwrap_or(0),
+                            "was_locked": lockouts::remaining(&rows, now).is_some(),
                         }),
                         ..Default::default()
                     },

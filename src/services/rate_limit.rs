@@ -79,6 +79,9 @@ impl RateLimits {
     }
 
     /// Counts one attempt of `action` from `ip` for `account` (an email).
+    /// Sign-ins count per account and source (as the lockout does), so
+    /// that one client spending an address's attempts does not block its
+    /// owner elsewhere; mail counts per address, whoever asks.
     pub fn check(
         &self,
         action: Action,
@@ -95,7 +98,12 @@ impl RateLimits {
             self.one(l, ip)?;
         }
         if let (Some(l), Some(account)) = (by_account, account) {
-            self.one(l, account)?;
+            if action == Action::SignIn {
+                let source = crate::auth::lockout::source_of(ip);
+                self.one(l, &format!("{account} {source}"))?;
+            } else {
+                self.one(l, account)?;
+            }
         }
         Ok(())
     }
@@ -165,6 +173,12 @@ mod tests {
             limits
                 .check(Action::SignIn, Some("1.1.1.1"), Some("c@x.io"))
                 .is_err()
+        );
+        // The same account from another source has its own allowance.
+        assert!(
+            limits
+                .check(Action::SignIn, Some("9.9.9.9"), Some("a@x.io"))
+                .is_ok()
         );
         for _ in 0..50 {
             assert!(limits.check(Action::SignUp, Some("1.1.1.1"), None).is_ok());

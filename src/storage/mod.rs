@@ -19,6 +19,7 @@ pub mod plans;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
+pub mod upstream_sign_outs;
 pub mod users;
 pub mod web_sessions;
 pub mod webhooks;

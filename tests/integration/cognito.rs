@@ -425,6 +425,61 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
 }
 
 #[tokio::test]
+async fn a_sign_out_is_remembered_across_a_restart() {
+    let Some(moto) = start_moto().await else {
+        return;
+    };
+    let pool = create_pool(&moto).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = helpers::base_config(dir.path());
+    config.auth.native = None;
+    config.auth.cognito = Some(cognito_config(&moto, &pool));
+    config.auth.org_context_secret = Some(Secret::new(ORG_SECRET));
+    let first = helpers::spawn_config(config.clone(), tempfile::tempdir().unwrap()).await;
+    signed_up_and_confirmed(&first, "bob@example.com").await;
+    signed_up_and_confirmed(&first, "carol@example.com").await;
+    let (old, _, _) = signed_in(&first, "bob@example.com", PASSWORD).await;
+    let (other, _, _) = signed_in(&first, "carol@example.com", PASSWORD).await;
+    let res = first
+        .post_bearer("/api/v1/auth/sign-out", &old, json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    expect_error(
+        first.session(&old).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    first.handle.stop().await;
+
+    // The same database after a restart: the signed-out token, still
+    // within its life and still signed by the pool, stays refused.
+    let second = helpers::spawn_config(config, tempfile::tempdir().unwrap()).await;
+    expect_error(
+        second.session(&old).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    // Other users, and the user's own later sign-ins, are not refused.
+    assert_eq!(second.session(&other).await.status(), StatusCode::OK);
+    let (fresh, _, _) = signed_in(&second, "bob@example.com", PASSWORD).await;
+    assert_eq!(second.session(&fresh).await.status(), StatusCode::OK);
+    // Kept in SQLite: the user's sign-out and the session's.
+    let kinds: Vec<String> = second
+        .state
+        .db
+        .read(|conn| -> Result<_, derp::storage::StorageError> {
+            let mut stmt = conn.prepare("SELECT kind FROM upstream_sign_outs ORDER BY kind")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(kinds, ["session", "user"]);
+}
+
+#[tokio::test]
 async fn sign_in_failures_are_uniform_and_challenges_are_clear() {
     let Some(moto) = start_moto().await else {
         return;

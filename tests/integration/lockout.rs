@@ -1,6 +1,8 @@
-//! Sign-in lockout: repeated failures lock an address (known or not, alike),
-//! the lock is visible and clearable in the admin API and pages, and ends by
-//! itself, on a correct sign-in before the threshold, or on a password reset.
+//! Sign-in lockout: repeated failures lock an address (known or not, alike)
+//! for the source they came from, and many failures from all sources lock it
+//! for everyone; the lock is visible and clearable in the admin API and
+//! pages, and ends by itself, on a correct sign-in before the threshold, or
+//! on a password reset.
 
 use crate::admin::{KEY, admin_token, call, events};
 use crate::helpers::*;
@@ -319,7 +321,7 @@ async fn admins_see_and_clear_locks_in_the_pages() {
         .text()
         .await
         .unwrap();
-    assert!(user_page.contains("Sign-in is locked after 3 failed attempts"));
+    assert!(user_page.contains("Sign-in from 127.0.0.1 is locked after 3 failed attempts"));
 
     // Without the CSRF token nothing is cleared.
     let res = admin
@@ -366,4 +368,214 @@ async fn admins_see_and_clear_locks_in_the_pages() {
     let cleared = events(&app, "action=admin.lockout.cleared").await;
     assert_eq!(cleared.len(), 1);
     assert!(cleared[0]["actor_id"].is_string());
+}
+
+/// Lockout after 3 from one source, 7 from all; the client's address comes
+/// from `X-Forwarded-For` (the test client is a trusted proxy).
+async fn sourced_app(per_account: u32) -> TestApp {
+    spawn_with(|c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+        c.admin.service_keys = vec![Secret::new(KEY)];
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.rate_limit.sign_in_per_account = per_account;
+        c.rate_limit.lockout_after = 3;
+        c.rate_limit.lockout_address_after = 7;
+        c.rate_limit.lockout_minutes = 15;
+    })
+    .await
+}
+
+async fn sign_in_from(app: &TestApp, ip: &str, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/auth/sign-in"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn fail_from(app: &TestApp, ip: &str, email: &str, times: usize) {
+    for _ in 0..times {
+        expect_error(
+            sign_in_from(app, ip, email, WRONG).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        )
+        .await;
+    }
+}
+
+async fn refused_from(app: &TestApp, ip: &str, email: &str) -> u64 {
+    let res = sign_in_from(app, ip, email, PASSWORD).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    retry
+}
+
+#[tokio::test]
+async fn one_source_cannot_lock_the_owner_out_from_elsewhere() {
+    let app = sourced_app(10_000).await;
+    app.sign_up("victim@example.com").await;
+    const ATTACKER: &str = "203.0.113.9";
+    const OWNER: &str = "198.51.100.7";
+
+    fail_from(&app, ATTACKER, "victim@example.com", 3).await;
+    // The attacker's source is locked, even with the right password, and
+    // hammering on does not count further.
+    for _ in 0..20 {
+        let retry = refused_from(&app, ATTACKER, "victim@example.com").await;
+        assert!((890..=900).contains(&retry), "Retry-After {retry}");
+    }
+    // The owner, elsewhere, signs in as usual.
+    assert_eq!(
+        sign_in_from(&app, OWNER, "victim@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // An IPv6 source is its /64: another host in it is locked too, another
+    // /64 is not.
+    fail_from(&app, "2001:db8:1:2::1", "victim@example.com", 3).await;
+    refused_from(&app, "2001:db8:1:2:ffff::9", "victim@example.com").await;
+    assert_eq!(
+        sign_in_from(&app, "2001:db8:1:3::1", "victim@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // The admin sees each source's lock.
+    let list = lockouts(&app).await;
+    let mut sources: Vec<&str> = list.iter().filter_map(|l| l["source"].as_str()).collect();
+    sources.sort();
+    assert_eq!(sources, ["2001:db8:1:2::/64", ATTACKER], "{list:?}");
+    let locks = events(&app, "action=sign_in.locked").await;
+    assert!(
+        locks
+            .iter()
+            .any(|e| e["detail"]["scope"] == "source" && e["detail"]["source"] == ATTACKER),
+        "{locks:?}"
+    );
+
+    // Once the lock ends, the same source gets its next three, and alone it
+    // never reaches the per-address brake (7), however long it keeps on.
+    for _ in 0..3 {
+        app.advance(15 * 60 + 1);
+        fail_from(&app, ATTACKER, "victim@example.com", 3).await;
+        refused_from(&app, ATTACKER, "victim@example.com").await;
+        assert_eq!(
+            sign_in_from(&app, OWNER, "victim@example.com", PASSWORD)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    // An admin's clear ends every source's lock.
+    let res = call(
+        &app,
+        Method::DELETE,
+        "/api/v1/admin/lockouts/victim@example.com",
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert!(lockouts(&app).await.is_empty());
+    assert_eq!(
+        sign_in_from(&app, ATTACKER, "victim@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_guess_spread_over_many_sources_locks_the_address_for_everyone() {
+    let app = sourced_app(10_000).await;
+    app.sign_up("target@example.com").await;
+    // Seven failures from four sources, none of them locked on its own.
+    for (ip, times) in [
+        ("192.0.2.1", 2),
+        ("192.0.2.2", 2),
+        ("192.0.2.3", 2),
+        ("192.0.2.4", 1),
+    ] {
+        fail_from(&app, ip, "target@example.com", times).await;
+    }
+    // The address is now locked everywhere, the owner's new source too.
+    let retry = refused_from(&app, "198.51.100.50", "target@example.com").await;
+    assert!((890..=900).contains(&retry), "Retry-After {retry}");
+    refused_from(&app, "192.0.2.9", "target@example.com").await;
+    let list = lockouts(&app).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert!(list[0]["source"].is_null());
+    assert_eq!(list[0]["failures"], 7);
+    let locks = events(&app, "action=sign_in.locked").await;
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0]["detail"]["scope"], "address");
+    // Unknown addresses get the same brake.
+    for (ip, times) in [
+        ("192.0.2.1", 2),
+        ("192.0.2.2", 2),
+        ("192.0.2.3", 2),
+        ("192.0.2.4", 1),
+    ] {
+        fail_from(&app, ip, "no-account@example.com", times).await;
+    }
+    refused_from(&app, "198.51.100.50", "no-account@example.com").await;
+
+    // Six failures spread over more than the window do not add up.
+    fail_from(&app, "192.0.2.1", "other@example.com", 2).await;
+    fail_from(&app, "192.0.2.2", "other@example.com", 2).await;
+    app.advance(15 * 60 + 1);
+    fail_from(&app, "192.0.2.3", "other@example.com", 2).await;
+    fail_from(&app, "192.0.2.4", "other@example.com", 2).await;
+    app.sign_up("other@example.com").await;
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.50", "other@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // The address lock ends by itself.
+    app.advance(15 * 60 + 1);
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.50", "target@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_per_account_rate_limit_counts_per_source_too() {
+    let app = spawn_with(|c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.rate_limit.sign_in_per_account = 5;
+        c.rate_limit.lockout_after = 0;
+    })
+    .await;
+    app.sign_up("busy@example.com").await;
+    fail_from(&app, "203.0.113.9", "busy@example.com", 5).await;
+    let res = sign_in_from(&app, "203.0.113.9", "busy@example.com", PASSWORD).await;
+    expect_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.7", "busy@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }

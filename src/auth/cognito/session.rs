@@ -189,7 +189,8 @@ impl CognitoBackend {
     pub(super) async fn sign_out_impl(&self, session: &SessionInfo) -> AuthResult<()> {
         let token = self.verifier.recent_token(session);
         self.verifier
-            .sign_out(&session.user_id, &session.session_id);
+            .sign_out(&session.user_id, &session.session_id)
+            .await?;
         self.end_web_sessions(&session.user_id).await?;
         let token = token.ok_or(AuthError::Unauthenticated)?;
         match self

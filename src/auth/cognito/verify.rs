@@ -10,14 +10,18 @@
 //! JWKS URL, for emulators), `token_use == "access"`, `client_id` equal to
 //! the configured app client, and `exp` against the injected clock. The
 //! `cognito:groups` claim gives the global role (group `admin`). Tokens
-//! of a user who signed out through this derp are refused too (in memory:
-//! Cognito's own revocation is invisible to a local check).
+//! of a user who signed out through this derp are refused too: Cognito's own
+//! revocation is invisible to a local check, so derp keeps each sign-out in
+//! SQLite (`upstream_sign_outs`) for as long as a token it refuses can live,
+//! with a copy in memory that is loaded at start.
 
 use super::api::read_capped;
 use crate::auth::SessionInfo;
 use crate::clock::Clock;
 use crate::domain::{Email, Role};
 use crate::error::{AuthError, AuthResult};
+use crate::storage::Db;
+use crate::storage::upstream_sign_outs::{self, Kind};
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -126,6 +130,7 @@ pub(super) struct Verifier {
     keys: RwLock<KeyCache>,
     fetch: tokio::sync::Mutex<()>,
     memory: Mutex<Memory>,
+    db: Db,
 }
 
 impl Verifier {
@@ -135,8 +140,25 @@ impl Verifier {
         issuer: String,
         client_id: String,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self {
+        db: Db,
+    ) -> Result<Self, String> {
+        // The sign-outs still in force, from before a restart.
+        let now = clock.unix();
+        let kept = db
+            .write_sync(|conn| -> crate::storage::StorageResult<_> {
+                upstream_sign_outs::prune(conn, now)?;
+                upstream_sign_outs::live(conn, now)
+            })
+            .map_err(|e| format!("cannot read the upstream sign-outs: {e}"))?;
+        let mut memory = Memory::default();
+        for s in kept {
+            let map = match s.kind {
+                Kind::User => &mut memory.users_out,
+                Kind::Session => &mut memory.sessions_out,
+            };
+            map.insert(s.id, s.signed_out_at);
+        }
+        Ok(Self {
             http,
             jwks_url,
             issuer,
@@ -144,8 +166,9 @@ impl Verifier {
             clock,
             keys: RwLock::new(KeyCache::default()),
             fetch: tokio::sync::Mutex::new(()),
-            memory: Mutex::new(Memory::default()),
-        }
+            memory: Mutex::new(memory),
+            db,
+        })
     }
 
     /// Decodes `token` with the pool's keys: RS256, a known `kid`, the
@@ -256,17 +279,29 @@ impl Verifier {
         (*until > now).then(|| token.clone())
     }
 
-    /// Refuses, from now on, the user's tokens issued before now and every
-    /// token of `session_id`.
-    pub fn sign_out(&self, sub: &str, session_id: &str) {
+    /// Refuses, from now on and across restarts, the user's tokens issued
+    /// before now and every token of `session_id`, until the longest-lived
+    /// of them has expired.
+    pub async fn sign_out(&self, sub: &str, session_id: &str) -> AuthResult<()> {
         let now = self.clock.unix();
-        let mut memory = self.memory();
-        let horizon = now - MAX_TOKEN_LIFE;
-        memory.users_out.retain(|_, at| *at > horizon);
-        memory.sessions_out.retain(|_, at| *at > horizon);
-        memory.users_out.insert(sub.to_string(), now);
-        memory.sessions_out.insert(session_id.to_string(), now);
-        memory.tokens.remove(session_id);
+        {
+            let mut memory = self.memory();
+            let horizon = now - MAX_TOKEN_LIFE;
+            memory.users_out.retain(|_, at| *at > horizon);
+            memory.sessions_out.retain(|_, at| *at > horizon);
+            memory.users_out.insert(sub.to_string(), now);
+            memory.sessions_out.insert(session_id.to_string(), now);
+            memory.tokens.remove(session_id);
+        }
+        let (sub, session_id) = (sub.to_string(), session_id.to_string());
+        let until = now + MAX_TOKEN_LIFE;
+        self.db
+            .write(move |conn| -> AuthResult<()> {
+                upstream_sign_outs::record(conn, Kind::User, &sub, now, until)?;
+                upstream_sign_outs::record(conn, Kind::Session, &session_id, now, until)?;
+                Ok(())
+            })
+            .await
     }
 
     fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, KeyCache> {

@@ -1,7 +1,10 @@
 //! Sign-up, sign-in, confirmation and the signed-in user's own account.
 
 use super::pipeline::Proof;
-use super::{NativeBackend, issue_one_time_token, link_with_token, record, spend_account_link};
+use super::{
+    NativeBackend, issue_one_time_token, link_with_token, record, record_locks, spend_account_link,
+};
+use crate::auth::lockout::source_of;
 use crate::auth::secrets::hash_token;
 use crate::auth::{
     AuthOutcome, RequestMeta, SessionInfo, SignInStep, SignUpOutcome, SignUpRequest, UserUpdate,
@@ -143,20 +146,23 @@ impl NativeBackend {
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
         let lookup = email.clone();
+        let source = source_of(meta.ip.as_deref());
+        let source_c = source.clone();
         let (record_, lockout) = self
             .db
             .read(move |conn| -> AuthResult<_> {
                 Ok((
                     users::by_email(conn, lookup.as_str())?,
-                    lockouts::get(conn, lookup.as_str())?,
+                    lockouts::for_source(conn, lookup.as_str(), &source_c)?,
                 ))
             })
             .await?;
         let now = self.now();
         let user_id = record_.as_ref().map(|r| r.user.id.clone());
-        if let Some(left) = lockout.as_ref().and_then(|l| l.remaining(now)) {
-            // Locked: no password check at all (known and unknown addresses
-            // lock alike, so this tells nothing about the account).
+        if let Some(left) = lockouts::remaining(&lockout, now) {
+            // Locked for this source, or for every source: no password
+            // check at all (known and unknown addresses lock alike, so this
+            // tells nothing about the account).
             let meta_c = meta.clone();
             let email_s = email.as_str().to_string();
             self.db
@@ -193,28 +199,22 @@ impl NativeBackend {
             // Only a wrong password counts toward a lock (an unknown address
             // counts too, so that locks do not reveal accounts).
             let counts = matches!(reason, "unknown_email" | "wrong_password");
-            let (threshold, lock_secs) = (self.lockout.threshold(), self.lockout.lock_secs());
+            let limits = self.lockout.limits();
             self.db
                 .write(move |conn| -> AuthResult<()> {
                     let mut detail = serde_json::json!({"reason": reason, "email": email_s});
-                    if counts && threshold > 0 {
-                        let l = lockouts::record_failure(
-                            conn, &email_s, now, lock_secs, threshold, lock_secs,
-                        )?;
-                        detail["failures"] = l.failures.into();
-                        if l.failures == threshold
-                            && let Some(until) = l.locked_until
+                    if counts && let Some(limits) = limits {
+                        let counted =
+                            lockouts::record_failure(conn, &email_s, &source, now, limits)?;
+                        detail["failures"] = counted.source.failures.into();
+                        if let Some(a) = &counted.address {
+                            detail["address_failures"] = a.failures.into();
+                        }
+                        record_locks(conn, now, &meta_c, user_id.as_deref(), &counted, limits)?;
+                        if let Some(until) = counted.source.locked_until
+                            && counted.source.failures == limits.per_source
                         {
                             detail["locked_until"] = until.into();
-                            record(
-                                conn,
-                                now,
-                                &meta_c,
-                                "sign_in.locked",
-                                user_id.as_deref(),
-                                serde_json::json!({"email": email_s, "failures": l.failures,
-                                    "locked_until": until}),
-                            )?;
                         }
                     }
                     record(
@@ -233,11 +233,12 @@ impl NativeBackend {
                 _ => AuthError::InvalidCredentials,
             });
         }
-        if lockout.is_some() {
-            // A correct password forgets earlier failures (one write, only
-            // when there were any), unless a second factor is still to come:
-            // then its wrong codes add up with these until the challenge
-            // passes, so that a known password cannot reset the count.
+        if lockout.iter().any(|l| !l.is_address_wide()) {
+            // A correct password forgets this source's earlier failures (one
+            // write, only when there were any; the per-address brake counts
+            // on), unless a second factor is still to come: then its wrong
+            // codes add up with these until the challenge passes, so that a
+            // known password cannot reset the count.
             let email_s = email.as_str().to_string();
             let uid = record_.as_ref().map(|r| r.user.id.clone());
             self.db
@@ -247,7 +248,7 @@ impl NativeBackend {
                     {
                         return Ok(false);
                     }
-                    Ok(lockouts::clear(conn, &email_s)?)
+                    Ok(lockouts::clear_source(conn, &email_s, &source)?)
                 })
                 .await?;
         }

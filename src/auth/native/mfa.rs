@@ -511,7 +511,8 @@ impl NativeBackend {
         let code = normalise_code(code);
         let sealer = self.sealer.clone();
         let pipeline = self.sign_in_pipeline();
-        let (threshold, lock_secs) = (self.lockout.threshold(), self.lockout.lock_secs());
+        let limits = self.lockout.limits();
+        let source = crate::auth::lockout::source_of(meta.ip.as_deref());
         let meta = meta.clone();
         let now = self.now();
         self.db
@@ -531,8 +532,8 @@ impl NativeBackend {
                     Some(_) => return Ok(Err(AuthError::AccountDisabled)),
                     None => return Ok(Err(AuthError::InvalidToken)),
                 };
-                if let Some(left) = lockouts::get(conn, &user.email)?.and_then(|l| l.remaining(now))
-                {
+                let rows = lockouts::for_source(conn, &user.email, &source)?;
+                if let Some(left) = lockouts::remaining(&rows, now) {
                     return Ok(Err(AuthError::RateLimited {
                         retry_after: u64::try_from(left).unwrap_or(1),
                     }));
@@ -551,16 +552,11 @@ impl NativeBackend {
                 let Some(factor) = answered else {
                     let failures = mfa::challenge_failed(conn, &hash)?;
                     let mut detail = serde_json::json!({"failures": failures});
-                    if threshold > 0 {
-                        let l = lockouts::record_failure(
-                            conn,
-                            &user.email,
-                            now,
-                            lock_secs,
-                            threshold,
-                            lock_secs,
-                        )?;
-                        detail["lockout_failures"] = l.failures.into();
+                    if let Some(limits) = limits {
+                        let counted =
+                            lockouts::record_failure(conn, &user.email, &source, now, limits)?;
+                        detail["lockout_failures"] = counted.source.failures.into();
+                        super::record_locks(conn, now, &meta, Some(&user.id), &counted, limits)?;
                     }
                     record(
                         conn,
@@ -585,8 +581,9 @@ impl NativeBackend {
                         serde_json::json!({"left": mfa::unused_recovery_codes(conn, &user.id)?}),
                     )?;
                 }
-                // The whole sign-in passed: earlier failures are forgotten.
-                lockouts::clear(conn, &user.email)?;
+                // The whole sign-in passed: this source's earlier failures
+                // are forgotten (the per-address brake counts on).
+                lockouts::clear_source(conn, &user.email, &source)?;
                 let proof = Proof::SecondFactor {
                     first_amr: ch.amr,
                     first_method: ch.method,

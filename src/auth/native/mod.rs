@@ -31,7 +31,7 @@ use crate::domain::{Email, PasswordPolicy, Purpose, User};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::queue::MailQueue;
 use crate::storage::audit::{self, AuditEvent};
-use crate::storage::{Conn, Db, tokens, users};
+use crate::storage::{Conn, Db, lockouts, tokens, users};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -240,6 +240,36 @@ fn record(
             ..Default::default()
         },
     )?;
+    Ok(())
+}
+
+/// Records `sign_in.locked` when this failure locked the address: for its
+/// source (`scope: "source"`) or, through the per-address brake, for
+/// everyone (`scope: "address"`).
+fn record_locks(
+    conn: &Conn,
+    now: i64,
+    meta: &RequestMeta,
+    user_id: Option<&str>,
+    counted: &lockouts::Counted,
+    limits: lockouts::Limits,
+) -> AuthResult<()> {
+    let mut locks = vec![(&counted.source, limits.per_source, "source")];
+    if let Some(a) = &counted.address {
+        locks.push((a, limits.per_address, "address"));
+    }
+    for (l, threshold, scope) in locks {
+        if l.failures == threshold
+            && let Some(until) = l.locked_until
+        {
+            let mut detail = serde_json::json!({"email": l.email, "failures": l.failures,
+                "locked_until": until, "scope": scope});
+            if !l.is_address_wide() {
+                detail["source"] = l.source.clone().into();
+            }
+            record(conn, now, meta, "sign_in.locked", user_id, detail)?;
+        }
+    }
     Ok(())
 }
 

@@ -30,7 +30,7 @@ pub fn page_routes(cfg: &mut web::ServiceConfig) {
     path = "/api/v1/admin/lockouts",
     tag = "admin",
     operation_id = "admin_list_lockouts",
-    responses((status = 200, description = "Addresses locked out of password sign-in", body = crate::http::openapi::LockoutList), Errors),
+    responses((status = 200, description = "Locks on password sign-in: per address and source, and per address for every source", body = crate::http::openapi::LockoutList), Errors),
     security(("bearer" = []), ("service_key" = []))
 )]
 async fn list(
@@ -47,7 +47,7 @@ async fn list(
     tag = "admin",
     operation_id = "admin_clear_lockout",
     params(("email" = String, Path, description = "The locked address")),
-    responses((status = 204, description = "The address can sign in again"), Errors),
+    responses((status = 204, description = "The address can sign in again from every source"), Errors),
     security(("bearer" = []), ("service_key" = []))
 )]
 async fn clear(
@@ -65,6 +65,7 @@ struct LockoutsPage {
     c: Chrome,
     lockouts: Vec<LockoutView>,
     after: i64,
+    address_after: i64,
     minutes: i64,
     errors: FormErrors,
 }
@@ -77,6 +78,7 @@ async fn page(ctx: Ctx, req: HttpRequest) -> Result<HttpResponse, PageError> {
         lockouts,
         // The live policy (a SIGHUP reload may have changed it).
         after: ctx.state.lockout.threshold(),
+        address_after: ctx.state.lockout.limits().map_or(0, |l| l.per_address),
         minutes: ctx.state.lockout.lock_secs() / 60,
         errors: FormErrors::default(),
     };

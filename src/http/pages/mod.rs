@@ -183,17 +183,23 @@ impl<T: DeserializeOwned + 'static> FromRequest for PageForm<T> {
             let bytes = body
                 .await
                 .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}")))?;
-            let submitted = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
-                .ok()
-                .and_then(|f| f.csrf_token);
-            if !ctx.web.csrf_ok(submitted.as_deref()) {
-                return Err(PageError::Csrf);
-            }
-            let form = serde_urlencoded::from_bytes::<T>(&bytes)
-                .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}")))?;
+            let form = read_form(&bytes, &ctx.web)?;
             Ok(PageForm { ctx, form })
         })
     }
+}
+
+/// A form body, read only once its `csrf_token` matched `web`'s: 403
+/// (`PageError::Csrf`) without it, 400 when the fields do not fit `T`.
+pub fn read_form<T: DeserializeOwned>(bytes: &[u8], web: &WebSession) -> Result<T, PageError> {
+    let submitted = serde_urlencoded::from_bytes::<CsrfField>(bytes)
+        .ok()
+        .and_then(|f| f.csrf_token);
+    if !web.csrf_ok(submitted.as_deref()) {
+        return Err(PageError::Csrf);
+    }
+    serde_urlencoded::from_bytes::<T>(bytes)
+        .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}")))
 }
 
 impl Ctx {
