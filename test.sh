@@ -37,7 +37,9 @@ echo "==> cargo fuzz: each parser of untrusted input for ${FUZZ_SECONDS:-10} s f
 # cargo-fuzz (pinned) is built once into target/cargo-fuzz. The targets are
 # built with the pinned stable toolchain and no sanitizer (derp's code is
 # safe Rust): then cargo-fuzz passes rustc no -Z flag, only the coverage
-# instrumentation (SanitizerCoverage), which stable rustc has.
+# instrumentation (SanitizerCoverage), which stable rustc has. --dev: the
+# unoptimised build takes minutes less on a fresh machine than release, and
+# the short runs here need coverage more than speed.
 # DERP_SKIP_FUZZ=1 skips this step.
 if [ "${DERP_SKIP_FUZZ:-0}" != 1 ]; then
     fuzz_root="$PWD/target/cargo-fuzz"
@@ -45,13 +47,13 @@ if [ "${DERP_SKIP_FUZZ:-0}" != 1 ]; then
         timeout 900 cargo install --locked --quiet cargo-fuzz --version 0.13.2 --root "$fuzz_root"
         echo "cargo-fuzz 0.13.2" > "$fuzz_root/.installed"
     fi
-    (cd fuzz && PATH="$fuzz_root/bin:$PATH" timeout 1500 cargo fuzz build -s none)
+    (cd fuzz && PATH="$fuzz_root/bin:$PATH" timeout 1500 cargo fuzz build -s none --dev)
     for target in jwt page_cookie redirect json_body page_form config; do
         # New inputs go to target/fuzz-corpus; the committed corpus is only read.
         mkdir -p "target/fuzz-corpus/$target"
         log="target/fuzz-corpus/$target.log"
         if ! (cd fuzz && PATH="$fuzz_root/bin:$PATH" \
-            timeout $((${FUZZ_SECONDS:-10} + 120)) cargo fuzz run -s none "$target" \
+            timeout $((${FUZZ_SECONDS:-10} + 120)) cargo fuzz run -s none --dev "$target" \
             "../target/fuzz-corpus/$target" "corpus/$target" -- \
             -max_total_time="${FUZZ_SECONDS:-10}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) >"$log" 2>&1; then
             tail -n 60 "$log" >&2

@@ -29,6 +29,7 @@ fn ring(alg: JwtAlgorithm, audience: Option<&str>) -> Keyring {
             audience: audience.map(str::to_string),
             access_ttl_seconds: 900,
             sealer: Some(Sealer::from_key([7; 32])),
+            extra_algs: Vec::new(),
         },
         NOW,
     )
@@ -67,6 +68,8 @@ fn claims(aud: Option<&str>) -> AccessClaims {
         org_id: None,
         org_role: None,
         amr: vec!["pwd".into()],
+        client_id: None,
+        scope: None,
     }
 }
 
