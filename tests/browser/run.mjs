@@ -158,7 +158,19 @@ async function step(name, fn) {
 
 function expect(cond, message) { if (!cond) throw new Error(message); }
 
-const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+// Every page shot is also checked for horizontal overflow on a phone (390 px)
+// and a laptop (1,280 px), and shot at both widths.
+const overflows = [];
+async function shot(page, name) {
+  const before = page.viewportSize();
+  for (const width of [390, 1280]) {
+    await page.setViewportSize({ width, height: 800 });
+    const extra = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (extra > 0) overflows.push(`${name} at ${width} px: ${extra} px too wide`);
+    await page.screenshot({ path: path.join(artifacts, `${name}-${width}.png`), fullPage: true });
+  }
+  if (before) await page.setViewportSize(before);
+}
 const password = "correct horse battery";
 const alice = browser.newContext();
 const aliceCtx = await alice;
@@ -262,12 +274,14 @@ await step("an admin finds a user, disables them and sees the audit entry", asyn
   const ctx = await browser.newContext();
   const a = await ctx.newPage();
   await a.goto(`${derpUrl}/admin`);
-  await a.waitForURL(`${derpUrl}/login`);
+  await a.waitForURL(/\/login\?redirect_to=/);
   await a.fill("#email", "admin@example.com");
   await a.fill("#password", password);
   await a.click("main button[type=submit]");
-  await a.goto(`${derpUrl}/admin`);
+  // Back where the admin started, with the console in the header.
+  await a.waitForURL(`${derpUrl}/admin`);
   await a.waitForSelector("text=Effective configuration");
+  expect(await a.isVisible("header a[href='/admin']"), "the header links the console");
   await shot(a, "11-admin-overview");
   await a.goto(`${derpUrl}/admin/users`);
   await a.fill("#q", "bob");
@@ -304,6 +318,19 @@ await step("an admin finds a user, disables them and sees the audit entry", asyn
   await a.waitForSelector("text=bob@example.com can sign in again.");
   expect(await a.isVisible("text=No address is locked."), "the lock is gone");
   await ctx.close();
+});
+
+await step("a long name without spaces keeps the org page inside the screen", async () => {
+  await page.goto(`${derpUrl}/orgs/new`);
+  await page.fill("#name", "Supercalifragilisticexpialidocious".repeat(2));
+  await page.fill("#slug", "long-name-org");
+  await page.click("main button[type=submit]");
+  await page.waitForURL(`${derpUrl}/orgs/long-name-org`);
+  await shot(page, "19-org-long-name");
+});
+
+await step("no page is wider than the screen at 390 px or 1,280 px", async () => {
+  expect(overflows.length === 0, overflows.join("; "));
 });
 
 await step("sign out", async () => {
