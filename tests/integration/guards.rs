@@ -54,20 +54,7 @@ async fn every_page_form_refuses_a_post_without_the_csrf_token() {
     let app = admin_app().await;
     admin_token(&app, "boss@example.com").await;
     // Signed in through the pages, so that a forged form would matter.
-    let login = app.client.get(app.url("/login")).send().await.unwrap();
-    let token = hidden(&login.text().await.unwrap(), "csrf_token");
-    let res = app
-        .client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", "boss@example.com"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.sign_in_through_pages("boss@example.com").await;
 
     let routes = page_form_routes();
     for expected in [

@@ -185,6 +185,34 @@ impl TestApp {
             .collect()
     }
 
+    /// Signs `email` in through the `/login` page with this app's browser
+    /// (its cookie jar then holds the page session); asserts the redirect.
+    pub async fn sign_in_through_pages(&self, email: &str) {
+        let login = self
+            .client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("login page");
+        let csrf = hidden(&login.text().await.expect("html"), "csrf_token");
+        let res = self
+            .client
+            .post(self.url("/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .expect("sign-in");
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "signed in through /login"
+        );
+    }
+
     pub fn advance(&self, seconds: i64) {
         self.clock.advance(seconds);
     }

@@ -789,20 +789,7 @@ async fn the_console_creates_shows_the_secret_once_and_sends_a_test_event() {
     let app = admin_app().await;
     let rx = Receiver::start().await;
     admin_token(&app, "boss@example.com").await;
-    let login = app.client.get(app.url("/login")).send().await.unwrap();
-    let csrf = hidden(&login.text().await.unwrap(), "csrf_token");
-    let res = app
-        .client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("email", "boss@example.com"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.sign_in_through_pages("boss@example.com").await;
     let page = app
         .client
         .get(app.url("/admin/webhooks"))

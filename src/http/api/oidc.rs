@@ -148,6 +148,20 @@ fn credentials(
 }
 
 /// The authenticated client, or the `invalid_client` answer.
+/// The start of every client endpoint (token, revocation, introspection):
+/// the provider, the form body and the authenticated client, or the answer
+/// that ends the request.
+async fn client_request(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Arc<OidcProvider>, Vec<(String, String)>, Client), Box<HttpResponse>> {
+    let oidc = provider(state).ok_or_else(|| Box::new(not_configured()))?;
+    let pairs = form(body)?;
+    let client = client(&oidc, req, &pairs).await?;
+    Ok((oidc, pairs, client))
+}
+
 async fn client(
     oidc: &OidcProvider,
     req: &HttpRequest,
@@ -194,15 +208,8 @@ async fn token(
     ClientMeta(meta): ClientMeta,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(oidc) = provider(&state) else {
-        return not_configured();
-    };
-    let pairs = match form(&body) {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
-    let client = match client(&oidc, &req, &pairs).await {
-        Ok(c) => c,
+    let (oidc, pairs, client) = match client_request(&state, &req, &body).await {
+        Ok(parts) => parts,
         Err(res) => return *res,
     };
     match param(&pairs, "grant_type") {
@@ -356,15 +363,8 @@ async fn revoke(
     ClientMeta(meta): ClientMeta,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(oidc) = provider(&state) else {
-        return not_configured();
-    };
-    let pairs = match form(&body) {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
-    let client = match client(&oidc, &req, &pairs).await {
-        Ok(c) => c,
+    let (oidc, pairs, client) = match client_request(&state, &req, &body).await {
+        Ok(parts) => parts,
         Err(res) => return *res,
     };
     let Some(token) = param(&pairs, "token") else {
@@ -395,15 +395,8 @@ async fn introspect(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(oidc) = provider(&state) else {
-        return not_configured();
-    };
-    let pairs = match form(&body) {
-        Ok(p) => p,
-        Err(res) => return *res,
-    };
-    let client = match client(&oidc, &req, &pairs).await {
-        Ok(c) => c,
+    let (oidc, pairs, client) = match client_request(&state, &req, &body).await {
+        Ok(parts) => parts,
         Err(res) => return *res,
     };
     let Some(token) = param(&pairs, "token") else {
