@@ -40,7 +40,9 @@ fn page_form_routes() -> Vec<String> {
             let path = &rest[..rest.find('"').unwrap()];
             // The handlers chained on this resource, up to the next one.
             let chain = &rest[..rest.find(".service(").unwrap_or(rest.len())];
-            if chain.contains(".post(") {
+            // The authorization request may come as a form (OpenID Connect
+            // Core 3.1.2.1): answered with its GET, it changes nothing.
+            if chain.contains(".post(") && path != "/oauth2/authorize" {
                 routes.push(path.replace(['{', '}'], ""));
             }
         }

@@ -1176,3 +1176,32 @@ async fn the_admin_api_registers_rotates_and_deletes_clients() {
     .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_authorization_request_may_be_posted_as_a_form() {
+    let app = provider_app().await;
+    let res = app
+        .client
+        .post(app.url("/oauth2/authorize"))
+        .form(&[
+            ("client_id", "app"),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("response_type", "token"),
+            ("state", "s 1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = location(&res);
+    assert!(to.starts_with("/oauth2/authorize?client_id=app&"), "{to}");
+    // The GET it leads to answers as a GET would: the error goes to the client.
+    let res = get(&app, &app.url(&to)).await;
+    let back = location(&res);
+    assert!(back.starts_with(CB), "{back}");
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    assert_eq!(param(&back, "state").as_deref(), Some("s 1"));
+}

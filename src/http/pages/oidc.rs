@@ -28,10 +28,14 @@ type PageResult = Result<HttpResponse, PageError>;
 const LOGIN_AFTER: &str = "derp_login_after";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/oauth2/authorize").get(authorize))
-        .service(web::resource("/oauth2/consent").post(consent_submit))
-        .service(web::resource("/oauth2/logout").get(logout))
-        .service(web::resource("/account/apps/revoke").post(revoke_app));
+    cfg.service(
+        web::resource("/oauth2/authorize")
+            .get(authorize)
+            .post(authorize_post),
+    )
+    .service(web::resource("/oauth2/consent").post(consent_submit))
+    .service(web::resource("/oauth2/logout").get(logout))
+    .service(web::resource("/account/apps/revoke").post(revoke_app));
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -89,6 +93,22 @@ fn scope_text(scope: &str) -> &'static str {
         "orgs" => "See your organizations and your role in each",
         _ => "Other access",
     }
+}
+
+/// `POST /oauth2/authorize` (OpenID Connect Core 3.1.2.1): the same request
+/// as a form body. It changes nothing by itself (the sign-in and consent
+/// forms that follow carry their CSRF tokens), so it is answered with the
+/// GET form of the same request.
+async fn authorize_post(body: web::Bytes) -> HttpResponse {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(url::form_urlencoded::parse(&body))
+        .finish();
+    HttpResponse::SeeOther()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/oauth2/authorize?{query}"),
+        ))
+        .finish()
 }
 
 pub(super) async fn authorize(
