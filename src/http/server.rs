@@ -28,6 +28,7 @@ pub fn app_config(cfg: &mut web::ServiceConfig) {
         .configure(admin::pages::routes)
         .configure(admin::lockouts::page_routes)
         .configure(admin::webhooks::page_routes)
+        .configure(admin::clients::page_routes)
         .configure(pages::routes);
 }
 

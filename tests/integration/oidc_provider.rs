@@ -1205,3 +1205,96 @@ async fn the_authorization_request_may_be_posted_as_a_form() {
     );
     assert_eq!(param(&back, "state").as_deref(), Some("s 1"));
 }
+
+#[tokio::test]
+async fn the_console_registers_rotates_and_deletes_apps() {
+    let app = provider_app().await;
+    crate::admin::admin_token(&app, "boss@example.com").await;
+    app.sign_in_through_pages("boss@example.com").await;
+    let page = |path: &'static str| {
+        let app = &app;
+        async move {
+            let res = app.client.get(app.url(path)).send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (status, html) = page("/admin/clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("(derp.toml)"),
+        "the file's clients are listed"
+    );
+    let csrf = hidden(&html, "csrf_token");
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&path))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = post(
+        "/admin/clients".into(),
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "Wiki".into()),
+            ("redirect_uris", String::new()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("id=\"redirect_uri-error\""),
+        "the field is named"
+    );
+    assert!(html.contains("value=\"Wiki\""), "what was typed is kept");
+    let res = post(
+        "/admin/clients".into(),
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("name", "Wiki".into()),
+            ("redirect_uris", "https://wiki.example.com/cb\n".into()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let html = res.text().await.unwrap();
+    let listed = app
+        .state
+        .oidc
+        .as_ref()
+        .unwrap()
+        .list_clients()
+        .await
+        .unwrap();
+    let id = listed
+        .iter()
+        .find(|c| c.name == "Wiki")
+        .expect("registered")
+        .client_id
+        .clone();
+    assert!(html.contains(&id) && html.contains("shown this once"));
+    let res = post(
+        format!("/admin/clients/{id}/rotate"),
+        vec![("csrf_token", csrf.clone())],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.text().await.unwrap().contains("shown this once"));
+    let res = post(
+        format!("/admin/clients/{id}/delete"),
+        vec![("csrf_token", csrf.clone())],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, html) = page("/admin/clients").await;
+    assert!(html.contains(&format!("{id} is deleted")));
+    assert!(
+        !html.contains(&format!("/admin/clients/{id}/delete")),
+        "no longer listed"
+    );
+}

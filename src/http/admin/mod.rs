@@ -2,6 +2,7 @@
 //! `admin`, and for the JSON API also for `[admin] service_keys`.
 
 pub mod api;
+pub mod clients;
 pub mod lockouts;
 pub mod pages;
 pub mod webhooks;
