@@ -201,7 +201,8 @@ async fn sign_in_renews_the_page_session_and_shows_errors_beside_fields() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let html = res.text().await.unwrap();
     assert!(
-        html.contains("invalid email or password") && html.contains("value=\"page@example.com\"")
+        html.contains("That email and password do not match")
+            && html.contains("value=\"page@example.com\"")
     );
     let res = post_form(
         &app,

@@ -243,3 +243,47 @@ async fn a_light_brand_colour_gets_dark_text_and_darker_links() {
         "{css}"
     );
 }
+
+#[tokio::test]
+async fn sign_in_errors_say_what_to_do_next() {
+    let app = spawn_with(|c| {
+        c.rate_limit.sign_in_per_ip = 2;
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+    })
+    .await;
+    app.sign_up("human@example.com").await;
+    let (_, html) = page(&app, "/login").await;
+    let csrf = hidden(&html, "csrf_token");
+    let mut last = String::new();
+    for _ in 0..3 {
+        let res = app
+            .client
+            .post(app.url("/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("email", "human@example.com"),
+                ("password", "not the password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        last = res.text().await.unwrap();
+        if !last.contains("Too many attempts") {
+            assert!(
+                last.contains(
+                    "That email and password do not match. Check both, or reset your password"
+                ),
+                "{last}"
+            );
+            assert!(
+                !last.contains("invalid email or password"),
+                "not the API's words"
+            );
+        }
+    }
+    assert!(last.contains("Too many attempts. Try again in "), "{last}");
+    assert!(!last.contains("retry in"), "no raw seconds: {last}");
+}

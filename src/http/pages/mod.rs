@@ -93,13 +93,45 @@ impl FormErrors {
             }
             other => Self {
                 fields: BTreeMap::new(),
-                form: Some(other.to_string()),
+                form: Some(human_error(other)),
             },
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.form.is_none()
+    }
+}
+
+/// A refusal as a person reads it, with what to do next (the API keeps its
+/// codes and terse messages).
+pub fn human_error(e: &AuthError) -> String {
+    match e {
+        AuthError::InvalidCredentials => {
+            "That email and password do not match. Check both, or reset your password below."
+                .into()
+        }
+        AuthError::EmailNotConfirmed => "Confirm your email address first: open the link in the email we sent you. No email? Sign up again with the same address to get a new one.".into(),
+        AuthError::AccountDisabled => {
+            "This account is disabled. Ask the team that runs this service to enable it.".into()
+        }
+        AuthError::InvalidMfaCode => {
+            "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code.".into()
+        }
+        AuthError::RateLimited { retry_after } => {
+            format!("Too many attempts. Try again in {}.", wait_text(*retry_after))
+        }
+        other => capitalise(&other.to_string()),
+    }
+}
+
+/// `retry_after` seconds as "12 seconds", "1 minute", "15 minutes".
+fn wait_text(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "a second".into(),
+        2..=59 => format!("{seconds} seconds"),
+        60..=119 => "a minute".into(),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
     }
 }
 
