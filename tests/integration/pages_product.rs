@@ -287,3 +287,35 @@ async fn sign_in_errors_say_what_to_do_next() {
     assert!(last.contains("Too many attempts. Try again in "), "{last}");
     assert!(!last.contains("retry in"), "no raw seconds: {last}");
 }
+
+#[tokio::test]
+async fn the_only_owner_is_not_offered_a_leave_that_would_fail() {
+    let app = app_with("#4f46e5").await;
+    let owner = app.sign_up("only-owner@example.com").await;
+    let token = owner["tokens"]["access_token"].as_str().unwrap();
+    let res = app
+        .post_bearer(
+            "/api/v1/orgs",
+            token,
+            serde_json::json!({"name": "Solo", "slug": "solo"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    app.sign_in_through_pages("only-owner@example.com").await;
+    let (status, html) = page(&app, "/orgs/solo").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("You are the only owner"), "{html}");
+    assert!(!html.contains("action=\"/orgs/solo/leave\""));
+    // With a second owner, leaving is offered again.
+    app.sign_up("second@example.com").await;
+    let res = app
+        .post_bearer(
+            "/api/v1/orgs/solo/members",
+            token,
+            serde_json::json!({"email": "second@example.com", "role": "owner"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (_, html) = page(&app, "/orgs/solo").await;
+    assert!(html.contains("action=\"/orgs/solo/leave\""));
+}

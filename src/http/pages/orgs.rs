@@ -160,6 +160,9 @@ struct OrgPage {
     org: OrgView,
     role: OrgRole,
     role_is_owner: bool,
+    /// The caller is the org's only owner: leaving would orphan it, so the
+    /// page says what to do instead of offering "Leave".
+    sole_owner: bool,
     can_manage: bool,
     active: bool,
     me: String,
@@ -181,7 +184,7 @@ async fn render_org(
         .orgs
         .access(slug, &me.user_id, OrgRole::Member)
         .await?;
-    let members = ctx
+    let members: Vec<MemberRow> = ctx
         .state
         .orgs
         .members(&org.id, &actor(&ctx, &me), None, MAX_PAGE)
@@ -196,6 +199,10 @@ async fn render_org(
         })
         .collect();
     let can_manage = role >= OrgRole::Admin;
+    // Known only when the whole member list is on the page.
+    let sole_owner = role == OrgRole::Owner
+        && (members.len() as i64) < MAX_PAGE
+        && members.iter().filter(|m| m.role == OrgRole::Owner).count() == 1;
     let invitations = if can_manage {
         ctx.state
             .orgs
@@ -221,6 +228,7 @@ async fn render_org(
         c: ctx.chrome(&org.name),
         active: me.org_id.as_deref() == Some(org.id.as_str()),
         role_is_owner: role == OrgRole::Owner,
+        sole_owner,
         can_manage,
         role,
         me: me.user_id.clone(),
