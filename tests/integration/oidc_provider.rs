@@ -989,8 +989,50 @@ fn file_of(app: &TestApp) -> std::path::PathBuf {
     app._dir.path().join("derp.toml")
 }
 
+/// A TLS front on `listener` forwarding to `127.0.0.1:upstream`, with a
+/// certificate made for this test; returns the certificate (PEM) for the
+/// client to trust.
+fn tls_front(listener: std::net::TcpListener, upstream: u16) -> String {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let pem = made.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![made.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    pem
+}
+
 /// openid-client 6.8.9, the certified relying-party library, with every
-/// check on (only plain http allowed): discovery, the code flow with PKCE,
+/// check on and no option relaxed, against derp behind TLS (the library
+/// speaks https only): discovery, the code flow with PKCE,
 /// state and nonce through the hosted pages, id_token validation (issuer,
 /// audience, nonce, signature through the JWKS), userinfo, refresh,
 /// introspection, revocation and RP-initiated logout.
@@ -1005,13 +1047,29 @@ async fn openid_client_signs_in_with_every_check_on() {
             "openid-client is not installed: run ./test.sh (it runs `npm ci` in tests/oidc-client)"
         );
     }
-    let app = provider_app().await;
+    // derp's public URL is the TLS front's.
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let public = format!("https://127.0.0.1:{}", front.local_addr().unwrap().port());
+    let public_url = public.clone();
+    let app = spawn_with(move |c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+        c.server.public_url = Some(public_url);
+        c.oidc_provider = Some(toml::from_str(provider_toml()).expect("provider config"));
+    })
+    .await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let ca = app._dir.path().join("front.pem");
+    std::fs::write(&ca, tls_front(front, port)).unwrap();
     let user = app.sign_up("certified@example.com").await;
-    let base = app.base.clone();
+    let base = public.clone();
     // The server runs on this test's thread: node waits on another.
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg(format!("{dir}/rp.mjs"))
+            .env("NODE_EXTRA_CA_CERTS", &ca)
             .env("DERP_URL", &base)
             .env("CLIENT_ID", "app")
             .env("CLIENT_SECRET", SECRET)
@@ -1030,7 +1088,7 @@ async fn openid_client_signs_in_with_every_check_on() {
         String::from_utf8_lossy(&out.stderr)
     );
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(seen["issuer"], app.base.as_str());
+    assert_eq!(seen["issuer"], public.as_str());
     assert_eq!(seen["id_token_claims"]["sub"], user["user"]["id"]);
     assert_eq!(seen["id_token_claims"]["aud"], "app");
     assert_eq!(seen["userinfo"]["email"], "certified@example.com");

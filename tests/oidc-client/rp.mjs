@@ -1,8 +1,8 @@
 // A relying party on openid-client 6.8.9 (the certified library, strict by
 // default) signing a user in through derp as its OpenID Connect provider.
-// The browser is driven with plain HTTP through derp's hosted pages. The
-// only option set is allowInsecureRequests: derp listens on plain http in
-// the tests; every check of the protocol stays on.
+// The browser is driven with HTTP requests through derp's hosted pages.
+// derp is reached over https (the test puts a TLS front before it and trusts
+// its certificate through NODE_EXTRA_CA_CERTS): no option is relaxed.
 //
 // env: DERP_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, POST_LOGOUT_URI,
 //      EMAIL, PASSWORD. Prints one JSON object of what it saw.
@@ -68,7 +68,6 @@ const config = await client.discovery(
   env('CLIENT_ID'),
   undefined,
   client.ClientSecretBasic(env('CLIENT_SECRET')),
-  { execute: [client.allowInsecureRequests] },
 );
 
 const verifier = client.randomPKCECodeVerifier();
