@@ -319,3 +319,70 @@ async fn the_only_owner_is_not_offered_a_leave_that_would_fail() {
     let (_, html) = page(&app, "/orgs/solo").await;
     assert!(html.contains("action=\"/orgs/solo/leave\""));
 }
+
+#[tokio::test]
+async fn an_unconfirmed_address_is_offered_a_new_link_that_keeps_the_app() {
+    let app = spawn_with(|c| {
+        c.hosted.allowed_redirect_urls = vec!["https://app.example.com/auth/".into()];
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = true;
+    })
+    .await;
+    let res = app
+        .post(
+            "/api/v1/auth/sign-up",
+            serde_json::json!({"email": "later@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    app.mails_to("later@example.com", 1).await;
+    let path = format!("/login?redirect_to={}", urlencode(APP));
+    let (_, html) = page(&app, &path).await;
+    let csrf = hidden(&html, "csrf_token");
+    let res = app
+        .client
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "later@example.com"),
+            ("password", PASSWORD),
+            ("redirect_to", APP),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Confirm your email address first"), "{html}");
+    assert!(
+        html.contains("formaction=\"/confirm/resend\""),
+        "a way forward"
+    );
+    let res = app
+        .client
+        .post(app.url("/confirm/resend"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "later@example.com"),
+            ("redirect_to", APP),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("a new confirmation link is on its way")
+    );
+    let mails = app.mails_to("later@example.com", 2).await;
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails[1].text.contains("/confirm?") && mails[1].text.contains(&urlencode(APP)),
+        "the new link keeps the app: {}",
+        mails[1].text
+    );
+}

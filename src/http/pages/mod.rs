@@ -111,7 +111,7 @@ pub fn human_error(e: &AuthError) -> String {
             "That email and password do not match. Check both, or reset your password below."
                 .into()
         }
-        AuthError::EmailNotConfirmed => "Confirm your email address first: open the link in the email we sent you. No email? Sign up again with the same address to get a new one.".into(),
+        AuthError::EmailNotConfirmed => "Confirm your email address first: open the link in the email we sent you, or ask for a new one.".into(),
         AuthError::AccountDisabled => {
             "This account is disabled. Ask the team that runs this service to enable it.".into()
         }

@@ -26,6 +26,8 @@ pub(super) struct LoginPage {
     /// The code page, after a sign-in refused for an unconfirmed email
     /// with a backend that mails codes.
     confirm_url: Option<String>,
+    /// A sign-in refused for an unconfirmed email (links): offer a new one.
+    resend: bool,
 }
 
 pub(super) fn login_view(
@@ -45,6 +47,7 @@ pub(super) fn login_view(
         magic_link: native.enable_magic_link,
         signup: native.enable_signup,
         confirm_url: None,
+        resend: false,
     }
 }
 
@@ -99,8 +102,10 @@ pub(super) async fn login_submit(
             let confirm_url = (matches!(e, AuthError::EmailNotConfirmed)
                 && ctx.state.backend.mails_codes())
             .then(|| format!("/confirm{}", ret.query_with(&[("email", &email_raw)])));
+            let resend = matches!(e, AuthError::EmailNotConfirmed) && confirm_url.is_none();
             let mut page = login_view(&mut ctx, email_raw, errors, ret);
             page.confirm_url = confirm_url;
+            page.resend = resend;
             ctx.render(status, &page)
         }
     }

@@ -225,11 +225,12 @@ pub(super) async fn confirm_code_submit(
     }
 }
 
-/// `POST /confirm/resend` from the code page: a new code (backends that
-/// mail codes); the same answer whether or not the email waits for one.
+/// `POST /confirm/resend`: a new code (from the code page, backends that
+/// mail codes) or a new link (from the sign-in page, refused for an
+/// unconfirmed email); the same answer whether or not the email waits.
 pub(super) async fn resend_submit(PageForm { mut ctx, form }: PageForm<EmailForm>) -> PageResult {
     if !ctx.state.backend.mails_codes() {
-        return Err(PageError::NotFound);
+        return resend_link(ctx, form).await;
     }
     let ret = form.ret.validate(&ctx)?;
     let email_raw = form.email.clone().unwrap_or_default();
@@ -252,4 +253,34 @@ pub(super) async fn resend_submit(PageForm { mut ctx, form }: PageForm<EmailForm
     };
     let page = confirm_code_view(&mut ctx, email_raw, CONFIRM_CODE_TEXT.into(), errors, ret);
     ctx.render(status, &page)
+}
+
+/// A new confirmation link, carrying the app the user came from.
+async fn resend_link(mut ctx: Ctx, form: EmailForm) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    let link_base = format!("{}/confirm{}", ctx.state.config.public_url(), ret.query());
+    let attempt = async {
+        let email = parse_email(&form.email)?;
+        ctx.state
+            .accounts
+            .resend_confirmation(email, Some(link_base), &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(()) => super::check_your_email(
+            &mut ctx,
+            &ret,
+            "If this address is waiting for confirmation, a new confirmation link is on its way.",
+        ),
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            let page = super::sign_in::login_view(
+                &mut ctx,
+                form.email.clone().unwrap_or_default(),
+                errors,
+                ret,
+            );
+            ctx.render(status, &page)
+        }
+    }
 }
