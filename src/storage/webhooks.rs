@@ -133,19 +133,32 @@ fn emit(
         if changed == 1 {
             return Ok(());
         }
-        return write_event(conn, event_type, object, at, &data);
+        return write_event(
+            conn,
+            event_type,
+            object,
+            at,
+            &data,
+            &takers(conn, event_type)?,
+        );
     }
-    let takers = endpoint_filters(conn)?
-        .into_iter()
-        .filter(|(_, f)| f.matches(event_type))
-        .count();
-    if takers == 0 {
+    let endpoints = takers(conn, event_type)?;
+    if endpoints.is_empty() {
         return Ok(());
     }
     match data()? {
-        Some(data) => write_event(conn, event_type, object, at, &data),
+        Some(data) => write_event(conn, event_type, object, at, &data, &endpoints),
         None => Ok(()),
     }
+}
+
+/// The ids of the endpoints whose filter takes `event_type`.
+fn takers(conn: &Conn, event_type: &str) -> StorageResult<Vec<String>> {
+    Ok(endpoint_filters(conn)?
+        .into_iter()
+        .filter(|(_, f)| f.matches(event_type))
+        .map(|(id, _)| id)
+        .collect())
 }
 
 fn write_event(
@@ -154,16 +167,12 @@ fn write_event(
     object: &str,
     at: i64,
     data: &serde_json::Value,
+    endpoints: &[String],
 ) -> StorageResult<()> {
-    let endpoints: Vec<String> = endpoint_filters(conn)?
-        .into_iter()
-        .filter(|(_, f)| f.matches(event_type))
-        .map(|(id, _)| id)
-        .collect();
     if endpoints.is_empty() {
         return Ok(());
     }
-    let event_id = insert_event(conn, event_type, data, at, &endpoints)?;
+    let event_id = insert_event(conn, event_type, data, at, endpoints)?;
     if !event_type.ends_with(".deleted") && !event_type.ends_with(".removed") {
         IN_TX.with(|m| m.borrow_mut().insert(object.to_string(), event_id));
     }

@@ -301,6 +301,18 @@ await step("an admin finds a user, disables them and sees the audit entry", asyn
   await shot(a, "15-admin-orgs");
   await a.click("text=Rocket Team");
   await shot(a, "16-admin-org");
+  // Webhooks: an endpoint made in the console, its secret shown once.
+  await a.goto(`${derpUrl}/admin/webhooks`);
+  await a.fill("#name", "billing-app-with-a-rather-long-name");
+  await a.fill("#url", "http://127.0.0.1:9/hooks/derp/a-long-path/that-should-wrap-on-a-phone");
+  await a.fill("#events", "user.*, org.member.added");
+  await a.click("text=Create endpoint");
+  await a.waitForSelector("text=Signing secret: shown this once.");
+  await shot(a, "17a-admin-webhook");
+  await a.goto(`${derpUrl}/admin/webhooks`);
+  await shot(a, "17b-admin-webhooks");
+  await a.goto(`${derpUrl}/admin/clients`);
+  await shot(a, "17c-admin-clients");
   await a.goto(`${derpUrl}/admin/outbox`);
   expect(await a.isVisible("text=sent"), "the outbox shows sent mail");
   await shot(a, "17-admin-outbox");

@@ -235,7 +235,7 @@ impl Deliverer {
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
             .body(c.payload.clone());
-        let response = match request.send().await {
+        let mut response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 return Attempt {
@@ -246,7 +246,6 @@ impl Deliverer {
         };
         let status = response.status().as_u16();
         let mut body = Vec::new();
-        let mut response = response;
         let mut error = None;
         loop {
             match response.chunk().await {
