@@ -7,6 +7,7 @@ HTTP (127.0.0.1 only), parsing wrk's output and printing the table.
     helper.py seed-users   TARGET BASE PREFIX N
     helper.py tokens       TARGET BASE PREFIX N_USERS COUNT KIND OUT
     helper.py report WORKDIR                print the table
+    helper.py median-rps WORKDIR TARGET TEST  print the median req/s of TEST's runs so far
     helper.py next-cursor URL TOKEN         print the next page's cursor (scale.sh)
     helper.py scale-report WORKDIR          print scale.sh's table
 
@@ -134,6 +135,17 @@ def parse_wrk(path: Path) -> dict | None:
         text = path.read_text(errors="replace")
     except OSError:
         return None
+    fixed = re.search(r"^requests=\S+ rate=.*$", text, re.M)
+    if fixed:  # examples/fixed_rate.rs: key=value pairs on one line
+        kv = dict(x.split("=", 1) for x in fixed.group(0).split())
+        return {
+            "rps": float(kv["rate"]),
+            "p50": float(kv["p50_ms"]),
+            "p99": float(kv["p99_ms"]),
+            "non2xx": int(kv["non2xx"]),
+            "sock": int(kv["errors"]),
+            "requests": int(kv["requests"]),
+        }
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     if not m:
         return None
@@ -308,12 +320,23 @@ def cmd_report(workdir: str) -> int:
     row("  /session req/s under flood", {t: r(t, "mixed_session").med("rps") for t in targets}, digits=0)
     row("  sign-ins/s during flood", {t: r(t, "mixed_signin").med("rps") for t in targets}, digits=1)
 
+    section("fair share: /session at a fixed rate (half its solo req/s) with a sign-in flood")
+    fs = {t: r(t, "fair_session") for t in targets}
+    row("  /session fixed rate asked (req/s)", {t: f(f"{t}.fair_rate") for t in targets}, digits=0)
+    row("  /session req/s served", {t: fs[t].med("rps") for t in targets}, digits=0)
+    row("  /session p99, from the intended send time (ms)", {t: fs[t].med("p99") for t in targets})
+    fsi = {t: r(t, "fair_signin").med("rps") for t in targets}
+    row(f"  sign-ins/s at the same time (c={ch})", fsi, digits=1)
+    row("  sign-ins / their solo rate", {t: _ratio(fsi.get(t, float('nan')), si.get(t, float('nan')), pct=True)
+                                         or "—" for t in targets}, ratio=False)
+
     section("memory (server process)")
     row("peak RSS sampled under load (MiB)", {t: f(f"{t}.rss_peak_kb") / 1024 for t in targets}, digits=1)
     row("VmHWM at end (MiB)", {t: f(f"{t}.vmhwm_kb") / 1024 for t in targets}, digits=1)
 
     section("errors over all runs (non-2xx / socket errors / requests)")
-    for test in ("signup", "signin", "refresh", "session", "healthz", "login", "mixed_signin", "mixed_session"):
+    for test in ("signup", "signin", "refresh", "session", "healthz", "login", "mixed_signin", "mixed_session",
+                 "fair_signin", "fair_session"):
         vals = {}
         for t in targets:
             runs = r(t, test)
@@ -372,6 +395,12 @@ def cmd_report(workdir: str) -> int:
 
 
 # --- scale.sh -----------------------------------------------------------------
+
+
+def cmd_median_rps(workdir: str, target: str, test: str) -> int:
+    """Prints the median req/s of one load's runs so far (nan if none)."""
+    print(Runs(Path(workdir), target, test).med("rps"))
+    return 0
 
 
 def cmd_next_cursor(url: str, token: str) -> int:
@@ -455,6 +484,7 @@ def main(argv: list[str]) -> int:
         "seed-users": cmd_seed_users,
         "tokens": cmd_tokens,
         "report": cmd_report,
+        "median-rps": cmd_median_rps,
         "next-cursor": cmd_next_cursor,
         "scale-report": cmd_scale_report,
     }

@@ -117,9 +117,10 @@ put derp.commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unk
 
 # ---------------------------------------------------------------- build ---
 log "building derp (cargo build --release; log: $WORK/cargo.log)"
-(cd "$ROOT" && timeout 1800 cargo build --release --bin derp --example argon2_cost) >"$WORK/cargo.log" 2>&1 \
+(cd "$ROOT" && timeout 1800 cargo build --release --bin derp --example argon2_cost --example fixed_rate) >"$WORK/cargo.log" 2>&1 \
   || die "cargo build --release failed: $(grep -m1 '^error' "$WORK/cargo.log" || tail -1 "$WORK/cargo.log")"
 DERP_BIN=$ROOT/target/release/derp
+FIXED_RATE=$ROOT/target/release/examples/fixed_rate
 put derp.version "$("$DERP_BIN" --version 2>/dev/null | awk '{print $NF}' || true)"
 
 log "timing one argon2id hash (examples/argon2_cost.rs)"
@@ -252,6 +253,29 @@ EOF
     for p in "${PIDS[@]}"; do [[ $p == "$flood" ]] || keep+=("$p"); done
     PIDS=("${keep[@]}")
   done
+
+  # Fair share: /session at a fixed rate, half of its median solo rate in
+  # this run (examples/fixed_rate.rs, open loop: latency from the intended
+  # send time), while sign-ins flood at c=C_HASH.
+  local solo fair
+  solo=$(python3 "$HELPER" median-rps "$WORK" "$name" session)
+  fair=$(python3 -c "import sys; v=float(sys.argv[1]); print(int(v/2) if v==v else 0)" "$solo")
+  put "$name.fair_rate" "$fair"
+  if [[ $fair -gt 0 ]]; then
+    for run in $(seq "$RUNS"); do
+      log "$name: /session at $fair req/s with a sign-in flood, run $run/$RUNS"
+      run_wrk "$WORK/wrk/$name.fair_signin.$run.txt" "$C_HASH" 1 "$base/" \
+        "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix" &
+      local flood=$!
+      PIDS+=($flood)
+      timeout -k 5 "$WRK_TIMEOUT" "$FIXED_RATE" "${base#http://}" "$session_path" "$fair" "$DURATION" 64 \
+        "Authorization: Bearer $tok" >"$WORK/wrk/$name.fair_session.$run.txt" 2>&1 || true
+      wait "$flood" || true
+      local keep=() p
+      for p in "${PIDS[@]}"; do [[ $p == "$flood" ]] || keep+=("$p"); done
+      PIDS=("${keep[@]}")
+    done
+  fi
 
   kill -0 "$pid" 2>/dev/null || { log "$name: the server died during the run"; return 1; }
   put "$name.vmhwm_kb" "$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")"

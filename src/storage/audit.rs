@@ -1,5 +1,6 @@
 //! The audit log, written in the same transaction as the change it records.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult};
 use rusqlite::params;
 
@@ -21,7 +22,7 @@ pub fn record(conn: &Conn, at: i64, e: &AuditEvent<'_>) -> StorageResult<()> {
     } else {
         e.detail.to_string()
     };
-    conn.execute(
+    conn.exec(
         "INSERT INTO audit_log (at, action, actor_id, user_id, org_id, target, ip, user_agent, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![at, e.action, e.actor_id, e.user_id, e.org_id, e.target, e.ip, e.user_agent, detail],

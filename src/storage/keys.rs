@@ -1,5 +1,6 @@
 //! Signing keys for access tokens.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult};
 use rusqlite::params;
 
@@ -22,7 +23,7 @@ impl std::fmt::Debug for KeyRow {
 }
 
 pub fn insert(conn: &Conn, k: &KeyRow) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![k.kid, k.alg, k.private_der, k.created_at, k.retired_at],
     )?;
@@ -50,7 +51,7 @@ pub fn usable(conn: &Conn, retired_after: i64) -> StorageResult<Vec<KeyRow>> {
 
 /// Retires every active key (they keep verifying until their tokens expire).
 pub fn retire_all(conn: &Conn, now: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
         [now],
     )?)
@@ -65,7 +66,7 @@ pub fn all(conn: &Conn) -> StorageResult<Vec<(String, Vec<u8>)>> {
 
 /// Replaces the stored private part of `kid`.
 pub fn set_private(conn: &Conn, kid: &str, private: &[u8]) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE signing_keys SET private_der = ?2 WHERE kid = ?1",
         params![kid, private],
     )?;

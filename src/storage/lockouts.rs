@@ -2,6 +2,7 @@
 //! (one row per pair), and per address from every source (the row whose
 //! source is [`ADDRESS`]).
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use rusqlite::{Row, params};
 
@@ -112,12 +113,12 @@ pub fn record_failure(
 ) -> StorageResult<Counted> {
     let window = limits.lock_secs;
     // Forget stale, unlocked rows so the table stays small.
-    conn.execute(
+    conn.exec(
         "DELETE FROM sign_in_lockouts
           WHERE last_failure_at < ?1 AND (locked_until IS NULL OR locked_until <= ?2)",
         params![now - window, now],
     )?;
-    conn.execute(
+    conn.exec(
         "INSERT INTO sign_in_lockouts (email, source, failures, first_failure_at, last_failure_at)
          VALUES (?1, ?2, 1, ?3, ?3)
          ON CONFLICT (email, source) DO UPDATE SET
@@ -139,7 +140,7 @@ pub fn record_failure(
         limits.lock_secs,
     )?;
     let address = if limits.per_address > 0 {
-        conn.execute(
+        conn.exec(
             "INSERT INTO sign_in_lockouts (email, source, failures, first_failure_at, last_failure_at)
              VALUES (?1, '*', 1, ?2, ?2)
              ON CONFLICT (email, source) DO UPDATE SET
@@ -180,7 +181,7 @@ fn lock_at(
     lock_secs: i64,
 ) -> StorageResult<()> {
     if threshold > 0 {
-        conn.execute(
+        conn.exec(
             "UPDATE sign_in_lockouts SET locked_until = ?3 + ?4
               WHERE email = ?1 AND source = ?2 AND failures >= ?5 AND locked_until IS NULL",
             params![email, source, now, lock_secs, threshold],
@@ -192,7 +193,7 @@ fn lock_at(
 /// Forgets the failures of `email` from `source` (a sign-in from there
 /// passed); the per-address brake keeps counting. True when there was a row.
 pub fn clear_source(conn: &Conn, email: &str, source: &str) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM sign_in_lockouts WHERE email = ?1 AND source = ?2",
         [email, source],
     )? > 0)
@@ -200,7 +201,7 @@ pub fn clear_source(conn: &Conn, email: &str, source: &str) -> StorageResult<boo
 
 /// Forgets every failure and lock of `email`; true when there was a row.
 pub fn clear(conn: &Conn, email: &str) -> StorageResult<bool> {
-    Ok(conn.execute("DELETE FROM sign_in_lockouts WHERE email = ?1", [email])? > 0)
+    Ok(conn.exec("DELETE FROM sign_in_lockouts WHERE email = ?1", [email])? > 0)
 }
 
 /// Locks in force at `now` (per source and per address), the most recent

@@ -2,6 +2,7 @@
 //! sign-in (`mfa_token`s). Secrets arrive here already sealed; codes and
 //! tokens only as hashes.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use rusqlite::params;
 
@@ -35,7 +36,7 @@ fn factor_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FactorRow> {
 }
 
 pub fn insert_factor(conn: &Conn, f: &FactorRow) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO mfa_factors (id, user_id, type, name, secret_sealed, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -82,7 +83,7 @@ pub fn has_active_factor(conn: &Conn, user_id: &str) -> StorageResult<bool> {
 }
 
 pub fn confirm_factor(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE mfa_factors SET confirmed_at = ?2 WHERE id = ?1 AND confirmed_at IS NULL",
         params![id, now],
     )?;
@@ -93,7 +94,7 @@ pub fn confirm_factor(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 /// UPDATE: a step not newer than the last accepted one (a replay, even
 /// concurrent) changes nothing and answers false.
 pub fn use_totp_step(conn: &Conn, id: &str, step: i64, now: i64) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE mfa_factors SET last_used_step = ?2, last_used_at = ?3
          WHERE id = ?1 AND (last_used_step IS NULL OR last_used_step < ?2)",
         params![id, step, now],
@@ -101,7 +102,7 @@ pub fn use_totp_step(conn: &Conn, id: &str, step: i64, now: i64) -> StorageResul
 }
 
 pub fn delete_factor(conn: &Conn, user_id: &str, id: &str) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM mfa_factors WHERE id = ?1 AND user_id = ?2",
         params![id, user_id],
     )? == 1)
@@ -109,7 +110,7 @@ pub fn delete_factor(conn: &Conn, user_id: &str, id: &str) -> StorageResult<bool
 
 /// Drops pending (never verified) factors of the user older than `before`.
 pub fn delete_stale_pending(conn: &Conn, user_id: &str, before: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM mfa_factors WHERE user_id = ?1 AND confirmed_at IS NULL AND created_at < ?2",
         params![user_id, before],
     )?)
@@ -119,12 +120,12 @@ pub fn delete_stale_pending(conn: &Conn, user_id: &str, before: i64) -> StorageR
 /// answers how many verified factors there were.
 pub fn delete_all_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
     let active = active_factors(conn, user_id)?.len();
-    conn.execute("DELETE FROM mfa_factors WHERE user_id = ?1", [user_id])?;
-    conn.execute(
+    conn.exec("DELETE FROM mfa_factors WHERE user_id = ?1", [user_id])?;
+    conn.exec(
         "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
         [user_id],
     )?;
-    conn.execute("DELETE FROM mfa_challenges WHERE user_id = ?1", [user_id])?;
+    conn.exec("DELETE FROM mfa_challenges WHERE user_id = ?1", [user_id])?;
     Ok(active)
 }
 
@@ -144,7 +145,7 @@ pub fn replace_recovery_codes(
     hashes: &[String],
     now: i64,
 ) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
         [user_id],
     )?;
@@ -158,7 +159,7 @@ pub fn replace_recovery_codes(
 }
 
 pub fn delete_recovery_codes(conn: &Conn, user_id: &str) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "DELETE FROM mfa_recovery_codes WHERE user_id = ?1",
         [user_id],
     )?;
@@ -173,7 +174,7 @@ pub fn use_recovery_code(
     code_hash: &str,
     now: i64,
 ) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE mfa_recovery_codes SET used_at = ?3
          WHERE id = (SELECT id FROM mfa_recovery_codes
                      WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL LIMIT 1)
@@ -209,7 +210,7 @@ pub fn insert_challenge(
     c: &ChallengeRow,
     now: i64,
 ) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO mfa_challenges (token_hash, user_id, method, amr, created_at, expires_at, purpose)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -263,7 +264,7 @@ pub fn spend_challenge(
     max_failures: i64,
     now: i64,
 ) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE mfa_challenges SET used_at = ?2
          WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2 AND failures < ?3",
         params![token_hash, now, max_failures],
@@ -272,5 +273,5 @@ pub fn spend_challenge(
 
 /// Forgets challenges that expired before `before`.
 pub fn prune_challenges(conn: &Conn, before: i64) -> StorageResult<usize> {
-    Ok(conn.execute("DELETE FROM mfa_challenges WHERE expires_at < ?1", [before])?)
+    Ok(conn.exec("DELETE FROM mfa_challenges WHERE expires_at < ?1", [before])?)
 }

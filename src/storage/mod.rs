@@ -27,6 +27,7 @@ pub mod webhooks;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::TransactionBehavior;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub type Conn = rusqlite::Connection;
@@ -58,11 +59,174 @@ impl From<rusqlite::Error> for StorageError {
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
-/// The database: a pool of connections to one SQLite file.
+/// The database: a pool of connections to one SQLite file for reads, and
+/// one connection of its own for writes.
+///
+/// SQLite lets one transaction write at a time, and a commit costs more than
+/// the few statements of a typical write. Writes therefore queue: whoever
+/// holds the write connection takes every write waiting and runs them in
+/// one `BEGIN IMMEDIATE` transaction, each inside a savepoint of its own (a
+/// write that fails is rolled back alone, as if it had run by itself), then
+/// commits once and only then answers each of them (group commit). Under
+/// light load a batch holds one write; under many concurrent writes, one
+/// commit serves many. Writers of this process never race for SQLite's lock
+/// (whose busy handler sleeps whole milliseconds); other processes (the
+/// command line beside a running server) still meet the busy timeout.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    writer: Arc<Writer>,
     path: PathBuf,
+}
+
+/// The write connection and the writes waiting for it.
+struct Writer {
+    conn: Mutex<Conn>,
+    queue: Mutex<Vec<Box<dyn Job>>>,
+}
+
+/// At most this many writes share one transaction.
+const MAX_BATCH: usize = 256;
+
+/// One queued write: runs inside the batch's transaction and answers its
+/// caller, at once when it failed, after the commit when it succeeded.
+trait Job: Send {
+    fn run(self: Box<Self>, conn: &Conn) -> Ran;
+    /// Answers with an error without running (no transaction could start).
+    fn fail(self: Box<Self>, why: &str);
+}
+
+/// Answers a write that succeeded once the commit's outcome is known
+/// (`Some` = why the commit failed).
+type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+
+enum Ran {
+    /// Succeeded: answer after the commit.
+    Done(Answer),
+    /// Failed and answered: roll its savepoint back.
+    Failed,
+}
+
+struct WriteJob<T, E, F> {
+    f: F,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<T, E, F> Job for WriteJob<T, E, F>
+where
+    T: Send + 'static,
+    E: From<StorageError> + Send + 'static,
+    F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Conn) -> Ran {
+        let Self { f, reply } = *self;
+        match f(conn) {
+            Ok(value) => Ran::Done(Box::new(move |commit_failed: Option<&str>| {
+                let answer = match commit_failed {
+                    None => Ok(value),
+                    Some(why) => Err(E::from(StorageError::Other(why.to_string()))),
+                };
+                let _ = reply.send(answer);
+            })),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                Ran::Failed
+            }
+        }
+    }
+
+    fn fail(self: Box<Self>, why: &str) {
+        let _ = self
+            .reply
+            .send(Err(E::from(StorageError::Other(why.to_string()))));
+    }
+}
+
+impl Writer {
+    /// Runs every queued write, in batches, on the write connection. Called
+    /// once per queued write; a call that finds the queue empty (an earlier
+    /// call took its write along) returns at once.
+    fn drain(&self) {
+        let conn = lock(&self.conn);
+        loop {
+            let batch: Vec<Box<dyn Job>> = {
+                let mut queue = lock(&self.queue);
+                let n = queue.len().min(MAX_BATCH);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            run_batch(&conn, batch);
+        }
+    }
+}
+
+/// One transaction for a batch of writes; see [`Db`].
+fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
+    let mut jobs = jobs.into_iter();
+    let mut done: Vec<Answer> = Vec::new();
+    if !conn.is_autocommit() {
+        // Left open by a panic outside any write: nothing in it was answered.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    'transaction: loop {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let why = format!("cannot start a write transaction: {e}");
+            for job in jobs.by_ref() {
+                job.fail(&why);
+            }
+            break 'transaction;
+        }
+        for job in jobs.by_ref() {
+            if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+                job.fail(&format!("cannot start a savepoint: {e}"));
+                continue;
+            }
+            webhooks::begin_write();
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
+            if conn.is_autocommit() {
+                // SQLite ended the whole transaction (an I/O error, a full
+                // disk): the writes before this one are lost with it.
+                let why = "the write transaction was rolled back";
+                for answer in done.drain(..) {
+                    answer(Some(why));
+                }
+                if let Ok(Ran::Done(answer)) = ran {
+                    answer(Some(why));
+                }
+                sessions::settle();
+                webhooks::settle(false);
+                continue 'transaction;
+            }
+            match ran {
+                Ok(Ran::Done(answer)) => {
+                    done.push(answer);
+                    if let Err(e) = conn.execute_batch("RELEASE write") {
+                        tracing::error!(error = %e, "cannot release a savepoint");
+                    }
+                }
+                // Failed, or panicked (its caller sees the reply dropped).
+                Ok(Ran::Failed) | Err(_) => {
+                    if let Err(e) = conn.execute_batch("ROLLBACK TO write; RELEASE write") {
+                        tracing::error!(error = %e, "cannot roll back a savepoint");
+                    }
+                }
+            }
+        }
+        let committed = conn.execute_batch("COMMIT");
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        // Committed or rolled back: other connections now see the change.
+        sessions::settle();
+        webhooks::settle(committed.is_ok());
+        let why = committed.err().map(|e| format!("cannot commit: {e}"));
+        for answer in done.drain(..) {
+            answer(why.as_deref());
+        }
+        break 'transaction;
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -95,22 +259,23 @@ impl Db {
         create_private_dir(data_dir)?;
         let path = data_dir.join("derp.db");
         create_private_file(&path)?;
-        let manager = SqliteConnectionManager::file(&path).with_init(|c| {
-            c.execute_batch(
-                "PRAGMA busy_timeout = 5000;
-                 PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
-                 PRAGMA foreign_keys = ON;
-                 PRAGMA temp_store = MEMORY;",
-            )
-        });
+        let manager = SqliteConnectionManager::file(&path).with_init(|c| configure(c));
+        let writer = Conn::open(&path)?;
+        configure(&writer)?;
         let pool = r2d2::Pool::builder()
             .max_size(8)
             // A local file does not drop connections: no query per checkout.
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        Ok(Self { pool, path })
+        Ok(Self {
+            pool,
+            writer: Arc::new(Writer {
+                conn: Mutex::new(writer),
+                queue: Mutex::new(Vec::new()),
+            }),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -142,21 +307,29 @@ impl Db {
         .map_err(|e| E::from(StorageError::Other(format!("blocking task failed: {e}"))))?
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction, off the async workers:
-    /// committed when `f` returns `Ok`, rolled back otherwise.
+    /// Runs `f` in a write transaction, off the async workers: its changes
+    /// are committed when `f` returns `Ok` (and the answer comes after the
+    /// commit), rolled back otherwise. Writes made at the same time may
+    /// share the transaction (see [`Db`]); each sees the ones before it.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
         F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(StorageError::from)?;
-            Self::write_blocking(&mut conn, f)
-        })
-        .await
-        .map_err(|e| E::from(StorageError::Other(format!("blocking task failed: {e}"))))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        lock(&self.writer.queue).push(Box::new(WriteJob { f, reply }));
+        let writer = self.writer.clone();
+        // The queue is drained by whichever task holds the connection; this
+        // one may find its write already done.
+        let drained = tokio::task::spawn_blocking(move || writer.drain()).await;
+        match answer.await {
+            Ok(result) => result,
+            Err(_) => Err(E::from(StorageError::Other(match drained {
+                Err(e) => format!("write task failed: {e}"),
+                Ok(()) => "the write panicked".to_string(),
+            }))),
+        }
     }
 
     /// The blocking form of [`Db::write`], for the command line.
@@ -165,8 +338,7 @@ impl Db {
         E: From<StorageError>,
         F: FnOnce(&Conn) -> Result<T, E>,
     {
-        let mut conn = self.pool.get().map_err(StorageError::from)?;
-        Self::write_blocking(&mut conn, f)
+        Self::write_blocking(&mut lock(&self.writer.conn), f)
     }
 
     fn write_blocking<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
@@ -196,6 +368,42 @@ impl Db {
         })
         .await
     }
+}
+
+/// The pragmas of every connection: WAL (readers never wait for the
+/// writer), `synchronous = NORMAL` (a crash of derp loses no commit; a power
+/// cut may lose the last ones, never corrupt the file), foreign keys, and a
+/// busy timeout for other processes' locks.
+fn configure(c: &Conn) -> rusqlite::Result<()> {
+    c.execute_batch(
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    // Room for every statement of the write paths (the default keeps 16).
+    c.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+/// `execute` through the connection's statement cache: the write paths run
+/// the same few statements thousands of times a second, and preparing one
+/// costs more than running it.
+pub trait ExecCached {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl ExecCached for Conn {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
+/// A write that panicked was rolled back (its savepoint, or its whole
+/// transaction), so a poisoned lock is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn create_private_dir(dir: &Path) -> StorageResult<()> {
@@ -233,5 +441,98 @@ pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> StorageResult<Option<T>> {
         Ok(v) => Ok(Some(v)),
         Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn count(db: &Db) -> i64 {
+        let conn = db.pool.get().unwrap();
+        conn.query_row("SELECT COUNT(*) FROM settings", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Writes made at once share commits, yet each one that fails is rolled
+    /// back alone and each one that succeeds is answered after its commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_commit_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let before = count(&db);
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let outcome = db
+                    .write(move |conn| -> StorageResult<i64> {
+                        conn.exec(
+                            "INSERT INTO settings (name, value, created_at) VALUES (?1, 'v', 0)",
+                            [format!("group-commit-{i}")],
+                        )?;
+                        if i % 3 == 0 {
+                            return Err(StorageError::Other(format!("write {i} fails")));
+                        }
+                        if i % 7 == 0 {
+                            // A failing statement inside a write that goes on.
+                            assert!(conn.exec("INSERT INTO nowhere VALUES (1)", []).is_err());
+                        }
+                        Ok(i)
+                    })
+                    .await;
+                // A success is visible to the pool's readers once answered.
+                if outcome.is_ok() {
+                    let conn = db.pool.get().unwrap();
+                    let seen: i64 = conn
+                        .query_row(
+                            "SELECT COUNT(*) FROM settings WHERE name = ?1",
+                            [format!("group-commit-{i}")],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    assert_eq!(seen, 1, "write {i} answered before its commit");
+                }
+                (i, outcome.is_ok())
+            }));
+        }
+        for t in tasks {
+            let (i, ok) = t.await.unwrap();
+            assert_eq!(ok, i % 3 != 0, "write {i}");
+        }
+        let failed = (0..200).filter(|i| i % 3 == 0).count() as i64;
+        assert_eq!(count(&db) - before, 200 - failed);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_rolled_back_and_the_next_ones_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let before = count(&db);
+        let db2 = db.clone();
+        let panicked = tokio::spawn(async move {
+            db2.write(|conn| -> StorageResult<()> {
+                conn.exec(
+                    "INSERT INTO settings (name, value, created_at) VALUES ('boom', 'v', 0)",
+                    [],
+                )?;
+                panic!("a bug in a write");
+            })
+            .await
+        })
+        .await
+        .unwrap();
+        assert!(panicked.is_err());
+        db.write(|conn| -> StorageResult<()> {
+            conn.exec(
+                "INSERT INTO settings (name, value, created_at) VALUES ('after', 'v', 0)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(count(&db) - before, 1);
     }
 }

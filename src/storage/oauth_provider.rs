@@ -1,6 +1,7 @@
 //! derp as an OpenID Connect provider: clients created at run time, the
 //! consents users gave, and authorization codes.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use rusqlite::params;
 
@@ -42,7 +43,7 @@ fn client_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
 }
 
 pub fn insert_client(conn: &Conn, c: &ClientRow) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         &format!(
             "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
         ),
@@ -78,7 +79,7 @@ pub fn clients(conn: &Conn) -> StorageResult<Vec<ClientRow>> {
 
 /// Replaces the secret hash; false when no such client.
 pub fn set_client_secret(conn: &Conn, client_id: &str, hash: &str) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE oauth_clients SET secret_hash = ?2 WHERE client_id = ?1",
         params![client_id, hash],
     )? == 1)
@@ -86,12 +87,12 @@ pub fn set_client_secret(conn: &Conn, client_id: &str, hash: &str) -> StorageRes
 
 /// Deletes the client with its consents and codes; false when no such client.
 pub fn delete_client(conn: &Conn, client_id: &str) -> StorageResult<bool> {
-    conn.execute(
+    conn.exec(
         "DELETE FROM oauth_consents WHERE client_id = ?1",
         [client_id],
     )?;
-    conn.execute("DELETE FROM oauth_codes WHERE client_id = ?1", [client_id])?;
-    Ok(conn.execute(
+    conn.exec("DELETE FROM oauth_codes WHERE client_id = ?1", [client_id])?;
+    Ok(conn.exec(
         "DELETE FROM oauth_clients WHERE client_id = ?1",
         [client_id],
     )? == 1)
@@ -120,7 +121,7 @@ pub fn set_consent(
     scopes: &[String],
     now: i64,
 ) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO oauth_consents (user_id, client_id, scopes, granted_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
         params![user_id, client_id, scopes.join(" "), now],
@@ -130,7 +131,7 @@ pub fn set_consent(
 
 /// Forgets a consent; false when there was none.
 pub fn delete_consent(conn: &Conn, user_id: &str, client_id: &str) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM oauth_consents WHERE user_id = ?1 AND client_id = ?2",
         [user_id, client_id],
     )? == 1)
@@ -165,7 +166,7 @@ pub fn insert_code(
     now: i64,
     expires_at: i64,
 ) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO oauth_codes (code_hash, client_id, user_id, payload, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -178,7 +179,7 @@ pub fn insert_code(
         ],
     )?;
     // Codes past their life are of no further use, not even to spot reuse.
-    conn.execute(
+    conn.exec(
         "DELETE FROM oauth_codes WHERE expires_at < ?1",
         [now - 3600],
     )?;
@@ -205,7 +206,7 @@ pub fn code(conn: &Conn, code_hash: &str) -> StorageResult<Option<CodeRow>> {
 
 /// Marks the code used; false when it already was (one atomic UPDATE).
 pub fn use_code(conn: &Conn, code_hash: &str, now: i64) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE oauth_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
         params![code_hash, now],
     )? == 1)
@@ -213,7 +214,7 @@ pub fn use_code(conn: &Conn, code_hash: &str, now: i64) -> StorageResult<bool> {
 
 /// Records the session the code's exchange minted.
 pub fn set_code_session(conn: &Conn, code_hash: &str, session_id: &str) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE oauth_codes SET session_id = ?2 WHERE code_hash = ?1",
         params![code_hash, session_id],
     )?;

@@ -1,5 +1,6 @@
 //! Organizations, members and invitations.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use crate::clock::from_unix;
 use crate::domain::OrgRole;
@@ -92,7 +93,7 @@ fn invitation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvitationRow> {
 
 /// A taken slug is `StorageError::Conflict("orgs.slug")`.
 pub fn insert(conn: &Conn, org: &OrgRow) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO orgs (id, name, slug, created_at, updated_at, require_mfa)
          VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
         params![org.id, org.name, org.slug, org.created_at, org.require_mfa],
@@ -111,7 +112,7 @@ pub fn find(conn: &Conn, id_or_slug: &str) -> StorageResult<Option<OrgRow>> {
 }
 
 pub fn update(conn: &Conn, org: &OrgRow, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE orgs SET name = ?2, slug = ?3, require_mfa = ?4, updated_at = ?5 WHERE id = ?1",
         params![org.id, org.name, org.slug, org.require_mfa, now],
     )?;
@@ -137,12 +138,12 @@ pub fn mfa_satisfied(conn: &Conn, org_id: &str, amr: &[String]) -> StorageResult
 /// active org of every session.
 pub fn delete(conn: &Conn, id: &str, now: i64) -> StorageResult<bool> {
     super::sessions::changed();
-    conn.execute(
+    conn.exec(
         "UPDATE sessions SET active_org_id = NULL WHERE active_org_id = ?1",
         [id],
     )?;
     let before = find(conn, id)?;
-    let deleted = conn.execute("DELETE FROM orgs WHERE id = ?1", [id])? == 1;
+    let deleted = conn.exec("DELETE FROM orgs WHERE id = ?1", [id])? == 1;
     if let Some(org) = before.filter(|_| deleted) {
         super::webhooks::org_event(conn, "org.deleted", &org, now)?;
     }
@@ -197,7 +198,7 @@ pub fn add_member(
     role: OrgRole,
     now: i64,
 ) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO org_members (org_id, user_id, email, role, joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![org_id, user_id, email, role.as_str(), now],
     )?;
@@ -217,7 +218,7 @@ pub fn set_role(
     let Some(before) = member(conn, org_id, user_id)? else {
         return Ok(false);
     };
-    let changed = conn.execute(
+    let changed = conn.exec(
         "UPDATE org_members SET role = ?3 WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id, role.as_str()],
     )? == 1;
@@ -239,7 +240,7 @@ pub fn set_role(
 
 pub fn remove_member(conn: &Conn, org_id: &str, user_id: &str, now: i64) -> StorageResult<bool> {
     let before = member(conn, org_id, user_id)?;
-    let removed = conn.execute(
+    let removed = conn.exec(
         "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2",
         params![org_id, user_id],
     )? == 1;
@@ -258,7 +259,7 @@ pub fn count_owners(conn: &Conn, org_id: &str) -> StorageResult<i64> {
 }
 
 pub fn insert_invitation(conn: &Conn, inv: &InvitationRow, token_hash: &str) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO org_invitations (id, org_id, email, role, token_hash, invited_by, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![inv.id, inv.org_id, inv.email, inv.role.as_str(), token_hash, inv.invited_by, inv.created_at, inv.expires_at],
@@ -283,7 +284,7 @@ pub fn pending_invitations(
 }
 
 pub fn revoke_invitation(conn: &Conn, org_id: &str, id: &str, now: i64) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE org_invitations SET revoked_at = ?3
          WHERE org_id = ?1 AND id = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
         params![org_id, id, now],
@@ -369,7 +370,7 @@ pub fn remove_user_everywhere(conn: &Conn, user_id: &str, now: i64) -> StorageRe
         .prepare(&sql)?
         .query_map([user_id], member_from)?
         .collect::<Result<_, _>>()?;
-    let n = conn.execute("DELETE FROM org_members WHERE user_id = ?1", [user_id])?;
+    let n = conn.exec("DELETE FROM org_members WHERE user_id = ?1", [user_id])?;
     for m in &memberships {
         super::webhooks::member_event(conn, "org.member.removed", m, None, now)?;
     }

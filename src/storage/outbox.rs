@@ -1,5 +1,6 @@
 //! The mail outbox table.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult};
 use rusqlite::params;
 
@@ -50,7 +51,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 pub fn enqueue(conn: &Conn, m: &NewMessage<'_>, now: i64) -> StorageResult<i64> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO outbox (message_id, kind, to_addr, subject, text_body, html_body, next_attempt_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
         params![m.message_id, m.kind, m.to, m.subject, m.text, m.html, now],
@@ -75,7 +76,7 @@ pub fn claim_due(conn: &Conn, now: i64, limit: i64) -> StorageResult<Vec<OutboxR
 }
 
 pub fn mark_sent(conn: &Conn, id: i64, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE outbox SET status = 'sent', sent_at = ?2, last_error = NULL WHERE id = ?1",
         params![id, now],
     )?;
@@ -83,7 +84,7 @@ pub fn mark_sent(conn: &Conn, id: i64, now: i64) -> StorageResult<()> {
 }
 
 pub fn mark_retry(conn: &Conn, id: i64, next_attempt_at: i64, error: &str) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE outbox SET status = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
         params![id, next_attempt_at, error],
     )?;
@@ -91,7 +92,7 @@ pub fn mark_retry(conn: &Conn, id: i64, next_attempt_at: i64, error: &str) -> St
 }
 
 pub fn mark_failed(conn: &Conn, id: i64, error: &str) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE outbox SET status = 'failed', last_error = ?2 WHERE id = ?1",
         params![id, error],
     )?;
@@ -102,7 +103,7 @@ pub fn mark_failed(conn: &Conn, id: i64, error: &str) -> StorageResult<()> {
 /// send may or may not have happened; their Message-ID stays the same, so a
 /// second delivery is recognisable as a duplicate.
 pub fn requeue_interrupted(conn: &Conn, now: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE outbox SET status = 'queued', next_attempt_at = ?1,
                 last_error = COALESCE(last_error, 'interrupted while sending')
          WHERE status = 'sending'",

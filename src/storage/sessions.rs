@@ -1,5 +1,6 @@
 //! Login sessions and their refresh tokens.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use rusqlite::params;
 use std::cell::Cell;
@@ -81,7 +82,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
 }
 
 pub fn insert(conn: &Conn, s: &SessionRow) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, amr, client_id, scope)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
@@ -123,7 +124,7 @@ pub fn list_live(conn: &Conn, user_id: &str, now: i64) -> StorageResult<Vec<Sess
 }
 
 pub fn touch(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
@@ -132,7 +133,7 @@ pub fn touch(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 
 pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageResult<()> {
     changed();
-    conn.execute(
+    conn.exec(
         "UPDATE sessions SET active_org_id = ?2 WHERE id = ?1",
         params![id, org_id],
     )?;
@@ -143,7 +144,7 @@ pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageRes
 /// enrolled from it adds `otp` and `mfa`).
 pub fn set_amr(conn: &Conn, id: &str, amr: &[String]) -> StorageResult<()> {
     changed();
-    conn.execute(
+    conn.exec(
         "UPDATE sessions SET amr = ?2 WHERE id = ?1",
         params![
             id,
@@ -156,7 +157,7 @@ pub fn set_amr(conn: &Conn, id: &str, amr: &[String]) -> StorageResult<()> {
 /// Binds a session to the OpenID Connect client it was minted for.
 pub fn set_client(conn: &Conn, id: &str, client_id: &str, scope: &str) -> StorageResult<()> {
     changed();
-    conn.execute(
+    conn.exec(
         "UPDATE sessions SET client_id = ?2, scope = ?3 WHERE id = ?1",
         params![id, client_id, scope],
     )?;
@@ -166,7 +167,7 @@ pub fn set_client(conn: &Conn, id: &str, client_id: &str, scope: &str) -> Storag
 /// Drops `org_id` as the active org of the user's sessions.
 pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> StorageResult<usize> {
     changed();
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE sessions SET active_org_id = NULL WHERE user_id = ?1 AND active_org_id = ?2",
         params![user_id, org_id],
     )?)
@@ -175,7 +176,7 @@ pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> St
 /// Marks every unused refresh token of a session used (rotation without
 /// the token in hand, as when the active org changes).
 pub fn use_all_refresh(conn: &Conn, session_id: &str, now: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = ?2 * 1000
          WHERE session_id = ?1 AND used_at IS NULL",
         params![session_id, now],
@@ -185,7 +186,7 @@ pub fn use_all_refresh(conn: &Conn, session_id: &str, now: i64) -> StorageResult
 /// Revokes one session; `false` when it was not live.
 pub fn revoke(conn: &Conn, id: &str, now: i64, reason: &str) -> StorageResult<bool> {
     changed();
-    let n = conn.execute(
+    let n = conn.exec(
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now, reason],
     )?;
@@ -297,7 +298,7 @@ pub fn insert_refresh(
     now: i64,
     expires_at: i64,
 ) -> StorageResult<i64> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO refresh_tokens (session_id, token_hash, parent_id, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![session_id, token_hash, parent_id, now, expires_at],
@@ -325,7 +326,7 @@ pub fn find_refresh(conn: &Conn, token_hash: &str) -> StorageResult<Option<Refre
 
 /// Marks a refresh token used at `now_ms`; `false` when someone used it first.
 pub fn use_refresh(conn: &Conn, id: i64, now_ms: i64) -> StorageResult<bool> {
-    let n = conn.execute(
+    let n = conn.exec(
         "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = ?3 WHERE id = ?1 AND used_at IS NULL",
         params![id, now_ms.div_euclid(1000), now_ms],
     )?;
@@ -334,7 +335,7 @@ pub fn use_refresh(conn: &Conn, id: i64, now_ms: i64) -> StorageResult<bool> {
 
 /// Keeps, on a used token's row, the token it was rotated into (sealed).
 pub fn set_child_sealed(conn: &Conn, id: i64, sealed: &str) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE refresh_tokens SET child_sealed = ?2 WHERE id = ?1",
         params![id, sealed],
     )?;

@@ -1,5 +1,6 @@
 //! Server-wide generated secrets and settings.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use rusqlite::params;
 
@@ -18,7 +19,7 @@ pub fn get_or_create(
         return Ok(v);
     }
     let value = make();
-    conn.execute(
+    conn.exec(
         "INSERT INTO settings (name, value, created_at) VALUES (?1, ?2, ?3)",
         params![name, value, now],
     )?;

@@ -1,6 +1,7 @@
 //! One-time tokens (confirmation, magic link, reset, invitation, code),
 //! stored only as hashes and consumed atomically.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use crate::domain::Purpose;
 use rusqlite::params;
@@ -15,7 +16,7 @@ pub struct OneTimeToken {
 }
 
 pub fn insert(conn: &Conn, token_hash: &str, t: &OneTimeToken, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO one_time_tokens (token_hash, purpose, email, user_id, payload, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -68,7 +69,7 @@ pub fn is_valid(conn: &Conn, token_hash: &str, purpose: Purpose, now: i64) -> St
 
 /// Spends every unused token of `purpose` (so only the newest setup link works).
 pub fn spend_all(conn: &Conn, purpose: Purpose, now: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE one_time_tokens SET used_at = ?2 WHERE purpose = ?1 AND used_at IS NULL",
         params![purpose.as_str(), now],
     )?)
@@ -76,7 +77,7 @@ pub fn spend_all(conn: &Conn, purpose: Purpose, now: i64) -> StorageResult<usize
 
 /// Deletes spent and expired tokens older than `before`.
 pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM one_time_tokens WHERE expires_at < ?1 OR used_at < ?1",
         [before],
     )?)

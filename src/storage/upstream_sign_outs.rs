@@ -2,6 +2,7 @@
 //! (`upstream_sign_outs`): kept until no token they refuse can still be
 //! valid, so that a restart does not bring signed-out tokens back.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult};
 use rusqlite::params;
 
@@ -33,7 +34,7 @@ pub struct SignOut {
 /// Records a sign-out (a later one replaces an earlier one of the same id),
 /// and forgets those that have expired.
 pub fn record(conn: &Conn, kind: Kind, id: &str, at: i64, expires_at: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO upstream_sign_outs (kind, id, signed_out_at, expires_at)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (kind, id) DO UPDATE SET
@@ -47,7 +48,7 @@ pub fn record(conn: &Conn, kind: Kind, id: &str, at: i64, expires_at: i64) -> St
 
 /// Forgets the sign-outs that expired by `now`.
 pub fn prune(conn: &Conn, now: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM upstream_sign_outs WHERE expires_at <= ?1",
         [now],
     )?)

@@ -1,5 +1,6 @@
 //! The `users` table.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use crate::clock::from_unix;
 use crate::domain::{Role, User};
@@ -51,7 +52,7 @@ pub struct NewUser<'a> {
 
 /// Inserts a user; a taken email is `StorageError::Conflict("users.email")`.
 pub fn insert(conn: &Conn, u: &NewUser<'_>) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO users (id, email, password_hash, email_confirmed_at, role, data, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
         params![
@@ -78,7 +79,7 @@ pub fn by_id(conn: &Conn, id: &str) -> StorageResult<Option<UserRecord>> {
 }
 
 pub fn set_password_hash(conn: &Conn, id: &str, hash: Option<&str>, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, hash, now],
     )?;
@@ -86,7 +87,7 @@ pub fn set_password_hash(conn: &Conn, id: &str, hash: Option<&str>, now: i64) ->
 }
 
 pub fn set_data(conn: &Conn, id: &str, data: &serde_json::Value, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE users SET data = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, data.to_string(), now],
     )?;
@@ -95,7 +96,7 @@ pub fn set_data(conn: &Conn, id: &str, data: &serde_json::Value, now: i64) -> St
 
 /// Sets `email_confirmed_at` unless it is set already.
 pub fn confirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
-    let n = conn.execute(
+    let n = conn.exec(
         "UPDATE users SET email_confirmed_at = ?2, updated_at = ?2
          WHERE id = ?1 AND email_confirmed_at IS NULL",
         params![id, now],
@@ -107,7 +108,7 @@ pub fn confirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 }
 
 pub fn unconfirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE users SET email_confirmed_at = NULL, updated_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
@@ -115,7 +116,7 @@ pub fn unconfirm_email(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 }
 
 pub fn touch_sign_in(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE users SET last_sign_in_at = ?2 WHERE id = ?1",
         params![id, now],
     )?;
@@ -123,7 +124,7 @@ pub fn touch_sign_in(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 }
 
 pub fn set_disabled(conn: &Conn, id: &str, disabled: bool, now: i64) -> StorageResult<bool> {
-    let n = conn.execute(
+    let n = conn.exec(
         "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1 AND disabled IS NOT ?2",
         params![id, disabled, now],
     )?;
@@ -139,7 +140,7 @@ pub fn set_disabled(conn: &Conn, id: &str, disabled: bool, now: i64) -> StorageR
 }
 
 pub fn set_role(conn: &Conn, id: &str, role: Role, now: i64) -> StorageResult<bool> {
-    let n = conn.execute(
+    let n = conn.exec(
         "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, role.as_str(), now],
     )?;
@@ -260,7 +261,7 @@ pub fn delete(conn: &Conn, id: &str, now: i64) -> StorageResult<bool> {
     super::orgs::remove_user_everywhere(conn, id, now)?;
     // Deleting a user deletes its sessions (ON DELETE CASCADE).
     super::sessions::changed();
-    let deleted = conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1;
+    let deleted = conn.exec("DELETE FROM users WHERE id = ?1", [id])? == 1;
     super::webhooks::user_deleted(conn, &before.user, now)?;
     Ok(deleted)
 }
@@ -296,7 +297,7 @@ pub fn link_identity(
     email: Option<&str>,
     now: i64,
 ) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO identities (id, user_id, provider, subject, email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![uuid::Uuid::now_v7().to_string(), user_id, provider, subject, email, now],
     )?;
@@ -304,7 +305,7 @@ pub fn link_identity(
 }
 
 pub fn unlink_identity(conn: &Conn, user_id: &str, provider: &str) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM identities WHERE user_id = ?1 AND provider = ?2",
         params![user_id, provider],
     )? > 0)

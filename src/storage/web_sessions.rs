@@ -1,6 +1,7 @@
 //! Hosted-pages sessions of upstream backends (`upstream_web_sessions`):
 //! sealed token material found by the hash of the cookie's session id.
 
+use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use rusqlite::params;
 
@@ -13,7 +14,7 @@ pub struct WebSessionRow {
 }
 
 pub fn insert(conn: &Conn, id_hash: &str, row: &WebSessionRow, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO upstream_web_sessions (id_hash, user_id, sealed, created_at, updated_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
         params![id_hash, row.user_id, row.sealed, now, row.expires_at],
@@ -41,7 +42,7 @@ pub fn get(conn: &Conn, id_hash: &str, now: i64) -> StorageResult<Option<WebSess
 /// Replaces the sealed material (after a refresh); false when the session
 /// is gone meanwhile (signed out), so it is not brought back.
 pub fn update(conn: &Conn, id_hash: &str, sealed: &str, now: i64) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE upstream_web_sessions SET sealed = ?2, updated_at = ?3 WHERE id_hash = ?1",
         params![id_hash, sealed, now],
     )? > 0)
@@ -49,14 +50,14 @@ pub fn update(conn: &Conn, id_hash: &str, sealed: &str, now: i64) -> StorageResu
 
 /// Sets (or clears) the page session's active org; false when it is gone.
 pub fn set_org(conn: &Conn, id_hash: &str, org_id: Option<&str>, now: i64) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE upstream_web_sessions SET active_org_id = ?2, updated_at = ?3 WHERE id_hash = ?1",
         params![id_hash, org_id, now],
     )? > 0)
 }
 
 pub fn delete(conn: &Conn, id_hash: &str) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM upstream_web_sessions WHERE id_hash = ?1",
         [id_hash],
     )?)
@@ -64,7 +65,7 @@ pub fn delete(conn: &Conn, id_hash: &str) -> StorageResult<usize> {
 
 /// Ends every page session of the user (a sign-out everywhere upstream).
 pub fn delete_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM upstream_web_sessions WHERE user_id = ?1",
         [user_id],
     )?)
@@ -72,7 +73,7 @@ pub fn delete_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
 
 /// Deletes sessions that expired before `before`.
 pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "DELETE FROM upstream_web_sessions WHERE expires_at < ?1",
         [before],
     )?)

@@ -14,6 +14,7 @@
 //! Delivery order per endpoint is the order of the delivery rows' ids, which
 //! is commit order (writes are serialized by `BEGIN IMMEDIATE`).
 
+use super::ExecCached as _;
 use super::orgs::{InvitationRow, MemberRow, OrgRow};
 use super::sessions::SessionRow;
 use super::{Conn, StorageResult, optional};
@@ -33,6 +34,12 @@ thread_local! {
     /// Events written by the running transaction, by object: `(object key)
     /// -> event row id`, to fold later changes of the same object in.
     static IN_TX: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// Called by [`super::Db`] before each write of a transaction: events fold
+/// within one write, never across the writes that share a commit.
+pub(super) fn begin_write() {
+    IN_TX.with(|m| m.borrow_mut().clear());
 }
 
 /// Called by [`super::Db`] after each write transaction ends.
@@ -349,7 +356,7 @@ pub struct NewEndpoint<'a> {
 
 /// A taken name is `StorageError::Conflict("webhook_endpoints.name")`.
 pub fn insert_endpoint(conn: &Conn, e: &NewEndpoint<'_>, now: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "INSERT INTO webhook_endpoints (id, name, url, secret_sealed, events, source, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
         params![
@@ -373,7 +380,7 @@ pub fn update_endpoint(
     source: &str,
     now: i64,
 ) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE webhook_endpoints SET url = ?2, events = ?3, source = ?4, updated_at = ?5 WHERE id = ?1",
         params![
             id,
@@ -386,7 +393,7 @@ pub fn update_endpoint(
 }
 
 pub fn set_secret(conn: &Conn, id: &str, secret_sealed: &str, now: i64) -> StorageResult<bool> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE webhook_endpoints SET secret_sealed = ?2, updated_at = ?3 WHERE id = ?1",
         params![id, secret_sealed, now],
     )? == 1)
@@ -394,12 +401,12 @@ pub fn set_secret(conn: &Conn, id: &str, secret_sealed: &str, now: i64) -> Stora
 
 /// Deletes an endpoint with its deliveries, and the events no endpoint waits for any more.
 pub fn delete_endpoint(conn: &Conn, id: &str) -> StorageResult<bool> {
-    conn.execute(
+    conn.exec(
         "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1",
         [id],
     )?;
-    let n = conn.execute("DELETE FROM webhook_endpoints WHERE id = ?1", [id])?;
-    conn.execute(
+    let n = conn.exec("DELETE FROM webhook_endpoints WHERE id = ?1", [id])?;
+    conn.exec(
         "DELETE FROM webhook_events WHERE id NOT IN (SELECT event_id FROM webhook_deliveries)",
         [],
     )?;
@@ -460,7 +467,7 @@ pub fn claim_head(conn: &Conn, endpoint_id: &str, now_ms: i64) -> StorageResult<
     if status != "pending" || due > now_ms {
         return Ok(None);
     }
-    conn.execute(
+    conn.exec(
         "UPDATE webhook_deliveries SET status = 'sending', attempts = attempts + 1, last_attempt_ms = ?2
          WHERE id = ?1",
         params![id, now_ms],
@@ -496,12 +503,12 @@ pub struct Attempt {
 }
 
 pub fn mark_delivered(conn: &Conn, c: &Claimed, a: &Attempt, now_ms: i64) -> StorageResult<()> {
-    conn.execute(
+    conn.exec(
         "UPDATE webhook_deliveries SET status = 'delivered', delivered_ms = ?2, response_status = ?3,
                 response_excerpt = ?4, last_error = NULL WHERE id = ?1",
         params![c.delivery_id, now_ms, a.status, a.excerpt],
     )?;
-    conn.execute(
+    conn.exec(
         "UPDATE webhook_endpoints SET consecutive_failures = 0, last_success_ms = ?2,
                 failing_since_ms = NULL WHERE id = ?1",
         params![c.endpoint_id, now_ms],
@@ -522,12 +529,12 @@ pub fn mark_failed_attempt(
         Some(at) => ("pending", at),
         None => ("failed", now_ms),
     };
-    conn.execute(
+    conn.exec(
         "UPDATE webhook_deliveries SET status = ?2, next_attempt_ms = ?3, response_status = ?4,
                 response_excerpt = ?5, last_error = ?6 WHERE id = ?1",
         params![c.delivery_id, status, next, a.status, a.excerpt, a.error],
     )?;
-    conn.execute(
+    conn.exec(
         "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1,
                 last_failure_ms = ?2,
                 failing_since_ms = CASE WHEN ?3 THEN COALESCE(failing_since_ms, ?2) ELSE failing_since_ms END
@@ -541,7 +548,7 @@ pub fn mark_failed_attempt(
 /// request may have arrived; its `webhook-id` is the same, so the receiver
 /// can tell the second one for a duplicate.
 pub fn requeue_interrupted(conn: &Conn, now_ms: i64) -> StorageResult<usize> {
-    Ok(conn.execute(
+    Ok(conn.exec(
         "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = ?1,
                 last_error = COALESCE(last_error, 'interrupted while sending')
          WHERE status = 'sending'",
@@ -557,7 +564,7 @@ pub fn redeliver(
     delivery_id: i64,
     now_ms: i64,
 ) -> StorageResult<Option<i64>> {
-    let n = conn.execute(
+    let n = conn.exec(
         "INSERT INTO webhook_deliveries (event_id, endpoint_id, created_ms, next_attempt_ms)
          SELECT event_id, endpoint_id, ?3, ?3 FROM webhook_deliveries
          WHERE id = ?2 AND endpoint_id = ?1 AND status IN ('delivered', 'failed')",
@@ -628,13 +635,13 @@ pub const KEEP_FINISHED_SECONDS: i64 = 30 * 86_400;
 
 /// Deletes deliveries finished before `before_ms`, and orphaned events.
 pub fn purge_finished(conn: &Conn, before_ms: i64) -> StorageResult<usize> {
-    let n = conn.execute(
+    let n = conn.exec(
         "DELETE FROM webhook_deliveries
          WHERE status IN ('delivered', 'failed') AND COALESCE(delivered_ms, last_attempt_ms, created_ms) < ?1",
         [before_ms],
     )?;
     if n > 0 {
-        conn.execute(
+        conn.exec(
             "DELETE FROM webhook_events WHERE id NOT IN (SELECT event_id FROM webhook_deliveries)",
             [],
         )?;

@@ -1,0 +1,200 @@
+//! A fixed-rate (open-loop) HTTP/1.1 load generator for `bench/run.sh`.
+//!
+//! wrk keeps a fixed number of requests in flight, so a slow server gets
+//! fewer requests and its latency looks better than a user would see it.
+//! This sends request `i` at `start + i / rate` whatever the server does,
+//! and measures each latency from that intended time (a request that waits
+//! for a free connection counts the wait), as wrk2 does.
+//!
+//! ```text
+//! fixed_rate ADDR PATH RATE SECONDS CONNECTIONS [HEADER...]
+//! fixed_rate 127.0.0.1:8080 /api/v1/auth/session 20000 10 64 'Authorization: Bearer ey...'
+//! ```
+//!
+//! Prints one line of `key=value` pairs: requests sent, the achieved rate,
+//! latency percentiles in ms, non-2xx answers and socket errors. Loopback
+//! addresses only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Plan {
+    addr: SocketAddr,
+    request: Vec<u8>,
+    start: Instant,
+    interval: Duration,
+    total: u64,
+    next: AtomicU64,
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    non_2xx: u64,
+    errors: u64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 5 {
+        eprintln!("usage: fixed_rate ADDR PATH RATE SECONDS CONNECTIONS [HEADER...]");
+        std::process::exit(2);
+    }
+    let addr: SocketAddr = args[0].parse().expect("ADDR is host:port");
+    assert!(addr.ip().is_loopback(), "loopback addresses only");
+    let path = &args[1];
+    let rate: f64 = args[2].parse().expect("RATE is a number");
+    let seconds: f64 = args[3].parse().expect("SECONDS is a number");
+    let connections: usize = args[4].parse().expect("CONNECTIONS is a number");
+    assert!(rate > 0.0 && seconds > 0.0 && connections > 0);
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for header in &args[5..] {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let tally = runtime.block_on(async move {
+        let plan = Arc::new(Plan {
+            addr,
+            request: request.into_bytes(),
+            start: Instant::now() + Duration::from_millis(100),
+            interval: Duration::from_secs_f64(1.0 / rate),
+            total: (rate * seconds) as u64,
+            next: AtomicU64::new(0),
+        });
+        let tasks: Vec<_> = (0..connections)
+            .map(|_| tokio::spawn(connection(plan.clone())))
+            .collect();
+        let mut all = Tally::default();
+        for t in tasks {
+            let part = t.await.expect("connection task");
+            all.latencies_us.extend(part.latencies_us);
+            all.non_2xx += part.non_2xx;
+            all.errors += part.errors;
+        }
+        let elapsed = plan.start.elapsed().as_secs_f64();
+        (all, elapsed)
+    });
+    let (mut tally, elapsed) = tally;
+    tally.latencies_us.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        let v = &tally.latencies_us;
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v[i] as f64 / 1000.0
+    };
+    let done = tally.latencies_us.len() as f64;
+    println!(
+        "requests={} rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} non2xx={} errors={}",
+        tally.latencies_us.len(),
+        done / elapsed,
+        pct(50.0),
+        pct(90.0),
+        pct(99.0),
+        pct(99.9),
+        pct(100.0),
+        tally.non_2xx,
+        tally.errors
+    );
+}
+
+/// One keep-alive connection taking the next due request until the plan is
+/// spent; reconnects after an error.
+async fn connection(plan: Arc<Plan>) -> Tally {
+    let mut tally = Tally::default();
+    let mut stream: Option<TcpStream> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let i = plan.next.fetch_add(1, Ordering::Relaxed);
+        if i >= plan.total {
+            return tally;
+        }
+        let due = plan.start + plan.interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        if stream.is_none() {
+            match TcpStream::connect(plan.addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    stream = Some(s);
+                }
+                Err(_) => {
+                    tally.errors += 1;
+                    continue;
+                }
+            }
+        }
+        let Some(s) = stream.as_mut() else { continue };
+        match exchange(s, &plan.request, &mut buf).await {
+            Ok(status) => {
+                tally
+                    .latencies_us
+                    .push(due.elapsed().as_micros().min(u64::MAX as u128) as u64);
+                if !(200..300).contains(&status) {
+                    tally.non_2xx += 1;
+                }
+            }
+            Err(_) => {
+                tally.errors += 1;
+                stream = None;
+            }
+        }
+    }
+}
+
+/// Sends one request and reads one response (Content-Length bodies only,
+/// which is what derp sends); returns the status code.
+async fn exchange(s: &mut TcpStream, request: &[u8], buf: &mut [u8]) -> std::io::Result<u16> {
+    s.write_all(request).await?;
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            return Err(std::io::Error::other("response too large"));
+        }
+        let n = s.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("connection closed"));
+        }
+        filled += n;
+        let Some(end) = find(&buf[..filled], b"\r\n\r\n") else {
+            continue;
+        };
+        let head = std::str::from_utf8(&buf[..end]).map_err(std::io::Error::other)?;
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no status"))?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut have = filled - (end + 4);
+        while have < length {
+            let n = s.read(buf).await?;
+            if n == 0 {
+                return Err(std::io::Error::other("connection closed"));
+            }
+            have += n;
+        }
+        return Ok(status);
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
