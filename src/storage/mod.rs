@@ -171,7 +171,7 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
         let _ = conn.execute_batch("ROLLBACK");
     }
     'transaction: loop {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = conn.exec("BEGIN IMMEDIATE", []) {
             let why = format!("cannot start a write transaction: {e}");
             for job in jobs.by_ref() {
                 job.fail(&why);
@@ -179,7 +179,7 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
             break 'transaction;
         }
         for job in jobs.by_ref() {
-            if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+            if let Err(e) = conn.exec("SAVEPOINT write", []) {
                 job.fail(&format!("cannot start a savepoint: {e}"));
                 continue;
             }
@@ -202,19 +202,22 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
             match ran {
                 Ok(Ran::Done(answer)) => {
                     done.push(answer);
-                    if let Err(e) = conn.execute_batch("RELEASE write") {
+                    if let Err(e) = conn.exec("RELEASE write", []) {
                         tracing::error!(error = %e, "cannot release a savepoint");
                     }
                 }
                 // Failed, or panicked (its caller sees the reply dropped).
                 Ok(Ran::Failed) | Err(_) => {
-                    if let Err(e) = conn.execute_batch("ROLLBACK TO write; RELEASE write") {
+                    if let Err(e) = conn
+                        .exec("ROLLBACK TO write", [])
+                        .and_then(|_| conn.exec("RELEASE write", []))
+                    {
                         tracing::error!(error = %e, "cannot roll back a savepoint");
                     }
                 }
             }
         }
-        let committed = conn.execute_batch("COMMIT");
+        let committed = conn.exec("COMMIT", []);
         if committed.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }

@@ -75,6 +75,19 @@ impl Minter {
         org_role: Option<String>,
         now: i64,
     ) -> AuthResult<TokenPair> {
+        let refresh = self.new_refresh(conn, session, parent, now)?;
+        self.with_refresh(user, session, refresh, org_role, now)
+    }
+
+    /// Stores a new refresh token for `session` (a child of `parent`) and
+    /// returns it: the database half of [`Minter::pair`].
+    fn new_refresh(
+        &self,
+        conn: &Conn,
+        session: &SessionRow,
+        parent: Option<i64>,
+        now: i64,
+    ) -> AuthResult<String> {
         let refresh = random_token();
         let idle_expiry = (now + self.idle_ttl).min(session.expires_at);
         sessions::insert_refresh(
@@ -85,7 +98,7 @@ impl Minter {
             now,
             idle_expiry,
         )?;
-        self.with_refresh(user, session, refresh, org_role, now)
+        Ok(refresh)
     }
 
     /// A new access token beside an existing refresh token.
@@ -188,8 +201,18 @@ fn current_org(
 /// What a refresh transaction decided; a rejection may still have written
 /// (a revoked session), so it is not an `Err` that would roll back.
 enum Refreshed {
-    Tokens(TokenPair),
+    /// Rotated: the access token is signed from this after the commit.
+    Mint(Box<Mint>),
     Rejected,
+}
+
+/// What a committed refresh hands to the signer.
+struct Mint {
+    user: User,
+    session: SessionRow,
+    refresh: String,
+    org_role: Option<String>,
+    now: i64,
 }
 
 impl NativeBackend {
@@ -309,20 +332,34 @@ impl NativeBackend {
                     }
                     sessions::touch(conn, &session.id, now)?;
                     let (session, org_role) = current_org(conn, session, &user.id)?;
-                    return minter
-                        .with_refresh(&user, &session, child, org_role, now)
-                        .map(Refreshed::Tokens);
+                    return Ok(Refreshed::Mint(Box::new(Mint {
+                        user,
+                        session,
+                        refresh: child,
+                        org_role,
+                        now,
+                    })));
                 }
                 sessions::touch(conn, &session.id, now)?;
                 let (session, org_role) = current_org(conn, session, &user.id)?;
-                let pair = minter.pair(conn, &user, &session, Some(row.id), org_role, now)?;
-                let sealed = seal::seal(&presented, CHILD_INFO, &aad, &pair.refresh_token)?;
+                let refresh = minter.new_refresh(conn, &session, Some(row.id), now)?;
+                let sealed = seal::seal(&presented, CHILD_INFO, &aad, &refresh)?;
                 sessions::set_child_sealed(conn, row.id, &sealed)?;
-                Ok(Refreshed::Tokens(pair))
+                Ok(Refreshed::Mint(Box::new(Mint {
+                    user,
+                    session,
+                    refresh,
+                    org_role,
+                    now,
+                })))
             })
             .await?;
         match outcome {
-            Refreshed::Tokens(t) => Ok(t),
+            // Signed after the commit, off the write connection: writes run
+            // one at a time, signatures in parallel.
+            Refreshed::Mint(m) => self
+                .minter()
+                .with_refresh(&m.user, &m.session, m.refresh, m.org_role, m.now),
             Refreshed::Rejected => Err(AuthError::InvalidToken),
         }
     }
