@@ -701,3 +701,161 @@ async fn passkeys_need_a_domain_and_can_be_turned_off() {
         .await;
     expect_error(res, StatusCode::UNAUTHORIZED, "reauthentication_required").await;
 }
+
+async fn page(app: &TestApp, path: &str) -> String {
+    let res = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    res.text().await.unwrap()
+}
+
+async fn form_json(app: &TestApp, path: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let res = crate::mfa::post_form(app, path, form).await;
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_pages_register_a_passkey_sign_in_with_it_and_use_it_as_the_second_step() {
+    let app = passkey_app().await;
+    app.sign_up("pages@example.com").await;
+    app.sign_in_through_pages("pages@example.com").await;
+
+    // /account/security: "Add a passkey", our script, no inline script.
+    let html = page(&app, "/account/security").await;
+    assert!(html.contains("Add a passkey"), "{html}");
+    assert!(html.contains(r#"<script src="/static/passkeys.js" defer></script>"#));
+    let csrf = hidden(&html, "csrf_token");
+    // The options step is a form post: its CSRF token is checked.
+    let res = crate::mfa::post_form(&app, "/account/security/passkeys/options", &[]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let (status, start) = form_json(
+        &app,
+        "/account/security/passkeys/options",
+        &[("csrf_token", &csrf), ("name", "Phone")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{start}");
+    let (mut key, credential) = SoftKey::create(&start["options"]);
+    let res = crate::mfa::post_form(
+        &app,
+        "/account/security/passkeys",
+        &[
+            ("csrf_token", &csrf),
+            ("flow_id", start["flow_id"].as_str().unwrap()),
+            ("credential", &credential.to_string()),
+        ],
+    )
+    .await;
+    // The first factor: its recovery codes are shown once.
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("recovery code"), "{html}");
+    let html = page(&app, "/account/security").await;
+    assert!(html.contains("Phone"), "{html}");
+
+    // Sign out; "Sign in with a passkey" on /login signs in alone.
+    let res = crate::mfa::post_form(&app, "/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let html = page(&app, "/login").await;
+    assert!(html.contains("Sign in with a passkey"), "{html}");
+    let csrf = hidden(&html, "csrf_token");
+    let (status, start) = form_json(&app, "/login/passkey/options", &[("csrf_token", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK, "{start}");
+    let answer = key.assert(&start["options"]);
+    let res = crate::mfa::post_form(
+        &app,
+        "/login/passkey",
+        &[
+            ("csrf_token", &csrf),
+            ("flow_id", start["flow_id"].as_str().unwrap()),
+            ("credential", &answer.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/account");
+    let html = page(&app, "/account").await;
+    assert!(html.contains("pages@example.com"), "{html}");
+    // A replayed answer shows the login page with an error, no sign-in.
+    let other = spawn_client();
+    let login = other
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let other_csrf = hidden(&login, "csrf_token");
+    let res = other
+        .post(app.url("/login/passkey"))
+        .form(&[
+            ("csrf_token", other_csrf.as_str()),
+            ("flow_id", start["flow_id"].as_str().unwrap()),
+            ("credential", &answer.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.text().await.unwrap().contains("expired"));
+
+    // A password sign-in on the pages now asks for the second step, where
+    // the passkey is offered and finishes it.
+    let csrf = hidden(&page(&app, "/account").await, "csrf_token");
+    crate::mfa::post_form(&app, "/logout", &[("csrf_token", &csrf)]).await;
+    let csrf = hidden(&page(&app, "/login").await, "csrf_token");
+    let res = crate::mfa::post_form(
+        &app,
+        "/login",
+        &[
+            ("csrf_token", &csrf),
+            ("email", "pages@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/mfa");
+    let html = page(&app, "/mfa").await;
+    assert!(html.contains("Use a passkey"), "{html}");
+    let csrf = hidden(&html, "csrf_token");
+    let (status, start) = form_json(&app, "/mfa/passkey/options", &[("csrf_token", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK, "{start}");
+    assert_eq!(
+        start["options"]["allowCredentials"][0]["id"],
+        b64(&key.cred_id)
+    );
+    let res = crate::mfa::post_form(
+        &app,
+        "/mfa/passkey",
+        &[
+            ("csrf_token", &csrf),
+            ("flow_id", start["flow_id"].as_str().unwrap()),
+            ("credential", &key.assert(&start["options"]).to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/account");
+    let events = audit_events(&app, KEY, "action=sign_in").await;
+    assert_eq!(events[0]["detail"]["factor"], "passkey", "{events:?}");
+
+    // The script is ours, served from static/ with the pages' CSP.
+    let res = app
+        .client
+        .get(app.url("/static/passkeys.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let res = spawn_client().get(app.url("/login")).send().await.unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+}

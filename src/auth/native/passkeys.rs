@@ -214,6 +214,26 @@ impl NativeBackend {
         self.relying_party.offered()
     }
 
+    /// Whether the pending sign-in of `mfa_token` can be finished with a
+    /// passkey (the user has one, and passkeys are offered).
+    pub async fn passkey_can_finish(&self, mfa_token: &str) -> AuthResult<bool> {
+        if !self.passkeys_offered() {
+            return Ok(false);
+        }
+        let hash = hash_token(mfa_token);
+        let now = self.now();
+        self.db
+            .read(move |conn| -> AuthResult<bool> {
+                let Ok(ch) = live_challenge(conn, &hash, now) else {
+                    return Ok(false);
+                };
+                Ok(mfa::active_factors(conn, &ch.user_id)?
+                    .iter()
+                    .any(|f| f.kind == "passkey"))
+            })
+            .await
+    }
+
     /// `POST /passkeys/register/start`: the creation options for a new
     /// discoverable passkey of the signed-in user (recent sign-in needed,
     /// as for TOTP). The user's passkeys are excluded.
