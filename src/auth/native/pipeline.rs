@@ -120,9 +120,9 @@ impl Proof {
 
     /// RFC 8176 method references: `pwd` (password), `email` (a link mailed
     /// to the address), `fed` (a provider), `otp` + `mfa` after a second
-    /// factor (a recovery code is a one-time password too), `hwk` + `user`
-    /// + `mfa` for a passkey with user verification (alone or as the second
-    /// step).
+    /// factor (a recovery code is a one-time password too); `hwk`, `user`
+    /// and `mfa` for a passkey with user verification (alone or as the
+    /// second step).
     pub fn amr(&self) -> Vec<String> {
         let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         match self {
