@@ -282,6 +282,17 @@ async fn a_passkey_registers_and_signs_in_alone_as_two_factors() {
         .unwrap();
     assert_eq!(factors["factors"][0]["type"], "passkey", "{factors}");
     assert!(factors["factors"][0].get("secret").is_none());
+    // The session that registered it has shown the passkey too.
+    let refreshed: Value = app
+        .refresh(up["tokens"]["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(&access(&refreshed))["amr"],
+        json!(["pwd", "hwk", "user", "mfa"])
+    );
 
     // The passkey alone: no address, the browser picks it.
     let (flow_id, options) = sign_in_start(&app, json!({})).await;
@@ -319,6 +330,23 @@ async fn a_passkey_registers_and_signs_in_alone_as_two_factors() {
     );
     let res = sign_in_finish(&app, &flow_id, key.assert(&options)).await;
     assert_eq!(res.status(), StatusCode::OK);
+    // An address without passkeys (or unknown) gets the discoverable
+    // options; a malformed one is a 400 naming the field.
+    let (_, options) = sign_in_start(&app, json!({"email": "nobody@example.com"})).await;
+    assert!(
+        options
+            .get("allowCredentials")
+            .is_none_or(|a| a.as_array().is_some_and(|a| a.is_empty())),
+        "{options}"
+    );
+    let res = app
+        .post(
+            "/api/v1/auth/passkeys/sign-in/start",
+            json!({"email": "not-an-address"}),
+        )
+        .await;
+    let body = expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(body["error"]["fields"]["email"].is_string(), "{body}");
 
     let events = audit_events(&app, KEY, "action=passkey.registered").await;
     assert_eq!(events.len(), 1);

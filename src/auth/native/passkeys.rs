@@ -21,9 +21,10 @@ use super::pipeline::{MFA_MAX_FAILURES, PURPOSE_CHALLENGE, Proof, SecondFactor};
 use super::{NativeBackend, record};
 use crate::auth::secrets::{hash_token, random_id, random_token};
 use crate::auth::{RequestMeta, SessionInfo, SignInStep};
+use crate::domain::Email;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::mfa::{self, FactorRow, PasskeyFlowRow};
-use crate::storage::{Conn, users};
+use crate::storage::{Conn, sessions, users};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -348,6 +349,22 @@ impl NativeBackend {
                 } else {
                     None
                 };
+                // The session that registered it has now shown the passkey
+                // (with user verification) too, as a TOTP enrollment shows
+                // its code: its next tokens say so (an org that requires a
+                // second factor opens without signing in again).
+                if let Some(s) = sessions::get(conn, &session.session_id)?
+                    && s.user_id == session.user_id
+                    && s.is_live(now)
+                {
+                    let mut amr = s.amr;
+                    for m in ["hwk", "user", "mfa"] {
+                        if !amr.iter().any(|x| x == m) {
+                            amr.push(m.to_string());
+                        }
+                    }
+                    sessions::set_amr(conn, &session.session_id, &amr)?;
+                }
                 record(
                     conn,
                     now,
@@ -399,8 +416,11 @@ impl NativeBackend {
                         options_of(&rcr)?,
                     )
                 } else {
+                    let email = email
+                        .map(|e| Email::parse(&e).map_err(|p| AuthError::field("email", p)))
+                        .transpose()?;
                     let known = match email {
-                        Some(e) => users::by_email(conn, &e.trim().to_lowercase())?
+                        Some(e) => users::by_email(conn, e.as_str())?
                             .map(|r| {
                                 user_passkeys(conn, &sealer, &r.user.id).map(|k| (r.user.id, k))
                             })
