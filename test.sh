@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+echo "==> Debian build prerequisites: libssl-dev and pkg-config (webauthn-rs links OpenSSL)"
+tests/prereqs.sh
+
 echo "==> npm: the OpenID provider the Rust tests sign in with (oauth2-mock-server)"
 (cd tests/oidc && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 
@@ -109,6 +112,8 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 (cd tests/browser && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 timeout 300 node tests/browser/run.mjs
+# Passkeys with Chromium's virtual authenticator (public_url http://localhost).
+timeout 300 node tests/browser/passkeys.mjs
 timeout 300 node tests/browser/oidc.mjs
 
 # A tiny run of both benchmark harnesses keeps them working (release build,

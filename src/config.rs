@@ -203,14 +203,15 @@ pub struct MfaConfig {
     /// Offer TOTP enrollment (false: enrollment is refused; factors already
     /// enrolled still protect their accounts).
     pub totp: bool,
-    /// Offer passkeys. Accepted for forward compatibility: passkeys are not
-    /// available yet.
+    /// Offer passkeys (WebAuthn). They also need a relying party id that is
+    /// a domain name (see `rp_id`).
     pub passkeys: bool,
     /// Every user must enroll at the next sign-in: a first factor of a user
     /// without a second factor answers `mfa_enrollment_required` (the pages
     /// walk them through enrolling) instead of a session.
     pub required: bool,
-    /// The WebAuthn relying party id (passkeys; not used yet).
+    /// The WebAuthn relying party id (default: the host of `public_url`;
+    /// it must be that host or a parent domain, never an IP address).
     pub rp_id: Option<String>,
     /// The issuer shown in authenticator apps (default: `[hosted] product_name`).
     pub issuer_label: Option<String>,

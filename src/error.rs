@@ -27,6 +27,15 @@ pub enum AuthError {
     /// token enrolls the first one and completes the sign-in.
     #[error("a second factor is required: enroll one to finish signing in")]
     MfaEnrollmentRequired { enrollment_token: String },
+    /// Passkeys are on but the configuration gives WebAuthn no usable
+    /// relying party id (an IP address): the reason says what to change.
+    #[error("{0}")]
+    PasskeysUnavailable(&'static str),
+    /// The authenticator's answer did not pass (unknown or foreign
+    /// credential, wrong origin or challenge, bad signature, no user
+    /// verification, a sign count that did not grow).
+    #[error("the passkey was not accepted")]
+    PasskeyRejected,
     #[error("the email address is not confirmed")]
     EmailNotConfirmed,
     #[error("the account is disabled")]

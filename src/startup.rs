@@ -502,6 +502,7 @@ fn spawn_housekeeping(
                     crate::storage::tokens::purge(conn, now - 86_400)?;
                     crate::storage::web_sessions::purge(conn, now)?;
                     crate::storage::mfa::prune_challenges(conn, now - 3600)?;
+                    crate::storage::mfa::prune_passkey_flows(conn, now - 3600)?;
                     crate::storage::webhooks::purge_finished(
                         conn,
                         (now - crate::storage::webhooks::KEEP_FINISHED_SECONDS) * 1000,

@@ -66,6 +66,8 @@ pub fn status_and_code(e: &AuthError) -> (StatusCode, &'static str) {
         InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
         ReauthenticationRequired => (StatusCode::UNAUTHORIZED, "reauthentication_required"),
         InvalidMfaCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
+        PasskeyRejected => (StatusCode::UNAUTHORIZED, "passkey_rejected"),
+        PasskeysUnavailable(_) => (StatusCode::NOT_IMPLEMENTED, "passkeys_unavailable"),
         EmailNotConfirmed => (StatusCode::FORBIDDEN, "email_not_confirmed"),
         MfaRequired => (StatusCode::FORBIDDEN, "mfa_required"),
         MfaEnrollmentRequired { .. } => (StatusCode::FORBIDDEN, "mfa_enrollment_required"),

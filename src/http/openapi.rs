@@ -124,7 +124,7 @@ pub enum ConfirmResponse {
 #[derive(ToSchema)]
 pub struct FactorRef {
     pub id: String,
-    /// `totp` or `recovery_code`
+    /// `totp` or `passkey`
     #[schema(rename = "type")]
     pub kind: String,
 }
@@ -155,7 +155,7 @@ pub enum SignInResponse {
 #[derive(ToSchema)]
 pub struct Factor {
     pub id: String,
-    /// `totp`
+    /// `totp` or `passkey`
     #[schema(rename = "type")]
     pub kind: String,
     pub name: String,
@@ -189,6 +189,25 @@ pub struct TotpVerified {
     pub user: Option<User>,
     /// With `enrollment_token`: the tokens of that sign-in.
     pub tokens: Option<TokenPair>,
+}
+
+/// A WebAuthn ceremony started: finish it with `flow_id` within 5 minutes.
+#[derive(ToSchema)]
+pub struct PasskeyStart {
+    pub flow_id: String,
+    /// `PublicKeyCredentialCreationOptions` (register) or
+    /// `PublicKeyCredentialRequestOptions` (sign-in) as JSON, binary fields
+    /// base64url.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+/// The passkey is registered and active.
+#[derive(ToSchema)]
+pub struct PasskeyRegistered {
+    pub factor: Factor,
+    /// Shown once: only when the passkey is the user's first factor.
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 #[derive(ToSchema)]
@@ -287,7 +306,7 @@ use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
     components(schemas(ErrorBody, ErrorDetail)),
     tags(
         (name = "auth", description = "Sign-up, sign-in, tokens, the session and the account"),
-        (name = "mfa", description = "Second factors (TOTP, recovery codes) and the sign-in challenge"),
+        (name = "mfa", description = "Second factors (TOTP, passkeys, recovery codes) and the sign-in challenge"),
         (name = "oauth", description = "Sign-in with Google, OpenID Connect providers and Cognito's hosted UI"),
         (name = "oidc", description = "derp as an OpenID Connect provider: the back channel of its clients ([oidc_provider])"),
         (name = "orgs", description = "Organizations, members and invitations"),
@@ -301,7 +320,8 @@ use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
         auth::verify_magic_link, auth::recover_password, auth::reset_password,
         auth::set_active_org, auth::exchange_code,
         mfa::list_factors, mfa::remove_factor, mfa::enroll_totp, mfa::verify_totp,
-        mfa::new_recovery_codes, mfa::challenge,
+        mfa::new_recovery_codes, mfa::challenge, mfa::passkey_register_start,
+        mfa::passkey_register_finish, mfa::passkey_sign_in_start, mfa::passkey_sign_in_finish,
         oauth::authorization_url, oauth::callback, oauth::sign_in,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org, orgs::delete_org,
         orgs::list_members, orgs::add_member, orgs::change_role, orgs::remove_member,

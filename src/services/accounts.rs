@@ -192,4 +192,40 @@ impl Accounts {
             .check(Action::SignIn, meta.ip.as_deref(), None)?;
         native.mfa_challenge(mfa_token, code, meta).await
     }
+
+    /// `POST /passkeys/sign-in/start`: options for a passkey sign-in, or
+    /// (`mfa_token`) for the second step of a pending one. Limited per IP.
+    pub async fn passkey_sign_in_start(
+        &self,
+        email: Option<String>,
+        mfa_token: Option<String>,
+        meta: &RequestMeta,
+    ) -> AuthResult<crate::auth::native::passkeys::PasskeyStart> {
+        let native = self
+            .native
+            .as_ref()
+            .ok_or(AuthError::NotSupportedByBackend(self.backend.name()))?;
+        self.limits
+            .check(Action::SignIn, meta.ip.as_deref(), None)?;
+        native.passkey_sign_in_start(email, mfa_token).await
+    }
+
+    /// `POST /passkeys/sign-in/finish`: the browser's assertion, limited
+    /// per IP like a password sign-in.
+    pub async fn passkey_sign_in_finish(
+        &self,
+        flow_id: &str,
+        credential: serde_json::Value,
+        meta: &RequestMeta,
+    ) -> AuthResult<SignInStep> {
+        let native = self
+            .native
+            .as_ref()
+            .ok_or(AuthError::NotSupportedByBackend(self.backend.name()))?;
+        self.limits
+            .check(Action::SignIn, meta.ip.as_deref(), None)?;
+        native
+            .passkey_sign_in_finish(flow_id, credential, meta)
+            .await
+    }
 }

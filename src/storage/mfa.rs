@@ -1,4 +1,4 @@
-//! Second factors (TOTP), recovery codes and pending second steps of a
+//! Second factors (TOTP, passkeys), recovery codes and pending second steps of a
 //! sign-in (`mfa_token`s). Secrets arrive here already sealed; codes and
 //! tokens only as hashes.
 
@@ -17,9 +17,11 @@ pub struct FactorRow {
     pub confirmed_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub last_used_step: Option<i64>,
+    /// Passkeys: the credential id (base64url), unique across users.
+    pub credential_id: Option<String>,
 }
 
-const FACTOR_COLUMNS: &str = "id, user_id, type, name, secret_sealed, created_at, confirmed_at, last_used_at, last_used_step";
+const FACTOR_COLUMNS: &str = "id, user_id, type, name, secret_sealed, created_at, confirmed_at, last_used_at, last_used_step, credential_id";
 
 fn factor_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FactorRow> {
     Ok(FactorRow {
@@ -32,20 +34,23 @@ fn factor_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FactorRow> {
         confirmed_at: r.get(6)?,
         last_used_at: r.get(7)?,
         last_used_step: r.get(8)?,
+        credential_id: r.get(9)?,
     })
 }
 
 pub fn insert_factor(conn: &Conn, f: &FactorRow) -> StorageResult<()> {
     conn.exec(
-        "INSERT INTO mfa_factors (id, user_id, type, name, secret_sealed, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO mfa_factors (id, user_id, type, name, secret_sealed, created_at, confirmed_at, credential_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             f.id,
             f.user_id,
             f.kind,
             f.name,
             f.secret_sealed,
-            f.created_at
+            f.created_at,
+            f.confirmed_at,
+            f.credential_id
         ],
     )?;
     Ok(())
@@ -80,6 +85,33 @@ pub fn has_active_factor(conn: &Conn, user_id: &str) -> StorageResult<bool> {
         [user_id],
         |r| r.get(0),
     )?)
+}
+
+/// The active passkey with this credential id, whoever owns it.
+pub fn passkey_by_credential(conn: &Conn, credential_id: &str) -> StorageResult<Option<FactorRow>> {
+    let sql = format!(
+        "SELECT {FACTOR_COLUMNS} FROM mfa_factors
+         WHERE credential_id = ?1 AND type = 'passkey' AND confirmed_at IS NOT NULL"
+    );
+    optional(conn.query_row(&sql, [credential_id], factor_from_row))
+}
+
+/// Whether any factor (of any user) holds this credential id.
+pub fn credential_taken(conn: &Conn, credential_id: &str) -> StorageResult<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM mfa_factors WHERE credential_id = ?1)",
+        [credential_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// A passkey was used: its resealed credential (new sign count) and the time.
+pub fn passkey_used(conn: &Conn, id: &str, secret_sealed: &str, now: i64) -> StorageResult<()> {
+    conn.exec(
+        "UPDATE mfa_factors SET secret_sealed = ?2, last_used_at = ?3 WHERE id = ?1",
+        params![id, secret_sealed, now],
+    )?;
+    Ok(())
 }
 
 pub fn confirm_factor(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
@@ -126,6 +158,7 @@ pub fn delete_all_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
         [user_id],
     )?;
     conn.exec("DELETE FROM mfa_challenges WHERE user_id = ?1", [user_id])?;
+    conn.exec("DELETE FROM passkey_flows WHERE user_id = ?1", [user_id])?;
     Ok(active)
 }
 
@@ -274,4 +307,73 @@ pub fn spend_challenge(
 /// Forgets challenges that expired before `before`.
 pub fn prune_challenges(conn: &Conn, before: i64) -> StorageResult<usize> {
     Ok(conn.exec("DELETE FROM mfa_challenges WHERE expires_at < ?1", [before])?)
+}
+
+/// A WebAuthn ceremony in progress (`passkey_flows`).
+#[derive(Debug, Clone)]
+pub struct PasskeyFlowRow {
+    /// `register`, `sign_in` or `second_factor`.
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub mfa_token_hash: Option<String>,
+    pub name: Option<String>,
+    /// The relying party's ceremony state, JSON.
+    pub state: String,
+    pub expires_at: i64,
+}
+
+pub fn insert_passkey_flow(
+    conn: &Conn,
+    flow_hash: &str,
+    f: &PasskeyFlowRow,
+    now: i64,
+) -> StorageResult<()> {
+    conn.exec(
+        "INSERT INTO passkey_flows (flow_hash, kind, user_id, mfa_token_hash, name, state, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            flow_hash,
+            f.kind,
+            f.user_id,
+            f.mfa_token_hash,
+            f.name,
+            f.state,
+            now,
+            f.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Spends the live flow stored as `flow_hash` (a registration, or a
+/// sign-in of either kind): one atomic
+/// UPDATE … WHERE used_at IS NULL, so a flow is used once even under
+/// concurrency. `None` for an unknown, spent or expired flow.
+pub fn spend_passkey_flow(
+    conn: &Conn,
+    flow_hash: &str,
+    register: bool,
+    now: i64,
+) -> StorageResult<Option<PasskeyFlowRow>> {
+    optional(conn.query_row(
+        "UPDATE passkey_flows SET used_at = ?3
+         WHERE flow_hash = ?1 AND (kind = 'register') = ?2 AND used_at IS NULL AND expires_at > ?3
+         RETURNING kind, user_id, mfa_token_hash, name, state, expires_at",
+        params![flow_hash, register, now],
+        |r| {
+            Ok(PasskeyFlowRow {
+                kind: r.get(0)?,
+                user_id: r.get(1)?,
+                mfa_token_hash: r.get(2)?,
+                name: r.get(3)?,
+                state: r.get(4)?,
+                expires_at: r.get(5)?,
+            })
+        },
+    ))
+}
+
+/// Forgets ceremonies that expired before `before`.
+pub fn prune_passkey_flows(conn: &Conn, before: i64) -> StorageResult<usize> {
+    Ok(conn.exec("DELETE FROM passkey_flows WHERE expires_at < ?1", [before])?)
 }

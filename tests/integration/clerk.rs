@@ -473,6 +473,11 @@ async fn users_and_sessions_come_from_the_backend_api_and_other_flows_are_501() 
             json!({"email": "a@example.com", "password": PASSWORD}),
         ),
         ("/api/v1/auth/refresh", json!({"refresh_token": "x"})),
+        ("/api/v1/auth/passkeys/sign-in/start", json!({})),
+        (
+            "/api/v1/auth/passkeys/sign-in/finish",
+            json!({"flow_id": "x", "credential": {}}),
+        ),
     ] {
         expect_error(
             app.post(path, body).await,

@@ -335,9 +335,27 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
     )
     .await;
 
-    // Cognito has no session list.
+    // Cognito has no session list, and no passkeys.
     expect_error(
         app.get_bearer("/api/v1/auth/sessions", &new_access).await,
+        StatusCode::NOT_IMPLEMENTED,
+        "not_supported_by_backend",
+    )
+    .await;
+    expect_error(
+        app.post("/api/v1/auth/passkeys/sign-in/start", json!({}))
+            .await,
+        StatusCode::NOT_IMPLEMENTED,
+        "not_supported_by_backend",
+    )
+    .await;
+    expect_error(
+        app.post_bearer(
+            "/api/v1/auth/passkeys/register/start",
+            &new_access,
+            json!({}),
+        )
+        .await,
         StatusCode::NOT_IMPLEMENTED,
         "not_supported_by_backend",
     )

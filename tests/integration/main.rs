@@ -28,6 +28,7 @@ mod ops_runtime;
 mod orgs;
 mod pages;
 mod pages_product;
+mod passkeys;
 mod refresh_grace;
 mod reload;
 mod session_tokens;

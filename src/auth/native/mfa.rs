@@ -89,7 +89,7 @@ fn is_totp_code(code: &str) -> bool {
 }
 
 /// A fresh set of recovery codes replaces the old one; answers the codes.
-fn new_recovery_codes(conn: &Conn, user_id: &str, now: i64) -> AuthResult<Vec<String>> {
+pub(super) fn new_recovery_codes(conn: &Conn, user_id: &str, now: i64) -> AuthResult<Vec<String>> {
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
     let hashes: Vec<String> = codes
         .iter()
@@ -100,7 +100,7 @@ fn new_recovery_codes(conn: &Conn, user_id: &str, now: i64) -> AuthResult<Vec<St
 }
 
 /// The session must come from a sign-in within [`RECENT_SIGN_IN_SECS`].
-fn require_recent(conn: &Conn, session: &SessionInfo, now: i64) -> AuthResult<()> {
+pub(super) fn require_recent(conn: &Conn, session: &SessionInfo, now: i64) -> AuthResult<()> {
     match sessions::get(conn, &session.session_id)? {
         Some(s) if s.user_id == session.user_id && s.is_live(now) => {
             if now - s.created_at <= RECENT_SIGN_IN_SECS {
@@ -186,6 +186,7 @@ fn pending_totp(
         confirmed_at: None,
         last_used_at: None,
         last_used_step: None,
+        credential_id: None,
     };
     row.secret_sealed = sealer.seal(SEAL_INFO, &aad(&row), &secret)?;
     mfa::insert_factor(conn, &row)?;

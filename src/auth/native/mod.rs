@@ -10,6 +10,7 @@ pub use code::{pkce_holds, valid_challenge};
 mod email_links;
 mod identity;
 pub mod mfa;
+pub mod passkeys;
 mod pipeline;
 pub use pipeline::Proof;
 pub mod provider;
@@ -47,6 +48,8 @@ pub struct NativeBackend {
     lockout: Arc<LockoutPolicy>,
     session_cache: session_cache::SessionCache,
     sealer: crate::auth::sealer::Sealer,
+    /// The WebAuthn relying party (passkeys), or why there is none.
+    relying_party: passkeys::RelyingParty,
     /// The TOTP issuer when `[auth.native.mfa] issuer_label` is unset
     /// (`[hosted] product_name`).
     mfa_issuer_default: String,
@@ -93,7 +96,18 @@ pub struct NativeParts {
 
 impl NativeBackend {
     pub fn new(p: NativeParts) -> Self {
+        let relying_party = passkeys::RelyingParty::new(
+            p.cfg.mfa.passkeys,
+            p.cfg.mfa.rp_id.as_deref(),
+            &p.links.public_url,
+            p.cfg
+                .mfa
+                .issuer_label
+                .as_deref()
+                .unwrap_or(&p.mfa_issuer_default),
+        );
         Self {
+            relying_party,
             policy: PasswordPolicy::new(p.cfg.password.clone()),
             db: p.db,
             clock: p.clock,

@@ -43,7 +43,33 @@ pub const PURPOSE_ENROLL: &str = "enroll";
 pub enum SecondFactor {
     Totp,
     RecoveryCode,
+    /// A passkey assertion (with user verification) after the first factor.
+    Passkey,
 }
+
+impl SecondFactor {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    /// RFC 8176 values the factor adds: `otp` for a code; `hwk` (proof of
+    /// possession of a key) and `user` (the authenticator verified its
+    /// user, by PIN or biometric, which derp cannot tell apart) for a
+    /// passkey.
+    fn amr(self) -> &'static [&'static str] {
+        match self {
+            Self::Totp | Self::RecoveryCode => &["otp"],
+            Self::Passkey => PASSKEY_AMR,
+        }
+    }
+}
+
+/// What a passkey assertion with user verification proves (RFC 8176).
+const PASSKEY_AMR: &[&str] = &["hwk", "user"];
 
 /// How the user proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +86,10 @@ pub enum Proof {
     PasswordReset,
     /// A provider (Google, OIDC) vouched for the identity.
     Federated { provider: String },
+    /// A passkey with user verification: something held (the key) and
+    /// something known or been (the authenticator's PIN or biometric), two
+    /// factors on its own.
+    Passkey,
     /// An authorization code issued after a sign-in on the hosted pages,
     /// with the methods (`amr`) of that sign-in.
     AuthorizationCode { amr: Vec<String> },
@@ -82,6 +112,7 @@ impl Proof {
             Self::MagicLink => "magic_link",
             Self::PasswordReset => "password_reset",
             Self::Federated { .. } => "oauth",
+            Self::Passkey => "passkey",
             Self::AuthorizationCode { .. } => "authorization_code",
             Self::SecondFactor { .. } => "mfa",
         }
@@ -89,17 +120,26 @@ impl Proof {
 
     /// RFC 8176 method references: `pwd` (password), `email` (a link mailed
     /// to the address), `fed` (a provider), `otp` + `mfa` after a second
-    /// factor (a recovery code is a one-time password too).
+    /// factor (a recovery code is a one-time password too); `hwk`, `user`
+    /// and `mfa` for a passkey with user verification (alone or as the
+    /// second step).
     pub fn amr(&self) -> Vec<String> {
         let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         match self {
             Self::Password | Self::SignUp => v(&["pwd"]),
             Self::EmailConfirmation | Self::MagicLink | Self::PasswordReset => v(&["email"]),
             Self::Federated { .. } => v(&["fed"]),
+            Self::Passkey => {
+                let mut out = v(PASSKEY_AMR);
+                out.push("mfa".into());
+                out
+            }
             Self::AuthorizationCode { amr } => amr.clone(),
-            Self::SecondFactor { first_amr, .. } => {
+            Self::SecondFactor {
+                first_amr, factor, ..
+            } => {
                 let mut out = first_amr.clone();
-                for m in ["otp", "mfa"] {
+                for m in factor.amr().iter().chain(&["mfa"]) {
                     if !out.iter().any(|x| x == m) {
                         out.push(m.to_string());
                     }
@@ -113,7 +153,7 @@ impl Proof {
     /// one needs no further step).
     fn has_second_factor(&self) -> bool {
         match self {
-            Self::SecondFactor { .. } => true,
+            Self::SecondFactor { .. } | Self::Passkey => true,
             Self::AuthorizationCode { amr } => amr.iter().any(|m| m == "mfa"),
             _ => false,
         }
@@ -138,10 +178,7 @@ impl Proof {
             } => serde_json::json!({
                 "method": self.method(),
                 "first": first_method,
-                "factor": match factor {
-                    SecondFactor::Totp => "totp",
-                    SecondFactor::RecoveryCode => "recovery_code",
-                },
+                "factor": factor.name(),
             }),
             _ => serde_json::json!({"method": self.method()}),
         }
@@ -308,6 +345,7 @@ mod tests {
             (Proof::SignUp, "sign_up"),
             (Proof::EmailConfirmation, "confirmation"),
             (Proof::MagicLink, "magic_link"),
+            (Proof::Passkey, "passkey"),
             (Proof::PasswordReset, "password_reset"),
             (
                 Proof::Federated {
@@ -342,6 +380,14 @@ mod tests {
         assert_eq!(second.amr(), ["pwd", "otp", "mfa"]);
         assert!(second.has_second_factor());
         assert!(!Proof::Password.has_second_factor());
+        assert_eq!(Proof::Passkey.amr(), ["hwk", "user", "mfa"]);
+        assert!(Proof::Passkey.has_second_factor());
+        let passkey_second = Proof::SecondFactor {
+            first_amr: vec!["pwd".into()],
+            first_method: "password".into(),
+            factor: super::SecondFactor::Passkey,
+        };
+        assert_eq!(passkey_second.amr(), ["pwd", "hwk", "user", "mfa"]);
         let code = Proof::AuthorizationCode { amr: second.amr() };
         assert!(code.has_second_factor());
         assert!(

@@ -1,6 +1,8 @@
 //! `/api/v1/auth/mfa`: second factors of the signed-in user (TOTP and
 //! recovery codes), and the challenge that finishes a sign-in whose first
-//! factor answered `mfa_required`. Native users only.
+//! factor answered `mfa_required`; `/api/v1/auth/passkeys`: registering a
+//! passkey and signing in with one (alone, or as that second step). Native
+//! users only.
 
 use crate::auth::native::NativeBackend;
 use crate::error::AuthError;
@@ -22,7 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/mfa/totp/enroll").post(enroll_totp))
         .service(web::resource("/mfa/totp/verify").post(verify_totp))
         .service(web::resource("/mfa/recovery-codes").post(new_recovery_codes))
-        .service(web::resource("/mfa/challenge").post(challenge));
+        .service(web::resource("/mfa/challenge").post(challenge))
+        .service(web::resource("/passkeys/register/start").post(passkey_register_start))
+        .service(web::resource("/passkeys/register/finish").post(passkey_register_finish))
+        .service(web::resource("/passkeys/sign-in/start").post(passkey_sign_in_start))
+        .service(web::resource("/passkeys/sign-in/finish").post(passkey_sign_in_finish));
 }
 
 fn native(state: &AppState) -> std::result::Result<&Arc<NativeBackend>, AuthError> {
@@ -191,6 +197,121 @@ async fn challenge(
     let step = state
         .accounts
         .mfa_challenge(&body.mfa_token, &body.code, &meta)
+        .await?
+        .for_api()?;
+    Ok(HttpResponse::Ok().json(step))
+}
+
+#[derive(Debug, Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasskeyRegisterStartBody {
+    /// Shown in the list of factors (default "Passkey").
+    name: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/passkeys/register/start",
+    tag = "mfa",
+    operation_id = "passkey_register_start",
+    request_body = Option<PasskeyRegisterStartBody>,
+    responses((status = 200, description = "Pass `options` to navigator.credentials.create (binary fields base64url)", body = doc::PasskeyStart), Errors),
+    security(("bearer" = []))
+)]
+async fn passkey_register_start(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    body: Option<ApiJson<PasskeyRegisterStartBody>>,
+) -> Result<HttpResponse> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let start = native(&state)?
+        .passkey_register_start(&session, body.name)
+        .await?;
+    Ok(HttpResponse::Ok().json(start))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasskeyFinishBody {
+    flow_id: String,
+    /// The browser's `PublicKeyCredential` as JSON (`toJSON()`: binary
+    /// fields base64url).
+    #[schema(value_type = Object)]
+    credential: serde_json::Value,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/passkeys/register/finish",
+    tag = "mfa",
+    operation_id = "passkey_register_finish",
+    request_body = PasskeyFinishBody,
+    responses((status = 201, description = "The passkey is active; recovery codes come with a first factor", body = doc::PasskeyRegistered), Errors),
+    security(("bearer" = []))
+)]
+async fn passkey_register_finish(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<PasskeyFinishBody>,
+) -> Result<HttpResponse> {
+    let done = native(&state)?
+        .passkey_register_finish(&session, &body.flow_id, body.credential, &meta)
+        .await?;
+    let mut answer = json!({ "factor": done.factor });
+    if let Some(codes) = done.recovery_codes {
+        answer["recovery_codes"] = json!(codes);
+    }
+    Ok(HttpResponse::Created().json(answer))
+}
+
+#[derive(Debug, Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasskeySignInStartBody {
+    /// The account's address: its passkeys are offered. Without it (and
+    /// without `mfa_token`) the browser picks a discoverable passkey.
+    email: Option<String>,
+    /// The second step of a sign-in that answered `mfa_required`.
+    mfa_token: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/passkeys/sign-in/start",
+    tag = "mfa",
+    operation_id = "passkey_sign_in_start",
+    request_body = Option<PasskeySignInStartBody>,
+    responses((status = 200, description = "Pass `options` to navigator.credentials.get (binary fields base64url)", body = doc::PasskeyStart), Errors)
+)]
+async fn passkey_sign_in_start(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    body: Option<ApiJson<PasskeySignInStartBody>>,
+) -> Result<HttpResponse> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let start = state
+        .accounts
+        .passkey_sign_in_start(body.email, body.mfa_token, &meta)
+        .await?;
+    Ok(HttpResponse::Ok().json(start))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/passkeys/sign-in/finish",
+    tag = "mfa",
+    operation_id = "passkey_sign_in_finish",
+    request_body = PasskeyFinishBody,
+    responses((status = 200, description = "Signed in (amr hwk, user, mfa)", body = doc::SignInResponse), Errors)
+)]
+async fn passkey_sign_in_finish(
+    state: web::Data<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ApiJson(body): ApiJson<PasskeyFinishBody>,
+) -> Result<HttpResponse> {
+    let step = state
+        .accounts
+        .passkey_sign_in_finish(&body.flow_id, body.credential, &meta)
         .await?
         .for_api()?;
     Ok(HttpResponse::Ok().json(step))

@@ -115,6 +115,9 @@ pub fn human_error(e: &AuthError) -> String {
         AuthError::AccountDisabled => {
             "This account is disabled. Ask the team that runs this service to enable it.".into()
         }
+        AuthError::PasskeyRejected => {
+            "That passkey was not accepted. Try again, or sign in another way.".into()
+        }
         AuthError::InvalidMfaCode => {
             "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code.".into()
         }

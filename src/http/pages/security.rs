@@ -1,7 +1,8 @@
 //! `/account/security`: second factors on the hosted pages. Lists the
 //! factors, enrolls TOTP (QR code rendered here as SVG, the secret as text
 //! too), verifies the first code, shows the ten recovery codes once,
-//! removes a factor and replaces the recovery codes. Native users only.
+//! removes a factor and replaces the recovery codes; adds a passkey
+//! (`static/passkeys.js` runs the browser's prompt). Native users only.
 
 use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::native::NativeBackend;
@@ -20,6 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/security/totp").post(enroll_submit))
         .service(web::resource("/account/security/totp/verify").post(verify_submit))
         .service(web::resource("/account/security/recovery-codes").post(codes_submit))
+        .service(web::resource("/account/security/passkeys").post(passkey_submit))
+        .service(web::resource("/account/security/passkeys/options").post(passkey_options))
         .service(web::resource("/account/security/factors/{id}/remove").post(remove_submit));
 }
 
@@ -59,6 +62,8 @@ struct SecurityPage {
     factors: Vec<FactorRow>,
     codes_left: i64,
     totp_offered: bool,
+    /// "Add a passkey" (needs a relying party: a domain name).
+    passkeys: bool,
 }
 
 async fn security_page(mut ctx: Ctx) -> PageResult {
@@ -76,6 +81,7 @@ async fn security_page(mut ctx: Ctx) -> PageResult {
         factors,
         codes_left,
         totp_offered: ctx.state.config.native().mfa.totp,
+        passkeys: native.passkeys_offered(),
     };
     ctx.render(StatusCode::OK, &page)
 }
@@ -245,6 +251,76 @@ async fn remove_submit(
     match native(&ctx)?.mfa_remove(&me, &path, &ctx.meta).await {
         Ok(()) => back(&mut ctx, "ok", "The second factor is removed."),
         Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PasskeyOptionsForm {
+    name: Option<String>,
+}
+
+/// `POST /account/security/passkeys/options`: creation options for a new
+/// passkey, as JSON for `static/passkeys.js`.
+async fn passkey_options(PageForm { mut ctx, form }: PageForm<PasskeyOptionsForm>) -> PageResult {
+    let me = ctx.require_user()?;
+    let started = native(&ctx)?
+        .passkey_register_start(&me, form.name.clone())
+        .await;
+    Ok(match started {
+        Ok(start) => HttpResponse::Ok().json(start),
+        Err(AuthError::ReauthenticationRequired) => {
+            HttpResponse::Unauthorized().json(serde_json::json!({ "error": REAUTH }))
+        }
+        Err(e) => crate::http::pages::auth::passkey_options_error(&e),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct PasskeyForm {
+    flow_id: Option<String>,
+    credential: Option<String>,
+    /// Sent along by the options step; the flow keeps the name.
+    #[serde(rename = "name")]
+    _name: Option<String>,
+}
+
+/// `POST /account/security/passkeys`: the browser's new credential. The
+/// first factor also shows its recovery codes.
+async fn passkey_submit(PageForm { mut ctx, form }: PageForm<PasskeyForm>) -> PageResult {
+    let me = ctx.require_user()?;
+    let Ok(credential) = serde_json::from_str(form.credential.as_deref().unwrap_or_default())
+    else {
+        return back(&mut ctx, "error", "The passkey did not arrive. Try again.");
+    };
+    let flow_id = form.flow_id.clone().unwrap_or_default();
+    match native(&ctx)?
+        .passkey_register_finish(&me, &flow_id, credential, &ctx.meta)
+        .await
+    {
+        Ok(done) => match done.recovery_codes {
+            Some(codes) => {
+                ctx.web.set_flash("ok", "Your passkey is added.");
+                let page = CodesPage {
+                    c: ctx.chrome("Your recovery codes"),
+                    codes,
+                    next: "/account/security".into(),
+                };
+                ctx.render(StatusCode::OK, &page)
+            }
+            None => back(&mut ctx, "ok", "Your passkey is added."),
+        },
+        Err(AuthError::InvalidToken) => {
+            back(&mut ctx, "error", "That passkey setup expired. Try again.")
+        }
+        Err(e @ (AuthError::PasskeyRejected | AuthError::InvalidRequest { .. })) => back(
+            &mut ctx,
+            "error",
+            &format!(
+                "The passkey was not added: {}",
+                crate::http::pages::human_error(&e)
+            ),
+        ),
         Err(e) => Err(e.into()),
     }
 }

@@ -1,7 +1,8 @@
 //! `/mfa`: the second step of a sign-in on the hosted pages. The first
 //! factor left its `mfa_token` in the (encrypted) page session; this page
-//! asks for a TOTP or recovery code and, once it passes, signs the browser
-//! in and goes on to the app like any other sign-in.
+//! asks for a TOTP or recovery code (or a passkey, see `super::passkey`)
+//! and, once it passes, signs the browser in and goes on to the app like
+//! any other sign-in.
 
 use super::{PageResult, ReturnParams, form_failure, signed_in_or_second_step};
 use crate::error::AuthError;
@@ -18,19 +19,34 @@ struct MfaPage {
     errors: FormErrors,
     ret: ReturnParams,
     qs: String,
+    /// The user has a passkey (and passkeys are offered): offer it.
+    passkey: bool,
 }
 
-fn view(ctx: &mut Ctx, errors: FormErrors, ret: ReturnParams) -> MfaPage {
-    MfaPage {
+/// The second-step page, with the passkey option when the waiting user
+/// has a passkey.
+pub(super) async fn render(
+    ctx: &mut Ctx,
+    status: StatusCode,
+    errors: FormErrors,
+    ret: ReturnParams,
+) -> PageResult {
+    let passkey = match (ctx.state.native.clone(), ctx.web.mfa.clone()) {
+        (Some(native), Some(token)) => native.passkey_can_finish(&token).await?,
+        _ => false,
+    };
+    let page = MfaPage {
         c: ctx.chrome("Two-step verification"),
         errors,
         qs: ret.query(),
         ret,
-    }
+        passkey,
+    };
+    ctx.render(status, &page)
 }
 
 /// No sign-in waits for a second step: back to `/login`.
-fn start_again(ctx: &mut Ctx, ret: &ReturnParams, text: &str) -> PageResult {
+pub(super) fn start_again(ctx: &mut Ctx, ret: &ReturnParams, text: &str) -> PageResult {
     ctx.web.mfa = None;
     ctx.web.set_flash("info", text);
     Ok(ctx.redirect(&format!("/login{}", ret.query())))
@@ -41,8 +57,7 @@ pub(super) async fn mfa_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> P
     if ctx.web.mfa.is_none() {
         return start_again(&mut ctx, &ret, "Please sign in first.");
     }
-    let page = view(&mut ctx, FormErrors::default(), ret);
-    ctx.render(StatusCode::OK, &page)
+    render(&mut ctx, StatusCode::OK, FormErrors::default(), ret).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,13 +97,11 @@ pub(super) async fn mfa_submit(PageForm { mut ctx, form }: PageForm<MfaForm>) ->
                 .into(),
                 form: None,
             };
-            let page = view(&mut ctx, errors, ret);
-            ctx.render(StatusCode::UNAUTHORIZED, &page)
+            render(&mut ctx, StatusCode::UNAUTHORIZED, errors, ret).await
         }
         Err(e) => {
             let (status, errors) = form_failure(&e);
-            let page = view(&mut ctx, errors, ret);
-            ctx.render(status, &page)
+            render(&mut ctx, status, errors, ret).await
         }
     }
 }

@@ -4,11 +4,13 @@
 
 mod magic_link;
 mod mfa;
+mod passkey;
 mod password;
 mod sign_in;
 mod sign_up;
 
 use magic_link::{magic_link_page, magic_link_submit, magic_link_verify};
+pub(crate) use passkey::options_error as passkey_options_error;
 use password::{forgot_page, forgot_submit, reset_page, reset_submit};
 use sign_in::{login_page, login_submit, logout_page, logout_submit, oauth_start};
 use sign_up::{confirm_page, confirm_submit, resend_submit, signup_page, signup_submit};
@@ -66,6 +68,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(mfa::mfa_page)
                 .post(mfa::mfa_submit),
         )
+        .service(web::resource("/login/passkey").post(passkey::login_finish))
+        .service(web::resource("/login/passkey/options").post(passkey::login_options))
+        .service(web::resource("/mfa/passkey").post(passkey::mfa_finish))
+        .service(web::resource("/mfa/passkey/options").post(passkey::mfa_options))
         .service(
             web::resource("/mfa/enroll")
                 .get(mfa::enroll_page)

@@ -28,6 +28,8 @@ pub(super) struct LoginPage {
     confirm_url: Option<String>,
     /// A sign-in refused for an unconfirmed email (links): offer a new one.
     resend: bool,
+    /// "Sign in with a passkey" (needs a relying party: a domain name).
+    passkeys: bool,
 }
 
 pub(super) fn login_view(
@@ -48,6 +50,11 @@ pub(super) fn login_view(
         signup: native.enable_signup,
         confirm_url: None,
         resend: false,
+        passkeys: ctx
+            .state
+            .native
+            .as_ref()
+            .is_some_and(|n| n.passkeys_offered()),
     }
 }
 

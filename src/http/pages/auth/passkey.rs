@@ -1,0 +1,137 @@
+//! Passkeys on the sign-in pages: "Sign in with a passkey" on `/login` and
+//! the passkey option of the second step at `/mfa`. `static/passkeys.js`
+//! asks `…/options` for the WebAuthn options (a CSRF-checked form post
+//! answered with JSON), runs the browser's prompt, and submits the answer
+//! with the form; the sign-in then goes on like any other.
+
+use super::sign_in::login_view;
+use super::{PageResult, ReturnParams, form_failure, signed_in_or_second_step};
+use crate::error::AuthError;
+use crate::http::pages::{FormErrors, PageForm, human_error};
+use actix_web::HttpResponse;
+use serde::Deserialize;
+use serde_json::json;
+
+/// What `…/options` answers when it cannot start: the status and a
+/// sentence for the page.
+pub(crate) fn options_error(e: &AuthError) -> HttpResponse {
+    let (status, _) = form_failure(e);
+    let text = match e {
+        AuthError::InvalidToken => "This sign-in expired. Please sign in again.".to_string(),
+        e if status.is_server_error() && !matches!(e, AuthError::PasskeysUnavailable(_)) => {
+            "Something went wrong on our side. Please try again.".to_string()
+        }
+        e => human_error(e),
+    };
+    HttpResponse::build(status).json(json!({ "error": text }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct OptionsForm {
+    #[serde(flatten)]
+    _ret: ReturnParams,
+}
+
+/// `POST /login/passkey/options`: options for a discoverable sign-in.
+pub(super) async fn login_options(PageForm { ctx, .. }: PageForm<OptionsForm>) -> PageResult {
+    match ctx
+        .state
+        .accounts
+        .passkey_sign_in_start(None, None, &ctx.meta)
+        .await
+    {
+        Ok(start) => Ok(HttpResponse::Ok().json(start)),
+        Err(e) => Ok(options_error(&e)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct FinishForm {
+    flow_id: Option<String>,
+    credential: Option<String>,
+    #[serde(flatten)]
+    ret: ReturnParams,
+}
+
+impl FinishForm {
+    fn parts(&self) -> Result<(String, serde_json::Value), AuthError> {
+        let flow_id = self.flow_id.clone().unwrap_or_default();
+        let credential = serde_json::from_str(self.credential.as_deref().unwrap_or_default())
+            .map_err(|_| AuthError::field("credential", "is not JSON"))?;
+        Ok((flow_id, credential))
+    }
+}
+
+/// `POST /login/passkey`: the browser's answer; signs in like a password
+/// would (to the app, or the account).
+pub(super) async fn login_finish(PageForm { mut ctx, form }: PageForm<FinishForm>) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    let attempt = async {
+        let (flow_id, credential) = form.parts()?;
+        ctx.state
+            .accounts
+            .passkey_sign_in_finish(&flow_id, credential, &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(step) => signed_in_or_second_step(&mut ctx, step, &ret, None).await,
+        Err(e) => {
+            let (status, mut errors) = form_failure(&e);
+            if matches!(e, AuthError::InvalidToken) {
+                errors = FormErrors {
+                    form: Some("That passkey sign-in expired. Please try again.".into()),
+                    ..Default::default()
+                };
+            }
+            let page = login_view(&mut ctx, String::new(), errors, ret);
+            ctx.render(status, &page)
+        }
+    }
+}
+
+/// `POST /mfa/passkey/options`: options for the second step waiting in
+/// the page session.
+pub(super) async fn mfa_options(PageForm { ctx, .. }: PageForm<OptionsForm>) -> PageResult {
+    let Some(token) = ctx.web.mfa.clone() else {
+        return Ok(options_error(&AuthError::InvalidToken));
+    };
+    match ctx
+        .state
+        .accounts
+        .passkey_sign_in_start(None, Some(token), &ctx.meta)
+        .await
+    {
+        Ok(start) => Ok(HttpResponse::Ok().json(start)),
+        Err(e) => Ok(options_error(&e)),
+    }
+}
+
+/// `POST /mfa/passkey`: the passkey answers the second step.
+pub(super) async fn mfa_finish(PageForm { mut ctx, form }: PageForm<FinishForm>) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    if ctx.web.mfa.is_none() {
+        return super::mfa::start_again(&mut ctx, &ret, "Please sign in first.");
+    }
+    let attempt = async {
+        let (flow_id, credential) = form.parts()?;
+        ctx.state
+            .accounts
+            .passkey_sign_in_finish(&flow_id, credential, &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(step) => {
+            ctx.web.mfa = None;
+            signed_in_or_second_step(&mut ctx, step, &ret, None).await
+        }
+        Err(AuthError::InvalidToken) => super::mfa::start_again(
+            &mut ctx,
+            &ret,
+            "This sign-in expired or had too many failed attempts. Please sign in again.",
+        ),
+        Err(e) => {
+            let (status, errors) = form_failure(&e);
+            super::mfa::render(&mut ctx, status, errors, ret).await
+        }
+    }
+}
