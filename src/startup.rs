@@ -240,14 +240,20 @@ impl Application {
             }))
         });
         let oauth = match &native_backend {
-            Some(_) if native.google_oauth.is_some() || !native.oidc.is_empty() => Some(Arc::new(
-                crate::services::oauth::OAuthService::new(
-                    &native,
-                    &config.public_url(),
-                    clock.clone(),
-                )
-                .map_err(|e| StartError::Config(format!("{e:?}")))?,
-            )),
+            Some(_)
+                if native.google_oauth.is_some()
+                    || native.github_oauth.is_some()
+                    || !native.oidc.is_empty() =>
+            {
+                Some(Arc::new(
+                    crate::services::oauth::OAuthService::new(
+                        &native,
+                        &config.public_url(),
+                        clock.clone(),
+                    )
+                    .map_err(|e| StartError::Config(format!("{e:?}")))?,
+                ))
+            }
             _ => None,
         };
         // `[auth]` with the org context secret, generated when absent.

@@ -58,7 +58,7 @@ pub enum Proof {
     MagicLink,
     /// A password reset link: the mailbox owner chose a new password.
     PasswordReset,
-    /// A provider (Google, OIDC) vouched for the identity.
+    /// A provider (Google, GitHub, OIDC) vouched for the identity.
     Federated { provider: String },
     /// An authorization code issued after a sign-in on the hosted pages,
     /// with the methods (`amr`) of that sign-in.
