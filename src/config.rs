@@ -71,6 +71,7 @@ pub struct Config {
     pub webhooks: BTreeMap<String, WebhookEndpointConfig>,
     /// derp as an OpenID Connect provider for other apps (native users only).
     pub oidc_provider: Option<OidcProviderConfig>,
+    pub orgs: OrgsConfig,
     /// Keys of the original library's configuration that derp accepts and
     /// ignores ([`LEGACY_KEYS`]), as dotted paths, for one warning each.
     #[serde(skip)]
@@ -616,6 +617,16 @@ impl OidcProviderConfig {
     }
 }
 
+/// `[orgs]`: organizations.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct OrgsConfig {
+    /// Custom member roles by name (for example `billing`), next to the
+    /// built-in `owner`, `admin` and `member`: each has a member's rights in
+    /// derp and is carried by name in `org_role` for apps to check.
+    pub roles: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 pub struct AdminConfig {
@@ -964,6 +975,15 @@ impl Config {
                     .map_err(ConfigError::Invalid)?;
             }
         }
+        for (i, role) in self.orgs.roles.iter().enumerate() {
+            crate::domain::org::valid_role_name(role)
+                .map_err(|e| ConfigError::Invalid(format!("orgs.roles: `{role}` {e}")))?;
+            if self.orgs.roles[..i].contains(role) {
+                return Err(ConfigError::Invalid(format!(
+                    "orgs.roles: `{role}` is listed twice"
+                )));
+            }
+        }
         for key in &self.admin.service_keys {
             if key.expose().len() < 32 {
                 return Err(ConfigError::Invalid(
@@ -1100,6 +1120,24 @@ mod tests {
                 .mfa
                 .required
         );
+    }
+
+    #[test]
+    fn custom_org_roles_are_checked() {
+        let c = Config::from_toml("[orgs]\nroles = [\"billing\", \"org:support\"]\n").unwrap();
+        assert_eq!(c.orgs.roles, ["billing", "org:support"]);
+        for (bad, says) in [
+            ("[\"owner\"]", "built-in"),
+            ("[\"Billing\"]", "a-z"),
+            ("[\"billing\", \"billing\"]", "twice"),
+            ("[\"\"]", "a-z"),
+        ] {
+            let err = Config::from_toml(&format!("[orgs]\nroles = {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+            assert!(err.to_string().contains("orgs.roles"), "{err}");
+        }
+        let err = Config::from_toml("[orgs]\nrole = [\"x\"]\n").unwrap_err();
+        assert!(err.to_string().contains("role"), "{err}");
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct NativeBackend {
     mfa_issuer_default: String,
     /// Life of access tokens issued to OpenID Connect clients.
     client_access_ttl: i64,
+    /// The org roles configured (`[orgs] roles`): what `org_role` claims.
+    org_roles: crate::domain::OrgRoles,
 }
 
 /// Where mail links point.
@@ -89,6 +91,7 @@ pub struct NativeParts {
     pub mfa_issuer_default: String,
     /// Life of access tokens issued to OpenID Connect clients, in seconds.
     pub client_access_ttl: i64,
+    pub org_roles: crate::domain::OrgRoles,
 }
 
 impl NativeBackend {
@@ -107,6 +110,7 @@ impl NativeBackend {
             sealer: p.sealer,
             mfa_issuer_default: p.mfa_issuer_default,
             client_access_ttl: p.client_access_ttl,
+            org_roles: p.org_roles,
         }
     }
 
