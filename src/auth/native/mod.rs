@@ -343,6 +343,20 @@ impl AuthBackend for NativeBackend {
         self.confirm_impl(token, meta).await
     }
 
+    /// A code is Cognito's way to confirm; derp's own users confirm with
+    /// the mailed token: a request error, not a missing feature.
+    async fn confirm_code(
+        &self,
+        _email: Email,
+        _code: &str,
+        _meta: &RequestMeta,
+    ) -> AuthResult<crate::auth::ConfirmOutcome> {
+        Err(AuthError::field(
+            "code",
+            "this server confirms addresses with the mailed link's token: send {\"token\"} (email and code are for the Cognito backend)",
+        ))
+    }
+
     async fn resend_confirmation(
         &self,
         email: Email,
