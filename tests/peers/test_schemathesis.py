@@ -80,6 +80,7 @@ roles = ["billing"]
 
 
 def run(base: str, name: str, *extra: str) -> str:
+    (ROOT / "target").mkdir(exist_ok=True)
     if not ST_BIN.exists():
         pytest.fail(f"schemathesis is not installed at {ST_BIN}: run ./test.sh (tests/peers/requirements.txt)")
     out = subprocess.run(
@@ -96,9 +97,10 @@ def run(base: str, name: str, *extra: str) -> str:
             *extra,
         ],
         capture_output=True, text=True, timeout=600,
+        # Its working files (.schemathesis/) go under target/, not the repository.
+        cwd=ROOT / "target",
     )
     text = out.stdout + out.stderr
-    (ROOT / "target").mkdir(exist_ok=True)
     (ROOT / "target" / f"schemathesis-{name}.txt").write_text(text)
     summary = re.search(r"Test cases:\s*\n\s*(.+)", text)
     line = f"schemathesis ({name}): {summary.group(1).strip() if summary else '?'}"
