@@ -70,7 +70,7 @@ fi
 echo "==> install.sh in a temporary root (stubbed systemctl, useradd, userdel, chown, id)"
 DERP_BIN="$PWD/target/debug/derp" timeout 300 tests/install/test_install.sh
 
-echo "==> Python peers: examples/fastapi, aiosmtpd, standardwebhooks and Litestream against a live derp"
+echo "==> Python peers: examples/fastapi, aiosmtpd, standardwebhooks, Litestream, openapi-spec-validator and schemathesis against a live derp"
 venv=target/test-venv
 stamp="$venv/.requirements"
 wanted=$(cat examples/fastapi/requirements.txt tests/peers/requirements.txt | sort -u)
@@ -81,7 +81,10 @@ if [ ! -x "$venv/bin/pytest" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]
     echo "$wanted" > "$stamp"
 fi
 export DERP_BIN="$PWD/target/debug/derp"
-timeout 300 "$venv/bin/pytest" -q -p no:cacheprovider examples/fastapi tests/peers
+# schemathesis runs SCHEMATHESIS_MAX_EXAMPLES (default 5) cases per operation
+# and phase, twice (with and without a bearer token): about a minute.
+timeout 600 "$venv/bin/pytest" -q -p no:cacheprovider examples/fastapi tests/peers
+cat target/schemathesis-counts.txt 2>/dev/null || true
 
 echo "==> Client libraries: clients/python and clients/js against a live derp"
 clients_venv=target/clients-venv

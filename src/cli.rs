@@ -233,6 +233,16 @@ fn clients_command(config: Option<&PathBuf>, command: ClientsCommand) -> Result<
     }
 }
 
+/// Which configuration `Config::load(path)` reads: the file given, else
+/// `./derp.toml` when it exists, else the embedded default.
+fn config_source(path: Option<&std::path::Path>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None if std::path::Path::new("derp.toml").exists() => "./derp.toml".into(),
+        None => "the embedded default (no ./derp.toml)".into(),
+    }
+}
+
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
     Config::load(path.map(PathBuf::as_path)).map_err(|e| e.to_string())
 }
@@ -484,11 +494,13 @@ fn http_status(url: &str, timeout: Duration) -> Result<u16, String> {
 }
 
 fn serve(mut config: Config, path: Option<PathBuf>) -> Result<(), String> {
+    let source = config_source(path.as_deref());
     // The environment's bind address wins over the file's (CONFIG.md).
     if let Ok(bind) = std::env::var("DERP_BIND") {
         config.server.bind = bind;
     }
     init_tracing(&config.server.log_format);
+    tracing::info!(config = %source, "configuration read from {source}");
     for key in &config.ignored_keys {
         tracing::warn!(
             key = %key,

@@ -71,6 +71,7 @@ pub struct Config {
     pub webhooks: BTreeMap<String, WebhookEndpointConfig>,
     /// derp as an OpenID Connect provider for other apps (native users only).
     pub oidc_provider: Option<OidcProviderConfig>,
+    pub orgs: OrgsConfig,
     /// Keys of the original library's configuration that derp accepts and
     /// ignores ([`LEGACY_KEYS`]), as dotted paths, for one warning each.
     #[serde(skip)]
@@ -78,10 +79,9 @@ pub struct Config {
 }
 
 /// Keys of the original library's configuration that mean nothing to derp:
-/// its database and KV cache (derp keeps everything in its own SQLite), and
-/// GitHub sign-in, which derp does not offer. They are accepted with a
-/// warning so the original's files load as written; every other unknown key
-/// stays an error.
+/// its database and KV cache (derp keeps everything in its own SQLite). They
+/// are accepted with a warning so the original's files load as written;
+/// every other unknown key stays an error.
 pub const LEGACY_KEYS: &[&str] = &[
     "database",
     "kv.valkey",
@@ -89,7 +89,6 @@ pub const LEGACY_KEYS: &[&str] = &[
     "auth.native.cache_prefix",
     "auth.native.cache_session_ttl_seconds",
     "auth.native.cache_user_ttl_seconds",
-    "auth.native.github_oauth",
 ];
 
 /// Takes the [`LEGACY_KEYS`] out of `value`: the ones that were there.
@@ -192,6 +191,7 @@ pub struct NativeConfig {
     pub jwt: JwtConfig,
     pub password: PasswordConfig,
     pub google_oauth: Option<GoogleOAuthConfig>,
+    pub github_oauth: Option<GitHubOAuthConfig>,
     pub oidc: BTreeMap<String, OidcConfig>,
     pub mfa: MfaConfig,
 }
@@ -244,6 +244,7 @@ impl Default for NativeConfig {
             jwt: JwtConfig::default(),
             password: PasswordConfig::default(),
             google_oauth: None,
+            github_oauth: None,
             oidc: BTreeMap::new(),
             mfa: MfaConfig::default(),
         }
@@ -332,6 +333,38 @@ impl Default for GoogleOAuthConfig {
             userinfo_url: "https://openidconnect.googleapis.com/v1/userinfo".into(),
             jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
             issuer: "https://accounts.google.com".into(),
+        }
+    }
+}
+
+/// `[auth.native.github_oauth]`: sign-in with GitHub (OAuth 2 and GitHub's
+/// REST API; GitHub is no OpenID provider). The three URLs default to
+/// github.com; GitHub Enterprise Server sets them to its own host
+/// (`https://HOST/login/oauth/authorize`, `https://HOST/login/oauth/access_token`,
+/// `https://HOST/api/v3`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GitHubOAuthConfig {
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub redirect_uri: Option<String>,
+    pub scopes: Vec<String>,
+    pub authorization_url: String,
+    pub token_url: String,
+    /// The REST API's base: `{api_url}/user` and `{api_url}/user/emails`.
+    pub api_url: String,
+}
+
+impl Default for GitHubOAuthConfig {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: None,
+            redirect_uri: None,
+            scopes: vec!["user:email".into()],
+            authorization_url: "https://github.com/login/oauth/authorize".into(),
+            token_url: "https://github.com/login/oauth/access_token".into(),
+            api_url: "https://api.github.com".into(),
         }
     }
 }
@@ -583,6 +616,16 @@ impl OidcProviderConfig {
         }
         Ok(())
     }
+}
+
+/// `[orgs]`: organizations.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct OrgsConfig {
+    /// Custom member roles by name (for example `billing`), next to the
+    /// built-in `owner`, `admin` and `member`: each has a member's rights in
+    /// derp and is carried by name in `org_role` for apps to check.
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -857,6 +900,34 @@ impl Config {
                 "auth.native.mfa.rp_id: must be a host name (no scheme, port or path)".into(),
             ));
         }
+        if let Some(g) = &native.github_oauth {
+            if g.client_id.trim().is_empty() || g.client_secret.is_none() {
+                return Err(ConfigError::Invalid(
+                    "auth.native.github_oauth: client_id and client_secret are required".into(),
+                ));
+            }
+            for (key, url) in [
+                ("authorization_url", &g.authorization_url),
+                ("token_url", &g.token_url),
+                ("api_url", &g.api_url),
+            ] {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::Invalid(format!(
+                        "auth.native.github_oauth.{key}: `{url}` must start with http:// or https://"
+                    )));
+                }
+            }
+        }
+        for (name, taken) in [
+            ("google", native.google_oauth.is_some()),
+            ("github", native.github_oauth.is_some()),
+        ] {
+            if taken && native.oidc.contains_key(name) {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.native.oidc.{name}: the name is taken by [auth.native.{name}_oauth]"
+                )));
+            }
+        }
         let pw = &native.password;
         if pw.min_length == 0 || pw.min_length > pw.max_length || pw.max_length > 1024 {
             return Err(ConfigError::Invalid(
@@ -903,6 +974,15 @@ impl Config {
             if let Some(domain) = c.domain.as_deref().filter(|d| !d.trim().is_empty()) {
                 crate::domain::redirect::cognito_domain_base(domain)
                     .map_err(ConfigError::Invalid)?;
+            }
+        }
+        for (i, role) in self.orgs.roles.iter().enumerate() {
+            crate::domain::org::valid_role_name(role)
+                .map_err(|e| ConfigError::Invalid(format!("orgs.roles: `{role}` {e}")))?;
+            if self.orgs.roles[..i].contains(role) {
+                return Err(ConfigError::Invalid(format!(
+                    "orgs.roles: `{role}` is listed twice"
+                )));
             }
         }
         for key in &self.admin.service_keys {
@@ -1044,6 +1124,46 @@ mod tests {
     }
 
     #[test]
+    fn custom_org_roles_are_checked() {
+        let c = Config::from_toml("[orgs]\nroles = [\"billing\", \"org:support\"]\n").unwrap();
+        assert_eq!(c.orgs.roles, ["billing", "org:support"]);
+        for (bad, says) in [
+            ("[\"owner\"]", "built-in"),
+            ("[\"Billing\"]", "a-z"),
+            ("[\"billing\", \"billing\"]", "twice"),
+            ("[\"\"]", "a-z"),
+        ] {
+            let err = Config::from_toml(&format!("[orgs]\nroles = {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+            assert!(err.to_string().contains("orgs.roles"), "{err}");
+        }
+        let err = Config::from_toml("[orgs]\nrole = [\"x\"]\n").unwrap_err();
+        assert!(err.to_string().contains("role"), "{err}");
+    }
+
+    #[test]
+    fn github_oauth_is_checked() {
+        let gh = |rest: &str| Config::from_toml(&format!("[auth.native.github_oauth]\n{rest}"));
+        let err = gh("client_id = \"a\"\n").unwrap_err();
+        assert!(err.to_string().contains("client_secret"), "{err}");
+        let err = gh("client_id = \"a\"\nclient_secret = \"b\"\napi_url = \"api.example.com\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("github_oauth.api_url"), "{err}");
+        let err = gh("client_id = \"a\"\nclient_secret = \"b\"\napi_urll = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("api_urll"), "{err}");
+        let err = gh("client_id = \"a\"\nclient_secret = \"b\"\n\
+                      [auth.native.oidc.github]\nissuer = \"https://x.example.com\"\nclient_id = \"c\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("auth.native.oidc.github"), "{err}");
+        let c = gh("client_id = \"a\"\nclient_secret = \"b\"\n\
+                    api_url = \"https://ghe.example.com/api/v3\"\n")
+        .unwrap();
+        let g = c.native().github_oauth.unwrap();
+        assert_eq!(g.api_url, "https://ghe.example.com/api/v3");
+        assert_eq!(g.token_url, "https://github.com/login/oauth/access_token");
+    }
+
+    #[test]
     fn the_original_librarys_leftover_keys_are_ignored_with_a_warning_each() {
         let c = Config::from_toml(
             "[database]\nurl = \"postgresql://x\"\n\
@@ -1055,7 +1175,7 @@ mod tests {
              redirect_uri = \"http://localhost/cb\"\n",
         )
         .unwrap();
-        assert_eq!(c.ignored_keys.len(), 7, "{:?}", c.ignored_keys);
+        assert_eq!(c.ignored_keys.len(), 6, "{:?}", c.ignored_keys);
         let warnings = c.warnings();
         for key in LEGACY_KEYS {
             assert!(
@@ -1064,6 +1184,12 @@ mod tests {
             );
         }
         assert!(c.native().enable_magic_link);
+        // GitHub sign-in is derp's too: the original's table configures it.
+        let gh = c.native().github_oauth.unwrap();
+        assert_eq!(gh.client_id, "a");
+        assert_eq!(gh.redirect_uri.as_deref(), Some("http://localhost/cb"));
+        assert_eq!(gh.scopes, ["user:email"]);
+        assert!(!c.ignored_keys.iter().any(|k| k.contains("github")));
         // Anything else stays an error, next to the ignored keys too.
         let err = Config::from_toml("[kv.valkey]\nmode = \"standalone\"\n[kv.redis]\nx = 1\n")
             .unwrap_err();

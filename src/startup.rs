@@ -206,6 +206,7 @@ impl Application {
             domain: message_domain(&config),
             waker: waker.clone(),
         };
+        let org_roles = crate::domain::OrgRoles::new(&config.orgs.roles);
         let orgs = Arc::new(OrgService {
             db: db.clone(),
             clock: clock.clone(),
@@ -213,6 +214,7 @@ impl Application {
             public_url: config.public_url(),
             allowed: allowed.clone(),
             invitation_ttl: native.invitation_expire_days as i64 * 86_400,
+            roles: org_roles.clone(),
         });
         let admin_hasher = hasher.clone();
         let admin_mail = mail.clone();
@@ -237,17 +239,24 @@ impl Application {
                 sealer,
                 mfa_issuer_default: config.hosted.product_name.clone(),
                 client_access_ttl: client_access_ttl(&config),
+                org_roles: org_roles.clone(),
             }))
         });
         let oauth = match &native_backend {
-            Some(_) if native.google_oauth.is_some() || !native.oidc.is_empty() => Some(Arc::new(
-                crate::services::oauth::OAuthService::new(
-                    &native,
-                    &config.public_url(),
-                    clock.clone(),
-                )
-                .map_err(|e| StartError::Config(format!("{e:?}")))?,
-            )),
+            Some(_)
+                if native.google_oauth.is_some()
+                    || native.github_oauth.is_some()
+                    || !native.oidc.is_empty() =>
+            {
+                Some(Arc::new(
+                    crate::services::oauth::OAuthService::new(
+                        &native,
+                        &config.public_url(),
+                        clock.clone(),
+                    )
+                    .map_err(|e| StartError::Config(format!("{e:?}")))?,
+                ))
+            }
             _ => None,
         };
         // `[auth]` with the org context secret, generated when absent.
@@ -266,7 +275,8 @@ impl Application {
                 let cfg = config.auth.cognito.clone().unwrap_or_default();
                 let org_context =
                     crate::auth::org_context::OrgContextSigner::from_config(&org_auth)
-                        .map_err(StartError::Config)?;
+                        .map_err(StartError::Config)?
+                        .with_roles(org_roles.clone());
                 directory = Some(
                     crate::auth::cognito::directory::directory(&cfg, clock.clone())
                         .map_err(StartError::Config)?,
@@ -295,7 +305,8 @@ impl Application {
                 let cfg = config.auth.clerk.clone().unwrap_or_default();
                 let org_context =
                     crate::auth::org_context::OrgContextSigner::from_config(&org_auth)
-                        .map_err(StartError::Config)?;
+                        .map_err(StartError::Config)?
+                        .with_roles(org_roles.clone());
                 let clerk = Arc::new(
                     crate::auth::clerk::ClerkBackend::new(
                         cfg,

@@ -29,7 +29,7 @@ pub struct AppState {
     /// `[rate_limit] lockout_*`, shared with the native backend's sign-in.
     pub lockout: Arc<crate::auth::lockout::LockoutPolicy>,
     pub orgs: Arc<OrgService>,
-    /// Google / OpenID Connect sign-in (native backend with providers configured).
+    /// Google / GitHub / OpenID Connect sign-in (native backend with providers configured).
     pub oauth: Option<Arc<crate::services::oauth::OAuthService>>,
     /// derp as an OpenID Connect provider (`[oidc_provider]`, native only).
     pub oidc: Option<Arc<crate::services::oidc::OidcProvider>>,

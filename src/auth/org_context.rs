@@ -50,6 +50,9 @@ pub struct OrgContext {
 pub struct OrgContextSigner {
     key: [u8; 32],
     ttl: i64,
+    /// The configured org roles: a stored role no longer configured is
+    /// signed as `member`.
+    roles: crate::domain::OrgRoles,
 }
 
 impl std::fmt::Debug for OrgContextSigner {
@@ -79,6 +82,7 @@ impl OrgContextSigner {
         Ok(Self {
             key,
             ttl: ttl_seconds,
+            roles: crate::domain::OrgRoles::default(),
         })
     }
 
@@ -94,6 +98,16 @@ impl OrgContextSigner {
         let minutes = auth.org_context_expire_minutes.unwrap_or(60);
         let ttl = i64::try_from(minutes.saturating_mul(60)).unwrap_or(i64::MAX);
         Self::new(secret.expose().as_bytes(), ttl)
+    }
+
+    /// The org roles configured (`[orgs] roles`).
+    pub fn with_roles(mut self, roles: crate::domain::OrgRoles) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    pub fn roles(&self) -> &crate::domain::OrgRoles {
+        &self.roles
     }
 
     pub fn ttl(&self) -> i64 {
@@ -173,19 +187,28 @@ pub async fn active_org_tokens(
     let user_id = session.user_id.clone();
     let amr = session.amr.clone();
     let (org_id, role) = db
-        .read(move |conn| -> crate::error::AuthResult<(String, String)> {
-            let org = orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
-            let member = orgs::member(conn, &org.id, &user_id)?
-                .ok_or(AuthError::NotFound("organization"))?;
-            // The upstream's own second factors are not seen here: an org
-            // that requires one stays closed unless the session shows `mfa`.
-            if !orgs::mfa_satisfied(conn, &org.id, &amr)? {
-                return Err(AuthError::MfaRequired);
-            }
-            Ok((org.id, member.role.as_str().to_string()))
-        })
+        .read(
+            move |conn| -> crate::error::AuthResult<(String, crate::domain::OrgRole)> {
+                let org = orgs::find(conn, &key)?.ok_or(AuthError::NotFound("organization"))?;
+                let member = orgs::member(conn, &org.id, &user_id)?
+                    .ok_or(AuthError::NotFound("organization"))?;
+                // The upstream's own second factors are not seen here: an org
+                // that requires one stays closed unless the session shows `mfa`.
+                if !orgs::mfa_satisfied(conn, &org.id, &amr)? {
+                    return Err(AuthError::MfaRequired);
+                }
+                Ok((org.id, member.role))
+            },
+        )
         .await?;
-    let value = signer.sign(&session.user_id, &session.session_id, &org_id, &role, now);
+    let role = signer.roles.effective(role);
+    let value = signer.sign(
+        &session.user_id,
+        &session.session_id,
+        &org_id,
+        role.as_str(),
+        now,
+    );
     Ok(empty(value, signer.ttl()))
 }
 

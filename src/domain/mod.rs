@@ -10,7 +10,7 @@ pub mod user;
 pub mod webhook;
 
 pub use email::Email;
-pub use org::{OrgRole, Slug};
+pub use org::{OrgRole, OrgRoles, Slug};
 pub use password::{PasswordPolicy, PasswordProblem};
 pub use token::Purpose;
 pub use user::{ExternalIdentity, Role, User};

@@ -1,27 +1,36 @@
 //! Organizations: slugs and ordered member roles.
 
 use serde::Serialize;
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
-/// `owner > admin > member`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
+/// An org member's role. `owner > admin > member`; a custom role (any name
+/// configured in `[orgs] roles`, for example `billing`) has a member's
+/// rights and keeps its name, for apps to check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OrgRole {
     Member,
     Admin,
     Owner,
+    Custom(String),
 }
 
+/// The built-in role names.
+pub const BUILT_IN_ROLES: [&str; 3] = ["owner", "admin", "member"];
+
 impl OrgRole {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Member => "member",
             Self::Admin => "admin",
             Self::Owner => "owner",
+            Self::Custom(name) => name,
         }
     }
 
+    /// A built-in role by name.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "member" => Some(Self::Member),
@@ -29,6 +38,30 @@ impl OrgRole {
             "owner" => Some(Self::Owner),
             _ => None,
         }
+    }
+
+    /// A role as stored: a built-in one, or a custom one by name (whether
+    /// it is still configured is [`OrgRoles::effective`]'s question).
+    pub fn from_stored(value: &str) -> Self {
+        Self::parse(value).unwrap_or_else(|| Self::Custom(value.to_string()))
+    }
+
+    /// 0 member (and custom roles), 1 admin, 2 owner.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Member | Self::Custom(_) => 0,
+            Self::Admin => 1,
+            Self::Owner => 2,
+        }
+    }
+
+    /// This role has at least `min`'s rights.
+    pub fn at_least(&self, min: &OrgRole) -> bool {
+        self.rank() >= min.rank()
+    }
+
+    pub fn is_owner(&self) -> bool {
+        *self == Self::Owner
     }
 }
 
@@ -41,6 +74,93 @@ impl fmt::Display for OrgRole {
 impl Serialize for OrgRole {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+/// A custom role's name: 1-50 characters of a-z, 0-9, `-`, `_` and `:`,
+/// starting with a letter, and not a built-in role.
+pub fn valid_role_name(name: &str) -> Result<(), &'static str> {
+    let ok = !name.is_empty()
+        && name.len() <= 50
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b':')
+        });
+    if !ok {
+        return Err(
+            "must be 1-50 characters of a-z, 0-9, '-', '_' and ':', starting with a letter",
+        );
+    }
+    if BUILT_IN_ROLES.contains(&name) {
+        return Err("is a built-in role");
+    }
+    Ok(())
+}
+
+/// The roles this server accepts: the built-in ones and the custom ones
+/// configured in `[orgs] roles`.
+#[derive(Debug, Clone, Default)]
+pub struct OrgRoles {
+    custom: Arc<[String]>,
+    /// Stored roles no longer configured that were already warned about.
+    warned: Arc<Mutex<HashSet<String>>>,
+}
+
+impl OrgRoles {
+    pub fn new(custom: &[String]) -> Self {
+        Self {
+            custom: custom.into(),
+            warned: Arc::default(),
+        }
+    }
+
+    /// A role named in a request: built-in or configured, else `None`.
+    pub fn parse(&self, raw: &str) -> Option<OrgRole> {
+        OrgRole::parse(raw).or_else(|| {
+            self.custom
+                .iter()
+                .any(|c| c == raw)
+                .then(|| OrgRole::Custom(raw.to_string()))
+        })
+    }
+
+    /// Every accepted name, built-in first (for messages and forms).
+    pub fn names(&self) -> Vec<String> {
+        ["member", "admin", "owner"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(self.custom.iter().cloned())
+            .collect()
+    }
+
+    /// The custom role names, as configured.
+    pub fn custom(&self) -> &[String] {
+        &self.custom
+    }
+
+    /// What a stored role means now: a custom role that is no longer
+    /// configured is a member (its rights were a member's anyway; its name
+    /// is no longer claimed), with a warning naming it once per process.
+    pub fn effective(&self, role: OrgRole) -> OrgRole {
+        match role {
+            OrgRole::Custom(name) if !self.custom.contains(&name) => {
+                if let Ok(mut warned) = self.warned.lock()
+                    && warned.insert(name.clone())
+                {
+                    tracing::warn!(
+                        role = %name,
+                        "org members hold the role `{name}`, which is not in [orgs] roles: they are treated as `member` (add it back to keep it)"
+                    );
+                }
+                OrgRole::Member
+            }
+            other => other,
+        }
+    }
+
+    /// A "needs one of" message for a bad role field.
+    pub fn expected(&self) -> String {
+        format!("must be one of: {}", self.names().join(", "))
     }
 }
 
@@ -141,9 +261,43 @@ mod tests {
 
     #[test]
     fn roles_are_ordered() {
-        assert!(OrgRole::Owner > OrgRole::Admin && OrgRole::Admin > OrgRole::Member);
+        assert!(
+            OrgRole::Owner.at_least(&OrgRole::Admin) && OrgRole::Admin.at_least(&OrgRole::Member)
+        );
+        assert!(!OrgRole::Admin.at_least(&OrgRole::Owner));
         assert_eq!(OrgRole::parse("admin"), Some(OrgRole::Admin));
         assert_eq!(OrgRole::parse("root"), None);
+        let billing = OrgRole::Custom("billing".into());
+        assert!(billing.at_least(&OrgRole::Member) && !billing.at_least(&OrgRole::Admin));
+    }
+
+    #[test]
+    fn custom_roles_are_configured_by_name_and_forgotten_ones_are_members() {
+        let roles = OrgRoles::new(&["billing".into(), "support".into()]);
+        assert_eq!(
+            roles.parse("billing"),
+            Some(OrgRole::Custom("billing".into()))
+        );
+        assert_eq!(roles.parse("owner"), Some(OrgRole::Owner));
+        assert_eq!(roles.parse("root"), None);
+        assert_eq!(
+            roles.names(),
+            ["member", "admin", "owner", "billing", "support"]
+        );
+        let stored = OrgRole::from_stored("billing");
+        assert_eq!(roles.effective(stored.clone()), stored);
+        let forgotten = OrgRole::from_stored("sales");
+        assert_eq!(roles.effective(forgotten), OrgRole::Member);
+        assert_eq!(
+            OrgRoles::default().effective(OrgRole::Admin),
+            OrgRole::Admin
+        );
+        for bad in ["", "Billing", "owner", "1st", "a b", &"a".repeat(51)] {
+            assert!(valid_role_name(bad).is_err(), "{bad}");
+        }
+        for good in ["billing", "org:billing", "support_2", "read-only"] {
+            assert!(valid_role_name(good).is_ok(), "{good}");
+        }
     }
 
     #[test]
@@ -169,6 +323,8 @@ pub struct OrgView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrgWithRole {
     pub org: OrgView,
+    /// `owner`, `admin`, `member` or a custom role configured in `[orgs] roles`.
+    #[schema(value_type = String, example = "member")]
     pub role: OrgRole,
 }
 
@@ -176,6 +332,8 @@ pub struct OrgWithRole {
 pub struct MemberView {
     pub user_id: String,
     pub email: String,
+    /// `owner`, `admin`, `member` or a custom role configured in `[orgs] roles`.
+    #[schema(value_type = String, example = "member")]
     pub role: OrgRole,
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
@@ -186,6 +344,8 @@ pub struct InvitationView {
     pub id: String,
     pub org_id: String,
     pub email: String,
+    /// `owner`, `admin`, `member` or a custom role configured in `[orgs] roles`.
+    #[schema(value_type = String, example = "member")]
     pub role: OrgRole,
     pub invited_by: String,
     #[serde(with = "time::serde::rfc3339")]

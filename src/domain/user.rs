@@ -49,7 +49,7 @@ pub struct User {
     pub data: serde_json::Value,
 }
 
-/// The person a provider (Google, OIDC) vouched for.
+/// The person a provider (Google, GitHub, OIDC) vouched for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalIdentity {
     pub provider: String,

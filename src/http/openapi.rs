@@ -238,7 +238,7 @@ pub struct Status {
 pub struct AuthorizationUrl {
     /// Where to send the browser.
     pub url: String,
-    /// The `state` in that URL (Google and OpenID Connect providers): the
+    /// The `state` in that URL (Google, GitHub and OpenID Connect providers): the
     /// app's own when the provider returns to the app, to pass to
     /// `/oauth/{provider}/sign-in` with the code.
     pub state: Option<String>,
@@ -307,7 +307,7 @@ use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
     tags(
         (name = "auth", description = "Sign-up, sign-in, tokens, the session and the account"),
         (name = "mfa", description = "Second factors (TOTP, passkeys, recovery codes) and the sign-in challenge"),
-        (name = "oauth", description = "Sign-in with Google, OpenID Connect providers and Cognito's hosted UI"),
+        (name = "oauth", description = "Sign-in with Google, GitHub, OpenID Connect providers and Cognito's hosted UI"),
         (name = "oidc", description = "derp as an OpenID Connect provider: the back channel of its clients ([oidc_provider])"),
         (name = "orgs", description = "Organizations, members and invitations"),
         (name = "admin", description = "The admin API: an admin's access token or a service key"),

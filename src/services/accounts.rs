@@ -149,7 +149,7 @@ impl Accounts {
             .await
     }
 
-    /// A provider (Google, OIDC) vouched for `identity`: native users only.
+    /// A provider (Google, GitHub, OIDC) vouched for `identity`: native users only.
     pub async fn sign_in_with_identity(
         &self,
         identity: ExternalIdentity,

@@ -1,9 +1,12 @@
-//! Sign-in with Google and any OpenID Connect provider (native backend).
+//! Sign-in with Google, GitHub and any OpenID Connect provider (native backend).
 //!
 //! The oauth2 crate builds the authorization URL (server-made `state`, PKCE
 //! S256, an OIDC `nonce`) and exchanges the code. The id_token is verified
 //! here: signature against the provider's JWKS (cached, refetched on an
 //! unknown `kid` at most once a minute), `iss`, `aud`, `exp`, `nonce`.
+//! GitHub is no OpenID provider: its access token reads the REST API's
+//! `/user` (the subject: the numeric id) and `/user/emails`, whose primary
+//! address is the identity's email, verified only when GitHub says so.
 //! Generic providers are found by discovery (`/.well-known/openid-configuration`),
 //! cached for an hour. Every outbound call has a timeout; a provider that is
 //! down is a clean 502.
@@ -64,7 +67,20 @@ pub struct Provider {
     pub issuer: String,
     pub scopes: Vec<String>,
     pub redirect_uri: String,
+    pub kind: Kind,
 }
+
+/// What the provider's access token leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// OpenID Connect: a verified id_token (and userinfo).
+    Oidc,
+    /// GitHub: the REST API at this base URL.
+    GitHub { api_url: String },
+}
+
+/// The version of GitHub's REST API derp speaks.
+const GITHUB_API_VERSION: &str = "2022-11-28";
 
 /// How a provider is known: fully configured, or by discovery.
 #[derive(Debug, Clone)]
@@ -185,6 +201,28 @@ impl OAuthService {
                     issuer: g.issuer.clone(),
                     scopes: g.scopes.clone(),
                     redirect_uri: g.redirect_uri.clone().unwrap_or_else(|| callback("google")),
+                    kind: Kind::Oidc,
+                }),
+            );
+        }
+        if let Some(g) = &cfg.github_oauth {
+            sources.insert(
+                "github".to_string(),
+                Source::Static(Provider {
+                    name: "github".into(),
+                    display_name: "GitHub".into(),
+                    client_id: g.client_id.clone(),
+                    client_secret: g.client_secret.clone(),
+                    authorization_url: g.authorization_url.clone(),
+                    token_url: g.token_url.clone(),
+                    userinfo_url: None,
+                    jwks_url: String::new(),
+                    issuer: String::new(),
+                    scopes: g.scopes.clone(),
+                    redirect_uri: g.redirect_uri.clone().unwrap_or_else(|| callback("github")),
+                    kind: Kind::GitHub {
+                        api_url: g.api_url.trim_end_matches('/').to_string(),
+                    },
                 }),
             );
         }
@@ -304,6 +342,7 @@ impl OAuthService {
             issuer: doc.issuer,
             scopes: scopes.clone(),
             redirect_uri: redirect_uri.clone(),
+            kind: Kind::Oidc,
         };
         self.discovered
             .lock()
@@ -324,6 +363,11 @@ impl OAuthService {
             );
         if let Some(secret) = &p.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+        }
+        if matches!(p.kind, Kind::GitHub { .. }) {
+            // GitHub documents client_id and client_secret as parameters
+            // of the token request, not HTTP Basic.
+            client = client.set_auth_type(oauth2::AuthType::RequestBody);
         }
         Ok(client)
     }
@@ -363,9 +407,10 @@ impl OAuthService {
             _ => random_token(),
         };
         let state_for_url = state.clone();
-        let mut req = client
-            .authorize_url(move || CsrfToken::new(state_for_url))
-            .add_extra_param("nonce", nonce.clone());
+        let mut req = client.authorize_url(move || CsrfToken::new(state_for_url));
+        if p.kind == Kind::Oidc {
+            req = req.add_extra_param("nonce", nonce.clone());
+        }
         let app_pkce = at_app && app_code_challenge.is_some();
         req = match (&app_code_challenge, app_pkce) {
             (Some(c), true) => req
@@ -506,6 +551,11 @@ impl OAuthService {
             }
             other => upstream("token endpoint", other),
         })?;
+        if let Kind::GitHub { api_url } = &p.kind {
+            return self
+                .github_identity(p, api_url, token.access_token().secret())
+                .await;
+        }
         let id_token = token
             .extra_fields()
             .id_token
@@ -544,6 +594,63 @@ impl OAuthService {
             email,
             email_verified: verified,
         })
+    }
+
+    /// GitHub's user behind `access_token`: `/user` for the numeric id,
+    /// `/user/emails` for the primary address and whether it is verified
+    /// (the public `email` of `/user` says nothing of that, so it is not
+    /// used; nor is any address but the primary one).
+    async fn github_identity(
+        &self,
+        p: &Provider,
+        api_url: &str,
+        access_token: &str,
+    ) -> AuthResult<ExternalIdentity> {
+        let user = self
+            .github_get(&format!("{api_url}/user"), access_token)
+            .await?;
+        let subject = match &user["id"] {
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return Err(AuthError::Upstream("GitHub's /user has no id".into())),
+        };
+        let emails = self
+            .github_get(&format!("{api_url}/user/emails"), access_token)
+            .await?;
+        let primary = emails
+            .as_array()
+            .ok_or_else(|| AuthError::Upstream("GitHub's /user/emails is not a list".into()))?
+            .iter()
+            .find(|e| e["primary"].as_bool() == Some(true));
+        Ok(ExternalIdentity {
+            provider: p.name.clone(),
+            subject,
+            email: primary.and_then(|e| e["email"].as_str().map(str::to_lowercase)),
+            email_verified: primary.is_some_and(|e| e["verified"].as_bool() == Some(true)),
+        })
+    }
+
+    async fn github_get(&self, url: &str, access_token: &str) -> AuthResult<serde_json::Value> {
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", GITHUB_API_VERSION)
+            // GitHub refuses API requests without a User-Agent.
+            .header("user-agent", concat!("derp/", env!("CARGO_PKG_VERSION")))
+            .send()
+            .await
+            .map_err(|e| upstream("GitHub API", e))?;
+        if matches!(res.status().as_u16(), 401 | 403) {
+            tracing::warn!(status = %res.status(), url, "GitHub refused the access token");
+            return Err(AuthError::InvalidToken);
+        }
+        res.error_for_status()
+            .map_err(|e| upstream("GitHub API", e))?
+            .bytes()
+            .await
+            .map_err(|e| upstream("GitHub API", e))
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| upstream("GitHub API", e)))
     }
 
     async fn verify_id_token(
@@ -671,5 +778,34 @@ mod tests {
             "the verifier never leaves the server"
         );
         assert!(svc.start("gitlab", None, None, None, None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_github_url_asks_for_the_email_scope_with_pkce_and_no_nonce() {
+        let cfg = NativeConfig {
+            github_oauth: Some(crate::config::GitHubOAuthConfig {
+                client_id: "gh-client".into(),
+                client_secret: Some(Secret::new("gh-secret")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let svc =
+            OAuthService::new(&cfg, "https://auth.example.com", Arc::new(SystemClock)).unwrap();
+        assert_eq!(svc.providers(), [("github".into(), "GitHub".into())]);
+        let (url, flow) = svc.start("github", None, None, None, None).await.unwrap();
+        let u = url::Url::parse(&url).unwrap();
+        assert_eq!(u.host_str(), Some("github.com"));
+        assert_eq!(u.path(), "/login/oauth/authorize");
+        let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
+        assert_eq!(q["client_id"], "gh-client");
+        assert_eq!(q["scope"], "user:email");
+        assert_eq!(q["state"], flow.state);
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert!(!q.contains_key("nonce"), "GitHub is no OpenID provider");
+        assert_eq!(
+            q["redirect_uri"],
+            "https://auth.example.com/api/v1/auth/oauth/github/callback"
+        );
     }
 }

@@ -7,17 +7,12 @@ use crate::domain::OrgRole;
 use crate::domain::org::{InvitationView, MemberView, OrgView};
 use rusqlite::params;
 
-/// A stored org role; anything else in the column is a data error, never
-/// silently some other role.
+/// A stored org role: a built-in one or a custom one by name. Whether a
+/// custom role is still configured is decided above storage
+/// (`OrgRoles::effective`), never silently here.
 pub(super) fn org_role(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<OrgRole> {
     let raw: String = r.get(idx)?;
-    OrgRole::parse(&raw).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            format!("unknown org role `{raw}`").into(),
-        )
-    })
+    Ok(OrgRole::from_stored(&raw))
 }
 
 #[derive(Debug, Clone)]
@@ -419,7 +414,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unknown_stored_role_is_an_error_not_a_member() {
+    fn a_custom_stored_role_is_read_by_name() {
         let mut c = Conn::open_in_memory().unwrap();
         crate::storage::migrations::apply(&mut c).unwrap();
         let org = OrgRow {
@@ -437,6 +432,11 @@ mod tests {
             [],
         )
         .unwrap();
-        assert!(member(&c, "o", "u1").is_err());
+        // Read back by name, never as some other role: whether it is still
+        // configured is decided above storage (`OrgRoles::effective`).
+        assert_eq!(
+            member(&c, "o", "u1").unwrap().unwrap().role,
+            OrgRole::Custom("superuser".into())
+        );
     }
 }

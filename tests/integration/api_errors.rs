@@ -346,3 +346,24 @@ async fn every_json_route_is_in_the_openapi_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_confirmation_code_on_the_native_backend_is_a_400_naming_the_field() {
+    // Found by schemathesis: this was a 501, a server error for a request
+    // that only has the wrong shape for this backend.
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/api/v1/auth/confirm",
+            json!({"email": "someone@example.com", "code": "123456"}),
+        )
+        .await;
+    let body = expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(
+        body["error"]["fields"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("token"),
+        "{body}"
+    );
+}

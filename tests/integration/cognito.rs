@@ -49,7 +49,18 @@ pub(crate) fn free_port() -> u16 {
 
 /// Starts moto, or `None` when peers are skipped on purpose.
 pub(crate) async fn start_moto() -> Option<Moto> {
-    let Some(bin) = std::env::var_os("MOTO_BIN") else {
+    // Where ./test.sh installs it, when the variable is not set (plain
+    // `cargo test` after ./test.sh).
+    let installed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/moto-venv/bin/moto_server"
+    );
+    let bin = std::env::var_os("MOTO_BIN").or_else(|| {
+        std::path::Path::new(installed)
+            .exists()
+            .then(|| installed.into())
+    });
+    let Some(bin) = bin else {
         if std::env::var("DERP_SKIP_PEERS").as_deref() == Ok("1") {
             eprintln!("cognito tests skipped: DERP_SKIP_PEERS=1");
             return None;

@@ -45,7 +45,18 @@ impl Drop for CognitoLocal {
 
 /// Starts cognito-local, or `None` when peers are skipped on purpose.
 pub(crate) async fn start_cognito_local() -> Option<CognitoLocal> {
-    let Some(bin) = std::env::var_os("COGNITO_LOCAL_BIN") else {
+    // Where ./test.sh installs it, when the variable is not set (plain
+    // `cargo test` after ./test.sh).
+    let installed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cognito-local/node_modules/.bin/cognito-local"
+    );
+    let bin = std::env::var_os("COGNITO_LOCAL_BIN").or_else(|| {
+        std::path::Path::new(installed)
+            .exists()
+            .then(|| installed.into())
+    });
+    let Some(bin) = bin else {
         if std::env::var("DERP_SKIP_PEERS").as_deref() == Ok("1") {
             eprintln!("cognito hosted-UI tests skipped: DERP_SKIP_PEERS=1");
             return None;

@@ -899,3 +899,167 @@ async fn lists_are_paginated_by_cursor() {
     let res = call(&app, M::GET, "/api/v1/orgs?limit=0", &owner, None).await;
     assert!(expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await["error"]["fields"]["limit"].is_string());
 }
+
+fn roles_app(roles: &[&str]) -> impl FnOnce(&mut derp::config::Config) {
+    let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+    move |c| {
+        c.auth
+            .native
+            .get_or_insert_with(Default::default)
+            .enable_confirmation = false;
+        c.orgs.roles = roles;
+    }
+}
+
+async fn activate(app: &TestApp, who: &User, org_id: &str) -> Value {
+    let res = call(
+        app,
+        M::POST,
+        "/api/v1/auth/active-org",
+        who,
+        Some(json!({"org_id": org_id})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    claims(body["tokens"]["access_token"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn custom_roles_are_named_in_the_api_and_tokens_with_a_members_rights() {
+    let app = spawn_with(roles_app(&["billing", "support"])).await;
+    let owner = user(&app, "cr-owner@example.com").await;
+    let biller = user(&app, "cr-billing@example.com").await;
+    let other = user(&app, "cr-other@example.com").await;
+    let org = create_org(&app, &owner, "custom").await;
+    let org_id = org["id"].as_str().unwrap();
+
+    let res = add(&app, "custom", &owner, &biller, "billing").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.json::<Value>().await.unwrap()["role"], "billing");
+    // A role that is not configured is refused, naming the ones that are.
+    let res = add(&app, "custom", &owner, &other, "sales").await;
+    let body = expect_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let says = body["error"]["fields"]["role"].as_str().unwrap();
+    assert!(says.contains("billing") && says.contains("owner"), "{says}");
+
+    let members: Value = call(&app, M::GET, "/api/v1/orgs/custom/members", &owner, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["owner", "billing"]);
+    let mine: Value = call(&app, M::GET, "/api/v1/orgs", &biller, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine[0]["role"], "billing", "{mine}");
+
+    // The token carries the name, across a refresh too.
+    let claims_now = activate(&app, &biller, org_id).await;
+    assert_eq!(claims_now["org_role"], "billing");
+    // A custom role has a member's rights: no adding members, no invitations.
+    let res = add(&app, "custom", &biller, &other, "member").await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = call(
+        &app,
+        M::POST,
+        "/api/v1/orgs/custom/invitations",
+        &biller,
+        Some(json!({"email": "x@example.com"})),
+    )
+    .await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Changing to another custom role and back to a built-in one.
+    let res = call(
+        &app,
+        M::PATCH,
+        &format!("/api/v1/orgs/custom/members/{}", biller.id),
+        &owner,
+        Some(json!({"role": "support"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["role"], "support");
+
+    // Invitations carry custom roles; accepting one joins with it.
+    app.sign_up("cr-invited@example.com").await;
+    let res = call(
+        &app,
+        M::POST,
+        "/api/v1/orgs/custom/invitations",
+        &owner,
+        Some(json!({"email": "cr-invited@example.com", "role": "billing"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.json::<Value>().await.unwrap()["role"], "billing");
+
+    // The org page offers the custom roles.
+    app.sign_in_through_pages("cr-owner@example.com").await;
+    let page = app
+        .client
+        .get(app.url("/orgs/custom"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<option value=\"billing\">billing</option>"),
+        "{page}"
+    );
+    assert!(page.contains("<option value=\"support\" selected>support</option>"));
+}
+
+#[tokio::test]
+async fn a_stored_role_no_longer_configured_is_a_member() {
+    let app = spawn_with(roles_app(&["billing"])).await;
+    let owner = user(&app, "gone-owner@example.com").await;
+    let m = user(&app, "gone-member@example.com").await;
+    let org = create_org(&app, &owner, "gone").await;
+    let org_id = org["id"].as_str().unwrap().to_string();
+    add(&app, "gone", &owner, &m, "billing").await;
+    // A role written while it was configured, now gone from [orgs] roles
+    // (as after an edit of derp.toml and a restart).
+    let (oid, uid) = (org_id.clone(), m.id.clone());
+    app.state
+        .db
+        .write(move |conn| {
+            derp::storage::orgs::set_role(
+                conn,
+                &oid,
+                &uid,
+                derp::domain::OrgRole::Custom("sales".into()),
+                0,
+            )
+        })
+        .await
+        .map_err(|e: derp::storage::StorageError| e)
+        .unwrap();
+    let members: Value = call(&app, M::GET, "/api/v1/orgs/gone/members", &owner, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(members[1]["role"], "member", "{members}");
+    assert_eq!(activate(&app, &m, &org_id).await["org_role"], "member");
+    let mine: Value = call(&app, M::GET, "/api/v1/orgs", &m, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine[0]["role"], "member");
+    // Still only a member's rights.
+    let res = add(&app, "gone", &m, &owner, "member").await;
+    expect_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+}

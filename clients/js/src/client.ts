@@ -420,8 +420,12 @@ export type Middleware = (req: MiddlewareRequest, res: MiddlewareResponse, next:
 export interface RequireAuthOptions {
   /** Global roles allowed (`role` claim); others get 403. */
   roles?: string[];
-  /** Minimum role in the active org (`owner > admin > member`); others get 403. */
-  orgRole?: "member" | "admin" | "owner";
+  /**
+   * Minimum role in the active org (`owner > admin > member`; a custom role
+   * such as `billing` from derp's `[orgs] roles` counts as `member`); others
+   * get 403. A custom role here needs exactly that role.
+   */
+  orgRole?: string;
   /** Go on without `req.derp` instead of answering 401. */
   optional?: boolean;
 }
@@ -446,9 +450,13 @@ export function requireAuth(client: DerpClient, options: RequireAuthOptions = {}
         }
         if (options.roles && !options.roles.includes(session.role)) return deny(res, 403, "forbidden", "this needs another role");
         if (options.orgRole) {
-          const have = ORG_ROLES.indexOf(session.org_role ?? "");
-          if (!session.org_id || have < ORG_ROLES.indexOf(options.orgRole)) {
-            return deny(res, 403, "forbidden", `this needs the org role ${options.orgRole} or higher in the active org`);
+          const role = session.org_role ?? "";
+          const builtIn = ORG_ROLES.includes(options.orgRole);
+          const ok = builtIn
+            ? Math.max(ORG_ROLES.indexOf(role), 0) >= ORG_ROLES.indexOf(options.orgRole)
+            : role === options.orgRole;
+          if (!session.org_id || !role || !ok) {
+            return deny(res, 403, "forbidden", `this needs the org role ${options.orgRole}${builtIn ? " or higher" : ""} in the active org`);
           }
         }
         req.derp = session;

@@ -11,12 +11,14 @@ let derp;
 let app;
 let base;
 before(async () => {
-  server = await startDerp();
+  server = await startDerp({ extra: '[orgs]\nroles = ["billing"]' });
   derp = new DerpClient(server.url);
   const a = express();
   a.get("/me", derp.requireAuth(), (req, res) => res.json({ user_id: req.derp.user_id, email: req.derp.email }));
   a.get("/admin", derp.requireAuth({ roles: ["admin"] }), (req, res) => res.json({ ok: true }));
   a.get("/org", derp.requireAuth({ orgRole: "admin" }), (req, res) => res.json({ org_id: req.derp.org_id, org_role: req.derp.org_role }));
+  a.get("/invoices", derp.requireAuth({ orgRole: "billing" }), (req, res) => res.json({ org_role: req.derp.org_role }));
+  a.get("/org-member", derp.requireAuth({ orgRole: "member" }), (req, res) => res.json({ ok: true }));
   a.get("/maybe", derp.requireAuth({ optional: true }), (req, res) => res.json({ signed_in: Boolean(req.derp) }));
   await new Promise((ok) => {
     app = a.listen(0, "127.0.0.1", ok);
@@ -66,4 +68,17 @@ test("roles and org roles", async () => {
   assert.deepEqual(await res.json(), { org_id: org.id, org_role: "owner" });
   const memberActive = await derp.auth.setActiveOrg({ accessToken: member.tokens.access_token, orgId: org.id });
   assert.equal((await get("/org", memberActive.access_token)).status, 403, "a member is below admin");
+  assert.equal((await get("/invoices", memberActive.access_token)).status, 403, "not the billing role");
+
+  // A custom role ([orgs] roles): by name in org_role, a member's rank.
+  const biller = await derp.auth.signUp({ email: newEmail(), password: PASSWORD });
+  const added = await derp.auth.addOrgMember({ orgId: org.id, userId: biller.user.id, role: "billing", accessToken: plain.tokens.access_token });
+  assert.equal(added.role, "billing");
+  const billerActive = await derp.auth.setActiveOrg({ accessToken: biller.tokens.access_token, orgId: org.id });
+  const inv = await get("/invoices", billerActive.access_token);
+  assert.equal(inv.status, 200);
+  assert.deepEqual(await inv.json(), { org_role: "billing" });
+  assert.equal((await get("/org-member", billerActive.access_token)).status, 200);
+  assert.equal((await get("/org", billerActive.access_token)).status, 403);
+  assert.equal((await get("/invoices", ownerActive.access_token)).status, 403, "owners do not hold billing");
 });

@@ -54,6 +54,8 @@ userinfo_url = "http://127.0.0.1:9/userinfo"
 jwks_url = "http://127.0.0.1:9/jwks"
 [admin]
 service_keys = ["{service_key}"]
+[orgs]
+roles = ["billing"]
 {extra}
 """
 

@@ -28,6 +28,10 @@ def make_app(client: DerpClient) -> FastAPI:
     async def settings(org_id: str, session: SessionInfo = Depends(require_org_role("admin", org_param="org_id"))):
         return {"org_id": session.org_id, "org_role": session.org_role}
 
+    @app.get("/invoices")
+    async def invoices(session: SessionInfo = Depends(require_org_role("billing"))):
+        return {"org_role": session.org_role}
+
     @app.get("/org-anything")
     async def anything(session: SessionInfo = Depends(require_org_role())):
         return {"org_id": session.org_id}
@@ -87,6 +91,26 @@ async def test_require_org_role(api, derp):
     assert (await api.get("/org-anything", headers=auth(member_active.access_token))).status_code == 200
     assert (await api.get(f"/orgs/{org.id}/settings", headers=auth(member_active.access_token))).status_code == 403
     assert (await api.get(f"/orgs/{org.id}/settings")).status_code == 401
+    assert (await api.get("/invoices", headers=auth(member_active.access_token))).status_code == 403
+
+
+async def test_require_org_role_with_a_custom_role(api, derp):
+    """derp's `[orgs] roles = ["billing"]`: the role rides by name in the
+    token; it has a member's rank and opens exactly what requires it."""
+    owner = await derp.auth.sign_up(email=new_email(), password=PASSWORD)
+    biller = await derp.auth.sign_up(email=new_email(), password=PASSWORD)
+    org = await derp.auth.create_org(name="Org", slug=f"org-{uuid.uuid4().hex[:8]}", access_token=owner.tokens.access_token)
+    member = await derp.auth.add_org_member(
+        org_id=org.id, user_id=biller.user.id, role="billing", access_token=owner.tokens.access_token
+    )
+    assert member.role == "billing"
+    active = await derp.auth.set_active_org(access_token=biller.tokens.access_token, org_id=org.id)
+    res = await api.get("/invoices", headers=auth(active.access_token))
+    assert res.status_code == 200 and res.json() == {"org_role": "billing"}
+    assert (await api.get("/org-anything", headers=auth(active.access_token))).status_code == 200
+    assert (await api.get(f"/orgs/{org.id}/settings", headers=auth(active.access_token))).status_code == 403
+    owner_active = await derp.auth.set_active_org(access_token=owner.tokens.access_token, org_id=org.id)
+    assert (await api.get("/invoices", headers=auth(owner_active.access_token))).status_code == 403
 
 
 async def test_keys_unavailable_is_503(derp_server, derp):

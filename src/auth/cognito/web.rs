@@ -152,7 +152,7 @@ impl CognitoBackend {
                 .await?;
             if let Some(m) = member {
                 info.org_id = Some(org_id);
-                info.org_role = Some(m.role.as_str().to_string());
+                info.org_role = Some(self.org_context.roles().effective(m.role).to_string());
             }
         }
         Ok(info)

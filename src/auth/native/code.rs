@@ -45,6 +45,7 @@ impl NativeBackend {
     pub(super) async fn web_session_impl(&self, session_id: &str) -> AuthResult<SessionInfo> {
         let sid = session_id.to_string();
         let now = self.now();
+        let roles = self.org_roles.clone();
         self.db
             .read(move |conn| -> AuthResult<SessionInfo> {
                 let s = sessions::get(conn, &sid)?
@@ -56,7 +57,8 @@ impl NativeBackend {
                     .user;
                 let org_role = match &s.active_org_id {
                     Some(org) if orgs::mfa_satisfied(conn, org, &s.amr)? => {
-                        orgs::member(conn, org, &user.id)?.map(|m| m.role.as_str().to_string())
+                        orgs::member(conn, org, &user.id)?
+                            .map(|m| roles.effective(m.role).to_string())
                     }
                     _ => None,
                 };

@@ -1,4 +1,4 @@
-//! Signing in with an identity a provider vouched for (Google, OIDC).
+//! Signing in with an identity a provider vouched for (Google, GitHub, OIDC).
 //!
 //! A returning identity is found by `(provider, subject)` first. Linking to
 //! an existing account by email happens only when the provider says the email

@@ -55,6 +55,8 @@ pub struct NativeBackend {
     mfa_issuer_default: String,
     /// Life of access tokens issued to OpenID Connect clients.
     client_access_ttl: i64,
+    /// The org roles configured (`[orgs] roles`): what `org_role` claims.
+    org_roles: crate::domain::OrgRoles,
 }
 
 /// Where mail links point.
@@ -92,6 +94,7 @@ pub struct NativeParts {
     pub mfa_issuer_default: String,
     /// Life of access tokens issued to OpenID Connect clients, in seconds.
     pub client_access_ttl: i64,
+    pub org_roles: crate::domain::OrgRoles,
 }
 
 impl NativeBackend {
@@ -121,6 +124,7 @@ impl NativeBackend {
             sealer: p.sealer,
             mfa_issuer_default: p.mfa_issuer_default,
             client_access_ttl: p.client_access_ttl,
+            org_roles: p.org_roles,
         }
     }
 
@@ -351,6 +355,20 @@ impl AuthBackend for NativeBackend {
 
     async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep> {
         self.confirm_impl(token, meta).await
+    }
+
+    /// A code is Cognito's way to confirm; derp's own users confirm with
+    /// the mailed token: a request error, not a missing feature.
+    async fn confirm_code(
+        &self,
+        _email: Email,
+        _code: &str,
+        _meta: &RequestMeta,
+    ) -> AuthResult<crate::auth::ConfirmOutcome> {
+        Err(AuthError::field(
+            "code",
+            "this server confirms addresses with the mailed link's token: send {\"token\"} (email and code are for the Cognito backend)",
+        ))
     }
 
     async fn resend_confirmation(

@@ -84,7 +84,7 @@ pub enum Proof {
     MagicLink,
     /// A password reset link: the mailbox owner chose a new password.
     PasswordReset,
-    /// A provider (Google, OIDC) vouched for the identity.
+    /// A provider (Google, GitHub, OIDC) vouched for the identity.
     Federated { provider: String },
     /// A passkey with user verification: something held (the key) and
     /// something known or been (the authenticator's PIN or biometric), two

@@ -94,6 +94,7 @@ pub fn user_claims(
     user: &User,
     scopes: &[String],
     active_org: Option<&str>,
+    roles: &crate::domain::OrgRoles,
 ) -> AuthResult<Map<String, Value>> {
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
@@ -114,7 +115,7 @@ pub fn user_claims(
     if has(scopes, "orgs") {
         let list: Vec<Value> = orgs::for_user(conn, &user.id, 0, 1000)?
             .into_iter()
-            .map(|(org, role, _)| json!({"id": org.id, "slug": org.slug, "role": role.as_str()}))
+            .map(|(org, role, _)| json!({"id": org.id, "slug": org.slug, "role": roles.effective(role).as_str()}))
             .collect();
         let active = active_org.filter(|id| list.iter().any(|o| o["id"] == *id));
         out.insert("orgs".into(), Value::Array(list));
@@ -255,7 +256,7 @@ impl NativeBackend {
                     now,
                 )?;
                 let id_token = if has(&grant.scopes, "openid") {
-                    let mut claims = user_claims(conn, &user, &grant.scopes, None)?;
+                    let mut claims = user_claims(conn, &user, &grant.scopes, None, &minter.org_roles)?;
                     claims.insert("iss".into(), json!(keys.issuer()));
                     claims.insert("aud".into(), json!(client_id));
                     claims.insert("azp".into(), json!(client_id));
@@ -337,6 +338,7 @@ impl NativeBackend {
             .keys
             .verify_client(access_token, now)
             .map_err(|_| AuthError::Unauthenticated)?;
+        let roles = self.org_roles.clone();
         self.db
             .read(move |conn| -> AuthResult<Value> {
                 let session = sessions::get(conn, &claims.sid)?
@@ -357,6 +359,7 @@ impl NativeBackend {
                     &user,
                     &scopes,
                     session.active_org_id.as_deref(),
+                    &roles,
                 )?))
             })
             .await

@@ -30,6 +30,9 @@ pub(super) struct Minter {
     pub client_access_ttl: i64,
     pub session_ttl: i64,
     pub idle_ttl: i64,
+    /// The configured org roles: a stored role no longer configured is
+    /// claimed as `member`.
+    pub org_roles: crate::domain::OrgRoles,
 }
 
 impl Minter {
@@ -177,6 +180,7 @@ fn within_grace(used_ms: i64, now_ms: i64, grace_ms: i64) -> bool {
 /// user is no longer a member of, or one that now requires a second factor
 /// the session was not signed in with, is cleared from the session.
 fn current_org(
+    roles: &crate::domain::OrgRoles,
     conn: &Conn,
     mut session: SessionRow,
     user_id: &str,
@@ -189,7 +193,7 @@ fn current_org(
         _ => None,
     };
     match member {
-        Some(m) => Ok((session, Some(m.role.as_str().to_string()))),
+        Some(m) => Ok((session, Some(roles.effective(m.role).to_string()))),
         None => {
             sessions::set_active_org(conn, &session.id, None)?;
             session.active_org_id = None;
@@ -222,6 +226,7 @@ impl NativeBackend {
             client_access_ttl: self.client_access_ttl,
             session_ttl: self.cfg.session_expire_days as i64 * 86_400,
             idle_ttl: self.cfg.jwt.refresh_token_expire_days as i64 * 86_400,
+            org_roles: self.org_roles.clone(),
         }
     }
 
@@ -331,7 +336,7 @@ impl NativeBackend {
                         _ => return Ok(Refreshed::Rejected),
                     }
                     sessions::touch(conn, &session.id, now)?;
-                    let (session, org_role) = current_org(conn, session, &user.id)?;
+                    let (session, org_role) = current_org(&minter.org_roles, conn, session, &user.id)?;
                     return Ok(Refreshed::Mint(Box::new(Mint {
                         user,
                         session,
@@ -341,7 +346,7 @@ impl NativeBackend {
                     })));
                 }
                 sessions::touch(conn, &session.id, now)?;
-                let (session, org_role) = current_org(conn, session, &user.id)?;
+                let (session, org_role) = current_org(&minter.org_roles, conn, session, &user.id)?;
                 let refresh = minter.new_refresh(conn, &session, Some(row.id), now)?;
                 let sealed = seal::seal(&presented, CHILD_INFO, &aad, &refresh)?;
                 sessions::set_child_sealed(conn, row.id, &sealed)?;
@@ -519,7 +524,10 @@ impl NativeBackend {
                         if !orgs::mfa_satisfied(conn, &org.id, &row.amr)? {
                             return Err(AuthError::MfaRequired);
                         }
-                        (Some(org.id), Some(member.role.as_str().to_string()))
+                        (
+                            Some(org.id),
+                            Some(minter.org_roles.effective(member.role).to_string()),
+                        )
                     }
                 };
                 sessions::set_active_org(conn, &sid, org_id.as_deref())?;

@@ -2,7 +2,7 @@
 
 use super::{admin_actor, is_admin, service_key_id};
 use crate::domain::User;
-use crate::domain::{Email, OrgRole, Role};
+use crate::domain::{Email, Role};
 use crate::error::AuthError;
 use crate::http::api::orgs::PageQuery;
 use crate::http::error::ApiError;
@@ -548,11 +548,6 @@ struct AddMemberBody {
     role: Option<String>,
 }
 
-fn org_role(raw: Option<&str>) -> std::result::Result<OrgRole, AuthError> {
-    OrgRole::parse(raw.unwrap_or("member"))
-        .ok_or_else(|| AuthError::field("role", "must be owner, admin or member"))
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/admin/orgs/{org}/members",
@@ -580,7 +575,12 @@ async fn add_member(
     };
     let member = state
         .orgs
-        .add_member(actor, &path, who, org_role(body.role.as_deref())?)
+        .add_member(
+            actor,
+            &path,
+            who,
+            state.orgs.parse_role(body.role.as_deref())?,
+        )
         .await?;
     Ok(HttpResponse::Created().json(member))
 }
@@ -609,7 +609,7 @@ async fn change_role(
     let (org, user) = path.into_inner();
     let member = state
         .orgs
-        .change_role(actor, &org, &user, org_role(Some(&body.role))?)
+        .change_role(actor, &org, &user, state.orgs.parse_role(Some(&body.role))?)
         .await?;
     Ok(HttpResponse::Ok().json(member))
 }
@@ -680,7 +680,7 @@ async fn invite(
             actor,
             &path,
             email,
-            org_role(body.role.as_deref())?,
+            state.orgs.parse_role(body.role.as_deref())?,
             body.accept_url,
         )
         .await?;

@@ -98,7 +98,7 @@ struct UrlQuery {
     path = "/api/v1/auth/oauth/{provider}/url",
     tag = "oauth",
     operation_id = "oauth_url",
-    params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)"), UrlQuery),
+    params(("provider" = String, Path, description = "`google`, `github`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)"), UrlQuery),
     responses((status = 200, description = "The provider's authorization URL; the flow's cookie is set", body = doc::AuthorizationUrl), Errors)
 )]
 /// The provider's authorization URL (the original library's `get_oauth_authorization_url`).
@@ -157,7 +157,7 @@ struct CallbackQuery {
     path = "/api/v1/auth/oauth/{provider}/callback",
     tag = "oauth",
     operation_id = "oauth_callback",
-    params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)"), CallbackQuery),
+    params(("provider" = String, Path, description = "`google`, `github`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)"), CallbackQuery),
     responses(
         (status = 302, description = "Signed in: on to the app (with a code) or the account page"),
         (status = "4XX", description = "An HTML page saying what went wrong (unknown provider, another browser, a refused sign-in)", content_type = "text/html"),
@@ -287,7 +287,7 @@ struct SignInBody {
     path = "/api/v1/auth/oauth/{provider}/sign-in",
     tag = "oauth",
     operation_id = "oauth_sign_in",
-    params(("provider" = String, Path, description = "`google`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)")),
+    params(("provider" = String, Path, description = "`google`, `github`, a configured OpenID Connect provider's name, or `cognito` (the hosted UI)")),
     request_body = SignInBody,
     responses((status = 200, description = "Signed in, or a second factor is needed", body = doc::SignInResponse), Errors)
 )]

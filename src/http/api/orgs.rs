@@ -3,7 +3,7 @@
 //! Lists answer with a JSON array; when there is more, the opaque cursor of
 //! the next page is in the `X-Next-Cursor` header (and a `Link: rel="next"`).
 
-use crate::domain::{Email, OrgRole};
+use crate::domain::Email;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
 use crate::http::extract::{Admin, ApiJson, ClientMeta, CurrentSession, Member, OrgMember};
@@ -93,14 +93,6 @@ fn paged<T: Serialize>(req: &HttpRequest, page: Page<T>) -> HttpResponse {
         ));
     }
     res.json(page.items)
-}
-
-fn parse_role(raw: Option<&str>) -> std::result::Result<OrgRole, AuthError> {
-    match raw {
-        None => Ok(OrgRole::Member),
-        Some(r) => OrgRole::parse(r)
-            .ok_or_else(|| AuthError::field("role", "must be owner, admin or member")),
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -284,7 +276,7 @@ async fn add_member(
             return Err(AuthError::field("user_id", "give exactly one of user_id or email").into());
         }
     };
-    let role = parse_role(body.role.as_deref())?;
+    let role = state.orgs.parse_role(body.role.as_deref())?;
     let added = state
         .orgs
         .add_member(actor(&member.session, &meta), &member.org.id, who, role)
@@ -313,7 +305,7 @@ async fn change_role(
     path: web::Path<(String, String)>,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> Result<HttpResponse> {
-    let role = parse_role(Some(&body.role))?;
+    let role = state.orgs.parse_role(Some(&body.role))?;
     let changed = state
         .orgs
         .change_role(actor(&member.session, &meta), &member.org.id, &path.1, role)
@@ -371,7 +363,7 @@ async fn invite(
         meta.ip.as_deref(),
         Some(email.as_str()),
     )?;
-    let role = parse_role(body.role.as_deref())?;
+    let role = state.orgs.parse_role(body.role.as_deref())?;
     let inv = state
         .orgs
         .invite(

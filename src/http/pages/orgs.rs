@@ -170,6 +170,8 @@ struct OrgPage {
     invitations: Vec<InvitationRow>,
     errors: FormErrors,
     invite_email: String,
+    /// `[orgs] roles`, offered next to the built-in ones.
+    custom_roles: Vec<String>,
 }
 
 async fn render_org(
@@ -198,7 +200,7 @@ async fn render_org(
             joined: show_time(m.joined_at),
         })
         .collect();
-    let can_manage = role >= OrgRole::Admin;
+    let can_manage = role.at_least(&OrgRole::Admin);
     // Known only when the whole member list is on the page.
     let sole_owner = role == OrgRole::Owner
         && (members.len() as i64) < MAX_PAGE
@@ -228,6 +230,7 @@ async fn render_org(
         c: ctx.chrome(&org.name),
         active: me.org_id.as_deref() == Some(org.id.as_str()),
         role_is_owner: role == OrgRole::Owner,
+        custom_roles: ctx.state.orgs.roles.custom().to_vec(),
         sole_owner,
         can_manage,
         role,
@@ -409,8 +412,7 @@ async fn invite_submit(
     org_action(ctx, &path, "Invitation sent.", |ctx, me, org| async move {
         let r = async {
             let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
-            let role = OrgRole::parse(role.as_deref().unwrap_or("member"))
-                .ok_or_else(|| AuthError::field("role", "is not a role"))?;
+            let role = ctx.state.orgs.parse_role(role.as_deref())?;
             ctx.state.limits.check(
                 crate::services::rate_limit::Action::Email,
                 ctx.meta.ip.as_deref(),
@@ -462,14 +464,18 @@ async fn role_submit(
     let (slug, user_id) = path.into_inner();
     let role = form.role.clone();
     org_action(ctx, &slug, "Role changed.", |ctx, me, org| async move {
-        let r = match OrgRole::parse(role.as_deref().unwrap_or_default()) {
-            Some(role) => ctx
+        let r = match ctx
+            .state
+            .orgs
+            .parse_role(Some(role.as_deref().unwrap_or_default()))
+        {
+            Ok(role) => ctx
                 .state
                 .orgs
                 .change_role(actor(&ctx, &me), &org.id, &user_id, role)
                 .await
                 .map(|_| None),
-            None => Err(AuthError::field("role", "is not a role")),
+            Err(e) => Err(e),
         };
         (ctx, r)
     })

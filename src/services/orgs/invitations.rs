@@ -56,7 +56,7 @@ impl OrgService {
                     id: uuid::Uuid::now_v7().to_string(),
                     org_id: org.id.clone(),
                     email: email.as_str().to_string(),
-                    role,
+                    role: role.clone(),
                     invited_by: actor.user_id.clone(),
                     created_at: now,
                     expires_at: now + ttl,
@@ -82,13 +82,18 @@ impl OrgService {
     ) -> AuthResult<Vec<InvitationView>> {
         let (org_id, viewer) = (org_id.to_string(), viewer.clone());
         let now = self.now();
+        let roles = self.roles.clone();
         self.db
             .read(move |conn| -> AuthResult<_> {
                 let org = find_org(conn, &org_id)?;
                 caller_role(conn, &org.id, &viewer, OrgRole::Admin)?;
                 Ok(orgs::pending_invitations(conn, &org.id, now)?
                     .into_iter()
-                    .map(Into::into)
+                    .map(|inv| {
+                        let mut view = InvitationView::from(inv);
+                        view.role = roles.effective(view.role);
+                        view
+                    })
                     .collect())
             })
             .await
@@ -128,6 +133,7 @@ impl OrgService {
     pub async fn accept(&self, actor: Actor, token: &str) -> AuthResult<(MemberView, OrgView)> {
         let hash = hash_token(token);
         let now = self.now();
+        let roles = self.roles.clone();
         self.db
             .write(move |conn| -> AuthResult<(MemberView, OrgView)> {
                 let inv =
@@ -143,7 +149,9 @@ impl OrgService {
                 if user.email_confirmed_at.is_none() {
                     users::confirm_email(conn, &user.id, now)?;
                 }
-                orgs::add_member(conn, &inv.org_id, &user.id, &user.email, inv.role, now)
+                // A role no longer configured joins as a member.
+                let role = roles.effective(inv.role.clone());
+                orgs::add_member(conn, &inv.org_id, &user.id, &user.email, role, now)
                     .map_err(|e| conflict_as(e, AuthError::MemberExists))?;
                 audit_org(
                     conn,
@@ -176,6 +184,7 @@ impl OrgService {
     pub async fn preview(&self, token: &str) -> AuthResult<Option<InvitationPreview>> {
         let hash = hash_token(token);
         let now = self.now();
+        let roles = self.roles.clone();
         self.db
             .read(move |conn| -> AuthResult<_> {
                 Ok(
@@ -183,7 +192,7 @@ impl OrgService {
                         InvitationPreview {
                             org_name,
                             email: inv.email,
-                            role: inv.role,
+                            role: roles.effective(inv.role),
                         }
                     }),
                 )

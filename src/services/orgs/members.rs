@@ -28,7 +28,16 @@ impl OrgService {
                 Ok(orgs::members(conn, &org.id, after, limit)?)
             })
             .await?;
-        Ok(page(rows, limit, |m| m.seq, MemberView::from))
+        Ok(page(
+            rows,
+            limit,
+            |m| m.seq,
+            |m| {
+                let mut view = MemberView::from(m);
+                view.role = self.roles.effective(view.role);
+                view
+            },
+        ))
     }
 
     pub async fn add_member(
@@ -55,7 +64,7 @@ impl OrgService {
                 }
                 .ok_or(AuthError::NotFound("user"))?
                 .user;
-                orgs::add_member(conn, &org.id, &user.id, &user.email, role, now)
+                orgs::add_member(conn, &org.id, &user.id, &user.email, role.clone(), now)
                     .map_err(|e| conflict_as(e, AuthError::MemberExists))?;
                 audit_org(
                     conn,
@@ -101,7 +110,7 @@ impl OrgService {
                 {
                     return Err(AuthError::LastOwner);
                 }
-                orgs::set_role(conn, &org.id, &target, role, now)?;
+                orgs::set_role(conn, &org.id, &target, role.clone(), now)?;
                 audit_org(
                     conn,
                     now,

@@ -8,7 +8,7 @@
 use crate::clock::Clock;
 use crate::domain::org::parse_org_name;
 use crate::domain::redirect::AllowedUrls;
-use crate::domain::{Email, OrgRole, Slug};
+use crate::domain::{Email, OrgRole, OrgRoles, Slug};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::queue::MailQueue;
 use crate::services::paging;
@@ -55,6 +55,9 @@ pub struct OrgService {
     pub public_url: String,
     pub allowed: AllowedUrls,
     pub invitation_ttl: i64,
+    /// The org roles configured: requests name these; stored roles are
+    /// shown as they mean now ([`OrgRoles::effective`]).
+    pub roles: OrgRoles,
 }
 
 pub const MAX_PAGE: i64 = 100;
@@ -102,8 +105,7 @@ pub fn require_role(
     min: OrgRole,
 ) -> AuthResult<MemberRow> {
     let member = orgs::member(conn, org_id, user_id)?.ok_or(AuthError::NotFound("organization"))?;
-    let role = member.role;
-    if role < min {
+    if !member.role.at_least(&min) {
         return Err(AuthError::Forbidden(format!(
             "this needs the {min} role or higher"
         )));
@@ -120,7 +122,7 @@ fn caller_role(conn: &Conn, org_id: &str, actor: &Actor, min: OrgRole) -> AuthRe
 }
 
 fn role_of(m: &MemberRow) -> OrgRole {
-    m.role
+    m.role.clone()
 }
 
 fn find_org(conn: &Conn, id_or_slug: &str) -> AuthResult<OrgRow> {
@@ -137,6 +139,18 @@ fn conflict_as(e: StorageError, as_error: AuthError) -> AuthError {
 impl OrgService {
     fn now(&self) -> i64 {
         self.clock.unix()
+    }
+
+    /// The role a request names (`member` when it names none): built-in or
+    /// configured in `[orgs] roles`, else 400 on `role` listing them.
+    pub fn parse_role(&self, raw: Option<&str>) -> AuthResult<OrgRole> {
+        match raw {
+            None => Ok(OrgRole::Member),
+            Some(r) => self
+                .roles
+                .parse(r)
+                .ok_or_else(|| AuthError::field("role", self.roles.expected())),
+        }
     }
 
     /// Creates the org with `owner` (user id, email) as its owner.
@@ -194,7 +208,7 @@ impl OrgService {
             |r| r.2,
             |(org, role, _)| OrgWithRole {
                 org: org.into(),
-                role,
+                role: self.roles.effective(role),
             },
         ))
     }
@@ -207,11 +221,12 @@ impl OrgService {
         min: OrgRole,
     ) -> AuthResult<(OrgView, OrgRole)> {
         let (key, user_id) = (id_or_slug.to_string(), user_id.to_string());
+        let roles = self.roles.clone();
         self.db
             .read(move |conn| -> AuthResult<_> {
                 let org = find_org(conn, &key)?;
                 let member = require_role(conn, &org.id, &user_id, min)?;
-                Ok((org.into(), role_of(&member)))
+                Ok((org.into(), roles.effective(role_of(&member))))
             })
             .await
     }
@@ -240,7 +255,7 @@ impl OrgService {
             .write(move |conn| -> AuthResult<OrgView> {
                 let org = find_org(conn, &org_id)?;
                 let role = caller_role(conn, &org.id, &actor, OrgRole::Admin)?;
-                if require_mfa.is_some() && role < OrgRole::Owner {
+                if require_mfa.is_some() && !role.is_owner() {
                     return Err(AuthError::Forbidden(
                         "require_mfa: only an owner may change it".into(),
                     ));

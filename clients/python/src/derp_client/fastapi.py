@@ -64,17 +64,24 @@ def require_role(*roles: str) -> Callable[..., Awaitable[SessionInfo]]:
 
 def require_org_role(minimum: str = "member", *, org_param: str | None = None) -> Callable[..., Awaitable[SessionInfo]]:
     """An active org (`org_id`) in which the user has at least `minimum`
-    (`owner > admin > member`); 403 otherwise. With `org_param`, the active
-    org must also be the one named by that path parameter (its id)."""
-    if minimum not in ORG_ROLES:
-        raise ValueError(f"minimum must be one of {ORG_ROLES}")
-    need = ORG_ROLES.index(minimum)
+    (`owner > admin > member`; a custom role, such as `billing` from derp's
+    `[orgs] roles`, counts as `member`); 403 otherwise. A custom role as
+    `minimum` needs exactly that role. With `org_param`, the active org must
+    also be the one named by that path parameter (its id)."""
+    if not minimum:
+        raise ValueError("minimum must name a role")
+
+    def rank(role: str) -> int:
+        return ORG_ROLES.index(role) if role in ORG_ROLES else 0
 
     async def dependency(request: Request, session: SessionInfo = Depends(current_user)) -> SessionInfo:
-        if not session.org_id or session.org_role not in ORG_ROLES:
+        if not session.org_id or not session.org_role:
             raise HTTPException(status_code=403, detail="no active organization")
-        if ORG_ROLES.index(session.org_role) < need:
-            raise HTTPException(status_code=403, detail=f"needs the org role {minimum} or higher")
+        if minimum in ORG_ROLES:
+            if rank(session.org_role) < ORG_ROLES.index(minimum):
+                raise HTTPException(status_code=403, detail=f"needs the org role {minimum} or higher")
+        elif session.org_role != minimum:
+            raise HTTPException(status_code=403, detail=f"needs the org role {minimum}")
         if org_param is not None and request.path_params.get(org_param) != session.org_id:
             raise HTTPException(status_code=403, detail="another organization is active")
         return session

@@ -2,7 +2,6 @@
 //! invitations, deleting it, and member actions.
 
 use super::{ActionForm, ListQuery, PageResult, admin_ctx, svc};
-use crate::domain::OrgRole;
 use crate::error::AuthError;
 use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm};
 use crate::services::admin::AuditEventView;
@@ -49,6 +48,8 @@ struct OrgPage {
     invitations: Vec<InvitationView>,
     events: Vec<AuditEventView>,
     errors: FormErrors,
+    /// `[orgs] roles`, offered next to the built-in ones.
+    custom_roles: Vec<String>,
 }
 
 pub(super) async fn render_org(
@@ -82,6 +83,7 @@ pub(super) async fn render_org(
         invitations,
         events,
         errors,
+        custom_roles: ctx.state.orgs.roles.custom().to_vec(),
     };
     ctx.render(status, &page)
 }
@@ -118,14 +120,18 @@ pub(super) async fn member_action(
     let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
     let (org_id, user_id, action) = path.into_inner();
     let result = match action.as_str() {
-        "role" => match OrgRole::parse(form.role.as_deref().unwrap_or_default()) {
-            Some(role) => ctx
+        "role" => match ctx
+            .state
+            .orgs
+            .parse_role(Some(form.role.as_deref().unwrap_or_default()))
+        {
+            Ok(role) => ctx
                 .state
                 .orgs
                 .change_role(actor.clone(), &org_id, &user_id, role)
                 .await
                 .map(|_| "Role changed."),
-            None => Err(AuthError::field("role", "is not a role")),
+            Err(e) => Err(e),
         },
         "remove" => ctx
             .state
