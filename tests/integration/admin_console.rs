@@ -197,7 +197,10 @@ async fn forms_keep_what_was_typed_and_show_errors_at_the_field() {
     // The org list counts members.
     let (_, html) = page(&app, "/admin/orgs").await;
     assert!(html.contains("1–1 of 1"));
-    assert!(html.contains(r#"<td class="num">1</td>"#), "one member");
+    assert!(
+        html.contains(r#"<td class="num" data-label="Members">1</td>"#),
+        "one member"
+    );
 }
 
 #[tokio::test]
@@ -219,7 +222,7 @@ async fn audit_names_people_and_orgs_reads_details_and_filters_by_picking() {
     assert!(html.contains("1–1 of 1"));
     assert!(
         html.contains(&format!(
-            r#"<a href="/admin/users/{bob_id}" class="break">bob@example.com</a>"#
+            r#"<a href="/admin/users/{bob_id}" class="name">bob@example.com</a>"#
         )),
         "the user by email, linked"
     );

@@ -353,10 +353,13 @@ fn user_confirmation(u: &UserDetail, action: &str, form: &ActionForm) -> Confirm
     let sessions = u.sessions.len();
     let cancel = format!("/admin/users/{}", u.user.id);
     let post = format!("/admin/users/{}/{action}", u.user.id);
-    let ended = format!(
-        "Their {sessions} active session{} end at once; apps using their tokens lose access.",
-        if sessions == 1 { "" } else { "s" }
-    );
+    let ended = if sessions == 1 {
+        "Their active session ends at once; apps using its tokens lose access.".to_string()
+    } else {
+        format!(
+            "Their {sessions} active sessions end at once; apps using their tokens lose access."
+        )
+    };
     match action {
         "disable" => Confirm {
             title: format!("Disable {email}?"),
