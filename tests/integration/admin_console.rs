@@ -513,3 +513,42 @@ async fn sessions_show_readable_devices() {
     let (_, html) = page(&app, "/admin/audit?user=mac%40example.com").await;
     assert!(html.contains("Chrome on macOS"), "and in the audit log");
 }
+
+#[tokio::test]
+async fn the_navigation_marks_the_current_section_and_dates_stay_short() {
+    let app = console().await;
+    app.sign_up("dated@example.com").await;
+    for (path, section) in [
+        ("/admin", "/admin"),
+        ("/admin/users", "/admin/users"),
+        ("/admin/orgs", "/admin/orgs"),
+        ("/admin/lockouts", "/admin/lockouts"),
+        ("/admin/webhooks", "/admin/webhooks"),
+        ("/admin/audit", "/admin/audit"),
+        ("/admin/outbox", "/admin/outbox"),
+        ("/admin/config", "/admin/config"),
+    ] {
+        let (status, html) = page(&app, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(html.matches(r#"aria-current="page""#).count(), 1, "{path}");
+        assert!(
+            html.contains(&format!(r#"href="{section}" aria-current="page""#)),
+            "{path} marks {section}"
+        );
+    }
+    let (_, html) = page(&app, "/admin/users").await;
+    let at = pos(&html, r#"<time class="when" datetime=""#);
+    let tag = &html[at..at + 160];
+    assert!(
+        tag.contains(r#"title=""#) && tag.contains(" UTC\""),
+        "the full time is the title: {tag}"
+    );
+}
+
+#[test]
+fn slugs_are_made_from_names() {
+    use derp::http::admin::pages::slug_from;
+    assert_eq!(slug_from("Rocket Team"), "rocket-team");
+    assert_eq!(slug_from("  Ünïcode & Co. 2026 "), "n-code-co-2026");
+    assert_eq!(slug_from("---"), "");
+}

@@ -22,6 +22,7 @@ mod orgs;
 pub mod ui;
 mod users;
 
+pub use orgs::slug_from;
 use orgs::{create_org_submit, member_action, org_delete, org_page, orgs_page};
 use users::{create_user_submit, user_action, user_page, users_page};
 
