@@ -52,13 +52,24 @@ impl Secret {
     }
 }
 
+/// A secret serializes as `"set"`, never its value: the admin console's
+/// configuration summary is made from the serialized configuration.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(SECRET_SET)
+    }
+}
+
+/// What a [`Secret`] serializes as.
+pub const SECRET_SET: &str = "(secret, set)";
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"[redacted]\"")
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -124,7 +135,7 @@ fn strip_legacy_keys(value: &mut toml::Value) -> Vec<String> {
     found
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     pub bind: String,
@@ -166,7 +177,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct AuthConfig {
     pub native: Option<NativeConfig>,
@@ -176,7 +187,7 @@ pub struct AuthConfig {
     pub org_context_expire_minutes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct NativeConfig {
     pub enable_signup: bool,
@@ -197,7 +208,7 @@ pub struct NativeConfig {
 }
 
 /// `[auth.native.mfa]`: second factors.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct MfaConfig {
     /// Offer TOTP enrollment (false: enrollment is refused; factors already
@@ -251,7 +262,7 @@ impl Default for NativeConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, serde::Serialize, Deserialize, PartialEq, Eq)]
 pub enum JwtAlgorithm {
     HS256,
     EdDSA,
@@ -270,7 +281,7 @@ impl JwtAlgorithm {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct JwtConfig {
     pub secret: Option<Secret>,
@@ -307,7 +318,7 @@ impl JwtConfig {
 
 pub use crate::domain::password::PasswordConfig;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct GoogleOAuthConfig {
     pub client_id: String,
@@ -342,7 +353,7 @@ impl Default for GoogleOAuthConfig {
 /// github.com; GitHub Enterprise Server sets them to its own host
 /// (`https://HOST/login/oauth/authorize`, `https://HOST/login/oauth/access_token`,
 /// `https://HOST/api/v3`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct GitHubOAuthConfig {
     pub client_id: String,
@@ -369,7 +380,7 @@ impl Default for GitHubOAuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct OidcConfig {
     pub issuer: String,
@@ -380,7 +391,7 @@ pub struct OidcConfig {
     pub scopes: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct CognitoConfig {
     pub user_pool_id: String,
@@ -396,7 +407,7 @@ pub struct CognitoConfig {
     pub issuer: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ClerkConfig {
     pub secret_key: Option<Secret>,
@@ -406,7 +417,7 @@ pub struct ClerkConfig {
     pub sign_in_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, serde::Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     Starttls,
@@ -414,7 +425,7 @@ pub enum SmtpTls {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct EmailConfig {
     pub site_name: String,
@@ -465,7 +476,7 @@ impl EmailConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct HostedConfig {
     pub allowed_redirect_urls: Vec<String>,
@@ -487,7 +498,7 @@ impl Default for HostedConfig {
 
 /// `[oidc_provider]`: apps sign their users in through derp with OpenID
 /// Connect.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct OidcProviderConfig {
     pub id_token_signing_alg: JwtAlgorithm,
@@ -509,7 +520,7 @@ impl Default for OidcProviderConfig {
 }
 
 /// `[oidc_provider.clients.<client_id>]`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct OidcClientConfig {
     /// Shown on the consent page and in /account.
@@ -619,7 +630,7 @@ impl OidcProviderConfig {
 }
 
 /// `[orgs]`: organizations.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct OrgsConfig {
     /// Custom member roles by name (for example `billing`), next to the
@@ -628,13 +639,13 @@ pub struct OrgsConfig {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct AdminConfig {
     pub service_keys: Vec<Secret>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct RateLimitConfig {
     pub sign_in_per_ip: u32,

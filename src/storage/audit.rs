@@ -114,3 +114,92 @@ pub fn count_since(conn: &Conn, action: &str, since: i64) -> StorageResult<i64> 
         |r| r.get(0),
     )?)
 }
+
+/// The admin console's audit filter: [`AuditFilter`] and a time range
+/// (`from` inclusive, `until` exclusive, unix seconds).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub filter: AuditFilter,
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// One page of the audit log, newest first, skipping `offset`; with the
+/// number of all matching events.
+pub fn page(
+    conn: &Conn,
+    q: &AuditQuery,
+    offset: i64,
+    limit: i64,
+) -> StorageResult<(i64, Vec<AuditRow>)> {
+    let f = &q.filter;
+    let mut clauses = Vec::new();
+    if f.user_id.is_some() {
+        clauses.push("(user_id = ?1 OR actor_id = ?1 OR target = ?1)");
+    }
+    if f.org_id.is_some() {
+        clauses.push("org_id = ?2");
+    }
+    if f.action.is_some() {
+        clauses.push("action = ?3");
+    }
+    if q.from.is_some() {
+        clauses.push("at >= ?4");
+    }
+    if q.until.is_some() {
+        clauses.push("at < ?5");
+    }
+    let filter = if clauses.is_empty() {
+        "1".to_string()
+    } else {
+        clauses.join(" AND ")
+    };
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM audit_log WHERE {filter} AND ?6 = ?6 AND ?7 = ?7"),
+        params![
+            f.user_id, f.org_id, f.action, q.from, q.until, limit, offset
+        ],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, at, action, actor_id, user_id, org_id, target, ip, user_agent, detail FROM audit_log
+         WHERE {filter} ORDER BY id DESC LIMIT ?6 OFFSET ?7"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            f.user_id, f.org_id, f.action, q.from, q.until, limit, offset
+        ],
+        |r| {
+            Ok(AuditRow {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                action: r.get(2)?,
+                actor_id: r.get(3)?,
+                user_id: r.get(4)?,
+                org_id: r.get(5)?,
+                target: r.get(6)?,
+                ip: r.get(7)?,
+                user_agent: r.get(8)?,
+                detail: r.get(9)?,
+            })
+        },
+    )?;
+    Ok((total, rows.collect::<Result<_, _>>()?))
+}
+
+/// The actions the log holds, for the console's filter.
+pub fn known_actions(conn: &Conn) -> StorageResult<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT action FROM audit_log ORDER BY action")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Events of `action` per UTC day since `since`: `(day start, count)`.
+pub fn per_day(conn: &Conn, action: &str, since: i64) -> StorageResult<Vec<(i64, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT at - (at % 86400) AS day, COUNT(*) FROM audit_log
+         WHERE action = ?1 AND at >= ?2 GROUP BY day ORDER BY day",
+    )?;
+    let rows = stmt.query_map(params![action, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

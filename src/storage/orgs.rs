@@ -440,3 +440,71 @@ mod tests {
         );
     }
 }
+
+/// The columns the admin console sorts orgs by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgSort {
+    Name,
+    Created,
+    Members,
+}
+
+/// One page of the admin console's org list: orgs whose name or slug
+/// contains `q`, with their member counts, sorted, skipping `offset`; with
+/// the number of all matches.
+pub fn list_page(
+    conn: &Conn,
+    q: &str,
+    sort: OrgSort,
+    desc: bool,
+    offset: i64,
+    limit: i64,
+) -> StorageResult<(i64, Vec<(OrgRow, i64)>)> {
+    if q.chars().any(char::is_control) {
+        return Ok((0, Vec::new()));
+    }
+    let pattern = super::users::contains_pattern(q);
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM orgs WHERE (name LIKE ?1 ESCAPE '\\' OR slug LIKE ?1 ESCAPE '\\')",
+        [&pattern],
+        |r| r.get(0),
+    )?;
+    let col = match sort {
+        OrgSort::Name => "o.name COLLATE NOCASE",
+        OrgSort::Created => "o.created_at",
+        OrgSort::Members => "members",
+    };
+    let dir = if desc { "DESC" } else { "ASC" };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT o.id, o.name, o.slug, o.created_at, o.require_mfa,
+                (SELECT COUNT(*) FROM org_members m WHERE m.org_id = o.id) AS members
+         FROM orgs o WHERE (o.name LIKE ?1 ESCAPE '\\' OR o.slug LIKE ?1 ESCAPE '\\')
+         ORDER BY {col} {dir}, o.id {dir} LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = stmt.query_map(params![pattern, limit, offset], |r| {
+        Ok((org_from(r)?, r.get(5)?))
+    })?;
+    Ok((total, rows.collect::<Result<_, _>>()?))
+}
+
+/// `(id, name)` of the orgs among `ids` that exist.
+pub fn names_of(conn: &Conn, ids: &[String]) -> StorageResult<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM orgs WHERE id = ?1")?;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(row) = optional(stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+/// The org whose name (any case), slug or id is `q`.
+pub fn by_name(conn: &Conn, q: &str) -> StorageResult<Option<OrgRow>> {
+    optional(conn.query_row(
+        "SELECT id, name, slug, created_at, require_mfa FROM orgs
+         WHERE id = ?1 OR slug = ?1 OR name = ?1 COLLATE NOCASE ORDER BY id LIMIT 1",
+        [q],
+        org_from,
+    ))
+}

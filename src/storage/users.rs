@@ -410,3 +410,77 @@ mod tests {
         assert_eq!(ids(search(&c, "moved@", "", 10).unwrap()), ["v00002"]);
     }
 }
+
+/// The columns the admin console sorts users by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSort {
+    Email,
+    Created,
+    LastSignIn,
+}
+
+impl UserSort {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Created => "created_at",
+            Self::LastSignIn => "COALESCE(last_sign_in_at, 0)",
+        }
+    }
+}
+
+/// Escapes `q` for `LIKE … ESCAPE '\'`, as "contains".
+pub(crate) fn contains_pattern(q: &str) -> String {
+    format!(
+        "%{}%",
+        q.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+/// One page of the admin console's user list: users whose email contains
+/// `q`, sorted, skipping `offset`; with the number of all matches.
+pub fn list_page(
+    conn: &Conn,
+    q: &str,
+    sort: UserSort,
+    desc: bool,
+    offset: i64,
+    limit: i64,
+) -> StorageResult<(i64, Vec<UserRecord>)> {
+    if q.chars().any(char::is_control) {
+        return Ok((0, Vec::new()));
+    }
+    let pattern = contains_pattern(q);
+    let dir = if desc { "DESC" } else { "ASC" };
+    let total: i64 = if q.is_empty() {
+        conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?
+    } else {
+        conn.query_row(
+            "SELECT COUNT(*) FROM users WHERE email LIKE ?1 ESCAPE '\\'",
+            [&pattern],
+            |r| r.get(0),
+        )?
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE (?1 = '%%' OR email LIKE ?1 ESCAPE '\\')
+         ORDER BY {col} {dir}, id {dir} LIMIT ?2 OFFSET ?3",
+        col = sort.column()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![pattern, limit, offset], from_row)?;
+    Ok((total, rows.collect::<Result<_, _>>()?))
+}
+
+/// `(id, email)` of the users among `ids` that exist.
+pub fn emails_of(conn: &Conn, ids: &[String]) -> StorageResult<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, email FROM users WHERE id = ?1")?;
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(row) = optional(stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))))? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}

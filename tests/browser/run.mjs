@@ -280,7 +280,8 @@ await step("an admin finds a user, disables them and sees the audit entry", asyn
   await a.click("main button[type=submit]");
   // Back where the admin started, with the console in the header.
   await a.waitForURL(`${derpUrl}/admin`);
-  await a.waitForSelector("text=Effective configuration");
+  await a.waitForSelector("svg.chart");
+  expect(await a.getAttribute(".admin-nav a[href='/admin']", "aria-current") === "page", "the nav marks the overview");
   expect(await a.isVisible("header a[href='/admin']"), "the header links the console");
   await shot(a, "11-admin-overview");
   await a.goto(`${derpUrl}/admin/users`);
@@ -290,13 +291,22 @@ await step("an admin finds a user, disables them and sees the audit entry", asyn
   await shot(a, "12-admin-users");
   await a.click("a:has-text('bob@example.com')");
   await a.waitForSelector("h1:has-text('bob@example.com')");
-  await a.click("text=Disable (signs out everywhere)");
+  await a.click("text=Disable…");
+  // Nothing happens before the confirmation step says what will.
+  await a.waitForSelector("h1:has-text('Disable bob@example.com?')");
+  await shot(a, "13a-admin-confirm");
+  await a.click("button:has-text('Disable user')");
   await a.waitForSelector("text=The user is disabled and signed out everywhere.");
   await shot(a, "13-admin-user");
   await a.goto(`${derpUrl}/admin/audit?action=admin.user.disabled`);
   const row = await a.textContent("table tbody");
   expect(row.includes("admin.user.disabled"), "the audit entry is listed");
   await shot(a, "14-admin-audit");
+  await a.goto(`${derpUrl}/admin/audit?user=bob%40example.com&from=2000-01-01`);
+  await shot(a, "14a-admin-audit-filtered");
+  await a.goto(`${derpUrl}/admin/config`);
+  await a.waitForSelector("h2:has-text('[server]')");
+  await shot(a, "14b-admin-config");
   await a.goto(`${derpUrl}/admin/orgs`);
   await shot(a, "15-admin-orgs");
   await a.click("text=Rocket Team");

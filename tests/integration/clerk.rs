@@ -907,7 +907,9 @@ async fn clerk_admins_reach_the_admin_pages_with_their_session_cookie() {
             .status(),
         StatusCode::FORBIDDEN
     );
-    let res = post(vec![("csrf_token", csrf)]).await.unwrap();
+    let res = post(vec![("csrf_token", csrf), ("confirmed", "yes".into())])
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/admin/users/user_2");
     // The JSON API takes the admin's session token too.

@@ -320,7 +320,7 @@ async fn members_of_the_cognito_admin_group_are_admins() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let res = browser
         .post(app.url(&disable))
-        .form(&[("csrf_token", csrf.as_str())])
+        .form(&[("csrf_token", csrf.as_str()), ("confirmed", "yes")])
         .send()
         .await
         .unwrap();

@@ -6,6 +6,7 @@ mod helpers;
 mod smtp_server;
 
 mod admin;
+mod admin_console;
 mod api_errors;
 mod clerk;
 mod cli;

@@ -615,7 +615,10 @@ async fn admins_see_a_users_factors_and_remove_them_all_with_a_mail_and_an_audit
     expect_mfa_required(res, &e.factor_id).await;
     let res = admin
         .post(app.url(&action))
-        .form(&[("csrf_token", hidden(&html, "csrf_token").as_str())])
+        .form(&[
+            ("csrf_token", hidden(&html, "csrf_token").as_str()),
+            ("confirmed", "yes"),
+        ])
         .send()
         .await
         .unwrap();

@@ -1345,7 +1345,7 @@ async fn the_console_registers_rotates_and_deletes_apps() {
     assert!(res.text().await.unwrap().contains("shown this once"));
     let res = post(
         format!("/admin/clients/{id}/delete"),
-        vec![("csrf_token", csrf.clone())],
+        vec![("csrf_token", csrf.clone()), ("confirmed", "yes".into())],
     )
     .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

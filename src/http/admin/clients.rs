@@ -142,9 +142,23 @@ async fn rotate_submit(
 async fn delete_submit(
     req: HttpRequest,
     path: web::Path<String>,
-    PageForm { ctx, .. }: PageForm<NoFields>,
+    PageForm { ctx, form }: PageForm<super::pages::ConfirmForm>,
 ) -> PageResult {
     let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
+    if !super::pages::ui::confirmed(&form.confirmed) {
+        let k = super::pages::ui::Confirm {
+            title: format!("Delete the app {}?", path.as_str()),
+            consequences: vec![
+                "Users can no longer sign in to this app through derp.".into(),
+                "Every session signed in through it ends, and its tokens stop working.".into(),
+            ],
+            action: format!("/admin/clients/{}/delete", path.as_str()),
+            button: "Delete app".into(),
+            cancel: "/admin/clients".into(),
+            ..Default::default()
+        };
+        return super::pages::ui::confirm_page(ctx, k);
+    }
     provider(&ctx)?.delete_client(&path).await?;
     ctx.web.set_flash(
         "ok",

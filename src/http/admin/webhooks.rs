@@ -4,6 +4,7 @@
 
 use super::api::AdminCaller;
 use super::pages::admin_ctx;
+use super::pages::ui::{Confirm, confirm_page, confirmed};
 use crate::error::AuthError;
 use crate::http::api::orgs::PageQuery;
 use crate::http::error::ApiError;
@@ -440,9 +441,27 @@ async fn rotate_submit(
 async fn delete_submit(
     req: HttpRequest,
     path: web::Path<String>,
-    PageForm { ctx, .. }: PageForm<NoFields>,
+    PageForm { ctx, form }: PageForm<super::pages::ConfirmForm>,
 ) -> PageResult {
     let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
+    if !confirmed(&form.confirmed) {
+        let e = ctx.state.webhooks.get(&path).await?;
+        let k = Confirm {
+            title: format!("Delete the webhook {}?", e.name),
+            consequences: vec![
+                format!("{} stops receiving events.", e.url),
+                format!(
+                    "Its {} pending deliveries are dropped; its delivery history goes with it.",
+                    e.deliveries.pending
+                ),
+            ],
+            action: format!("/admin/webhooks/{}/delete", e.id),
+            button: "Delete endpoint".into(),
+            cancel: format!("/admin/webhooks/{}", e.id),
+            ..Default::default()
+        };
+        return confirm_page(ctx, k);
+    }
     match ctx.state.webhooks.delete(actor, &path).await {
         Ok(()) => {
             ctx.web.set_flash("ok", "Endpoint deleted.");

@@ -6,10 +6,15 @@
 //! changed through its [`UserDirectory`] instead (see `directory.rs`);
 //! orgs, the audit log and derp's own tables stay local.
 
+mod console;
 mod directory;
 mod setup;
 mod user_accounts;
 
+pub use console::{
+    AuditLine, ConfigSection, DayCount, Named, OrgListItem, PER_PAGE, Paged, config_summary,
+    readable_fields, thousands,
+};
 pub use setup::AdminCreated;
 
 use crate::auth::directory::UserDirectory;

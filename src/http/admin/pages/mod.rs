@@ -1,7 +1,8 @@
 //! `/admin`: server-rendered admin UI on the hosted pages' machinery (page
 //! session, CSRF, flash). A visitor who is not signed in is sent to `/login`
 //! and back; a signed-in user who is not an admin is told so (403).
-//! Destructive actions ask for the name to be typed.
+//! Every destructive action shows a confirmation step first (see
+//! `ui::Confirm`); deletions also ask for the name to be typed.
 
 use super::{admin_actor, is_admin};
 use crate::auth::SessionInfo;
@@ -9,18 +10,20 @@ use crate::auth::secrets::hash_token;
 use crate::domain::Email;
 use crate::error::AuthError;
 use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm};
-use crate::services::admin::{AdminService, AuditEventView, Overview};
+use crate::services::admin::{AdminService, AuditLine, ConfigSection, DayCount, Overview};
 use crate::services::orgs::Actor;
-use crate::storage::audit::AuditFilter;
+use crate::storage::audit::AuditQuery as AuditRange;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 mod orgs;
+pub mod ui;
 mod users;
 
-use orgs::{member_action, org_delete, org_page, orgs_page};
+pub use orgs::slug_from;
+use orgs::{create_org_submit, member_action, org_delete, org_page, orgs_page};
 use users::{create_user_submit, user_action, user_page, users_page};
 
 type PageResult = Result<HttpResponse, PageError>;
@@ -39,12 +42,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/admin/users/{id}").get(user_page))
         .service(web::resource("/admin/users/{id}/{action}").post(user_action))
-        .service(web::resource("/admin/orgs").get(orgs_page))
+        .service(
+            web::resource("/admin/orgs")
+                .get(orgs_page)
+                .post(create_org_submit),
+        )
         .service(web::resource("/admin/orgs/{id}").get(org_page))
         .service(web::resource("/admin/orgs/{id}/delete").post(org_delete))
         .service(web::resource("/admin/orgs/{id}/members/{user_id}/{action}").post(member_action))
         .service(web::resource("/admin/audit").get(audit_page))
-        .service(web::resource("/admin/outbox").get(outbox_page));
+        .service(web::resource("/admin/outbox").get(outbox_page))
+        .service(web::resource("/admin/config").get(config_page));
 }
 
 /// The page context of a signed-in admin, or a redirect to `/login`.
@@ -119,20 +127,42 @@ struct OverviewPage {
     o: Overview,
     /// Addresses locked now (sign-in lockout).
     locked: i64,
-    config: String,
+    sign_ins_24h: i64,
+    days: Vec<DayCount>,
+    chart: String,
 }
 
 async fn overview_page(ctx: Ctx, req: HttpRequest) -> PageResult {
     let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
     let o = svc(&ctx).overview().await?;
     let locked = svc(&ctx).locked_count().await?;
-    // `Secret` prints as "[redacted]": the Debug form is safe to show.
-    let config = format!("{:#?}", ctx.state.config);
+    let sign_ins_24h = svc(&ctx).count_recent("sign_in", 86_400).await?;
+    let days = svc(&ctx).activity(30).await?;
+    let chart = ui::activity_svg(&days);
     let page = OverviewPage {
         c: ctx.chrome("Admin"),
         o,
         locked,
-        config,
+        sign_ins_24h,
+        days,
+        chart,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "admin/config.html")]
+struct ConfigPage {
+    c: Chrome,
+    sections: Vec<ConfigSection>,
+}
+
+async fn config_page(ctx: Ctx, req: HttpRequest) -> PageResult {
+    let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
+    let sections = crate::services::admin::config_summary(&ctx.state.config);
+    let page = ConfigPage {
+        c: ctx.chrome("Configuration"),
+        sections,
     };
     ctx.render(StatusCode::OK, &page)
 }
@@ -141,6 +171,20 @@ async fn overview_page(ctx: Ctx, req: HttpRequest) -> PageResult {
 struct ListQuery {
     q: Option<String>,
     cursor: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    page: Option<String>,
+}
+
+impl ListQuery {
+    /// The 1-based page asked for; anything else is the first.
+    fn page(&self) -> i64 {
+        self.page
+            .as_deref()
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|p| (1..=1_000_000).contains(p))
+            .unwrap_or(1)
+    }
 }
 
 /// The fields of the admin's action forms (each uses some of them).
@@ -149,52 +193,175 @@ struct ActionForm {
     role: Option<String>,
     confirm: Option<String>,
     delete_owned_orgs: Option<String>,
+    /// `yes` once the confirmation step was shown.
+    confirmed: Option<String>,
+}
+
+/// The form of a destructive button: `confirmed=yes` comes from the
+/// confirmation step.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    pub confirmed: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct AuditQuery {
+    /// An email, or a user id.
+    user: Option<String>,
     user_id: Option<String>,
+    /// A name, slug or id.
+    org: Option<String>,
     org_id: Option<String>,
     action: Option<String>,
-    cursor: Option<String>,
+    /// `YYYY-MM-DD`, UTC.
+    from: Option<String>,
+    to: Option<String>,
+    page: Option<String>,
+}
+
+/// The audit filter as typed, to show it again.
+#[derive(Debug, Default)]
+struct AuditFilterForm {
+    user: String,
+    org: String,
+    action: String,
+    from: String,
+    to: String,
 }
 
 #[derive(Template)]
 #[template(path = "admin/audit.html")]
 struct AuditPage {
     c: Chrome,
-    user_id: String,
-    org_id: String,
-    action: String,
-    events: Vec<AuditEventView>,
-    next: Option<String>,
+    f: AuditFilterForm,
+    actions: Vec<String>,
+    events: Vec<AuditLine>,
+    pager: ui::Pager,
+    errors: FormErrors,
+}
+
+/// `YYYY-MM-DD` as the unix time of that UTC midnight.
+fn parse_day(raw: &str) -> Option<i64> {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw, &f)
+        .ok()
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
 }
 
 async fn audit_page(ctx: Ctx, req: HttpRequest, query: web::Query<AuditQuery>) -> PageResult {
     let (mut ctx, _, _) = admin_ctx(ctx, &req).await?;
     let q = query.into_inner();
-    let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let filter = AuditFilter {
-        user_id: clean(q.user_id),
-        org_id: clean(q.org_id),
+    let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).unwrap_or_default();
+    let f = AuditFilterForm {
+        user: match clean(q.user) {
+            u if u.is_empty() => clean(q.user_id),
+            u => u,
+        },
+        org: match clean(q.org) {
+            o if o.is_empty() => clean(q.org_id),
+            o => o,
+        },
         action: clean(q.action),
+        from: clean(q.from),
+        to: clean(q.to),
     };
-    let page = svc(&ctx)
-        .audit(
-            filter.clone(),
-            q.cursor.as_deref().filter(|c| !c.is_empty()),
-            100,
-        )
-        .await?;
+    let mut errors = FormErrors::default();
+    let mut range = AuditRange::default();
+    // A filter that names nobody shows no events, with the reason beside it.
+    let mut nothing = false;
+    if !f.user.is_empty() {
+        if f.user.contains('@') {
+            match svc(&ctx).user_id_by_email(&f.user).await? {
+                Some(id) => range.filter.user_id = Some(id),
+                None => {
+                    errors
+                        .fields
+                        .insert("user".into(), "No user has this email.".into());
+                    nothing = true;
+                }
+            }
+        } else {
+            range.filter.user_id = Some(f.user.clone());
+        }
+    }
+    if !f.org.is_empty() {
+        match svc(&ctx).org_by_name(&f.org).await? {
+            Some((id, _)) => range.filter.org_id = Some(id),
+            None => {
+                errors.fields.insert(
+                    "org".into(),
+                    "No organization has this name or slug.".into(),
+                );
+                nothing = true;
+            }
+        }
+    }
+    if !f.action.is_empty() {
+        range.filter.action = Some(f.action.clone());
+    }
+    for (field, raw, slot, shift) in [
+        ("from", &f.from, &mut range.from, 0),
+        ("to", &f.to, &mut range.until, 86_400),
+    ] {
+        if raw.is_empty() {
+            continue;
+        }
+        match parse_day(raw) {
+            Some(t) => *slot = Some(t + shift),
+            None => {
+                errors
+                    .fields
+                    .insert(field.into(), "Use a date such as 2026-11-30.".into());
+                nothing = true;
+            }
+        }
+    }
+    let page = q
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=1_000_000).contains(p))
+        .unwrap_or(1);
+    let listed = if nothing {
+        crate::services::admin::Paged {
+            items: Vec::new(),
+            total: 0,
+            page: 1,
+            per_page: crate::services::admin::PER_PAGE,
+        }
+    } else {
+        svc(&ctx).audit_console(range, page).await?
+    };
+    let list = ui::ListState {
+        path: "/admin/audit",
+        q: String::new(),
+        sort: "newest",
+        desc: true,
+        page,
+        extra: vec![
+            ("user", f.user.clone()),
+            ("org", f.org.clone()),
+            ("action", f.action.clone()),
+            ("from", f.from.clone()),
+            ("to", f.to.clone()),
+        ],
+    };
+    let pager = list.pager(&listed);
+    let actions = svc(&ctx).known_actions().await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     let view = AuditPage {
         c: ctx.chrome("Audit log"),
-        user_id: filter.user_id.unwrap_or_default(),
-        org_id: filter.org_id.unwrap_or_default(),
-        action: filter.action.unwrap_or_default(),
-        events: page.events,
-        next: page.next_cursor,
+        f,
+        actions,
+        events: listed.items,
+        pager,
+        errors,
     };
-    ctx.render(StatusCode::OK, &view)
+    ctx.render(status, &view)
 }
 
 #[derive(Template)]

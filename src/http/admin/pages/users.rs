@@ -1,11 +1,13 @@
 //! The users pages: search and list, create, one user's page and its
 //! actions (disable, enable, confirm, role, sign-out, mails, delete).
 
+use super::ui::{Confirm, ListState, Pager, confirm_page, confirmed};
 use super::{ActionForm, ListQuery, PageResult, admin_ctx, svc};
 use crate::domain::{Email, Role};
 use crate::error::AuthError;
 use crate::http::pages::{Chrome, Ctx, FormErrors, PageError, PageForm};
-use crate::services::admin::{AuditEventView, NewUserRequest, UserChange, UserDetail};
+use crate::services::admin::{AuditLine, NewUserRequest, UserChange, UserDetail};
+use crate::storage::users::UserSort;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use askama::Template;
@@ -15,33 +17,71 @@ use serde::Deserialize;
 #[template(path = "admin/users.html")]
 struct UsersPage {
     c: Chrome,
-    q: String,
+    list: ListState,
     users: Vec<crate::domain::User>,
+    /// Native users: totals and pages both ways.
+    pager: Option<Pager>,
+    /// Upstream users: the store's cursor to the next page.
     next: Option<String>,
+    form: CreateUserValues,
     errors: FormErrors,
     /// The upstream user store, when users do not live in derp.
     upstream: Option<&'static str>,
     can_create: bool,
 }
 
+/// The new-user form as typed (the password is never shown again).
+#[derive(Debug, Default)]
+pub(super) struct CreateUserValues {
+    email: String,
+    role: String,
+    email_confirmed: bool,
+}
+
+fn user_sort(raw: Option<&str>) -> (&'static str, UserSort) {
+    match raw {
+        Some("email") => ("email", UserSort::Email),
+        Some("last_sign_in") => ("last_sign_in", UserSort::LastSignIn),
+        _ => ("created", UserSort::Created),
+    }
+}
+
 pub(super) async fn render_users(
     mut ctx: Ctx,
-    q: String,
-    cursor: Option<String>,
+    query: &ListQuery,
+    form: CreateUserValues,
     errors: FormErrors,
 ) -> PageResult {
     let mut errors = errors;
-    let page = match svc(&ctx).list_users(&q, cursor.as_deref(), 50).await {
-        Ok(page) => page,
-        // The upstream store cannot list users as configured: say why.
-        Err(e @ (AuthError::NotSupportedByBackend(_) | AuthError::NotConfigured(_))) => {
-            errors.form = Some(e.to_string());
-            crate::services::admin::UserPage {
-                users: Vec::new(),
-                next_cursor: None,
+    let q = query.q.clone().unwrap_or_default();
+    let (sort_key, sort) = user_sort(query.sort.as_deref());
+    // Newest first unless asked otherwise.
+    let desc = query.dir.as_deref() != Some("asc");
+    let list = ListState {
+        path: "/admin/users",
+        q: q.clone(),
+        sort: sort_key,
+        desc,
+        page: query.page(),
+        extra: Vec::new(),
+    };
+    let (users, pager, next) = if svc(&ctx).upstream().is_none() {
+        let page = svc(&ctx)
+            .users_console(&q, sort, desc, query.page())
+            .await?;
+        let pager = list.pager(&page);
+        (page.items, Some(pager), None)
+    } else {
+        let cursor = query.cursor.clone().filter(|c| !c.is_empty());
+        match svc(&ctx).list_users(&q, cursor.as_deref(), 50).await {
+            Ok(page) => (page.users, None, page.next_cursor),
+            // The upstream store cannot list users as configured: say why.
+            Err(e @ (AuthError::NotSupportedByBackend(_) | AuthError::NotConfigured(_))) => {
+                errors.form = Some(e.to_string());
+                (Vec::new(), None, None)
             }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     };
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -50,9 +90,11 @@ pub(super) async fn render_users(
     };
     let view = UsersPage {
         c: ctx.chrome("Users"),
-        q,
-        users: page.users,
-        next: page.next_cursor,
+        list,
+        users,
+        pager,
+        next,
+        form,
         errors,
         upstream: svc(&ctx).upstream(),
         can_create: svc(&ctx).can_create_users(),
@@ -66,11 +108,10 @@ pub(super) async fn users_page(
     query: web::Query<ListQuery>,
 ) -> PageResult {
     let (ctx, _, _) = admin_ctx(ctx, &req).await?;
-    let q = query.q.clone().unwrap_or_default();
     render_users(
         ctx,
-        q,
-        query.cursor.clone().filter(|c| !c.is_empty()),
+        &query,
+        CreateUserValues::default(),
         FormErrors::default(),
     )
     .await
@@ -117,7 +158,19 @@ pub(super) async fn create_user_submit(
                 },
                 other => FormErrors::from_auth(&other),
             };
-            render_users(ctx, String::new(), None, errors).await
+            let kept = CreateUserValues {
+                email: form.email.clone().unwrap_or_default(),
+                role: form.role.clone().unwrap_or_default(),
+                email_confirmed: form.email_confirmed.is_some(),
+            };
+            let query = ListQuery {
+                q: None,
+                cursor: None,
+                sort: None,
+                dir: None,
+                page: None,
+            };
+            render_users(ctx, &query, kept, errors).await
         }
         Err(e) => Err(e.into()),
     }
@@ -128,7 +181,7 @@ pub(super) async fn create_user_submit(
 struct UserPage {
     c: Chrome,
     u: UserDetail,
-    events: Vec<AuditEventView>,
+    events: Vec<AuditLine>,
     /// The sign-in lock on the user's address, while it lasts.
     lockout: Option<crate::services::lockouts::LockoutView>,
     errors: FormErrors,
@@ -138,7 +191,7 @@ struct UserPage {
 
 pub(super) async fn render_user(mut ctx: Ctx, id: &str, errors: FormErrors) -> PageResult {
     let u = svc(&ctx).get_user(id).await?;
-    let events = u.recent_events.clone();
+    let events = svc(&ctx).name_events(u.recent_events.clone()).await?;
     let lockout = svc(&ctx).lockout_of(&u.user.email).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
@@ -168,6 +221,14 @@ pub(super) async fn user_action(
 ) -> PageResult {
     let (mut ctx, _, actor) = admin_ctx(ctx, &req).await?;
     let (id, action) = path.into_inner();
+    if matches!(
+        action.as_str(),
+        "disable" | "sign-out" | "reset-mfa" | "delete"
+    ) && !(confirmed(&form.confirmed) && (action != "delete" || form.confirm.is_some()))
+    {
+        let u = svc(&ctx).get_user(&id).await?;
+        return confirm_page(ctx, user_confirmation(&u, &action, &form));
+    }
     let change = |c: UserChange| c;
     let result: Result<&str, AuthError> = match action.as_str() {
         "disable" => svc(&ctx)
@@ -236,10 +297,12 @@ pub(super) async fn user_action(
         "delete" => {
             let user = svc(&ctx).get_user(&id).await?;
             if form.confirm.as_deref().map(str::trim) != Some(user.user.email.as_str()) {
-                Err(AuthError::field(
-                    "confirm",
-                    "type the user's email to confirm",
-                ))
+                let mut k = user_confirmation(&user, "delete", &form);
+                k.error = Some(format!(
+                    "Type {} exactly to delete this user.",
+                    user.user.email
+                ));
+                return confirm_page(ctx, k);
             } else {
                 match svc(&ctx)
                     .delete_user(actor, &id, form.delete_owned_orgs.is_some())
@@ -281,5 +344,101 @@ pub(super) async fn user_action(
             .await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The confirmation step of a destructive action on a user: what it does.
+fn user_confirmation(u: &UserDetail, action: &str, form: &ActionForm) -> Confirm {
+    let email = &u.user.email;
+    let sessions = u.sessions.len();
+    let cancel = format!("/admin/users/{}", u.user.id);
+    let post = format!("/admin/users/{}/{action}", u.user.id);
+    let ended = if sessions == 1 {
+        "Their active session ends at once; apps using its tokens lose access.".to_string()
+    } else {
+        format!(
+            "Their {sessions} active sessions end at once; apps using their tokens lose access."
+        )
+    };
+    match action {
+        "disable" => Confirm {
+            title: format!("Disable {email}?"),
+            consequences: vec![
+                format!("{email} can no longer sign in until enabled again."),
+                ended,
+            ],
+            action: post,
+            button: "Disable user".into(),
+            cancel,
+            ..Default::default()
+        },
+        "sign-out" => Confirm {
+            title: format!("Sign {email} out everywhere?"),
+            consequences: vec![ended, "They can sign in again at once.".into()],
+            action: post,
+            button: "Sign out everywhere".into(),
+            cancel,
+            ..Default::default()
+        },
+        "reset-mfa" => Confirm {
+            title: format!("Remove every second factor of {email}?"),
+            consequences: vec![
+                format!(
+                    "Their {} second factor{} stop working; signing in needs only the password until they add one.",
+                    u.factors.len(),
+                    if u.factors.len() == 1 { "" } else { "s" }
+                ),
+                "They are told by mail.".into(),
+            ],
+            action: post,
+            button: "Remove second factors".into(),
+            cancel,
+            ..Default::default()
+        },
+        _ => {
+            let also = form.delete_owned_orgs.is_some();
+            let owned: Vec<String> = u
+                .orgs
+                .iter()
+                .filter(|o| o.role.as_str() == "owner")
+                .map(|o| o.org.name.clone())
+                .collect();
+            let mut consequences = vec![
+                format!("{email} and their profile are deleted; this cannot be undone."),
+                ended,
+                format!(
+                    "They leave their {} organization{}.",
+                    u.orgs.len(),
+                    if u.orgs.len() == 1 { "" } else { "s" }
+                ),
+            ];
+            if !owned.is_empty() {
+                consequences.push(if also {
+                    format!(
+                        "Organizations they alone own are deleted too (they own: {}).",
+                        owned.join(", ")
+                    )
+                } else {
+                    format!(
+                        "If they are the only owner of an organization ({}), the deletion is refused.",
+                        owned.join(", ")
+                    )
+                });
+            }
+            Confirm {
+                title: format!("Delete {email}?"),
+                consequences,
+                action: post,
+                fields: if also {
+                    vec![("delete_owned_orgs".into(), "true".into())]
+                } else {
+                    Vec::new()
+                },
+                button: "Delete user".into(),
+                cancel,
+                type_to_confirm: Some(email.clone()),
+                error: None,
+            }
+        }
     }
 }
