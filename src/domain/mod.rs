@@ -2,6 +2,7 @@
 
 pub mod color;
 pub mod email;
+pub mod i18n;
 pub mod org;
 pub mod password;
 pub mod redirect;

@@ -7,6 +7,7 @@ mod smtp_server;
 
 mod admin;
 mod api_errors;
+mod branding;
 mod clerk;
 mod cli;
 mod cognito;
@@ -16,6 +17,7 @@ mod cognito_hosted_ui;
 mod cognito_pages;
 mod guards;
 mod http_hardening;
+mod i18n;
 mod layers;
 mod lockout;
 mod mail_flows;

@@ -88,7 +88,7 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         StatusCode::BAD_REQUEST
     };
     let page = AccountPage {
-        c: ctx.chrome("Your account"),
+        c: ctx.chrome_t("account.title"),
         user,
         identities,
         sessions,
@@ -118,14 +118,16 @@ async fn password_submit(PageForm { mut ctx, form }: PageForm<PasswordForm>) -> 
     };
     match ctx.state.backend.update_user(&me, update, &ctx.meta).await {
         Ok(_) => {
-            ctx.web.set_flash(
-                "ok",
-                "Password changed. Your other sessions were signed out.",
-            );
+            ctx.web
+                .set_flash("ok", ctx.tr.t("account.password_changed"));
             Ok(ctx.redirect("/account"))
         }
         Err(e) if !crate::http::error::status_and_code(&e).0.is_server_error() => {
-            render_account(ctx, FormErrors::from_auth(&e)).await
+            {
+                let errors = FormErrors::from_auth_in(&e, ctx.tr);
+                render_account(ctx, errors)
+            }
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -140,7 +142,7 @@ async fn revoke_submit(
         .backend
         .revoke_session(&me, &path, &ctx.meta)
         .await?;
-    ctx.web.set_flash("ok", "That session is signed out.");
+    ctx.web.set_flash("ok", ctx.tr.t("account.session_revoked"));
     Ok(ctx.redirect("/account"))
 }
 
@@ -158,11 +160,15 @@ async fn unlink_submit(
     let native = ctx.state.native.clone().ok_or(PageError::NotFound)?;
     match native.unlink(&me, &path, &ctx.meta).await {
         Ok(()) => {
-            ctx.web.set_flash("ok", "The sign-in provider is unlinked.");
+            ctx.web.set_flash("ok", ctx.tr.t("account.unlinked"));
             Ok(ctx.redirect("/account"))
         }
         Err(e @ crate::error::AuthError::Forbidden(_)) => {
-            render_account(ctx, FormErrors::from_auth(&e)).await
+            {
+                let errors = FormErrors::from_auth_in(&e, ctx.tr);
+                render_account(ctx, errors)
+            }
+            .await
         }
         Err(e) => Err(e.into()),
     }

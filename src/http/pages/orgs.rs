@@ -64,7 +64,7 @@ async fn orgs_page(mut ctx: Ctx) -> PageResult {
         .await?
         .items;
     let page = OrgsPage {
-        c: ctx.chrome("Organizations"),
+        c: ctx.chrome_t("orgs.title"),
         orgs,
         active: me.org_id.clone(),
     };
@@ -83,7 +83,7 @@ struct NewOrgPage {
 async fn new_org_page(mut ctx: Ctx) -> PageResult {
     ctx.require_user()?;
     let page = NewOrgPage {
-        c: ctx.chrome("New organization"),
+        c: ctx.chrome_t("orgs.new"),
         name: String::new(),
         slug: String::new(),
         errors: FormErrors::default(),
@@ -111,14 +111,15 @@ async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> Pag
         .await
     {
         Ok(org) => {
-            ctx.web.set_flash("ok", format!("{} is created.", org.name));
+            let text = ctx.tr.f("orgs.created", &[("org", &org.name)]);
+            ctx.web.set_flash("ok", text);
             Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
         }
         Err(e @ (AuthError::InvalidRequest { .. } | AuthError::OrgExists)) => {
-            let mut errors = FormErrors::from_auth(&e);
+            let mut errors = FormErrors::from_auth_in(&e, ctx.tr);
             if matches!(e, AuthError::OrgExists) {
                 errors = FormErrors {
-                    fields: [("slug".to_string(), "This slug is taken.".to_string())].into(),
+                    fields: [("slug".to_string(), ctx.tr.t("orgs.slug_taken").to_string())].into(),
                     form: None,
                 };
             }
@@ -128,7 +129,7 @@ async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> Pag
                 StatusCode::BAD_REQUEST
             };
             let page = NewOrgPage {
-                c: ctx.chrome("New organization"),
+                c: ctx.chrome_t("orgs.new"),
                 name,
                 slug,
                 errors,
@@ -247,7 +248,9 @@ async fn org_page(ctx: Ctx, path: web::Path<String>) -> PageResult {
 
 /// Runs an org action from a form, then back to the org page with a flash;
 /// a refused action is shown on the page instead.
-async fn org_action<F, Fut>(mut ctx: Ctx, slug: &str, ok: &str, act: F) -> PageResult
+/// Runs `act` on the org `slug`; on success the flash is the text of
+/// `ok_key`.
+async fn org_action<F, Fut>(mut ctx: Ctx, slug: &str, ok_key: &'static str, act: F) -> PageResult
 where
     F: FnOnce(Ctx, SessionInfo, OrgView) -> Fut,
     Fut: std::future::Future<Output = (Ctx, Result<Option<String>, AuthError>)>,
@@ -262,6 +265,7 @@ where
     let (mut ctx, result) = act(ctx, me, org).await;
     match result {
         Ok(target) => {
+            let ok = ctx.tr.t(ok_key);
             ctx.web.set_flash("ok", ok);
             Ok(ctx.redirect(&target.unwrap_or_else(|| format!("/orgs/{slug}"))))
         }
@@ -273,17 +277,14 @@ where
             | AuthError::InvalidRequest { .. }
             | AuthError::RateLimited { .. }),
         ) => {
-            let errors = FormErrors::from_auth(&e);
+            let errors = FormErrors::from_auth_in(&e, ctx.tr);
             render_org(ctx, &slug, errors, String::new()).await
         }
         Err(AuthError::MfaRequired) => {
             // The org requires a second factor this sign-in did not show:
             // enrolling one from this session counts (its next tokens say
             // `mfa`), so the way on is the security page.
-            ctx.web.set_flash(
-                "error",
-                "This organization requires two-step verification. Set up an authenticator app here (or sign out and sign in again with yours), then make the organization active.",
-            );
+            ctx.web.set_flash("error", ctx.tr.t("orgs.mfa_needed"));
             Ok(ctx.redirect("/account/security"))
         }
         Err(e) => Err(e.into()),
@@ -303,9 +304,9 @@ async fn require_mfa_submit(
 ) -> PageResult {
     let on = form.require_mfa.is_some();
     let text = if on {
-        "Two-step verification is now required to make this organization active."
+        ctx.tr.t("orgs.mfa_on")
     } else {
-        "Two-step verification is no longer required for this organization."
+        ctx.tr.t("orgs.mfa_off")
     };
     org_action(ctx, &path, text, |ctx, me, org| async move {
         let r = ctx
@@ -323,20 +324,15 @@ async fn activate_submit(
     path: web::Path<String>,
     PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
-    org_action(
-        ctx,
-        &path,
-        "This organization is now active.",
-        |ctx, me, org| async move {
-            let backend = &ctx.state.backend;
-            let r = match ctx.web.sid.as_deref() {
-                Some(sid) => backend.set_web_session_org(&me, sid, Some(org.id)).await,
-                None => backend.set_active_org(&me, Some(org.id)).await.map(|_| ()),
-            }
-            .map(|_| None);
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &path, "orgs.now_active", |ctx, me, org| async move {
+        let backend = &ctx.state.backend;
+        let r = match ctx.web.sid.as_deref() {
+            Some(sid) => backend.set_web_session_org(&me, sid, Some(org.id)).await,
+            None => backend.set_active_org(&me, Some(org.id)).await.map(|_| ()),
+        }
+        .map(|_| None);
+        (ctx, r)
+    })
     .await
 }
 
@@ -344,20 +340,15 @@ async fn leave_submit(
     path: web::Path<String>,
     PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
-    org_action(
-        ctx,
-        &path,
-        "You left the organization.",
-        |ctx, me, org| async move {
-            let r = ctx
-                .state
-                .orgs
-                .remove_member(actor(&ctx, &me), &org.id, &me.user_id)
-                .await
-                .map(|_| Some("/orgs".to_string()));
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &path, "orgs.left", |ctx, me, org| async move {
+        let r = ctx
+            .state
+            .orgs
+            .remove_member(actor(&ctx, &me), &org.id, &me.user_id)
+            .await
+            .map(|_| Some("/orgs".to_string()));
+        (ctx, r)
+    })
     .await
 }
 
@@ -371,26 +362,21 @@ async fn delete_submit(
     PageForm { ctx, form }: PageForm<DeleteForm>,
 ) -> PageResult {
     let confirm = form.confirm.clone().unwrap_or_default();
-    org_action(
-        ctx,
-        &path,
-        "The organization is deleted.",
-        |ctx, me, org| async move {
-            if confirm.trim() != org.slug {
-                return (
-                    ctx,
-                    Err(AuthError::field("confirm", "type the slug to confirm")),
-                );
-            }
-            let r = ctx
-                .state
-                .orgs
-                .delete(actor(&ctx, &me), &org.id)
-                .await
-                .map(|_| Some("/orgs".to_string()));
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &path, "orgs.deleted", |ctx, me, org| async move {
+        if confirm.trim() != org.slug {
+            return (
+                ctx,
+                Err(AuthError::field("confirm", "type the slug to confirm")),
+            );
+        }
+        let r = ctx
+            .state
+            .orgs
+            .delete(actor(&ctx, &me), &org.id)
+            .await
+            .map(|_| Some("/orgs".to_string()));
+        (ctx, r)
+    })
     .await
 }
 
@@ -406,7 +392,7 @@ async fn invite_submit(
 ) -> PageResult {
     let email_raw = form.email.clone().unwrap_or_default();
     let role = form.role.clone();
-    org_action(ctx, &path, "Invitation sent.", |ctx, me, org| async move {
+    org_action(ctx, &path, "orgs.invite_sent", |ctx, me, org| async move {
         let r = async {
             let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
             let role = OrgRole::parse(role.as_deref().unwrap_or("member"))
@@ -436,7 +422,7 @@ async fn revoke_invitation_submit(
     org_action(
         ctx,
         &slug,
-        "Invitation revoked.",
+        "orgs.invite_revoked",
         |ctx, me, org| async move {
             let r = ctx
                 .state
@@ -461,7 +447,7 @@ async fn role_submit(
 ) -> PageResult {
     let (slug, user_id) = path.into_inner();
     let role = form.role.clone();
-    org_action(ctx, &slug, "Role changed.", |ctx, me, org| async move {
+    org_action(ctx, &slug, "orgs.role_changed", |ctx, me, org| async move {
         let r = match OrgRole::parse(role.as_deref().unwrap_or_default()) {
             Some(role) => ctx
                 .state
@@ -481,15 +467,20 @@ async fn remove_submit(
     PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
     let (slug, user_id) = path.into_inner();
-    org_action(ctx, &slug, "Member removed.", |ctx, me, org| async move {
-        let r = ctx
-            .state
-            .orgs
-            .remove_member(actor(&ctx, &me), &org.id, &user_id)
-            .await
-            .map(|_| None);
-        (ctx, r)
-    })
+    org_action(
+        ctx,
+        &slug,
+        "orgs.member_removed",
+        |ctx, me, org| async move {
+            let r = ctx
+                .state
+                .orgs
+                .remove_member(actor(&ctx, &me), &org.id, &user_id)
+                .await
+                .map(|_| None);
+            (ctx, r)
+        },
+    )
     .await
 }
 
@@ -509,15 +500,15 @@ async fn invitation_page(mut ctx: Ctx, path: web::Path<String>) -> PageResult {
     let token = path.into_inner();
     let Some(preview) = ctx.state.orgs.preview(&token).await? else {
         let page = super::auth::MessagePage {
-            c: ctx.chrome("Invitation"),
-            heading: "This invitation is no longer valid".into(),
-            text: "It was used, revoked, or it expired. Ask for a new one.".into(),
-            link: Some(("/login".into(), "Go to sign in".into())),
+            c: ctx.chrome_t("invitation.title"),
+            heading: ctx.tr.t("invitation.invalid").into(),
+            text: ctx.tr.t("invitation.invalid_text").into(),
+            link: Some(("/login".into(), ctx.tr.t("common.go_to_sign_in").into())),
         };
         return ctx.render(StatusCode::BAD_REQUEST, &page);
     };
     let page = InvitationPage {
-        c: ctx.chrome("Invitation"),
+        c: ctx.chrome_t("invitation.title"),
         org_name: preview.org_name,
         role: preview.role.as_str().to_string(),
         email: preview.email,
@@ -535,12 +526,13 @@ async fn invitation_submit(
     let me = ctx.require_user()?;
     match ctx.state.orgs.accept(actor(&ctx, &me), &path).await {
         Ok((_, org)) => {
-            ctx.web.set_flash("ok", format!("Welcome to {}!", org.name));
+            let text = ctx.tr.f("invitation.welcome", &[("org", &org.name)]);
+            ctx.web.set_flash("ok", text);
             Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
         }
-        Err(AuthError::InvalidToken) => Err(PageError::BadRequest(
-            "This invitation was used, revoked, or it expired.".into(),
-        )),
+        Err(AuthError::InvalidToken) => {
+            Err(PageError::BadRequest(ctx.tr.t("invitation.used").into()))
+        }
         Err(AuthError::Forbidden(m)) => Err(PageError::Forbidden(format!(
             "{m}. Sign in with the invited address."
         ))),

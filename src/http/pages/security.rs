@@ -23,7 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/security/factors/{id}/remove").post(remove_submit));
 }
 
-const REAUTH: &str = "For your security, this needs a recent sign-in: sign out, sign in again, then come back within 10 minutes.";
+const REAUTH: &str = "security.reauth";
 
 fn native(ctx: &Ctx) -> Result<Arc<NativeBackend>, PageError> {
     ctx.state.native.clone().ok_or(PageError::NotFound)
@@ -72,7 +72,7 @@ async fn security_page(mut ctx: Ctx) -> PageResult {
         .collect();
     let codes_left = native.mfa_recovery_codes_left(&me).await?;
     let page = SecurityPage {
-        c: ctx.chrome("Security"),
+        c: ctx.chrome_t("security.title"),
         factors,
         codes_left,
         totp_offered: ctx.state.config.native().mfa.totp,
@@ -81,7 +81,9 @@ async fn security_page(mut ctx: Ctx) -> PageResult {
 }
 
 /// Back to the security page with a message.
-fn back(ctx: &mut Ctx, kind: &str, text: &str) -> PageResult {
+/// Back to the security page with the text of `key` as flash.
+fn back(ctx: &mut Ctx, kind: &str, key: &'static str) -> PageResult {
+    let text = ctx.tr.t(key);
     ctx.web.set_flash(kind, text);
     Ok(ctx.redirect("/account/security"))
 }
@@ -124,7 +126,7 @@ fn enroll_view(
     errors: FormErrors,
 ) -> Result<EnrollPage, PageError> {
     Ok(EnrollPage {
-        c: ctx.chrome("Set up an authenticator app"),
+        c: ctx.chrome_t("security.totp_setup"),
         qr_svg: qr_svg(&otpauth_url)?,
         factor_id,
         secret,
@@ -185,9 +187,9 @@ async fn verify_submit(PageForm { mut ctx, form }: PageForm<VerifyForm>) -> Page
         .await
     {
         Ok((_, codes)) => {
-            ctx.web.set_flash("ok", "Your authenticator app is set up.");
+            ctx.web.set_flash("ok", ctx.tr.t("security.totp_done"));
             let page = CodesPage {
-                c: ctx.chrome("Your recovery codes"),
+                c: ctx.chrome_t("mfa.codes_title"),
                 codes,
                 next: "/account/security".into(),
             };
@@ -200,22 +202,19 @@ async fn verify_submit(PageForm { mut ctx, form }: PageForm<VerifyForm>) -> Page
                 .filter(|u| u.starts_with("otpauth://totp/"))
                 .unwrap_or_default();
             if url.is_empty() {
-                return back(&mut ctx, "error", "That code was wrong. Start again.");
+                return back(&mut ctx, "error", "security.code_wrong");
             }
+            let errors = FormErrors::from_auth_in(&e, ctx.tr);
             let page = enroll_view(
                 &mut ctx,
                 factor_id,
                 form.secret.clone().unwrap_or_default(),
                 url,
-                FormErrors::from_auth(&e),
+                errors,
             )?;
             ctx.render(StatusCode::BAD_REQUEST, &page)
         }
-        Err(AuthError::NotFound(_)) => back(
-            &mut ctx,
-            "error",
-            "That setup expired or was replaced. Start again.",
-        ),
+        Err(AuthError::NotFound(_)) => back(&mut ctx, "error", "security.setup_expired"),
         Err(e) => Err(e.into()),
     }
 }
@@ -225,14 +224,14 @@ async fn codes_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResul
     match native(&ctx)?.mfa_new_recovery_codes(&me, &ctx.meta).await {
         Ok(codes) => {
             let page = CodesPage {
-                c: ctx.chrome("Your recovery codes"),
+                c: ctx.chrome_t("mfa.codes_title"),
                 codes,
                 next: "/account/security".into(),
             };
             ctx.render(StatusCode::OK, &page)
         }
         Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
-        Err(AuthError::NotFound(_)) => back(&mut ctx, "error", "Set up a second factor first."),
+        Err(AuthError::NotFound(_)) => back(&mut ctx, "error", "security.factor_first"),
         Err(e) => Err(e.into()),
     }
 }
@@ -243,7 +242,7 @@ async fn remove_submit(
 ) -> PageResult {
     let me = ctx.require_user()?;
     match native(&ctx)?.mfa_remove(&me, &path, &ctx.meta).await {
-        Ok(()) => back(&mut ctx, "ok", "The second factor is removed."),
+        Ok(()) => back(&mut ctx, "ok", "security.factor_removed"),
         Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
         Err(e) => Err(e.into()),
     }
