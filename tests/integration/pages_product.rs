@@ -386,3 +386,48 @@ async fn an_unconfirmed_address_is_offered_a_new_link_that_keeps_the_app() {
         mails[1].text
     );
 }
+
+#[tokio::test]
+async fn a_blank_org_slug_is_made_from_the_name_and_a_bad_one_keeps_the_typed_values() {
+    let app = app_with("#4f46e5").await;
+    app.sign_up("maker@example.com").await;
+    sign_in_form(&app, "maker@example.com", None).await;
+    let (_, html) = page(&app, "/orgs/new").await;
+    assert!(html.contains("maxlength=\"100\"") && html.contains("maxlength=\"63\""));
+    assert!(
+        html.contains("Leave it empty"),
+        "the limits and the rule show before sending"
+    );
+    let csrf = hidden(&html, "csrf_token");
+    let res = app
+        .client
+        .post(app.url("/orgs/new"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Bad Slug Co"),
+            ("slug", "No Good"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("value=\"Bad Slug Co\"") && html.contains("value=\"No Good\""));
+    assert!(
+        html.contains("id=\"slug-error\""),
+        "the error is at the field"
+    );
+    let res = app
+        .client
+        .post(app.url("/orgs/new"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Müller & Söhne"),
+            ("slug", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/orgs/muller-sohne");
+}

@@ -99,10 +99,12 @@ struct NewOrgForm {
 
 async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> PageResult {
     let me = ctx.require_user()?;
-    let (name, slug) = (
-        form.name.clone().unwrap_or_default(),
-        form.slug.clone().unwrap_or_default(),
-    );
+    let name = form.name.clone().unwrap_or_default();
+    // A blank slug is made from the name.
+    let slug = match form.slug.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => crate::domain::Slug::suggest(&name),
+    };
     let email = me.email.clone().unwrap_or_default();
     match ctx
         .state
