@@ -1,6 +1,7 @@
 //! Plain types and rules: no I/O.
 
 pub mod color;
+pub mod device;
 pub mod email;
 pub mod i18n;
 pub mod org;

@@ -431,3 +431,31 @@ async fn a_blank_org_slug_is_made_from_the_name_and_a_bad_one_keeps_the_typed_va
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/orgs/muller-sohne");
 }
+
+#[tokio::test]
+async fn account_sessions_show_readable_device_names() {
+    let app = app_with("#4f46e5").await;
+    app.sign_up("dev@example.com").await;
+    // A session from a Mac running Chrome, made through the API.
+    app.client
+        .post(app.url("/api/v1/auth/sign-in"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+        )
+        .json(&serde_json::json!({"email": "dev@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    sign_in_form(&app, "dev@example.com", None).await;
+    let (_, html) = page(&app, "/account").await;
+    assert!(html.contains(">Chrome on macOS</td>"), "{html}");
+    let res = app
+        .client
+        .get(app.url("/account"))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains(">Chrome auf macOS</td>"));
+}

@@ -23,6 +23,8 @@ pub struct SessionRow {
     pub created: String,
     pub last_used: String,
     pub user_agent: String,
+    /// "Chrome on macOS", from the User-Agent.
+    pub device: String,
     pub ip: String,
     pub current: bool,
 }
@@ -57,9 +59,11 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         Err(crate::error::AuthError::NotSupportedByBackend(_)) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    let tr = ctx.tr;
     let sessions = sessions
         .into_iter()
         .map(|s| SessionRow {
+            device: device_name(s.user_agent.as_deref(), tr),
             id: s.id,
             created: show_time(s.created_at),
             last_used: show_time(s.last_used_at),
@@ -171,5 +175,15 @@ async fn unlink_submit(
             .await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A session's device for people: "Chrome on macOS", "Firefox",
+/// "Unknown device".
+fn device_name(user_agent: Option<&str>, tr: crate::domain::i18n::Tr) -> String {
+    match crate::domain::device::describe(user_agent.unwrap_or("")) {
+        (Some(b), Some(os)) => tr.f("account.device_on", &[("browser", b), ("os", os)]),
+        (Some(name), None) | (None, Some(name)) => name.to_string(),
+        (None, None) => tr.t("account.unknown_device").to_string(),
     }
 }
