@@ -1,6 +1,6 @@
 //! `/account`: profile, password, sessions.
 
-use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::UserUpdate;
 use crate::domain::User;
 use actix_web::http::StatusCode;
@@ -139,9 +139,14 @@ async fn password_submit(PageForm { mut ctx, form }: PageForm<PasswordForm>) -> 
 
 async fn revoke_submit(
     path: web::Path<String>,
-    PageForm { mut ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
     let me = ctx.require_user()?;
+    let question = ctx.tr.t("orgs.confirm_revoke_session").to_string();
+    let action = format!("/account/sessions/{}/revoke", urlencode(&path));
+    if let Some(ask) = ctx.confirm_first(&form, &action, question, "/account") {
+        return ask;
+    }
     ctx.state
         .backend
         .revoke_session(&me, &path, &ctx.meta)
@@ -150,8 +155,12 @@ async fn revoke_submit(
     Ok(ctx.redirect("/account"))
 }
 
-async fn sign_out_all_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResult {
+async fn sign_out_all_submit(PageForm { mut ctx, form }: PageForm<Confirmed>) -> PageResult {
     let me = ctx.require_user()?;
+    let question = ctx.tr.t("orgs.confirm_sign_out_all").to_string();
+    if let Some(ask) = ctx.confirm_first(&form, "/account/sign-out-all", question, "/account") {
+        return ask;
+    }
     ctx.state.backend.sign_out(&me, true, &ctx.meta).await?;
     Ok(ctx.sign_out())
 }
@@ -186,4 +195,8 @@ fn device_name(user_agent: Option<&str>, tr: crate::domain::i18n::Tr) -> String 
         (Some(name), None) | (None, Some(name)) => name.to_string(),
         (None, None) => tr.t("account.unknown_device").to_string(),
     }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -276,6 +276,22 @@ pub struct PageForm<T> {
 #[derive(Debug, Deserialize)]
 pub struct NoFields {}
 
+/// The form of a destructive button: `confirmed=yes` once the person said
+/// so on the page [`Ctx::confirm_first`] shows.
+#[derive(Debug, Deserialize)]
+pub struct Confirmed {
+    confirmed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm.html")]
+struct ConfirmPage {
+    c: Chrome,
+    question: String,
+    action: String,
+    back: String,
+}
+
 #[derive(Deserialize)]
 struct CsrfField {
     csrf_token: Option<String>,
@@ -422,6 +438,30 @@ impl Ctx {
             .insert_header((header::LOCATION, location))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish()
+    }
+
+    /// The one pattern for destructive actions (leave, remove a member,
+    /// sign a session out, sign out everywhere, remove a factor): a POST
+    /// without `confirmed=yes` changes nothing and answers a page asking
+    /// `question`, whose button posts to `action` again, confirmed; Cancel
+    /// goes to `back`. `None` once confirmed.
+    pub fn confirm_first(
+        &mut self,
+        form: &Confirmed,
+        action: &str,
+        question: String,
+        back: &str,
+    ) -> Option<Result<HttpResponse, PageError>> {
+        if form.confirmed.as_deref() == Some("yes") {
+            return None;
+        }
+        let page = ConfirmPage {
+            c: self.chrome_t("common.confirm_title"),
+            question,
+            action: action.to_string(),
+            back: back.to_string(),
+        };
+        Some(self.render(StatusCode::OK, &page))
     }
 
     /// Keeps a language picked with `?lang=` for the next pages (a year).

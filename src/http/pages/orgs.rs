@@ -1,7 +1,7 @@
 //! `/orgs`, `/orgs/new`, `/orgs/{slug}` and `/invitations/{token}`.
 
 use super::account::show_time;
-use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::SessionInfo;
 use crate::domain::{Email, OrgRole};
 use crate::error::AuthError;
@@ -340,8 +340,17 @@ async fn activate_submit(
 
 async fn leave_submit(
     path: web::Path<String>,
-    PageForm { ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
+    ctx.require_user()?;
+    let back = format!("/orgs/{}", enc(&path));
+    let question = ctx.tr.f(
+        "orgs.confirm_leave",
+        &[("org", &org_name(&ctx, &path).await?)],
+    );
+    if let Some(ask) = ctx.confirm_first(&form, &format!("{back}/leave"), question, &back) {
+        return ask;
+    }
     org_action(ctx, &path, "orgs.left", |ctx, me, org| async move {
         let r = ctx
             .state
@@ -466,9 +475,20 @@ async fn role_submit(
 
 async fn remove_submit(
     path: web::Path<(String, String)>,
-    PageForm { ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
     let (slug, user_id) = path.into_inner();
+    ctx.require_user()?;
+    let back = format!("/orgs/{}", enc(&slug));
+    let email = member_email(&ctx, &slug, &user_id).await?;
+    let question = ctx.tr.f(
+        "orgs.confirm_remove",
+        &[("email", &email), ("org", &org_name(&ctx, &slug).await?)],
+    );
+    let action = format!("{back}/members/{}/remove", enc(&user_id));
+    if let Some(ask) = ctx.confirm_first(&form, &action, question, &back) {
+        return ask;
+    }
     org_action(
         ctx,
         &slug,
@@ -540,4 +560,40 @@ async fn invitation_submit(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The name of the org `slug` the signed-in user belongs to (for the
+/// confirmation question).
+async fn org_name(ctx: &Ctx, slug: &str) -> Result<String, PageError> {
+    let me = ctx.user.clone().ok_or(PageError::NotFound)?;
+    let (org, _) = ctx
+        .state
+        .orgs
+        .access(slug, &me.user_id, OrgRole::Member)
+        .await?;
+    Ok(org.name)
+}
+
+/// A member's email by user id, for the confirmation question.
+async fn member_email(ctx: &Ctx, slug: &str, user_id: &str) -> Result<String, PageError> {
+    let me = ctx.user.clone().ok_or(PageError::NotFound)?;
+    let (org, _) = ctx
+        .state
+        .orgs
+        .access(slug, &me.user_id, OrgRole::Member)
+        .await?;
+    Ok(ctx
+        .state
+        .orgs
+        .members(&org.id, &actor(ctx, &me), None, MAX_PAGE)
+        .await?
+        .items
+        .into_iter()
+        .find(|m| m.user_id == user_id)
+        .map(|m| m.email)
+        .unwrap_or_else(|| user_id.to_string()))
 }

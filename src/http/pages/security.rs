@@ -3,7 +3,7 @@
 //! too), verifies the first code, shows the ten recovery codes once,
 //! removes a factor and replaces the recovery codes. Native users only.
 
-use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::native::NativeBackend;
 use crate::auth::native::mfa::FactorView;
 use crate::error::AuthError;
@@ -238,9 +238,17 @@ async fn codes_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResul
 
 async fn remove_submit(
     path: web::Path<String>,
-    PageForm { mut ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
     let me = ctx.require_user()?;
+    let question = ctx.tr.t("orgs.confirm_remove_factor").to_string();
+    let action = format!(
+        "/account/security/factors/{}/remove",
+        url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+    );
+    if let Some(ask) = ctx.confirm_first(&form, &action, question, "/account/security") {
+        return ask;
+    }
     match native(&ctx)?.mfa_remove(&me, &path, &ctx.meta).await {
         Ok(()) => back(&mut ctx, "ok", "security.factor_removed"),
         Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
