@@ -483,6 +483,14 @@ pub struct HostedConfig {
     pub product_name: String,
     pub logo_url: Option<String>,
     pub primary_color: String,
+    /// The language of pages and mail when the browser asks for none that
+    /// is shipped (`en`, `de`, `fr`).
+    pub default_locale: String,
+    /// A stylesheet served after derp's own (read at start and on SIGHUP).
+    pub custom_css: Option<PathBuf>,
+    /// The text of `custom_css`, read with the configuration.
+    #[serde(skip)]
+    pub custom_css_text: Option<String>,
 }
 
 impl Default for HostedConfig {
@@ -492,6 +500,9 @@ impl Default for HostedConfig {
             product_name: "derp".into(),
             logo_url: None,
             primary_color: "#4f46e5".into(),
+            default_locale: "en".into(),
+            custom_css: None,
+            custom_css_text: None,
         }
     }
 }
@@ -738,6 +749,15 @@ impl Config {
         }
         config.ignored_keys = ignored_keys;
         config.validate()?;
+        if let Some(path) = &config.hosted.custom_css {
+            let css = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "hosted.custom_css: cannot read `{}`: {e}",
+                    path.display()
+                ))
+            })?;
+            config.hosted.custom_css_text = Some(css);
+        }
         Ok(config)
     }
 
@@ -756,6 +776,20 @@ impl Config {
                  <data_dir>/org_context_secret (set it to share X-Org-Context between instances)"
                     .into(),
             );
+        }
+        if let Some(primary) = crate::domain::color::Rgb::parse(&self.hosted.primary_color) {
+            let best = [crate::domain::color::WHITE, crate::domain::color::INK]
+                .map(|text| crate::domain::color::contrast(primary, text))
+                .into_iter()
+                .fold(0.0, f64::max);
+            if best < crate::domain::color::AA {
+                out.push(format!(
+                    "[hosted] primary_color `{}` reaches only {best:.2}:1 with white or dark \
+                     text (WCAG AA needs 4.5:1): buttons get black text; a darker or lighter \
+                     colour reads better",
+                    self.hosted.primary_color
+                ));
+            }
         }
         out
     }
@@ -1009,6 +1043,21 @@ impl Config {
         {
             return Err(ConfigError::Invalid(format!(
                 "hosted.primary_color: `{color}` must be a colour like #4f46e5"
+            )));
+        }
+        if crate::domain::i18n::shipped(&self.hosted.default_locale).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "hosted.default_locale: `{}` is not a shipped language (one of: {})",
+                self.hosted.default_locale,
+                crate::domain::i18n::locales().join(", ")
+            )));
+        }
+        if let Some(path) = &self.hosted.custom_css
+            && !path.is_file()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "hosted.custom_css: `{}` is not a readable file",
+                path.display()
             )));
         }
         for url in &self.hosted.allowed_redirect_urls {

@@ -464,10 +464,14 @@ fn site(config: &Config) -> Site {
         Some(e) => Site {
             name: e.site_name.clone(),
             url: e.site_url.clone().unwrap_or(public_url),
+            primary_color: config.hosted.primary_color.clone(),
+            default_locale: config.hosted.default_locale.clone(),
         },
         None => Site {
             name: config.hosted.product_name.clone(),
             url: public_url,
+            primary_color: config.hosted.primary_color.clone(),
+            default_locale: config.hosted.default_locale.clone(),
         },
     }
 }

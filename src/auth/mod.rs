@@ -25,6 +25,9 @@ use serde::Serialize;
 pub struct RequestMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The language the request asked for (a shipped one, see
+    /// `domain::i18n`), for the mail it sends; empty: the default one.
+    pub locale: String,
 }
 
 /// The token pair body. `expires_at` is the access token's `exp` (epoch
@@ -292,6 +295,16 @@ pub trait AuthBackend: Send + Sync + 'static {
         email: Email,
         confirmation_url: Option<String>,
     ) -> AuthResult<()>;
+    /// As `resend_confirmation`, the mail in `locale` where derp sends it.
+    async fn resend_confirmation_in(
+        &self,
+        email: Email,
+        confirmation_url: Option<String>,
+        locale: &str,
+    ) -> AuthResult<()> {
+        let _ = locale;
+        self.resend_confirmation(email, confirmation_url).await
+    }
     /// Mails a sign-in link; answers the same whether or not the email is known.
     async fn send_magic_link(
         &self,

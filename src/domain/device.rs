@@ -18,6 +18,13 @@ pub fn device_name(ua: &str) -> Option<String> {
     }
 }
 
+/// `(browser, operating system)` named by a User-Agent, each `None` when
+/// not recognised: the parts the hosted pages translate ("Chrome sur macOS").
+pub fn describe(ua: &str) -> (Option<&'static str>, Option<&'static str>) {
+    let ua = ua.trim();
+    (browser(ua), system(ua))
+}
+
 fn short(ua: &str) -> String {
     let mut out: String = ua.chars().take(60).collect();
     if ua.chars().count() > 60 {

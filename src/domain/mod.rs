@@ -3,6 +3,7 @@
 pub mod color;
 pub mod device;
 pub mod email;
+pub mod i18n;
 pub mod org;
 pub mod password;
 pub mod redirect;

@@ -195,6 +195,42 @@ pub const RESERVED_SLUGS: &[&str] = &[
 pub struct Slug(String);
 
 impl Slug {
+    /// A slug made from an org's name: lower case, common accents dropped
+    /// (`ä` → `a`, `ß` → `ss`), every other run of characters a dash, at
+    /// most 63 bytes; empty when the name has no letter or digit.
+    pub fn suggest(name: &str) -> String {
+        let mut out = String::new();
+        for c in name.trim().to_lowercase().chars() {
+            let plain = match c {
+                'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => "a",
+                'ç' => "c",
+                'è' | 'é' | 'ê' | 'ë' => "e",
+                'ì' | 'í' | 'î' | 'ï' => "i",
+                'ñ' => "n",
+                'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => "o",
+                'ù' | 'ú' | 'û' | 'ü' => "u",
+                'ý' | 'ÿ' => "y",
+                'ß' => "ss",
+                'æ' => "ae",
+                'œ' => "oe",
+                c if c.is_ascii_alphanumeric() => {
+                    out.push(c);
+                    continue;
+                }
+                _ => "-",
+            };
+            if plain == "-" {
+                if !out.is_empty() && !out.ends_with('-') {
+                    out.push('-');
+                }
+            } else {
+                out.push_str(plain);
+            }
+        }
+        out.truncate(63);
+        out.trim_matches('-').to_string()
+    }
+
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let s = raw.trim();
         let bytes = s.as_bytes();
@@ -235,6 +271,17 @@ pub fn parse_org_name(raw: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn slugs_are_suggested_from_names() {
+        assert_eq!(Slug::suggest("Acme Inc."), "acme-inc");
+        assert_eq!(Slug::suggest("  Müller & Söhne GmbH "), "muller-sohne-gmbh");
+        assert_eq!(Slug::suggest("Straße 42"), "strasse-42");
+        assert_eq!(Slug::suggest("!!!"), "");
+        assert!(Slug::suggest(&"x".repeat(100)).len() <= 63);
+        assert!(Slug::parse(&Slug::suggest("Équipe Été")).is_ok());
+    }
+
     use super::*;
 
     #[test]

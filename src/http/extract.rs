@@ -169,7 +169,23 @@ pub fn request_meta(req: &HttpRequest) -> RequestMeta {
     RequestMeta {
         ip: ip.map(|i| i.to_string()),
         user_agent,
+        locale: request_locale(req).to_string(),
     }
+}
+
+/// The shipped language the request's `Accept-Language` asks for, else
+/// `[hosted] default_locale`.
+pub fn request_locale(req: &HttpRequest) -> &'static str {
+    let default = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| crate::domain::i18n::shipped(&s.hosted().default_locale))
+        .unwrap_or(crate::domain::i18n::REFERENCE);
+    crate::domain::i18n::negotiate(
+        req.headers()
+            .get(actix_web::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+        default,
+    )
 }
 
 /// Walks X-Forwarded-For from the right while the hop is a trusted proxy.

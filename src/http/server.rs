@@ -89,6 +89,7 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
             )
             .configure(app_config)
             .default_service(web::to(not_found))
+            .wrap(from_fn(pages::localised_errors))
             .wrap(from_fn(middleware::body_deadline))
             .wrap(from_fn(middleware::security_headers))
             .wrap(from_fn(middleware::request_id))

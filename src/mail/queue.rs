@@ -1,7 +1,7 @@
 //! Puts rendered mail into the outbox inside the caller's transaction, and
 //! wakes the sender once the transaction has committed.
 
-use super::templates::{MailKind, Templates, duration_text};
+use super::templates::{MailKind, Templates};
 use crate::error::AuthResult;
 use crate::storage::{Conn, outbox};
 use std::sync::Arc;
@@ -18,16 +18,19 @@ pub struct MailQueue {
 }
 
 impl MailQueue {
+    /// Renders `kind` in `locale` (see `Templates::render`) into the outbox.
+    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &self,
         conn: &Conn,
         kind: MailKind,
+        locale: &str,
         to: &str,
         link: &str,
         lifetime_seconds: i64,
         now: i64,
     ) -> AuthResult<()> {
-        self.push_with(conn, kind, to, link, lifetime_seconds, None, now)
+        self.push_with(conn, kind, locale, to, link, lifetime_seconds, None, now)
     }
 
     /// As `push`, for messages about an org: `(org name, role)`.
@@ -36,6 +39,7 @@ impl MailQueue {
         &self,
         conn: &Conn,
         kind: MailKind,
+        locale: &str,
         to: &str,
         link: &str,
         lifetime_seconds: i64,
@@ -44,7 +48,7 @@ impl MailQueue {
     ) -> AuthResult<()> {
         let mail = self
             .templates
-            .render(kind, to, link, &duration_text(lifetime_seconds), org);
+            .render(kind, locale, to, link, lifetime_seconds, org);
         let message_id = format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.domain);
         outbox::enqueue(
             conn,

@@ -6,6 +6,8 @@
 //! replaced (HTML-escaped in `.html`). Lifetimes always come from config.
 
 use super::Mail;
+use crate::domain::color::{Rgb, Theme};
+use crate::domain::i18n::{self, Tr};
 use askama::Template;
 use std::collections::HashMap;
 use std::path::Path;
@@ -44,21 +46,22 @@ impl MailKind {
         }
     }
 
-    fn default_subject(self, c: &EmailContext) -> String {
-        match self {
-            Self::Confirm => format!("Confirm your email address for {}", c.site_name),
-            Self::AlreadyRegistered => format!("You already have an account at {}", c.site_name),
-            Self::MagicLink => format!("Your sign-in link for {}", c.site_name),
-            Self::Reset => format!("Reset your password for {}", c.site_name),
-            Self::PasswordChanged => format!("Your {} password was changed", c.site_name),
-            Self::Invitation => {
-                format!("You are invited to join {} on {}", c.org_name, c.site_name)
-            }
-            Self::MfaRemoved => format!(
-                "Two-step verification was turned off for your {} account",
-                c.site_name
-            ),
+    /// The key prefix of the kind's texts in the catalogues.
+    fn key(self, part: &'static str) -> &'static str {
+        match (self, part) {
+            (Self::Confirm, "subject") => "mail.confirm.subject",
+            (Self::AlreadyRegistered, "subject") => "mail.already.subject",
+            (Self::MagicLink, "subject") => "mail.magic.subject",
+            (Self::Reset, "subject") => "mail.reset.subject",
+            (Self::PasswordChanged, "subject") => "mail.changed.subject",
+            (Self::Invitation, "subject") => "mail.invitation.subject",
+            (Self::MfaRemoved, "subject") => "mail.mfa_removed.subject",
+            _ => "mail.hello",
         }
+    }
+
+    fn default_subject(self, c: &EmailContext) -> String {
+        c.tx(self.key("subject"))
     }
 }
 
@@ -67,6 +70,10 @@ impl MailKind {
 pub struct Site {
     pub name: String,
     pub url: String,
+    /// `[hosted] primary_color`: the buttons and links of HTML mail.
+    pub primary_color: String,
+    /// `[hosted] default_locale`: the language of mail sent with none.
+    pub default_locale: String,
 }
 
 /// Everything a template may show.
@@ -79,6 +86,31 @@ pub struct EmailContext {
     pub expires_in: String,
     pub org_name: String,
     pub role: String,
+    /// The recipient's language.
+    pub t: Tr,
+    /// Button colour, its text colour and the link colour (readable on
+    /// white), from the brand colour.
+    pub primary: String,
+    pub on_primary: String,
+    pub link_color: String,
+}
+
+impl EmailContext {
+    /// The text of `key` in the recipient's language, every `{field}` of
+    /// the message filled.
+    pub fn tx(&self, key: &'static str) -> String {
+        self.t.f(
+            key,
+            &[
+                ("site_name", &self.site_name),
+                ("site_url", &self.site_url),
+                ("email", &self.email),
+                ("expires_in", &self.expires_in),
+                ("org_name", &self.org_name),
+                ("role", &self.role),
+            ],
+        )
+    }
 }
 
 macro_rules! pair {
@@ -184,23 +216,47 @@ impl Templates {
         &self.site
     }
 
-    /// Renders `kind` for `to`. `org` is `(org name, role)` for invitations.
+    /// Renders `kind` for `to` in `locale` (the site's default language
+    /// when it is empty or not shipped). `org` is `(org name, role)` for
+    /// invitations; `lifetime_seconds` the life of the link.
     pub fn render(
         &self,
         kind: MailKind,
+        locale: &str,
         to: &str,
         link: &str,
-        expires_in: &str,
+        lifetime_seconds: i64,
         org: Option<(&str, &str)>,
     ) -> Mail {
+        let t = Tr::new(
+            i18n::shipped(locale)
+                .or_else(|| i18n::shipped(&self.site.default_locale))
+                .unwrap_or(i18n::REFERENCE),
+        );
+        let theme = Theme::from_primary(
+            Rgb::parse(&self.site.primary_color).unwrap_or(Rgb(0x4f, 0x46, 0xe5)),
+        );
+        let expires_in = duration_text(t, lifetime_seconds);
+        let role = org
+            .map(|o| match o.1 {
+                "owner" => t.t("role.owner").to_string(),
+                "admin" => t.t("role.admin").to_string(),
+                "member" => t.t("role.member").to_string(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
         let c = EmailContext {
+            t,
+            primary: theme.primary.hex(),
+            on_primary: theme.on_primary.hex(),
+            link_color: theme.link.hex(),
             site_name: self.site.name.clone(),
             site_url: self.site.url.clone(),
             email: to.to_string(),
             link: link.to_string(),
-            expires_in: expires_in.to_string(),
+            expires_in,
             org_name: org.map(|o| o.0.to_string()).unwrap_or_default(),
-            role: org.map(|o| o.1.to_string()).unwrap_or_default(),
+            role,
         };
         let (mut text, mut html) = builtin(kind, &c).unwrap_or_else(|e| {
             tracing::error!(error = %e, kind = kind.name(), "mail template failed");
@@ -262,21 +318,15 @@ fn escape_html(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// "24 hours", "60 minutes", "7 days", "1 hour".
-pub fn duration_text(seconds: i64) -> String {
-    let plural = |n: i64, unit: &str| {
-        if n == 1 {
-            format!("1 {unit}")
-        } else {
-            format!("{n} {unit}s")
-        }
-    };
+/// "24 hours", "60 minutes", "7 days", "1 hour" in `t`'s language.
+pub fn duration_text(t: Tr, seconds: i64) -> String {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
     if seconds % 86_400 == 0 && seconds >= 86_400 * 2 {
-        plural(seconds / 86_400, "day")
+        t.plural("duration.day", n(seconds / 86_400))
     } else if seconds % 3600 == 0 && seconds >= 3600 {
-        plural(seconds / 3600, "hour")
+        t.plural("duration.hour", n(seconds / 3600))
     } else {
-        plural((seconds / 60).max(1), "minute")
+        t.plural("duration.minute", n((seconds / 60).max(1)))
     }
 }
 
@@ -288,6 +338,8 @@ mod tests {
         Site {
             name: "Acme".into(),
             url: "https://acme.test".into(),
+            primary_color: "#facc15".into(),
+            default_locale: "en".into(),
         }
     }
 
@@ -297,9 +349,10 @@ mod tests {
         for kind in MailKind::ALL {
             let m = t.render(
                 kind,
+                "",
                 "a@x.io",
                 "https://acme.test/l?token=abc&x=1",
-                "2 hours",
+                7200,
                 Some(("Org <b>", "admin")),
             );
             assert!(
@@ -342,9 +395,10 @@ mod tests {
         let t = Templates::load(site(), Some(dir.path())).unwrap();
         let m = t.render(
             MailKind::Confirm,
+            "",
             "a@x.io",
             "https://acme.test/c?a=1&b=2",
-            "3 hours",
+            3 * 3600,
             None,
         );
         assert_eq!(m.text, "Click https://acme.test/c?a=1&b=2 within 3 hours");
@@ -354,7 +408,7 @@ mod tests {
         );
         assert_eq!(m.subject, "Welcome to Acme");
         assert!(
-            t.render(MailKind::Reset, "a@x.io", "l", "1 hour", None)
+            t.render(MailKind::Reset, "", "a@x.io", "l", 3600, None)
                 .text
                 .contains("reset")
         );
@@ -362,11 +416,27 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        assert_eq!(duration_text(86_400), "24 hours");
-        assert_eq!(duration_text(3600), "1 hour");
-        assert_eq!(duration_text(3600 * 60 / 60), "1 hour");
-        assert_eq!(duration_text(60 * 60 * 2), "2 hours");
-        assert_eq!(duration_text(60 * 90), "90 minutes");
-        assert_eq!(duration_text(86_400 * 7), "7 days");
+        let en = Tr::new("en");
+        assert_eq!(duration_text(en, 86_400), "24 hours");
+        assert_eq!(duration_text(en, 3600), "1 hour");
+        assert_eq!(duration_text(en, 60 * 60 * 2), "2 hours");
+        assert_eq!(duration_text(en, 60 * 90), "90 minutes");
+        assert_eq!(duration_text(en, 86_400 * 7), "7 days");
+        assert_eq!(duration_text(Tr::new("de"), 86_400 * 7), "7 Tagen");
+    }
+
+    #[test]
+    fn mail_is_in_the_asked_language_with_the_brand_colour() {
+        let t = Templates::load(site(), None).unwrap();
+        let m = t.render(MailKind::Reset, "de", "a@x.io", "https://l", 3600, None);
+        assert!(m.subject.contains("Passwort"), "{}", m.subject);
+        let html = m.html.unwrap();
+        assert!(html.contains("lang=\"de\""));
+        assert!(html.contains("#facc15"), "button in the brand colour");
+        let m = t.render(MailKind::Reset, "xx", "a@x.io", "https://l", 3600, None);
+        assert!(
+            m.subject.starts_with("Reset"),
+            "unknown language: the default"
+        );
     }
 }

@@ -91,7 +91,7 @@ impl Accounts {
     ) -> AuthResult<()> {
         self.mail_attempt(&email, meta)?;
         self.backend
-            .resend_confirmation(email, confirmation_url)
+            .resend_confirmation_in(email, confirmation_url, &meta.locale)
             .await
     }
 

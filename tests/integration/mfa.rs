@@ -784,6 +784,18 @@ async fn the_security_page_enrolls_with_a_qr_code_and_shows_recovery_codes_once(
         &[("csrf_token", &csrf)],
     )
     .await;
+    assert_eq!(res.status(), StatusCode::OK, "the first POST only asks");
+    let res = app.sign_in("secpage@example.com", PASSWORD).await;
+    assert!(
+        res.json::<Value>().await.unwrap()["tokens"].is_null(),
+        "the factor is still there"
+    );
+    let res = post_form(
+        &app,
+        &format!("/account/security/factors/{factor_id}/remove"),
+        &[("csrf_token", &csrf), ("confirmed", "yes")],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = app.sign_in("secpage@example.com", PASSWORD).await;
     assert!(res.json::<Value>().await.unwrap()["tokens"]["access_token"].is_string());

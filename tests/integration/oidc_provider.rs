@@ -293,6 +293,10 @@ async fn code_flow_through_the_hosted_sign_in_gives_verified_tokens() {
         page.contains("value=\"rp@example.com\""),
         "login_hint prefills the address"
     );
+    assert!(
+        page.contains("<h1>Sign in to Team app</h1>"),
+        "the page names the app signed in to"
+    );
     let code = code_for(&app, "app", "rp@example.com", &[]).await;
     let res = exchange(&app, &code).await;
     assert_eq!(res.status(), StatusCode::OK);

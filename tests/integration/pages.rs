@@ -618,10 +618,27 @@ async fn account_page_changes_password_and_manages_sessions() {
         .as_str()
         .unwrap()
         .to_string();
+    // The first POST only asks; nothing is signed out yet.
     let res = post_form(
         &app,
         &format!("/account/sessions/{other_sid}/revoke"),
         &[("csrf_token", &token)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let ask = res.text().await.unwrap();
+    assert!(ask.contains("Are you sure?") && ask.contains("name=\"confirmed\" value=\"yes\""));
+    assert_eq!(
+        app.session(other["tokens"]["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK,
+        "not signed out before the confirmation"
+    );
+    let res = post_form(
+        &app,
+        &format!("/account/sessions/{other_sid}/revoke"),
+        &[("csrf_token", &token), ("confirmed", "yes")],
     )
     .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -650,6 +667,15 @@ async fn account_page_changes_password_and_manages_sessions() {
     );
 
     let res = post_form(&app, "/account/sign-out-all", &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), StatusCode::OK, "asks first");
+    let (status, _) = get_page(&app, "/account").await;
+    assert_eq!(status, StatusCode::OK, "still signed in");
+    let res = post_form(
+        &app,
+        "/account/sign-out-all",
+        &[("csrf_token", &token), ("confirmed", "yes")],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = app.client.get(app.url("/account")).send().await.unwrap();
     assert_eq!(location(&res), "/login", "signed out here too");
@@ -777,6 +803,14 @@ async fn org_pages_create_invite_and_accept() {
     assert!(html.contains("mate@example.com"));
     // The last owner cannot leave: the page says why.
     let res = post_form(&app, "/orgs/web-team/leave", &[("csrf_token", &token)]).await;
+    assert_eq!(res.status(), StatusCode::OK, "asks first");
+    assert!(res.text().await.unwrap().contains("Leave Web Team?"));
+    let res = post_form(
+        &app,
+        "/orgs/web-team/leave",
+        &[("csrf_token", &token), ("confirmed", "yes")],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("at least one owner"));
 }

@@ -386,3 +386,76 @@ async fn an_unconfirmed_address_is_offered_a_new_link_that_keeps_the_app() {
         mails[1].text
     );
 }
+
+#[tokio::test]
+async fn a_blank_org_slug_is_made_from_the_name_and_a_bad_one_keeps_the_typed_values() {
+    let app = app_with("#4f46e5").await;
+    app.sign_up("maker@example.com").await;
+    sign_in_form(&app, "maker@example.com", None).await;
+    let (_, html) = page(&app, "/orgs/new").await;
+    assert!(html.contains("maxlength=\"100\"") && html.contains("maxlength=\"63\""));
+    assert!(
+        html.contains("Leave it empty"),
+        "the limits and the rule show before sending"
+    );
+    let csrf = hidden(&html, "csrf_token");
+    let res = app
+        .client
+        .post(app.url("/orgs/new"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Bad Slug Co"),
+            ("slug", "No Good"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("value=\"Bad Slug Co\"") && html.contains("value=\"No Good\""));
+    assert!(
+        html.contains("id=\"slug-error\""),
+        "the error is at the field"
+    );
+    let res = app
+        .client
+        .post(app.url("/orgs/new"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("name", "Müller & Söhne"),
+            ("slug", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/orgs/muller-sohne");
+}
+
+#[tokio::test]
+async fn account_sessions_show_readable_device_names() {
+    let app = app_with("#4f46e5").await;
+    app.sign_up("dev@example.com").await;
+    // A session from a Mac running Chrome, made through the API.
+    app.client
+        .post(app.url("/api/v1/auth/sign-in"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+        )
+        .json(&serde_json::json!({"email": "dev@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    sign_in_form(&app, "dev@example.com", None).await;
+    let (_, html) = page(&app, "/account").await;
+    assert!(html.contains(">Chrome on macOS</td>"), "{html}");
+    let res = app
+        .client
+        .get(app.url("/account"))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains(">Chrome auf macOS</td>"));
+}

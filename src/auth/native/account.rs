@@ -61,6 +61,7 @@ impl NativeBackend {
                     mail.push(
                         conn,
                         MailKind::AlreadyRegistered,
+                        &meta_c.locale,
                         email.as_str(),
                         &sign_in_page,
                         0,
@@ -106,7 +107,15 @@ impl NativeBackend {
                         ttl,
                     )?;
                     let link = link_with_token(&confirm_base, &token);
-                    mail.push(conn, MailKind::Confirm, email.as_str(), &link, ttl, now)?;
+                    mail.push(
+                        conn,
+                        MailKind::Confirm,
+                        &meta_c.locale,
+                        email.as_str(),
+                        &link,
+                        ttl,
+                        now,
+                    )?;
                     return Ok(SignUpDone::MailQueued);
                 }
                 let user = users::by_id(conn, &id)?
@@ -347,6 +356,7 @@ impl NativeBackend {
                     mail.push(
                         conn,
                         MailKind::PasswordChanged,
+                        &meta.locale,
                         &email,
                         &sign_in_page,
                         0,
@@ -392,7 +402,9 @@ impl NativeBackend {
         &self,
         email: Email,
         confirmation_url: Option<String>,
+        locale: &str,
     ) -> AuthResult<()> {
+        let locale = locale.to_string();
         let base = self
             .links
             .target(confirmation_url, "confirmation_url", "/confirm")?;
@@ -421,6 +433,7 @@ impl NativeBackend {
                         mail.push(
                             conn,
                             MailKind::Confirm,
+                            &locale,
                             &r.user.email,
                             &link_with_token(&base, &token),
                             ttl,

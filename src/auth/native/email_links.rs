@@ -54,6 +54,7 @@ impl NativeBackend {
                 mail.push(
                     conn,
                     MailKind::MagicLink,
+                    &meta.locale,
                     email.as_str(),
                     &link_with_token(&base, &token),
                     ttl,
@@ -188,6 +189,7 @@ impl NativeBackend {
                     mail.push(
                         conn,
                         MailKind::Reset,
+                        &meta.locale,
                         &r.user.email,
                         &link_with_token(&base, &token),
                         ttl,
@@ -248,6 +250,7 @@ impl NativeBackend {
                 mail.push(
                     conn,
                     MailKind::PasswordChanged,
+                    &meta.locale,
                     &user.email,
                     &sign_in_page,
                     0,

@@ -376,7 +376,18 @@ impl AuthBackend for NativeBackend {
         email: Email,
         confirmation_url: Option<String>,
     ) -> AuthResult<()> {
-        self.resend_confirmation_impl(email, confirmation_url).await
+        self.resend_confirmation_impl(email, confirmation_url, "")
+            .await
+    }
+
+    async fn resend_confirmation_in(
+        &self,
+        email: Email,
+        confirmation_url: Option<String>,
+        locale: &str,
+    ) -> AuthResult<()> {
+        self.resend_confirmation_impl(email, confirmation_url, locale)
+            .await
     }
 
     async fn send_magic_link(

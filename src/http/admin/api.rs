@@ -343,6 +343,7 @@ pub async fn send_mail_for(
     let meta = crate::auth::RequestMeta {
         ip: actor.ip.clone(),
         user_agent: actor.user_agent.clone(),
+        ..Default::default()
     };
     let user = state.admin.get_user(id).await?.user;
     let email = Email::from_stored(user.email);

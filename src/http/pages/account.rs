@@ -1,6 +1,6 @@
 //! `/account`: profile, password, sessions.
 
-use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::UserUpdate;
 use crate::domain::User;
 use actix_web::http::StatusCode;
@@ -23,6 +23,8 @@ pub struct SessionRow {
     pub created: String,
     pub last_used: String,
     pub user_agent: String,
+    /// "Chrome on macOS", from the User-Agent.
+    pub device: String,
     pub ip: String,
     pub current: bool,
 }
@@ -57,9 +59,11 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         Err(crate::error::AuthError::NotSupportedByBackend(_)) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
+    let tr = ctx.tr;
     let sessions = sessions
         .into_iter()
         .map(|s| SessionRow {
+            device: device_name(s.user_agent.as_deref(), tr),
             id: s.id,
             created: show_time(s.created_at),
             last_used: show_time(s.last_used_at),
@@ -88,7 +92,7 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         StatusCode::BAD_REQUEST
     };
     let page = AccountPage {
-        c: ctx.chrome("Your account"),
+        c: ctx.chrome_t("account.title"),
         user,
         identities,
         sessions,
@@ -118,14 +122,16 @@ async fn password_submit(PageForm { mut ctx, form }: PageForm<PasswordForm>) -> 
     };
     match ctx.state.backend.update_user(&me, update, &ctx.meta).await {
         Ok(_) => {
-            ctx.web.set_flash(
-                "ok",
-                "Password changed. Your other sessions were signed out.",
-            );
+            ctx.web
+                .set_flash("ok", ctx.tr.t("account.password_changed"));
             Ok(ctx.redirect("/account"))
         }
         Err(e) if !crate::http::error::status_and_code(&e).0.is_server_error() => {
-            render_account(ctx, FormErrors::from_auth(&e)).await
+            {
+                let errors = FormErrors::from_auth_in(&e, ctx.tr);
+                render_account(ctx, errors)
+            }
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -133,19 +139,28 @@ async fn password_submit(PageForm { mut ctx, form }: PageForm<PasswordForm>) -> 
 
 async fn revoke_submit(
     path: web::Path<String>,
-    PageForm { mut ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
     let me = ctx.require_user()?;
+    let question = ctx.tr.t("orgs.confirm_revoke_session").to_string();
+    let action = format!("/account/sessions/{}/revoke", urlencode(&path));
+    if let Some(ask) = ctx.confirm_first(&form, &action, question, "/account") {
+        return ask;
+    }
     ctx.state
         .backend
         .revoke_session(&me, &path, &ctx.meta)
         .await?;
-    ctx.web.set_flash("ok", "That session is signed out.");
+    ctx.web.set_flash("ok", ctx.tr.t("account.session_revoked"));
     Ok(ctx.redirect("/account"))
 }
 
-async fn sign_out_all_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResult {
+async fn sign_out_all_submit(PageForm { mut ctx, form }: PageForm<Confirmed>) -> PageResult {
     let me = ctx.require_user()?;
+    let question = ctx.tr.t("orgs.confirm_sign_out_all").to_string();
+    if let Some(ask) = ctx.confirm_first(&form, "/account/sign-out-all", question, "/account") {
+        return ask;
+    }
     ctx.state.backend.sign_out(&me, true, &ctx.meta).await?;
     Ok(ctx.sign_out())
 }
@@ -158,12 +173,30 @@ async fn unlink_submit(
     let native = ctx.state.native.clone().ok_or(PageError::NotFound)?;
     match native.unlink(&me, &path, &ctx.meta).await {
         Ok(()) => {
-            ctx.web.set_flash("ok", "The sign-in provider is unlinked.");
+            ctx.web.set_flash("ok", ctx.tr.t("account.unlinked"));
             Ok(ctx.redirect("/account"))
         }
         Err(e @ crate::error::AuthError::Forbidden(_)) => {
-            render_account(ctx, FormErrors::from_auth(&e)).await
+            {
+                let errors = FormErrors::from_auth_in(&e, ctx.tr);
+                render_account(ctx, errors)
+            }
+            .await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A session's device for people: "Chrome on macOS", "Firefox",
+/// "Unknown device".
+fn device_name(user_agent: Option<&str>, tr: crate::domain::i18n::Tr) -> String {
+    match crate::domain::device::describe(user_agent.unwrap_or("")) {
+        (Some(b), Some(os)) => tr.f("account.device_on", &[("browser", b), ("os", os)]),
+        (Some(name), None) | (None, Some(name)) => name.to_string(),
+        (None, None) => tr.t("account.unknown_device").to_string(),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -13,6 +13,7 @@ struct Assets;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/static/theme.css").get(theme))
+        .service(web::resource("/static/custom.css").get(custom_css))
         .service(web::resource("/favicon.ico").get(favicon))
         .service(web::resource("/static/{path:.*}").get(asset));
 }
@@ -50,6 +51,16 @@ async fn theme(state: web::Data<AppState>) -> HttpResponse {
     let css = Rgb::parse(&color)
         .map(|c| Theme::from_primary(c).css())
         .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(css)
+}
+
+/// `[hosted] custom_css`, as read at start or at the last SIGHUP (empty
+/// when none is set).
+async fn custom_css(state: web::Data<AppState>) -> HttpResponse {
+    let css = state.hosted().custom_css_text.unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

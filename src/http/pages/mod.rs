@@ -13,6 +13,7 @@ pub(crate) mod security;
 pub mod session;
 
 use crate::auth::{AuthOutcome, CodeGrant, SessionInfo};
+use crate::domain::i18n::{self, Tr};
 use crate::error::AuthError;
 use crate::http::error::status_and_code;
 use crate::state::AppState;
@@ -49,6 +50,76 @@ pub struct Chrome {
     /// The header links to the admin console (authorization is checked there).
     pub admin: bool,
     pub title: String,
+    /// The page's language.
+    pub tr: Tr,
+    /// `[hosted] custom_css` is set: link `/static/custom.css`.
+    pub custom_css: bool,
+}
+
+impl Chrome {
+    /// The text of `key` in the page's language.
+    pub fn t(&self, key: &'static str) -> &'static str {
+        self.tr.t(key)
+    }
+
+    /// The text of `key` with `{name}` filled by `value`.
+    pub fn f1(&self, key: &'static str, name: &str, value: impl std::fmt::Display) -> String {
+        self.tr.f(key, &[(name, &value.to_string())])
+    }
+
+    /// The text of `key` with two placeholders filled.
+    pub fn f2(
+        &self,
+        key: &'static str,
+        n1: &str,
+        v1: impl std::fmt::Display,
+        n2: &str,
+        v2: impl std::fmt::Display,
+    ) -> String {
+        self.tr
+            .f(key, &[(n1, &v1.to_string()), (n2, &v2.to_string())])
+    }
+
+    /// The text of `key` with three placeholders filled.
+    #[allow(clippy::too_many_arguments)]
+    pub fn f3(
+        &self,
+        key: &'static str,
+        n1: &str,
+        v1: impl std::fmt::Display,
+        n2: &str,
+        v2: impl std::fmt::Display,
+        n3: &str,
+        v3: impl std::fmt::Display,
+    ) -> String {
+        self.tr.f(
+            key,
+            &[
+                (n1, &v1.to_string()),
+                (n2, &v2.to_string()),
+                (n3, &v3.to_string()),
+            ],
+        )
+    }
+
+    /// The `one` or `other` form of `key` for `n`.
+    pub fn plural(&self, key: &'static str, n: impl TryInto<u64>) -> String {
+        self.tr.plural(key, n.try_into().unwrap_or(0))
+    }
+
+    /// An org role's name.
+    pub fn role(&self, role: &str) -> &'static str {
+        match role {
+            "owner" => self.tr.t("role.owner"),
+            "admin" => self.tr.t("role.admin"),
+            _ => self.tr.t("role.member"),
+        }
+    }
+
+    /// `<html lang>`.
+    pub fn lang(&self) -> &'static str {
+        self.tr.locale()
+    }
 }
 
 /// Field errors shown beside the inputs, and the top-of-form message.
@@ -69,6 +140,11 @@ impl FormErrors {
 
     /// Puts a use-case error beside its field, or on top of the form.
     pub fn from_auth(e: &AuthError) -> Self {
+        Self::from_auth_in(e, Tr::default())
+    }
+
+    /// As `from_auth`, in the page's language.
+    pub fn from_auth_in(e: &AuthError, tr: Tr) -> Self {
         match e {
             AuthError::InvalidRequest { fields, message } if !fields.is_empty() => {
                 let _ = message;
@@ -83,7 +159,7 @@ impl FormErrors {
             AuthError::WeakPassword(reasons) => {
                 let text = reasons
                     .iter()
-                    .map(|r| reason_text(r))
+                    .map(|r| reason_text(r, tr))
                     .collect::<Vec<_>>()
                     .join(" ");
                 Self {
@@ -93,7 +169,7 @@ impl FormErrors {
             }
             other => Self {
                 fields: BTreeMap::new(),
-                form: Some(human_error(other)),
+                form: Some(human_error(other, tr)),
             },
         }
     }
@@ -103,38 +179,30 @@ impl FormErrors {
     }
 }
 
-/// A refusal as a person reads it, with what to do next (the API keeps its
-/// codes and terse messages).
-pub fn human_error(e: &AuthError) -> String {
+/// A refusal as a person reads it, with what to do next, in `tr`'s
+/// language (the API keeps its codes and terse messages).
+pub fn human_error(e: &AuthError, tr: Tr) -> String {
     match e {
-        AuthError::InvalidCredentials => {
-            "That email and password do not match. Check both, or reset your password below."
-                .into()
-        }
-        AuthError::EmailNotConfirmed => "Confirm your email address first: open the link in the email we sent you, or ask for a new one.".into(),
-        AuthError::AccountDisabled => {
-            "This account is disabled. Ask the team that runs this service to enable it.".into()
-        }
-        AuthError::PasskeyRejected => {
-            "That passkey was not accepted. Try again, or sign in another way.".into()
-        }
-        AuthError::InvalidMfaCode => {
-            "That code is wrong or was already used. Enter the current code from your authenticator app, or a recovery code.".into()
-        }
-        AuthError::RateLimited { retry_after } => {
-            format!("Too many attempts. Try again in {}.", wait_text(*retry_after))
-        }
+        AuthError::InvalidCredentials => tr.t("error.credentials").into(),
+        AuthError::EmailNotConfirmed => tr.t("error.not_confirmed").into(),
+        AuthError::AccountDisabled => tr.t("error.disabled").into(),
+        AuthError::PasskeyRejected => tr.t("error.passkey_rejected").into(),
+        AuthError::InvalidMfaCode => tr.t("error.mfa_code").into(),
+        AuthError::RateLimited { retry_after } => tr.f(
+            "error.rate_limited",
+            &[("wait", &wait_text(*retry_after, tr))],
+        ),
         other => capitalise(&other.to_string()),
     }
 }
 
 /// `retry_after` seconds as "12 seconds", "1 minute", "15 minutes".
-fn wait_text(seconds: u64) -> String {
+fn wait_text(seconds: u64, tr: Tr) -> String {
     match seconds {
-        0..=1 => "a second".into(),
-        2..=59 => format!("{seconds} seconds"),
-        60..=119 => "a minute".into(),
-        _ => format!("{} minutes", seconds.div_ceil(60)),
+        0..=1 => tr.t("time.a_second").into(),
+        2..=59 => tr.f("time.seconds", &[("n", &seconds.to_string())]),
+        60..=119 => tr.t("time.a_minute").into(),
+        _ => tr.f("time.minutes", &[("n", &seconds.div_ceil(60).to_string())]),
     }
 }
 
@@ -146,17 +214,20 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-fn reason_text(code: &str) -> &'static str {
+fn reason_text(code: &str, tr: Tr) -> &'static str {
     match code {
-        "too_short" => "Too short.",
-        "too_long" => "Too long.",
-        "missing_uppercase" => "Add an uppercase letter.",
-        "missing_lowercase" => "Add a lowercase letter.",
-        "missing_digit" => "Add a digit.",
-        "missing_special" => "Add a special character.",
-        _ => "Choose a stronger password.",
+        "too_short" => tr.t("error.too_short"),
+        "too_long" => tr.t("error.too_long"),
+        "missing_uppercase" => tr.t("error.missing_uppercase"),
+        "missing_lowercase" => tr.t("error.missing_lowercase"),
+        "missing_digit" => tr.t("error.missing_digit"),
+        "missing_special" => tr.t("error.missing_special"),
+        _ => tr.t("error.weak"),
     }
 }
+
+/// The cookie that keeps a language picked with `?lang=`.
+pub const LANG_COOKIE: &str = "derp_lang";
 
 /// The request's page context: state, page session and who is signed in.
 pub struct Ctx {
@@ -164,6 +235,11 @@ pub struct Ctx {
     pub web: WebSession,
     pub user: Option<SessionInfo>,
     pub meta: crate::auth::RequestMeta,
+    /// The page's language: `?lang=`, else the `derp_lang` cookie, else
+    /// `Accept-Language`, else `[hosted] default_locale`.
+    pub tr: Tr,
+    /// A language picked with `?lang=` now, kept in a cookie.
+    picked_lang: Option<&'static str>,
     key: Key,
 }
 
@@ -200,6 +276,22 @@ pub struct PageForm<T> {
 /// The form of a POST that is only a button (its CSRF token is all it has).
 #[derive(Debug, Deserialize)]
 pub struct NoFields {}
+
+/// The form of a destructive button: `confirmed=yes` once the person said
+/// so on the page [`Ctx::confirm_first`] shows.
+#[derive(Debug, Deserialize)]
+pub struct Confirmed {
+    confirmed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm.html")]
+struct ConfirmPage {
+    c: Chrome,
+    question: String,
+    action: String,
+    back: String,
+}
 
 #[derive(Deserialize)]
 struct CsrfField {
@@ -263,12 +355,19 @@ impl Ctx {
             // comes in the `__session` cookie, verified like a bearer token.
             user = state.backend.authenticate(&token).await.ok();
         }
-        let meta = crate::http::extract::request_meta(req);
+        let mut meta = crate::http::extract::request_meta(req);
+        let picked_lang = web::Query::<BTreeMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("lang").and_then(|l| i18n::shipped(l)));
+        let locale = picked_lang.unwrap_or_else(|| page_locale(req));
+        meta.locale = locale.to_string();
         Ok(Self {
             state,
             web,
             user,
             meta,
+            tr: Tr::new(locale),
+            picked_lang,
             key,
         })
     }
@@ -278,7 +377,7 @@ impl Ctx {
         match &self.user {
             Some(u) => Ok(u.clone()),
             None => {
-                self.web.set_flash("info", "Please sign in first.");
+                self.web.set_flash("info", self.tr.t("mfa.sign_in_first"));
                 Err(PageError::Redirect(Box::new(self.redirect("/login"))))
             }
         }
@@ -288,7 +387,17 @@ impl Ctx {
         self.state.config.public_url().starts_with("https://")
     }
 
+    /// The surroundings of an English-only page (the admin console).
     pub fn chrome(&mut self, title: &str) -> Chrome {
+        let mut c = self.chrome_t("nav.account");
+        c.title = title.to_string();
+        c.tr = Tr::default();
+        c
+    }
+
+    /// A hosted page's surroundings in the request's language, its title
+    /// the text of `title_key`.
+    pub fn chrome_t(&mut self, title_key: &'static str) -> Chrome {
         let hosted = self.state.hosted();
         Chrome {
             product_name: hosted.product_name.clone(),
@@ -297,7 +406,9 @@ impl Ctx {
             flash: self.web.take_flash(),
             signed_in: self.user.as_ref().and_then(|u| u.email.clone()),
             admin: self.user.as_ref().is_some_and(|u| u.role == "admin"),
-            title: title.to_string(),
+            title: self.tr.t(title_key).to_string(),
+            tr: self.tr,
+            custom_css: hosted.custom_css_text.is_some(),
         }
     }
 
@@ -311,7 +422,9 @@ impl Ctx {
             tracing::error!(error = %e, "page template failed");
             PageError::Internal
         })?;
-        Ok(HttpResponse::build(status)
+        let mut res = HttpResponse::build(status);
+        self.lang_cookie(&mut res);
+        Ok(res
             .cookie(self.web.cookie(&self.key, self.secure()))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .content_type("text/html; charset=utf-8")
@@ -320,11 +433,51 @@ impl Ctx {
 
     /// 303 See Other to `location`, saving the page session.
     pub fn redirect(&self, location: &str) -> HttpResponse {
-        HttpResponse::SeeOther()
-            .cookie(self.web.cookie(&self.key, self.secure()))
+        let mut res = HttpResponse::SeeOther();
+        self.lang_cookie(&mut res);
+        res.cookie(self.web.cookie(&self.key, self.secure()))
             .insert_header((header::LOCATION, location))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish()
+    }
+
+    /// The one pattern for destructive actions (leave, remove a member,
+    /// sign a session out, sign out everywhere, remove a factor): a POST
+    /// without `confirmed=yes` changes nothing and answers a page asking
+    /// `question`, whose button posts to `action` again, confirmed; Cancel
+    /// goes to `back`. `None` once confirmed.
+    pub fn confirm_first(
+        &mut self,
+        form: &Confirmed,
+        action: &str,
+        question: String,
+        back: &str,
+    ) -> Option<Result<HttpResponse, PageError>> {
+        if form.confirmed.as_deref() == Some("yes") {
+            return None;
+        }
+        let page = ConfirmPage {
+            c: self.chrome_t("common.confirm_title"),
+            question,
+            action: action.to_string(),
+            back: back.to_string(),
+        };
+        Some(self.render(StatusCode::OK, &page))
+    }
+
+    /// Keeps a language picked with `?lang=` for the next pages (a year).
+    fn lang_cookie(&self, res: &mut actix_web::HttpResponseBuilder) {
+        if let Some(lang) = self.picked_lang {
+            res.cookie(
+                actix_web::cookie::Cookie::build(LANG_COOKIE, lang)
+                    .path("/")
+                    .http_only(true)
+                    .secure(self.secure())
+                    .same_site(actix_web::cookie::SameSite::Lax)
+                    .max_age(actix_web::cookie::time::Duration::days(365))
+                    .finish(),
+            );
+        }
     }
 
     /// Replaces the page session with a new one for a sign-in that just
@@ -365,7 +518,7 @@ impl Ctx {
 
     pub fn sign_out(&mut self) -> HttpResponse {
         self.web = WebSession::anonymous();
-        self.web.set_flash("ok", "You are signed out.");
+        self.web.set_flash("ok", self.tr.t("logout.done"));
         HttpResponse::SeeOther()
             .cookie(self.web.cookie(&self.key, self.secure()))
             .insert_header((header::LOCATION, "/login"))
@@ -425,6 +578,89 @@ struct ErrorPage<'a> {
     status: u16,
     heading: &'a str,
     message: String,
+    product_name: &'a str,
+    logo_url: Option<&'a str>,
+    custom_css: bool,
+    tr: Tr,
+}
+
+impl PageError {
+    /// The error page in `tr`'s language with the site's branding.
+    fn page(&self, tr: Tr, hosted: &crate::config::HostedConfig) -> String {
+        let heading = tr.t(match self {
+            Self::Csrf => "error.csrf",
+            Self::NotFound => "error.not_found",
+            Self::Forbidden(_) => "error.forbidden",
+            Self::BadRequest(_) => "error.bad_request",
+            Self::Unauthorized(_) => "error.unauthorized",
+            Self::BadGateway => "error.bad_gateway",
+            _ => "error.internal",
+        });
+        let message = match self {
+            Self::Csrf => tr.t("error.csrf_text").to_string(),
+            Self::NotFound => tr.t("error.not_found_text").to_string(),
+            Self::BadGateway => tr.t("error.bad_gateway_text").to_string(),
+            Self::Internal | Self::Redirect(_) => tr.t("error.internal_text").to_string(),
+            other => other.to_string(),
+        };
+        ErrorPage {
+            status: self.status_code().as_u16(),
+            heading,
+            message,
+            product_name: &hosted.product_name,
+            logo_url: hosted.logo_url.as_deref(),
+            custom_css: hosted.custom_css_text.is_some(),
+            tr,
+        }
+        .render()
+        .unwrap_or_else(|_| heading.to_string())
+    }
+}
+
+/// The language of a page from its request, without a `?lang=` pick: the
+/// `derp_lang` cookie, else `Accept-Language`, else the default.
+pub fn page_locale(req: &HttpRequest) -> &'static str {
+    req.cookie(LANG_COOKIE)
+        .and_then(|c| i18n::shipped(c.value()))
+        .unwrap_or_else(|| crate::http::extract::request_locale(req))
+}
+
+/// Middleware: an error page of a page handler, drawn again in the
+/// request's language with the site's name and logo (`error_response`
+/// has no request to ask).
+pub async fn localised_errors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let body = match res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<PageError>())
+    {
+        Some(PageError::Redirect(_)) | None => None,
+        Some(e) => {
+            let req = res.request();
+            let tr = Tr::new(page_locale(req));
+            let hosted = req
+                .app_data::<web::Data<AppState>>()
+                .map(|s| s.hosted())
+                .unwrap_or_default();
+            Some(e.page(tr, &hosted))
+        }
+    };
+    Ok(match body {
+        None => res.map_into_boxed_body(),
+        Some(body) => {
+            let (req, mut response) = res.into_parts();
+            response.headers_mut().insert(
+                header::CONTENT_LANGUAGE,
+                header::HeaderValue::from_static(page_locale(&req)),
+            );
+            let response = response.set_body(actix_web::body::BoxBody::new(body));
+            actix_web::dev::ServiceResponse::new(req, response)
+        }
+    })
 }
 
 impl ResponseError for PageError {
@@ -449,22 +685,8 @@ impl ResponseError for PageError {
             return out.finish();
         }
         let status = self.status_code();
-        let heading = match self {
-            Self::Csrf => "This form has expired",
-            Self::NotFound => "Not found",
-            Self::Forbidden(_) => "Not allowed",
-            Self::BadRequest(_) => "This request cannot be served",
-            Self::Unauthorized(_) => "Sign-in failed",
-            Self::BadGateway => "The sign-in provider is unavailable",
-            _ => "Something went wrong",
-        };
-        let body = ErrorPage {
-            status: status.as_u16(),
-            heading,
-            message: self.to_string(),
-        }
-        .render()
-        .unwrap_or_else(|_| heading.to_string());
+        // English here; `localised_errors` draws it again for the request.
+        let body = self.page(Tr::default(), &crate::config::HostedConfig::default());
         HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -11,6 +11,7 @@
 
 use super::{Chrome, Ctx, PageError, PageForm, non_empty};
 use crate::auth::native::provider::CodeGrant;
+use crate::domain::i18n::Tr;
 use crate::domain::redirect::with_query;
 use crate::services::oidc::{Client, OidcProvider, requested_scopes};
 use actix_web::http::StatusCode;
@@ -84,14 +85,14 @@ struct ConsentPage {
     request: String,
 }
 
-fn scope_text(scope: &str) -> &'static str {
+fn scope_text(scope: &str, tr: Tr) -> &'static str {
     match scope {
-        "openid" => "Know who you are (your account id)",
-        "email" => "See your email address",
-        "profile" => "See your name and picture",
-        "offline_access" => "Stay signed in when you are away",
-        "orgs" => "See your organizations and your role in each",
-        _ => "Other access",
+        "openid" => tr.t("consent.scope_openid"),
+        "email" => tr.t("consent.scope_email"),
+        "profile" => tr.t("consent.scope_profile"),
+        "offline_access" => tr.t("consent.scope_offline"),
+        "orgs" => tr.t("consent.scope_orgs"),
+        _ => tr.t("consent.scope_other"),
     }
 }
 
@@ -312,9 +313,12 @@ pub(super) async fn authorize(
                 }
             }
             let page = ConsentPage {
-                c: ctx.chrome("Allow access"),
+                c: ctx.chrome_t("consent.title"),
                 client_name: client.name.clone(),
-                scopes: scopes.iter().map(|s| (s.clone(), scope_text(s))).collect(),
+                scopes: scopes
+                    .iter()
+                    .map(|s| (s.clone(), scope_text(s, ctx.tr)))
+                    .collect(),
                 request: again.finish(),
             };
             return ctx.render(StatusCode::OK, &page);
@@ -495,8 +499,7 @@ pub(super) async fn revoke_app(PageForm { mut ctx, form }: PageForm<RevokeAppFor
         .provider_revoke_consent(&user.user_id, &client_id, &ctx.meta)
         .await?
     {
-        ctx.web
-            .set_flash("ok", "The app no longer has access to your account.");
+        ctx.web.set_flash("ok", ctx.tr.t("account.app_revoked"));
     }
     Ok(ctx.redirect("/account"))
 }

@@ -1,7 +1,7 @@
 //! `/orgs`, `/orgs/new`, `/orgs/{slug}` and `/invitations/{token}`.
 
 use super::account::show_time;
-use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::SessionInfo;
 use crate::domain::{Email, OrgRole};
 use crate::error::AuthError;
@@ -64,7 +64,7 @@ async fn orgs_page(mut ctx: Ctx) -> PageResult {
         .await?
         .items;
     let page = OrgsPage {
-        c: ctx.chrome("Organizations"),
+        c: ctx.chrome_t("orgs.title"),
         orgs,
         active: me.org_id.clone(),
     };
@@ -83,7 +83,7 @@ struct NewOrgPage {
 async fn new_org_page(mut ctx: Ctx) -> PageResult {
     ctx.require_user()?;
     let page = NewOrgPage {
-        c: ctx.chrome("New organization"),
+        c: ctx.chrome_t("orgs.new"),
         name: String::new(),
         slug: String::new(),
         errors: FormErrors::default(),
@@ -99,10 +99,12 @@ struct NewOrgForm {
 
 async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> PageResult {
     let me = ctx.require_user()?;
-    let (name, slug) = (
-        form.name.clone().unwrap_or_default(),
-        form.slug.clone().unwrap_or_default(),
-    );
+    let name = form.name.clone().unwrap_or_default();
+    // A blank slug is made from the name.
+    let slug = match form.slug.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => crate::domain::Slug::suggest(&name),
+    };
     let email = me.email.clone().unwrap_or_default();
     match ctx
         .state
@@ -111,14 +113,15 @@ async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> Pag
         .await
     {
         Ok(org) => {
-            ctx.web.set_flash("ok", format!("{} is created.", org.name));
+            let text = ctx.tr.f("orgs.created", &[("org", &org.name)]);
+            ctx.web.set_flash("ok", text);
             Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
         }
         Err(e @ (AuthError::InvalidRequest { .. } | AuthError::OrgExists)) => {
-            let mut errors = FormErrors::from_auth(&e);
+            let mut errors = FormErrors::from_auth_in(&e, ctx.tr);
             if matches!(e, AuthError::OrgExists) {
                 errors = FormErrors {
-                    fields: [("slug".to_string(), "This slug is taken.".to_string())].into(),
+                    fields: [("slug".to_string(), ctx.tr.t("orgs.slug_taken").to_string())].into(),
                     form: None,
                 };
             }
@@ -128,7 +131,7 @@ async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> Pag
                 StatusCode::BAD_REQUEST
             };
             let page = NewOrgPage {
-                c: ctx.chrome("New organization"),
+                c: ctx.chrome_t("orgs.new"),
                 name,
                 slug,
                 errors,
@@ -250,7 +253,9 @@ async fn org_page(ctx: Ctx, path: web::Path<String>) -> PageResult {
 
 /// Runs an org action from a form, then back to the org page with a flash;
 /// a refused action is shown on the page instead.
-async fn org_action<F, Fut>(mut ctx: Ctx, slug: &str, ok: &str, act: F) -> PageResult
+/// Runs `act` on the org `slug`; on success the flash is the text of
+/// `ok_key`.
+async fn org_action<F, Fut>(mut ctx: Ctx, slug: &str, ok_key: &'static str, act: F) -> PageResult
 where
     F: FnOnce(Ctx, SessionInfo, OrgView) -> Fut,
     Fut: std::future::Future<Output = (Ctx, Result<Option<String>, AuthError>)>,
@@ -265,6 +270,7 @@ where
     let (mut ctx, result) = act(ctx, me, org).await;
     match result {
         Ok(target) => {
+            let ok = ctx.tr.t(ok_key);
             ctx.web.set_flash("ok", ok);
             Ok(ctx.redirect(&target.unwrap_or_else(|| format!("/orgs/{slug}"))))
         }
@@ -276,17 +282,14 @@ where
             | AuthError::InvalidRequest { .. }
             | AuthError::RateLimited { .. }),
         ) => {
-            let errors = FormErrors::from_auth(&e);
+            let errors = FormErrors::from_auth_in(&e, ctx.tr);
             render_org(ctx, &slug, errors, String::new()).await
         }
         Err(AuthError::MfaRequired) => {
             // The org requires a second factor this sign-in did not show:
             // enrolling one from this session counts (its next tokens say
             // `mfa`), so the way on is the security page.
-            ctx.web.set_flash(
-                "error",
-                "This organization requires two-step verification. Set up an authenticator app here (or sign out and sign in again with yours), then make the organization active.",
-            );
+            ctx.web.set_flash("error", ctx.tr.t("orgs.mfa_needed"));
             Ok(ctx.redirect("/account/security"))
         }
         Err(e) => Err(e.into()),
@@ -306,9 +309,9 @@ async fn require_mfa_submit(
 ) -> PageResult {
     let on = form.require_mfa.is_some();
     let text = if on {
-        "Two-step verification is now required to make this organization active."
+        ctx.tr.t("orgs.mfa_on")
     } else {
-        "Two-step verification is no longer required for this organization."
+        ctx.tr.t("orgs.mfa_off")
     };
     org_action(ctx, &path, text, |ctx, me, org| async move {
         let r = ctx
@@ -326,41 +329,40 @@ async fn activate_submit(
     path: web::Path<String>,
     PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
-    org_action(
-        ctx,
-        &path,
-        "This organization is now active.",
-        |ctx, me, org| async move {
-            let backend = &ctx.state.backend;
-            let r = match ctx.web.sid.as_deref() {
-                Some(sid) => backend.set_web_session_org(&me, sid, Some(org.id)).await,
-                None => backend.set_active_org(&me, Some(org.id)).await.map(|_| ()),
-            }
-            .map(|_| None);
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &path, "orgs.now_active", |ctx, me, org| async move {
+        let backend = &ctx.state.backend;
+        let r = match ctx.web.sid.as_deref() {
+            Some(sid) => backend.set_web_session_org(&me, sid, Some(org.id)).await,
+            None => backend.set_active_org(&me, Some(org.id)).await.map(|_| ()),
+        }
+        .map(|_| None);
+        (ctx, r)
+    })
     .await
 }
 
 async fn leave_submit(
     path: web::Path<String>,
-    PageForm { ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
-    org_action(
-        ctx,
-        &path,
-        "You left the organization.",
-        |ctx, me, org| async move {
-            let r = ctx
-                .state
-                .orgs
-                .remove_member(actor(&ctx, &me), &org.id, &me.user_id)
-                .await
-                .map(|_| Some("/orgs".to_string()));
-            (ctx, r)
-        },
-    )
+    ctx.require_user()?;
+    let back = format!("/orgs/{}", enc(&path));
+    let question = ctx.tr.f(
+        "orgs.confirm_leave",
+        &[("org", &org_name(&ctx, &path).await?)],
+    );
+    if let Some(ask) = ctx.confirm_first(&form, &format!("{back}/leave"), question, &back) {
+        return ask;
+    }
+    org_action(ctx, &path, "orgs.left", |ctx, me, org| async move {
+        let r = ctx
+            .state
+            .orgs
+            .remove_member(actor(&ctx, &me), &org.id, &me.user_id)
+            .await
+            .map(|_| Some("/orgs".to_string()));
+        (ctx, r)
+    })
     .await
 }
 
@@ -374,26 +376,21 @@ async fn delete_submit(
     PageForm { ctx, form }: PageForm<DeleteForm>,
 ) -> PageResult {
     let confirm = form.confirm.clone().unwrap_or_default();
-    org_action(
-        ctx,
-        &path,
-        "The organization is deleted.",
-        |ctx, me, org| async move {
-            if confirm.trim() != org.slug {
-                return (
-                    ctx,
-                    Err(AuthError::field("confirm", "type the slug to confirm")),
-                );
-            }
-            let r = ctx
-                .state
-                .orgs
-                .delete(actor(&ctx, &me), &org.id)
-                .await
-                .map(|_| Some("/orgs".to_string()));
-            (ctx, r)
-        },
-    )
+    org_action(ctx, &path, "orgs.deleted", |ctx, me, org| async move {
+        if confirm.trim() != org.slug {
+            return (
+                ctx,
+                Err(AuthError::field("confirm", "type the slug to confirm")),
+            );
+        }
+        let r = ctx
+            .state
+            .orgs
+            .delete(actor(&ctx, &me), &org.id)
+            .await
+            .map(|_| Some("/orgs".to_string()));
+        (ctx, r)
+    })
     .await
 }
 
@@ -409,7 +406,7 @@ async fn invite_submit(
 ) -> PageResult {
     let email_raw = form.email.clone().unwrap_or_default();
     let role = form.role.clone();
-    org_action(ctx, &path, "Invitation sent.", |ctx, me, org| async move {
+    org_action(ctx, &path, "orgs.invite_sent", |ctx, me, org| async move {
         let r = async {
             let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
             let role = ctx.state.orgs.parse_role(role.as_deref())?;
@@ -438,7 +435,7 @@ async fn revoke_invitation_submit(
     org_action(
         ctx,
         &slug,
-        "Invitation revoked.",
+        "orgs.invite_revoked",
         |ctx, me, org| async move {
             let r = ctx
                 .state
@@ -463,7 +460,7 @@ async fn role_submit(
 ) -> PageResult {
     let (slug, user_id) = path.into_inner();
     let role = form.role.clone();
-    org_action(ctx, &slug, "Role changed.", |ctx, me, org| async move {
+    org_action(ctx, &slug, "orgs.role_changed", |ctx, me, org| async move {
         let r = match ctx
             .state
             .orgs
@@ -484,18 +481,34 @@ async fn role_submit(
 
 async fn remove_submit(
     path: web::Path<(String, String)>,
-    PageForm { ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
     let (slug, user_id) = path.into_inner();
-    org_action(ctx, &slug, "Member removed.", |ctx, me, org| async move {
-        let r = ctx
-            .state
-            .orgs
-            .remove_member(actor(&ctx, &me), &org.id, &user_id)
-            .await
-            .map(|_| None);
-        (ctx, r)
-    })
+    ctx.require_user()?;
+    let back = format!("/orgs/{}", enc(&slug));
+    let email = member_email(&ctx, &slug, &user_id).await?;
+    let question = ctx.tr.f(
+        "orgs.confirm_remove",
+        &[("email", &email), ("org", &org_name(&ctx, &slug).await?)],
+    );
+    let action = format!("{back}/members/{}/remove", enc(&user_id));
+    if let Some(ask) = ctx.confirm_first(&form, &action, question, &back) {
+        return ask;
+    }
+    org_action(
+        ctx,
+        &slug,
+        "orgs.member_removed",
+        |ctx, me, org| async move {
+            let r = ctx
+                .state
+                .orgs
+                .remove_member(actor(&ctx, &me), &org.id, &user_id)
+                .await
+                .map(|_| None);
+            (ctx, r)
+        },
+    )
     .await
 }
 
@@ -515,15 +528,15 @@ async fn invitation_page(mut ctx: Ctx, path: web::Path<String>) -> PageResult {
     let token = path.into_inner();
     let Some(preview) = ctx.state.orgs.preview(&token).await? else {
         let page = super::auth::MessagePage {
-            c: ctx.chrome("Invitation"),
-            heading: "This invitation is no longer valid".into(),
-            text: "It was used, revoked, or it expired. Ask for a new one.".into(),
-            link: Some(("/login".into(), "Go to sign in".into())),
+            c: ctx.chrome_t("invitation.title"),
+            heading: ctx.tr.t("invitation.invalid").into(),
+            text: ctx.tr.t("invitation.invalid_text").into(),
+            link: Some(("/login".into(), ctx.tr.t("common.go_to_sign_in").into())),
         };
         return ctx.render(StatusCode::BAD_REQUEST, &page);
     };
     let page = InvitationPage {
-        c: ctx.chrome("Invitation"),
+        c: ctx.chrome_t("invitation.title"),
         org_name: preview.org_name,
         role: preview.role.as_str().to_string(),
         email: preview.email,
@@ -541,15 +554,52 @@ async fn invitation_submit(
     let me = ctx.require_user()?;
     match ctx.state.orgs.accept(actor(&ctx, &me), &path).await {
         Ok((_, org)) => {
-            ctx.web.set_flash("ok", format!("Welcome to {}!", org.name));
+            let text = ctx.tr.f("invitation.welcome", &[("org", &org.name)]);
+            ctx.web.set_flash("ok", text);
             Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
         }
-        Err(AuthError::InvalidToken) => Err(PageError::BadRequest(
-            "This invitation was used, revoked, or it expired.".into(),
-        )),
+        Err(AuthError::InvalidToken) => {
+            Err(PageError::BadRequest(ctx.tr.t("invitation.used").into()))
+        }
         Err(AuthError::Forbidden(m)) => Err(PageError::Forbidden(format!(
             "{m}. Sign in with the invited address."
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The name of the org `slug` the signed-in user belongs to (for the
+/// confirmation question).
+async fn org_name(ctx: &Ctx, slug: &str) -> Result<String, PageError> {
+    let me = ctx.user.clone().ok_or(PageError::NotFound)?;
+    let (org, _) = ctx
+        .state
+        .orgs
+        .access(slug, &me.user_id, OrgRole::Member)
+        .await?;
+    Ok(org.name)
+}
+
+/// A member's email by user id, for the confirmation question.
+async fn member_email(ctx: &Ctx, slug: &str, user_id: &str) -> Result<String, PageError> {
+    let me = ctx.user.clone().ok_or(PageError::NotFound)?;
+    let (org, _) = ctx
+        .state
+        .orgs
+        .access(slug, &me.user_id, OrgRole::Member)
+        .await?;
+    Ok(ctx
+        .state
+        .orgs
+        .members(&org.id, &actor(ctx, &me), None, MAX_PAGE)
+        .await?
+        .items
+        .into_iter()
+        .find(|m| m.user_id == user_id)
+        .map(|m| m.email)
+        .unwrap_or_else(|| user_id.to_string()))
 }

@@ -4,7 +4,7 @@
 //! removes a factor and replaces the recovery codes; adds a passkey
 //! (`static/passkeys.js` runs the browser's prompt). Native users only.
 
-use super::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
+use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::native::NativeBackend;
 use crate::auth::native::mfa::FactorView;
 use crate::error::AuthError;
@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/security/factors/{id}/remove").post(remove_submit));
 }
 
-const REAUTH: &str = "For your security, this needs a recent sign-in: sign out, sign in again, then come back within 10 minutes.";
+const REAUTH: &str = "security.reauth";
 
 fn native(ctx: &Ctx) -> Result<Arc<NativeBackend>, PageError> {
     ctx.state.native.clone().ok_or(PageError::NotFound)
@@ -77,7 +77,7 @@ async fn security_page(mut ctx: Ctx) -> PageResult {
         .collect();
     let codes_left = native.mfa_recovery_codes_left(&me).await?;
     let page = SecurityPage {
-        c: ctx.chrome("Security"),
+        c: ctx.chrome_t("security.title"),
         factors,
         codes_left,
         totp_offered: ctx.state.config.native().mfa.totp,
@@ -87,7 +87,9 @@ async fn security_page(mut ctx: Ctx) -> PageResult {
 }
 
 /// Back to the security page with a message.
-fn back(ctx: &mut Ctx, kind: &str, text: &str) -> PageResult {
+/// Back to the security page with the text of `key` as flash.
+fn back(ctx: &mut Ctx, kind: &str, key: &'static str) -> PageResult {
+    let text = ctx.tr.t(key);
     ctx.web.set_flash(kind, text);
     Ok(ctx.redirect("/account/security"))
 }
@@ -130,7 +132,7 @@ fn enroll_view(
     errors: FormErrors,
 ) -> Result<EnrollPage, PageError> {
     Ok(EnrollPage {
-        c: ctx.chrome("Set up an authenticator app"),
+        c: ctx.chrome_t("security.totp_setup"),
         qr_svg: qr_svg(&otpauth_url)?,
         factor_id,
         secret,
@@ -191,9 +193,9 @@ async fn verify_submit(PageForm { mut ctx, form }: PageForm<VerifyForm>) -> Page
         .await
     {
         Ok((_, codes)) => {
-            ctx.web.set_flash("ok", "Your authenticator app is set up.");
+            ctx.web.set_flash("ok", ctx.tr.t("security.totp_done"));
             let page = CodesPage {
-                c: ctx.chrome("Your recovery codes"),
+                c: ctx.chrome_t("mfa.codes_title"),
                 codes,
                 next: "/account/security".into(),
             };
@@ -206,22 +208,19 @@ async fn verify_submit(PageForm { mut ctx, form }: PageForm<VerifyForm>) -> Page
                 .filter(|u| u.starts_with("otpauth://totp/"))
                 .unwrap_or_default();
             if url.is_empty() {
-                return back(&mut ctx, "error", "That code was wrong. Start again.");
+                return back(&mut ctx, "error", "security.code_wrong");
             }
+            let errors = FormErrors::from_auth_in(&e, ctx.tr);
             let page = enroll_view(
                 &mut ctx,
                 factor_id,
                 form.secret.clone().unwrap_or_default(),
                 url,
-                FormErrors::from_auth(&e),
+                errors,
             )?;
             ctx.render(StatusCode::BAD_REQUEST, &page)
         }
-        Err(AuthError::NotFound(_)) => back(
-            &mut ctx,
-            "error",
-            "That setup expired or was replaced. Start again.",
-        ),
+        Err(AuthError::NotFound(_)) => back(&mut ctx, "error", "security.setup_expired"),
         Err(e) => Err(e.into()),
     }
 }
@@ -231,25 +230,33 @@ async fn codes_submit(PageForm { mut ctx, .. }: PageForm<NoFields>) -> PageResul
     match native(&ctx)?.mfa_new_recovery_codes(&me, &ctx.meta).await {
         Ok(codes) => {
             let page = CodesPage {
-                c: ctx.chrome("Your recovery codes"),
+                c: ctx.chrome_t("mfa.codes_title"),
                 codes,
                 next: "/account/security".into(),
             };
             ctx.render(StatusCode::OK, &page)
         }
         Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
-        Err(AuthError::NotFound(_)) => back(&mut ctx, "error", "Set up a second factor first."),
+        Err(AuthError::NotFound(_)) => back(&mut ctx, "error", "security.factor_first"),
         Err(e) => Err(e.into()),
     }
 }
 
 async fn remove_submit(
     path: web::Path<String>,
-    PageForm { mut ctx, .. }: PageForm<NoFields>,
+    PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
     let me = ctx.require_user()?;
+    let question = ctx.tr.t("orgs.confirm_remove_factor").to_string();
+    let action = format!(
+        "/account/security/factors/{}/remove",
+        url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+    );
+    if let Some(ask) = ctx.confirm_first(&form, &action, question, "/account/security") {
+        return ask;
+    }
     match native(&ctx)?.mfa_remove(&me, &path, &ctx.meta).await {
-        Ok(()) => back(&mut ctx, "ok", "The second factor is removed."),
+        Ok(()) => back(&mut ctx, "ok", "security.factor_removed"),
         Err(AuthError::ReauthenticationRequired) => back(&mut ctx, "error", REAUTH),
         Err(e) => Err(e.into()),
     }
@@ -272,7 +279,7 @@ async fn passkey_options(PageForm { mut ctx, form }: PageForm<PasskeyOptionsForm
         Err(AuthError::ReauthenticationRequired) => {
             HttpResponse::Unauthorized().json(serde_json::json!({ "error": REAUTH }))
         }
-        Err(e) => crate::http::pages::auth::passkey_options_error(&e),
+        Err(e) => crate::http::pages::auth::passkey_options_error(&e, ctx.tr),
     })
 }
 
@@ -291,7 +298,7 @@ async fn passkey_submit(PageForm { mut ctx, form }: PageForm<PasskeyForm>) -> Pa
     let me = ctx.require_user()?;
     let Ok(credential) = serde_json::from_str(form.credential.as_deref().unwrap_or_default())
     else {
-        return back(&mut ctx, "error", "The passkey did not arrive. Try again.");
+        return back(&mut ctx, "error", "security.passkey_missing");
     };
     let flow_id = form.flow_id.clone().unwrap_or_default();
     match native(&ctx)?
@@ -300,27 +307,26 @@ async fn passkey_submit(PageForm { mut ctx, form }: PageForm<PasskeyForm>) -> Pa
     {
         Ok(done) => match done.recovery_codes {
             Some(codes) => {
-                ctx.web.set_flash("ok", "Your passkey is added.");
+                let added = ctx.tr.t("security.passkey_added");
+                ctx.web.set_flash("ok", added);
                 let page = CodesPage {
-                    c: ctx.chrome("Your recovery codes"),
+                    c: ctx.chrome_t("mfa.codes_title"),
                     codes,
                     next: "/account/security".into(),
                 };
                 ctx.render(StatusCode::OK, &page)
             }
-            None => back(&mut ctx, "ok", "Your passkey is added."),
+            None => back(&mut ctx, "ok", "security.passkey_added"),
         },
-        Err(AuthError::InvalidToken) => {
-            back(&mut ctx, "error", "That passkey setup expired. Try again.")
+        Err(AuthError::InvalidToken) => back(&mut ctx, "error", "security.passkey_expired"),
+        Err(e @ (AuthError::PasskeyRejected | AuthError::InvalidRequest { .. })) => {
+            let text = ctx.tr.f(
+                "security.passkey_not_added",
+                &[("reason", &crate::http::pages::human_error(&e, ctx.tr))],
+            );
+            ctx.web.set_flash("error", &text);
+            Ok(ctx.redirect("/account/security"))
         }
-        Err(e @ (AuthError::PasskeyRejected | AuthError::InvalidRequest { .. })) => back(
-            &mut ctx,
-            "error",
-            &format!(
-                "The passkey was not added: {}",
-                crate::http::pages::human_error(&e)
-            ),
-        ),
         Err(e) => Err(e.into()),
     }
 }

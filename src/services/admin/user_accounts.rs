@@ -317,7 +317,7 @@ impl AdminService {
                 if removed > 0
                     && let Some(mail) = &mail
                 {
-                    mail.push(conn, MailKind::MfaRemoved, &user.email, &link, 0, now)?;
+                    mail.push(conn, MailKind::MfaRemoved, "", &user.email, &link, 0, now)?;
                 }
                 Ok(removed)
             })

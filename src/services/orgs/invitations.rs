@@ -14,7 +14,6 @@ use crate::storage::orgs::{self, InvitationRow};
 use crate::storage::users;
 
 impl OrgService {
-    #[allow(clippy::too_many_arguments)]
     pub async fn invite(
         &self,
         actor: Actor,
@@ -23,6 +22,21 @@ impl OrgService {
         role: OrgRole,
         accept_url: Option<String>,
     ) -> AuthResult<InvitationView> {
+        self.invite_in(actor, org_id, email, role, accept_url, "")
+            .await
+    }
+
+    /// As `invite`, the mail in `locale` (the site's default when empty).
+    pub async fn invite_in(
+        &self,
+        actor: Actor,
+        org_id: &str,
+        email: Email,
+        role: OrgRole,
+        accept_url: Option<String>,
+        locale: &str,
+    ) -> AuthResult<InvitationView> {
+        let locale = locale.to_string();
         let base = match accept_url {
             Some(url) if self.allowed.is_allowed(&url) => Some(url),
             Some(_) => {
@@ -66,7 +80,7 @@ impl OrgService {
                     Some(b) => with_query(b, &[("token", &token)]),
                     None => format!("{public_url}/invitations/{token}"),
                 };
-                mail.push_with(conn, MailKind::Invitation, email.as_str(), &link, ttl, Some((&org.name, role.as_str())), now)?;
+                mail.push_with(conn, MailKind::Invitation, &locale, email.as_str(), &link, ttl, Some((&org.name, role.as_str())), now)?;
                 audit_org(conn, now, &actor, "invitation.sent", &org.id, None, serde_json::json!({"email": inv.email, "role": inv.role, "invitation_id": inv.id}))?;
                 Ok(inv.into())
             })

@@ -15,11 +15,11 @@ pub(super) fn magic_form(
     ret: ReturnParams,
 ) -> EmailFormPage {
     EmailFormPage {
-        c: ctx.chrome("Sign in with a link"),
-        heading: "Sign in with a link".into(),
-        text: "We will email you a link that signs you in.".into(),
+        c: ctx.chrome_t("magic.title"),
+        heading: ctx.tr.t("magic.title").into(),
+        text: ctx.tr.t("magic.text").into(),
         action: "/magic-link".into(),
-        button: "Email me a link".into(),
+        button: ctx.tr.t("magic.submit").into(),
         email,
         errors,
         qs: ret.query(),
@@ -34,11 +34,11 @@ pub(super) async fn magic_link_page(mut ctx: Ctx, query: web::Query<TokenQuery>)
     let ret = query.ret.validate(&ctx)?;
     if let Some(token) = non_empty(&query.token) {
         let page = TokenActionPage {
-            c: ctx.chrome("Sign in"),
-            heading: "Sign in".into(),
-            text: "Use this link to sign in on this browser.".into(),
+            c: ctx.chrome_t("login.title"),
+            heading: ctx.tr.t("login.title").into(),
+            text: ctx.tr.t("magic.use_text").into(),
             action: "/magic-link/verify".into(),
-            button: "Sign me in".into(),
+            button: ctx.tr.t("magic.use_submit").into(),
             token,
             ret,
         };
@@ -68,13 +68,9 @@ pub(super) async fn magic_link_submit(
             .await
     };
     match attempt.await {
-        Ok(()) => check_your_email(
-            &mut ctx,
-            &ret,
-            "If this address can sign in here, a sign-in link is on its way.",
-        ),
+        Ok(()) => check_your_email(&mut ctx, &ret, "magic.sent"),
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             let page = magic_form(
                 &mut ctx,
                 form.email.clone().unwrap_or_default(),
@@ -98,6 +94,6 @@ pub(super) async fn magic_link_verify(
         .await
     {
         Ok(step) => signed_in_or_second_step(&mut ctx, step, &ret, None).await,
-        Err(e) => link_failed(&mut ctx, e, "sign-in link"),
+        Err(e) => link_failed(&mut ctx, e, "link.expired_magic"),
     }
 }

@@ -36,7 +36,7 @@ pub(super) async fn render(
         _ => false,
     };
     let page = MfaPage {
-        c: ctx.chrome("Two-step verification"),
+        c: ctx.chrome_t("mfa.title"),
         errors,
         qs: ret.query(),
         ret,
@@ -46,7 +46,8 @@ pub(super) async fn render(
 }
 
 /// No sign-in waits for a second step: back to `/login`.
-pub(super) fn start_again(ctx: &mut Ctx, ret: &ReturnParams, text: &str) -> PageResult {
+pub(super) fn start_again(ctx: &mut Ctx, ret: &ReturnParams, key: &'static str) -> PageResult {
+    let text = ctx.tr.t(key);
     ctx.web.mfa = None;
     ctx.web.set_flash("info", text);
     Ok(ctx.redirect(&format!("/login{}", ret.query())))
@@ -55,7 +56,7 @@ pub(super) fn start_again(ctx: &mut Ctx, ret: &ReturnParams, text: &str) -> Page
 pub(super) async fn mfa_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
     let ret = query.validate(&ctx)?;
     if ctx.web.mfa.is_none() {
-        return start_again(&mut ctx, &ret, "Please sign in first.");
+        return start_again(&mut ctx, &ret, "mfa.sign_in_first");
     }
     render(&mut ctx, StatusCode::OK, FormErrors::default(), ret).await
 }
@@ -70,7 +71,7 @@ pub(super) struct MfaForm {
 pub(super) async fn mfa_submit(PageForm { mut ctx, form }: PageForm<MfaForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     let Some(token) = ctx.web.mfa.clone() else {
-        return start_again(&mut ctx, &ret, "Please sign in first.");
+        return start_again(&mut ctx, &ret, "mfa.sign_in_first");
     };
     let code = form.code.clone().unwrap_or_default();
     let result = ctx
@@ -83,24 +84,16 @@ pub(super) async fn mfa_submit(PageForm { mut ctx, form }: PageForm<MfaForm>) ->
             ctx.web.mfa = None;
             signed_in_or_second_step(&mut ctx, step, &ret, None).await
         }
-        Err(AuthError::InvalidToken) => start_again(
-            &mut ctx,
-            &ret,
-            "This sign-in expired or had too many wrong codes. Please sign in again.",
-        ),
+        Err(AuthError::InvalidToken) => start_again(&mut ctx, &ret, "mfa.expired"),
         Err(AuthError::InvalidMfaCode) => {
             let errors = FormErrors {
-                fields: [(
-                    "code".to_string(),
-                    "This code is wrong or was already used. Try the newest code.".to_string(),
-                )]
-                .into(),
+                fields: [("code".to_string(), ctx.tr.t("mfa.code_used").to_string())].into(),
                 form: None,
             };
             render(&mut ctx, StatusCode::UNAUTHORIZED, errors, ret).await
         }
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             render(&mut ctx, status, errors, ret).await
         }
     }
@@ -136,7 +129,7 @@ fn enroll_view(
     ret: ReturnParams,
 ) -> Result<EnrollPage, crate::http::pages::PageError> {
     Ok(EnrollPage {
-        c: ctx.chrome("Set up two-step verification"),
+        c: ctx.chrome_t("mfa.enroll_title"),
         qr_svg: crate::http::pages::security::qr_svg(&p.otpauth_url)?,
         factor_id: p.factor_id,
         secret: p.secret,
@@ -147,13 +140,12 @@ fn enroll_view(
     })
 }
 
-const ENROLL_EXPIRED: &str =
-    "This sign-in expired or had too many wrong codes. Please sign in again.";
+const ENROLL_EXPIRED: &str = "mfa.expired";
 
 pub(super) async fn enroll_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
     let ret = query.validate(&ctx)?;
     let (Some(token), Some(native)) = (ctx.web.mfa_enroll.clone(), ctx.state.native.clone()) else {
-        return start_again(&mut ctx, &ret, "Please sign in first.");
+        return start_again(&mut ctx, &ret, "mfa.sign_in_first");
     };
     match native.mfa_totp_enroll_with_token(&token, None).await {
         Ok(e) => {
@@ -188,7 +180,7 @@ pub(super) struct EnrollForm {
 pub(super) async fn enroll_submit(PageForm { mut ctx, form }: PageForm<EnrollForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     let (Some(token), Some(native)) = (ctx.web.mfa_enroll.clone(), ctx.state.native.clone()) else {
-        return start_again(&mut ctx, &ret, "Please sign in first.");
+        return start_again(&mut ctx, &ret, "mfa.sign_in_first");
     };
     let factor_id = form.factor_id.clone().unwrap_or_default();
     let code = form.code.clone().unwrap_or_default();
@@ -210,7 +202,7 @@ pub(super) async fn enroll_submit(PageForm { mut ctx, form }: PageForm<EnrollFor
                 "/account".to_string()
             };
             let page = crate::http::pages::security::CodesPage {
-                c: ctx.chrome("Your recovery codes"),
+                c: ctx.chrome_t("mfa.codes_title"),
                 codes: v.recovery_codes,
                 next,
             };
@@ -230,7 +222,8 @@ pub(super) async fn enroll_submit(PageForm { mut ctx, form }: PageForm<EnrollFor
                 secret: form.secret.clone().unwrap_or_default(),
                 otpauth_url: url,
             };
-            let page = enroll_view(&mut ctx, pending, FormErrors::from_auth(&e), ret)?;
+            let errors = FormErrors::from_auth_in(&e, ctx.tr);
+            let page = enroll_view(&mut ctx, pending, errors, ret)?;
             ctx.render(StatusCode::BAD_REQUEST, &page)
         }
         Err(AuthError::NotFound(_)) => Ok(ctx.redirect(&format!("/mfa/enroll{}", ret.query()))),

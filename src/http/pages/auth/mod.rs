@@ -19,6 +19,7 @@ use super::{Chrome, Ctx, FormErrors, PageError, non_empty};
 use crate::auth::native::valid_challenge;
 use crate::auth::{CodeGrant, SignInStep};
 use crate::domain::Email;
+use crate::domain::i18n::Tr;
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
 use actix_web::http::StatusCode;
@@ -192,11 +193,12 @@ async fn signed_in_or_second_step(
     ctx: &mut Ctx,
     step: SignInStep,
     ret: &ReturnParams,
-    flash: Option<&str>,
+    flash_key: Option<&'static str>,
 ) -> PageResult {
-    if let Some(text) = flash
+    if let Some(key) = flash_key
         && ret.redirect_to.is_none()
     {
+        let text = ctx.tr.t(key);
         ctx.web.set_flash("ok", text);
     }
     match step {
@@ -226,17 +228,17 @@ fn parse_email(raw: &Option<String>) -> Result<Email, AuthError> {
 }
 
 /// A failed form: its status, and the errors beside the fields.
-fn form_failure(e: &AuthError) -> (StatusCode, FormErrors) {
+fn form_failure(e: &AuthError, tr: Tr) -> (StatusCode, FormErrors) {
     let status = crate::http::error::status_and_code(e).0;
     if status.is_server_error() {
         tracing::error!(error = ?e, "form submission failed");
         let errors = FormErrors {
-            form: Some("Something went wrong on our side. Please try again.".into()),
+            form: Some(tr.t("error.internal_text").into()),
             ..Default::default()
         };
         return (status, errors);
     }
-    (status, FormErrors::from_auth(e))
+    (status, FormErrors::from_auth_in(e, tr))
 }
 
 #[derive(Template)]
@@ -280,30 +282,26 @@ struct TokenForm {
 }
 
 /// A failed code form: a wrong, used or expired code goes beside `code`.
-fn code_failure(e: &AuthError) -> (StatusCode, FormErrors) {
+fn code_failure(e: &AuthError, tr: Tr) -> (StatusCode, FormErrors) {
     if matches!(e, AuthError::InvalidToken) {
         let errors = FormErrors {
-            fields: [(
-                "code".to_string(),
-                "This code is wrong or has expired. Check the newest email, or ask for a new code."
-                    .to_string(),
-            )]
-            .into(),
+            fields: [("code".to_string(), tr.t("link.code_wrong").to_string())].into(),
             form: None,
         };
         return (StatusCode::BAD_REQUEST, errors);
     }
-    form_failure(e)
+    form_failure(e, tr)
 }
 
-fn link_failed(ctx: &mut Ctx, e: AuthError, what: &str) -> PageResult {
+/// An expired or used link; `what_key` says what to ask for instead.
+fn link_failed(ctx: &mut Ctx, e: AuthError, what_key: &'static str) -> PageResult {
     match e {
         AuthError::InvalidToken => {
             let page = MessagePage {
-                c: ctx.chrome("Link expired"),
-                heading: "This link has expired or was already used".into(),
-                text: format!("Ask for a new {what} and use the newest link."),
-                link: Some(("/login".into(), "Go to sign in".into())),
+                c: ctx.chrome_t("link.expired_title"),
+                heading: ctx.tr.t("link.expired_heading").into(),
+                text: ctx.tr.t(what_key).into(),
+                link: Some(("/login".into(), ctx.tr.t("common.go_to_sign_in").into())),
             };
             ctx.render(StatusCode::BAD_REQUEST, &page)
         }
@@ -355,12 +353,17 @@ struct EmailFormPage {
     qs: String,
 }
 
-fn check_your_email(ctx: &mut Ctx, ret: &ReturnParams, text: &str) -> PageResult {
+/// The "check your email" page, its text the text of `key`.
+fn check_your_email(ctx: &mut Ctx, ret: &ReturnParams, key: &'static str) -> PageResult {
+    let text = ctx.tr.t(key);
     let page = MessagePage {
-        c: ctx.chrome("Check your email"),
-        heading: "Check your email".into(),
+        c: ctx.chrome_t("signup.check_email"),
+        heading: ctx.tr.t("signup.check_email").into(),
         text: text.into(),
-        link: Some((format!("/login{}", ret.query()), "Back to sign in".into())),
+        link: Some((
+            format!("/login{}", ret.query()),
+            ctx.tr.t("common.back_to_sign_in").into(),
+        )),
     };
     ctx.render(StatusCode::OK, &page)
 }
@@ -372,18 +375,25 @@ mod tests {
     #[test]
     fn code_form_errors_name_their_field() {
         // A wrong, used or expired code (CodeMismatch, ExpiredCode, …).
-        let (status, errors) = code_failure(&AuthError::InvalidToken);
+        let (status, errors) = code_failure(&AuthError::InvalidToken, Tr::default());
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(errors.has("code") && errors.form.is_none());
         // A malformed code.
-        let (_, errors) = code_failure(&AuthError::field("code", "is not a confirmation code"));
+        let (_, errors) = code_failure(
+            &AuthError::field("code", "is not a confirmation code"),
+            Tr::default(),
+        );
         assert!(errors.has("code"));
         // The pool's password policy (InvalidPasswordException).
-        let (status, errors) = code_failure(&AuthError::WeakPassword(vec!["pool_policy"]));
+        let (status, errors) =
+            code_failure(&AuthError::WeakPassword(vec!["pool_policy"]), Tr::default());
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(errors.has("password") && !errors.has("code"));
         // A bad email.
-        let (_, errors) = code_failure(&AuthError::field("email", "is not an email address"));
+        let (_, errors) = code_failure(
+            &AuthError::field("email", "is not an email address"),
+            Tr::default(),
+        );
         assert!(errors.has("email"));
     }
 

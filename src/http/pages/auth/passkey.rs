@@ -6,6 +6,7 @@
 
 use super::sign_in::login_view;
 use super::{PageResult, ReturnParams, form_failure, signed_in_or_second_step};
+use crate::domain::i18n::Tr;
 use crate::error::AuthError;
 use crate::http::pages::{FormErrors, PageForm, human_error};
 use actix_web::HttpResponse;
@@ -14,14 +15,14 @@ use serde_json::json;
 
 /// What `…/options` answers when it cannot start: the status and a
 /// sentence for the page.
-pub(crate) fn options_error(e: &AuthError) -> HttpResponse {
-    let (status, _) = form_failure(e);
+pub(crate) fn options_error(e: &AuthError, tr: Tr) -> HttpResponse {
+    let (status, _) = form_failure(e, tr);
     let text = match e {
-        AuthError::InvalidToken => "This sign-in expired. Please sign in again.".to_string(),
+        AuthError::InvalidToken => tr.t("passkey.sign_in_expired").to_string(),
         e if status.is_server_error() && !matches!(e, AuthError::PasskeysUnavailable(_)) => {
-            "Something went wrong on our side. Please try again.".to_string()
+            tr.t("passkey.server_error").to_string()
         }
-        e => human_error(e),
+        e => human_error(e, tr),
     };
     HttpResponse::build(status).json(json!({ "error": text }))
 }
@@ -41,7 +42,7 @@ pub(super) async fn login_options(PageForm { ctx, .. }: PageForm<OptionsForm>) -
         .await
     {
         Ok(start) => Ok(HttpResponse::Ok().json(start)),
-        Err(e) => Ok(options_error(&e)),
+        Err(e) => Ok(options_error(&e, ctx.tr)),
     }
 }
 
@@ -76,10 +77,10 @@ pub(super) async fn login_finish(PageForm { mut ctx, form }: PageForm<FinishForm
     match attempt.await {
         Ok(step) => signed_in_or_second_step(&mut ctx, step, &ret, None).await,
         Err(e) => {
-            let (status, mut errors) = form_failure(&e);
+            let (status, mut errors) = form_failure(&e, ctx.tr);
             if matches!(e, AuthError::InvalidToken) {
                 errors = FormErrors {
-                    form: Some("That passkey sign-in expired. Please try again.".into()),
+                    form: Some(ctx.tr.t("passkey.try_again").into()),
                     ..Default::default()
                 };
             }
@@ -93,7 +94,7 @@ pub(super) async fn login_finish(PageForm { mut ctx, form }: PageForm<FinishForm
 /// the page session.
 pub(super) async fn mfa_options(PageForm { ctx, .. }: PageForm<OptionsForm>) -> PageResult {
     let Some(token) = ctx.web.mfa.clone() else {
-        return Ok(options_error(&AuthError::InvalidToken));
+        return Ok(options_error(&AuthError::InvalidToken, ctx.tr));
     };
     match ctx
         .state
@@ -102,7 +103,7 @@ pub(super) async fn mfa_options(PageForm { ctx, .. }: PageForm<OptionsForm>) -> 
         .await
     {
         Ok(start) => Ok(HttpResponse::Ok().json(start)),
-        Err(e) => Ok(options_error(&e)),
+        Err(e) => Ok(options_error(&e, ctx.tr)),
     }
 }
 
@@ -110,7 +111,7 @@ pub(super) async fn mfa_options(PageForm { ctx, .. }: PageForm<OptionsForm>) -> 
 pub(super) async fn mfa_finish(PageForm { mut ctx, form }: PageForm<FinishForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
     if ctx.web.mfa.is_none() {
-        return super::mfa::start_again(&mut ctx, &ret, "Please sign in first.");
+        return super::mfa::start_again(&mut ctx, &ret, "mfa.sign_in_first");
     }
     let attempt = async {
         let (flow_id, credential) = form.parts()?;
@@ -124,13 +125,9 @@ pub(super) async fn mfa_finish(PageForm { mut ctx, form }: PageForm<FinishForm>)
             ctx.web.mfa = None;
             signed_in_or_second_step(&mut ctx, step, &ret, None).await
         }
-        Err(AuthError::InvalidToken) => super::mfa::start_again(
-            &mut ctx,
-            &ret,
-            "This sign-in expired or had too many failed attempts. Please sign in again.",
-        ),
+        Err(AuthError::InvalidToken) => super::mfa::start_again(&mut ctx, &ret, "mfa.expired"),
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             super::mfa::render(&mut ctx, status, errors, ret).await
         }
     }

@@ -19,11 +19,11 @@ pub(super) fn forgot_form(
     ret: ReturnParams,
 ) -> EmailFormPage {
     EmailFormPage {
-        c: ctx.chrome("Reset your password"),
-        heading: "Reset your password".into(),
-        text: "Enter your email and we will send you a link to choose a new password.".into(),
+        c: ctx.chrome_t("reset.title"),
+        heading: ctx.tr.t("reset.title").into(),
+        text: ctx.tr.t("reset.text").into(),
         action: "/forgot-password".into(),
-        button: "Send reset link".into(),
+        button: ctx.tr.t("reset.submit").into(),
         email,
         errors,
         qs: ret.query(),
@@ -56,22 +56,19 @@ pub(super) async fn forgot_submit(PageForm { mut ctx, form }: PageForm<EmailForm
     };
     match attempt.await {
         Ok(()) if ctx.state.backend.mails_codes() => {
+            let text = ctx.tr.t(RESET_CODE_TEXT).to_string();
             let page = reset_code_view(
                 &mut ctx,
                 form.email.clone().unwrap_or_default(),
-                RESET_CODE_TEXT.into(),
+                text,
                 FormErrors::default(),
                 ret,
             );
             ctx.render(StatusCode::OK, &page)
         }
-        Ok(()) => check_your_email(
-            &mut ctx,
-            &ret,
-            "If an account uses this address, a link to reset its password is on its way.",
-        ),
+        Ok(()) => check_your_email(&mut ctx, &ret, "reset.sent"),
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             let page = forgot_form(
                 &mut ctx,
                 form.email.clone().unwrap_or_default(),
@@ -94,7 +91,7 @@ pub(super) struct ResetPage {
     ret: ReturnParams,
 }
 
-pub(super) const RESET_CODE_TEXT: &str = "If an account uses this address, we emailed it a code. Enter the code and choose a new password.";
+pub(super) const RESET_CODE_TEXT: &str = "reset.code_text";
 
 #[derive(Template)]
 #[template(path = "pages/reset_code.html")]
@@ -117,7 +114,7 @@ pub(super) fn reset_code_view(
     ret: ReturnParams,
 ) -> ResetCodePage {
     ResetCodePage {
-        c: ctx.chrome("Choose a new password"),
+        c: ctx.chrome_t("reset.choose"),
         text,
         email,
         errors,
@@ -130,20 +127,21 @@ pub(super) fn reset_code_view(
 pub(super) async fn reset_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
     if ctx.state.backend.mails_codes() {
         let ret = query.ret.validate(&ctx)?;
+        let text = ctx.tr.t(RESET_CODE_TEXT).to_string();
         let page = reset_code_view(
             &mut ctx,
             non_empty(&query.email).unwrap_or_default(),
-            RESET_CODE_TEXT.into(),
+            text,
             FormErrors::default(),
             ret,
         );
         return ctx.render(StatusCode::OK, &page);
     }
     let token = non_empty(&query.token)
-        .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+        .ok_or_else(|| PageError::BadRequest(ctx.tr.t("reset.no_token").into()))?;
     let ret = query.ret.validate(&ctx)?;
     let page = ResetPage {
-        c: ctx.chrome("Choose a new password"),
+        c: ctx.chrome_t("reset.choose"),
         token,
         errors: FormErrors::default(),
         min_length: ctx.state.config.native().password.min_length,
@@ -178,12 +176,11 @@ pub(super) async fn reset_code_submit(mut ctx: Ctx, form: &ResetForm) -> PageRes
             .await
     };
     match attempt.await {
-        Ok(step) => {
-            signed_in_or_second_step(&mut ctx, step, &ret, Some("Your password is changed.")).await
-        }
+        Ok(step) => signed_in_or_second_step(&mut ctx, step, &ret, Some("reset.changed")).await,
         Err(e) => {
-            let (status, errors) = code_failure(&e);
-            let page = reset_code_view(&mut ctx, email_raw, RESET_CODE_TEXT.into(), errors, ret);
+            let (status, errors) = code_failure(&e, ctx.tr);
+            let text = ctx.tr.t(RESET_CODE_TEXT).to_string();
+            let page = reset_code_view(&mut ctx, email_raw, text, errors, ret);
             ctx.render(status, &page)
         }
     }
@@ -203,21 +200,15 @@ pub(super) async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>
         .await
     {
         Ok(step) => {
-            signed_in_or_second_step(
-                &mut ctx,
-                step,
-                &ret,
-                Some("Your password is changed. Every other session was signed out."),
-            )
-            .await
+            signed_in_or_second_step(&mut ctx, step, &ret, Some("reset.changed_others")).await
         }
         Err(AuthError::InvalidToken) => {
-            link_failed(&mut ctx, AuthError::InvalidToken, "password reset email")
+            link_failed(&mut ctx, AuthError::InvalidToken, "link.expired_reset")
         }
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             let page = ResetPage {
-                c: ctx.chrome("Choose a new password"),
+                c: ctx.chrome_t("reset.choose"),
                 token,
                 errors,
                 min_length: ctx.state.config.native().password.min_length,

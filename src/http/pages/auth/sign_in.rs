@@ -30,6 +30,8 @@ pub(super) struct LoginPage {
     resend: bool,
     /// "Sign in with a passkey" (needs a relying party: a domain name).
     passkeys: bool,
+    /// The app the user signs in to, when known ("Sign in to <App>").
+    app_name: Option<String>,
 }
 
 pub(super) fn login_view(
@@ -40,7 +42,7 @@ pub(super) fn login_view(
 ) -> LoginPage {
     let native = ctx.state.config.native();
     LoginPage {
-        c: ctx.chrome("Sign in"),
+        c: ctx.chrome_t("login.title"),
         providers: providers(ctx),
         email,
         errors,
@@ -55,6 +57,7 @@ pub(super) fn login_view(
             .native
             .as_ref()
             .is_some_and(|n| n.passkeys_offered()),
+        app_name: None,
     }
 }
 
@@ -85,8 +88,24 @@ pub(super) async fn login_page(
         return finish_sign_in(&ctx, grant, &ret).await;
     }
     let email = hint.into_inner().login_hint.unwrap_or_default();
-    let page = login_view(&mut ctx, email, FormErrors::default(), ret);
+    let app_name = app_name(&ctx, &ret).await;
+    let mut page = login_view(&mut ctx, email, FormErrors::default(), ret);
+    page.app_name = app_name;
     ctx.render(StatusCode::OK, &page)
+}
+
+/// The app a sign-in goes back to, by name: the OpenID Connect client
+/// whose authorization request the sign-in returns to.
+async fn app_name(ctx: &Ctx, ret: &ReturnParams) -> Option<String> {
+    let back = ret.redirect_to.as_deref()?;
+    let authorize = format!("{}/oauth2/authorize?", ctx.state.config.public_url());
+    let query = back.strip_prefix(&authorize)?;
+    let client_id = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "client_id")?
+        .1
+        .into_owned();
+    let oidc = ctx.state.oidc.clone()?;
+    oidc.client(&client_id).await.ok().flatten().map(|c| c.name)
 }
 
 pub(super) async fn login_submit(
@@ -105,7 +124,7 @@ pub(super) async fn login_submit(
     match attempt.await {
         Ok(step) => signed_in_or_second_step(&mut ctx, step, &ret, None).await,
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             let confirm_url = (matches!(e, AuthError::EmailNotConfirmed)
                 && ctx.state.backend.mails_codes())
             .then(|| format!("/confirm{}", ret.query_with(&[("email", &email_raw)])));
@@ -130,7 +149,7 @@ pub(super) async fn logout_page(mut ctx: Ctx) -> PageResult {
         return Ok(ctx.redirect("/login"));
     }
     let page = LogoutPage {
-        c: ctx.chrome("Sign out"),
+        c: ctx.chrome_t("logout.title"),
     };
     ctx.render(StatusCode::OK, &page)
 }

@@ -31,7 +31,7 @@ pub(super) fn signup_view(
     ret: ReturnParams,
 ) -> SignupPage {
     SignupPage {
-        c: ctx.chrome("Create your account"),
+        c: ctx.chrome_t("signup.title"),
         providers: providers(ctx),
         email,
         errors,
@@ -44,7 +44,7 @@ pub(super) fn signup_view(
 pub(super) async fn signup_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
     let ret = query.validate(&ctx)?;
     if !ctx.state.config.native().enable_signup {
-        return Err(PageError::Forbidden("Sign-up is disabled.".into()));
+        return Err(PageError::Forbidden(ctx.tr.t("signup.disabled").into()));
     }
     let page = signup_view(&mut ctx, String::new(), FormErrors::default(), ret);
     ctx.render(StatusCode::OK, &page)
@@ -71,7 +71,7 @@ pub(super) async fn signup_submit(
         Ok(SignUpOutcome::SignedIn(outcome)) => {
             ctx.sign_in(&outcome).await?;
             if ret.redirect_to.is_none() {
-                ctx.web.set_flash("ok", "Welcome! Your account is ready.");
+                ctx.web.set_flash("ok", ctx.tr.t("signup.welcome"));
             }
             finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
@@ -79,9 +79,7 @@ pub(super) async fn signup_submit(
             enrollment_token, ..
         }) => Ok(ctx.enrollment_step(&enrollment_token, &ret.query())),
         Ok(SignUpOutcome::ConfirmationRequired { email }) if ctx.state.backend.mails_codes() => {
-            let text = format!(
-                "We sent a code to {email}. Enter it to confirm your address and finish signing up."
-            );
+            let text = ctx.tr.f("signup.code_sent", &[("email", email.as_str())]);
             let page = confirm_code_view(
                 &mut ctx,
                 email.as_str().to_string(),
@@ -93,17 +91,18 @@ pub(super) async fn signup_submit(
         }
         Ok(SignUpOutcome::ConfirmationRequired { email }) => {
             let page = MessagePage {
-                c: ctx.chrome("Check your email"),
-                heading: "Check your email".into(),
-                text: format!(
-                    "We sent a link to {email}. Open it to confirm your address and finish signing up."
-                ),
-                link: Some((format!("/login{}", ret.query()), "Back to sign in".into())),
+                c: ctx.chrome_t("signup.check_email"),
+                heading: ctx.tr.t("signup.check_email").into(),
+                text: ctx.tr.f("signup.link_sent", &[("email", email.as_str())]),
+                link: Some((
+                    format!("/login{}", ret.query()),
+                    ctx.tr.t("common.back_to_sign_in").into(),
+                )),
             };
             ctx.render(StatusCode::OK, &page)
         }
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             let page = signup_view(&mut ctx, email_raw, errors, ret);
             ctx.render(status, &page)
         }
@@ -115,31 +114,31 @@ pub(super) async fn signup_submit(
 pub(super) async fn confirm_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
     let ret = query.ret.validate(&ctx)?;
     if ctx.state.backend.mails_codes() {
+        let text = ctx.tr.t(CONFIRM_CODE_TEXT).to_string();
         let page = confirm_code_view(
             &mut ctx,
             non_empty(&query.email).unwrap_or_default(),
-            CONFIRM_CODE_TEXT.into(),
+            text,
             FormErrors::default(),
             ret,
         );
         return ctx.render(StatusCode::OK, &page);
     }
     let token = non_empty(&query.token)
-        .ok_or_else(|| PageError::BadRequest("This link has no token.".into()))?;
+        .ok_or_else(|| PageError::BadRequest(ctx.tr.t("reset.no_token").into()))?;
     let page = TokenActionPage {
-        c: ctx.chrome("Confirm your email"),
-        heading: "Confirm your email".into(),
-        text: "One click and your address is confirmed.".into(),
+        c: ctx.chrome_t("confirm.title"),
+        heading: ctx.tr.t("confirm.title").into(),
+        text: ctx.tr.t("confirm.one_click").into(),
         action: "/confirm".into(),
-        button: "Confirm my email".into(),
+        button: ctx.tr.t("confirm.submit").into(),
         token,
         ret,
     };
     ctx.render(StatusCode::OK, &page)
 }
 
-pub(super) const CONFIRM_CODE_TEXT: &str =
-    "Enter the code we emailed you to confirm your address and finish signing up.";
+pub(super) const CONFIRM_CODE_TEXT: &str = "confirm.code_text";
 
 #[derive(Template)]
 #[template(path = "pages/confirm_code.html")]
@@ -161,7 +160,7 @@ pub(super) fn confirm_code_view(
     ret: ReturnParams,
 ) -> ConfirmCodePage {
     ConfirmCodePage {
-        c: ctx.chrome("Confirm your email"),
+        c: ctx.chrome_t("confirm.title"),
         text,
         email,
         errors,
@@ -178,10 +177,10 @@ pub(super) async fn confirm_submit(PageForm { mut ctx, form }: PageForm<TokenFor
     let token = form.token.clone().unwrap_or_default();
     match ctx.state.accounts.confirm(&token, &ctx.meta).await {
         Ok(step) => {
-            let flash = Some("Your email address is confirmed.");
+            let flash = Some(ctx.tr.t("confirm.done"));
             signed_in_or_second_step(&mut ctx, step, &ret, flash).await
         }
-        Err(e) => link_failed(&mut ctx, e, "confirmation email"),
+        Err(e) => link_failed(&mut ctx, e, "link.expired_confirm"),
     }
 }
 
@@ -205,21 +204,18 @@ pub(super) async fn confirm_code_submit(
         Ok(ConfirmOutcome::SignedIn(outcome)) => {
             ctx.sign_in(&outcome).await?;
             if ret.redirect_to.is_none() {
-                ctx.web.set_flash("ok", "Your email address is confirmed.");
+                ctx.web.set_flash("ok", ctx.tr.t("confirm.done"));
             }
             finish_sign_in(&ctx, CodeGrant::SignIn(&outcome), &ret).await
         }
         Ok(ConfirmOutcome::Confirmed { .. }) => {
-            ctx.web.set_flash(
-                "ok",
-                "Your email address is confirmed. Sign in to continue.",
-            );
+            ctx.web.set_flash("ok", ctx.tr.t("confirm.done_sign_in"));
             Ok(ctx.redirect(&format!("/login{}", ret.query())))
         }
         Err(e) => {
-            let (status, errors) = code_failure(&e);
-            let page =
-                confirm_code_view(&mut ctx, email_raw, CONFIRM_CODE_TEXT.into(), errors, ret);
+            let (status, errors) = code_failure(&e, ctx.tr);
+            let text = ctx.tr.t(CONFIRM_CODE_TEXT).to_string();
+            let page = confirm_code_view(&mut ctx, email_raw, text, errors, ret);
             ctx.render(status, &page)
         }
     }
@@ -243,15 +239,13 @@ pub(super) async fn resend_submit(PageForm { mut ctx, form }: PageForm<EmailForm
     };
     let (status, errors) = match attempt.await {
         Ok(()) => {
-            ctx.web.set_flash(
-                "ok",
-                "If this address is waiting for confirmation, a new code is on its way.",
-            );
+            ctx.web.set_flash("ok", ctx.tr.t("confirm.resent_code"));
             (StatusCode::OK, FormErrors::default())
         }
-        Err(e) => form_failure(&e),
+        Err(e) => form_failure(&e, ctx.tr),
     };
-    let page = confirm_code_view(&mut ctx, email_raw, CONFIRM_CODE_TEXT.into(), errors, ret);
+    let text = ctx.tr.t(CONFIRM_CODE_TEXT).to_string();
+    let page = confirm_code_view(&mut ctx, email_raw, text, errors, ret);
     ctx.render(status, &page)
 }
 
@@ -267,13 +261,9 @@ async fn resend_link(mut ctx: Ctx, form: EmailForm) -> PageResult {
             .await
     };
     match attempt.await {
-        Ok(()) => super::check_your_email(
-            &mut ctx,
-            &ret,
-            "If this address is waiting for confirmation, a new confirmation link is on its way.",
-        ),
+        Ok(()) => super::check_your_email(&mut ctx, &ret, "confirm.resent_link"),
         Err(e) => {
-            let (status, errors) = form_failure(&e);
+            let (status, errors) = form_failure(&e, ctx.tr);
             let page = super::sign_in::login_view(
                 &mut ctx,
                 form.email.clone().unwrap_or_default(),
