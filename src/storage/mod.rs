@@ -263,6 +263,9 @@ impl Db {
         let path = data_dir.join("derp.db");
         create_private_file(&path)?;
         let manager = SqliteConnectionManager::file(&path).with_init(|c| configure(c));
+        // The write connection first: it turns a new file to WAL before the
+        // pool opens its connections, which would otherwise race to do it
+        // ("database is locked" on a fresh data directory).
         let writer = Conn::open(&path)?;
         configure(&writer)?;
         let pool = r2d2::Pool::builder()
