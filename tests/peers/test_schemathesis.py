@@ -45,6 +45,9 @@ def base():
         config.write_text(f"""
 [server]
 bind = "127.0.0.1:{port}"
+# A host name, not an IP address, so that passkeys (WebAuthn refuses IP
+# addresses as relying party) are offered and their endpoints fuzzed.
+public_url = "http://localhost:{port}"
 data_dir = "{tmp / 'data'}"
 [auth.native]
 enable_confirmation = false
