@@ -171,6 +171,20 @@ async fn endpoint_view(app: &TestApp, id: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// The endpoint's view once `until` holds (or after 10 s): the receiver
+/// sees a request before derp has recorded its outcome, so a test that
+/// reads the record right after the receiver saw something waits for it.
+async fn endpoint_view_when(app: &TestApp, id: &str, until: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let view = endpoint_view(app, id).await;
+        if until(&view) || start.elapsed() > Duration::from_secs(10) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The token of the `/invitations/<token>` link in an invitation mail.
 fn invitation_token(text: &str) -> String {
     let start = text.find("/invitations/").unwrap() + "/invitations/".len();
@@ -460,6 +474,7 @@ async fn sessions_and_filters_and_test_events() {
     let got = rx.wait_accepted(4, Duration::from_secs(10)).await;
     assert_eq!(got[3].id, test_id);
     assert_eq!(event(&got[3])["type"], "webhook.test");
+    endpoint_view_when(&app, &id, |v| v["deliveries"]["pending"] == 0).await;
 
     // The console's record of the deliveries, newest first, paged.
     let res = call(
@@ -605,9 +620,15 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_it_is_back()
         tries.iter().all(|g| g.id == tries[0].id),
         "later events wait behind the failing one"
     );
-    let view = endpoint_view(&app, &id).await;
+    let view = endpoint_view_when(&app, &id, |v| {
+        v["consecutive_failures"].as_i64().unwrap() >= 4
+    })
+    .await;
     assert_eq!(view["health"], "retrying");
-    assert!(view["consecutive_failures"].as_i64().unwrap() >= 4);
+    assert!(
+        view["consecutive_failures"].as_i64().unwrap() >= 4,
+        "{view}"
+    );
     let page: Value = call(
         &app,
         Method::GET,
@@ -635,7 +656,7 @@ async fn a_receiver_down_for_a_while_gets_every_event_in_order_when_it_is_back()
         .map(|g| event(g)["data"]["email"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(order, emails, "in the order of the changes");
-    let view = endpoint_view(&app, &id).await;
+    let view = endpoint_view_when(&app, &id, |v| v["deliveries"]["delivered"] == 5).await;
     assert_eq!(view["health"], "healthy");
     assert_eq!(view["deliveries"]["delivered"], 5);
     assert_eq!(view["deliveries"]["pending"], 0);
