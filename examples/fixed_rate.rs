@@ -6,34 +6,45 @@
 //! and measures each latency from that intended time (a request that waits
 //! for a free connection counts the wait), as wrk2 does.
 //!
+//! The schedule is kept by a thread of its own that sleeps in steps of
+//! 50 µs and releases each request when it is due; the connections take
+//! released requests in order. (Sleeping on the async runtime's timer
+//! instead would round every send up to the next millisecond and hold a
+//! connection idle until then, which adds up to a millisecond to every
+//! latency and, near a few tens of thousands of requests per second, runs
+//! the connections out.)
+//!
 //! ```text
 //! fixed_rate ADDR PATH RATE SECONDS CONNECTIONS [HEADER...]
 //! fixed_rate 127.0.0.1:8080 /api/v1/auth/session 20000 10 64 'Authorization: Bearer ey...'
 //! ```
 //!
 //! Prints one line of `key=value` pairs: requests sent, the achieved rate,
-//! latency percentiles in ms, non-2xx answers and socket errors. Loopback
-//! addresses only.
+//! latency percentiles in ms, non-2xx answers and socket errors, and the
+//! 99th percentile of the wait for a free connection (`queue_p99_ms`).
+//! Loopback addresses only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{Mutex, mpsc};
 
 struct Plan {
     addr: SocketAddr,
     request: Vec<u8>,
     start: Instant,
     interval: Duration,
-    total: u64,
-    next: AtomicU64,
+    /// Due requests, by index, released by the schedule thread.
+    due: Mutex<mpsc::UnboundedReceiver<u64>>,
 }
 
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
+    /// From the intended send time to the moment a connection took it.
+    queued_us: Vec<u64>,
     non_2xx: u64,
     errors: u64,
 }
@@ -58,6 +69,21 @@ fn main() {
     }
     request.push_str("\r\n");
 
+    let start = Instant::now() + Duration::from_millis(100);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let total = (rate * seconds) as u64;
+    let (release, due) = mpsc::unbounded_channel();
+    let schedule = std::thread::spawn(move || {
+        for i in 0..total {
+            let at = start + interval.mul_f64(i as f64);
+            while Instant::now() < at {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            if release.send(i).is_err() {
+                return;
+            }
+        }
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,10 +92,10 @@ fn main() {
         let plan = Arc::new(Plan {
             addr,
             request: request.into_bytes(),
-            start: Instant::now() + Duration::from_millis(100),
-            interval: Duration::from_secs_f64(1.0 / rate),
-            total: (rate * seconds) as u64,
-            next: AtomicU64::new(0),
+            start,
+            interval,
+
+            due: Mutex::new(due),
         });
         let tasks: Vec<_> = (0..connections)
             .map(|_| tokio::spawn(connection(plan.clone())))
@@ -78,25 +104,28 @@ fn main() {
         for t in tasks {
             let part = t.await.expect("connection task");
             all.latencies_us.extend(part.latencies_us);
+            all.queued_us.extend(part.queued_us);
             all.non_2xx += part.non_2xx;
             all.errors += part.errors;
         }
         let elapsed = plan.start.elapsed().as_secs_f64();
         (all, elapsed)
     });
+    schedule.join().expect("schedule thread");
     let (mut tally, elapsed) = tally;
     tally.latencies_us.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        let v = &tally.latencies_us;
+    tally.queued_us.sort_unstable();
+    let pct_of = |v: &[u64], p: f64| -> f64 {
         if v.is_empty() {
             return f64::NAN;
         }
         let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
         v[i] as f64 / 1000.0
     };
+    let pct = |p: f64| pct_of(&tally.latencies_us, p);
     let done = tally.latencies_us.len() as f64;
     println!(
-        "requests={} rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} non2xx={} errors={}",
+        "requests={} rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} non2xx={} errors={} queue_p99_ms={:.2}",
         tally.latencies_us.len(),
         done / elapsed,
         pct(50.0),
@@ -105,23 +134,23 @@ fn main() {
         pct(99.9),
         pct(100.0),
         tally.non_2xx,
-        tally.errors
+        tally.errors,
+        pct_of(&tally.queued_us, 99.0)
     );
 }
 
-/// One keep-alive connection taking the next due request until the plan is
-/// spent; reconnects after an error.
+/// One keep-alive connection taking the next released request until the
+/// plan is spent; reconnects after an error.
 async fn connection(plan: Arc<Plan>) -> Tally {
     let mut tally = Tally::default();
     let mut stream: Option<TcpStream> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let i = plan.next.fetch_add(1, Ordering::Relaxed);
-        if i >= plan.total {
+        let Some(i) = plan.due.lock().await.recv().await else {
             return tally;
-        }
+        };
         let due = plan.start + plan.interval.mul_f64(i as f64);
-        tokio::time::sleep_until(due.into()).await;
+        tally.queued_us.push(due.elapsed().as_micros() as u64);
         if stream.is_none() {
             match TcpStream::connect(plan.addr).await {
                 Ok(s) => {
