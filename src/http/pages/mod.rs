@@ -860,3 +860,96 @@ pub fn non_empty(v: &Option<String>) -> Option<String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusals() -> Vec<AuthError> {
+        vec![
+            AuthError::InvalidCredentials,
+            AuthError::Unauthenticated,
+            AuthError::InvalidToken,
+            AuthError::ReauthenticationRequired,
+            AuthError::InvalidMfaCode,
+            AuthError::MfaRequired,
+            AuthError::MfaEnrollmentRequired {
+                enrollment_token: "t".into(),
+            },
+            AuthError::PasskeysUnavailable("public_url is an IP address"),
+            AuthError::PasskeyRejected,
+            AuthError::EmailNotConfirmed,
+            AuthError::AccountDisabled,
+            AuthError::Forbidden("only an owner may invite an owner".into()),
+            AuthError::NotFound("organization"),
+            AuthError::EmailExists,
+            AuthError::OrgExists,
+            AuthError::MemberExists,
+            AuthError::LastOwner,
+            AuthError::SoleOwner(vec!["acme".into()]),
+            AuthError::WeakPassword(vec!["too_short"]),
+            AuthError::SignupDisabled,
+            AuthError::FeatureDisabled("magic link sign-in"),
+            AuthError::NotSupportedByBackend("cognito"),
+            AuthError::NotConfigured("set [auth.cognito] domain"),
+            AuthError::RateLimited { retry_after: 900 },
+            AuthError::field("slug", "is reserved"),
+            AuthError::field("email", "is required"),
+            AuthError::InvalidRequest {
+                message: "the form is empty".into(),
+                fields: BTreeMap::new(),
+            },
+            AuthError::Upstream("timeout".into()),
+            AuthError::Internal("disk".into()),
+        ]
+    }
+
+    #[test]
+    fn every_refusal_a_page_can_show_is_told_in_the_pages_language() {
+        for e in refusals() {
+            let en = human_error(&e, Tr::new("en"));
+            for code in ["de", "fr"] {
+                let text = human_error(&e, Tr::new(code));
+                assert_ne!(text, en, "{e:?} in {code}");
+                assert!(
+                    !text.contains(&e.to_string()),
+                    "{e:?} in {code} keeps the API's words: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_taken_email_slug_or_member_is_shown_beside_its_field() {
+        let tr = Tr::new("de");
+        for (e, field) in [
+            (AuthError::EmailExists, "email"),
+            (AuthError::OrgExists, "slug"),
+            (AuthError::MemberExists, "email"),
+        ] {
+            let errors = FormErrors::from_auth_in(&e, tr);
+            assert!(errors.has(field) && errors.form.is_none(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn the_password_hint_lists_the_required_classes() {
+        let mut p = crate::domain::password::PasswordConfig::default();
+        assert_eq!(
+            PasswordRules::new(&p, Tr::new("en")).hint,
+            "At least 8 characters."
+        );
+        p.require_uppercase = true;
+        assert_eq!(
+            PasswordRules::new(&p, Tr::new("en")).hint,
+            "At least 8 characters. Include an uppercase letter."
+        );
+        p.require_lowercase = true;
+        p.require_digit = true;
+        p.require_special = true;
+        assert_eq!(
+            PasswordRules::new(&p, Tr::new("fr")).hint,
+            "Au moins 8 caractères. Avec une majuscule, une minuscule, un chiffre et un caractère spécial comme ! ou #."
+        );
+    }
+}
