@@ -174,6 +174,9 @@ async function axeCheck(page, name) {
   axeCounts.pages += 1;
   axeCounts.violations += result.violations.length;
   for (const v of result.violations) {
+    if (v.impact !== "serious" && v.impact !== "critical") {
+      console.log(`     axe (${v.impact}) ${name}: ${v.id}`);
+    }
     if (v.impact === "serious" || v.impact === "critical") {
       axeCounts.serious += 1;
       const where = v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ");
@@ -249,10 +252,50 @@ await step("account page lists sessions", async () => {
   await shot(page, "06-account");
 });
 
+await step("times show in the browser's time zone and the page's language", async () => {
+  // The browser is in Tokyo (UTC+9, no daylight saving time).
+  const cdp = await aliceCtx.newCDPSession(page);
+  await cdp.send("Emulation.setTimezoneOverride", { timezoneId: "Asia/Tokyo" });
+  await page.goto(`${derpUrl}/account`);
+  const first = page.locator("main table time").first();
+  await page.waitForSelector("main table time[data-local]");
+  const iso = await first.getAttribute("datetime");
+  const shown = (await first.textContent()).replace(/\s+/g, " ");
+  const title = await first.getAttribute("title");
+  const at = new Date(iso);
+  expect(!Number.isNaN(at.getTime()), `datetime ${iso}`);
+  const hour = (at.getUTCHours() + 9) % 24;
+  const mm = String(at.getUTCMinutes()).padStart(2, "0");
+  const h12 = hour % 12 === 0 ? 12 : hour % 12;
+  expect(shown.includes(`${h12}:${mm} ${hour < 12 ? "AM" : "PM"}`), `Tokyo time in English: "${shown}" for ${iso}`);
+  expect(title && title.endsWith("UTC"), `the UTC time stays as the title: ${title}`);
+  // German: a 24-hour clock.
+  await page.goto(`${derpUrl}/account?lang=de`);
+  await page.waitForSelector("main table time[data-local]");
+  const de = (await page.locator("main table time").first().textContent()).replace(/\s+/g, " ");
+  expect(de.includes(`${String(hour).padStart(2, "0")}:${mm}`) && !/AM|PM/.test(de), `Tokyo time in German: "${de}"`);
+  // Not again in the light pass: its ?lang=de would stick.
+  await shot(page, "06a-account-de-tokyo", { posted: true });
+  await page.goto(`${derpUrl}/account?lang=en`);
+});
+
 await step("create an org and invite a member who accepts", async () => {
   await page.goto(`${derpUrl}/orgs/new`);
-  await page.fill("#name", "Rocket Team");
+  // The slug follows the name as it is typed…
+  await page.fill("#name", "Équipe Été Straße");
+  let slug = await page.inputValue("#slug");
+  expect(slug === "equipe-ete-strasse", `suggested slug: ${slug}`);
+  await page.fill("#name", "Rocket Tea");
+  slug = await page.inputValue("#slug");
+  expect(slug === "rocket-tea", `suggested slug: ${slug}`);
+  await shot(page, "06b-org-new");
+  // …until it is edited by hand.
   await page.fill("#slug", "rocket");
+  await page.locator("#name").press("End");
+  await page.locator("#name").pressSequentially("m");
+  expect(await page.inputValue("#name") === "Rocket Team", "the name is typed on");
+  slug = await page.inputValue("#slug");
+  expect(slug === "rocket", `a hand-made slug is kept: ${slug}`);
   await page.click("main button[type=submit]");
   await page.waitForURL(`${derpUrl}/orgs/rocket`);
   await page.fill("#email", "bob@example.com");

@@ -31,6 +31,7 @@ mod ops_cli;
 mod ops_runtime;
 mod orgs;
 mod pages;
+mod pages_details;
 mod pages_product;
 mod passkeys;
 mod refresh_grace;

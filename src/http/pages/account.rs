@@ -20,7 +20,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 pub struct SessionRow {
     pub id: String,
+    /// `<time>` HTML ([`time_tag`]).
     pub created: String,
+    /// `<time>` HTML ([`time_tag`]).
     pub last_used: String,
     pub user_agent: String,
     /// "Chrome on macOS", from the User-Agent.
@@ -33,6 +35,22 @@ pub struct SessionRow {
 pub fn show_time(t: impl std::borrow::Borrow<time::OffsetDateTime>) -> String {
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     t.borrow().format(&f).unwrap_or_default()
+}
+
+/// `t` as RFC 3339 (`2026-11-27T14:03:05Z`), for `<time datetime>`.
+pub fn rfc3339(t: &time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `<time datetime="2026-11-27T14:03:05Z">2026-11-27 14:03 UTC</time>`
+/// (HTML, for `|safe`): the UTC text reads without JavaScript;
+/// `static/local-time.js` shows it in the browser's time zone, in the
+/// page's language.
+pub fn time_tag(t: impl std::borrow::Borrow<time::OffsetDateTime>) -> String {
+    let t = t.borrow();
+    format!(r#"<time datetime="{}">{}</time>"#, rfc3339(t), show_time(t))
 }
 
 #[derive(Template)]
@@ -65,8 +83,8 @@ async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
         .map(|s| SessionRow {
             device: device_name(s.user_agent.as_deref(), tr),
             id: s.id,
-            created: show_time(s.created_at),
-            last_used: show_time(s.last_used_at),
+            created: time_tag(s.created_at),
+            last_used: time_tag(s.last_used_at),
             user_agent: s.user_agent.unwrap_or_default().chars().take(80).collect(),
             ip: s.ip.unwrap_or_default(),
             current: s.current,

@@ -54,6 +54,48 @@ pub struct Chrome {
     pub tr: Tr,
     /// `[hosted] custom_css` is set: link `/static/custom.css`.
     pub custom_css: bool,
+    /// `[auth.native.password]`, for new-password fields.
+    pub password: PasswordRules,
+}
+
+/// The password policy as a new-password field shows it before anything is
+/// submitted: `minlength`/`maxlength` and a hint under the field.
+#[derive(Debug, Clone)]
+pub struct PasswordRules {
+    pub min: usize,
+    pub max: usize,
+    /// "At least 12 characters. Include an uppercase letter and a digit."
+    pub hint: String,
+}
+
+impl PasswordRules {
+    pub fn new(p: &crate::domain::password::PasswordConfig, tr: Tr) -> Self {
+        let mut hint = tr.f("common.password_help", &[("n", &p.min_length.to_string())]);
+        let classes: Vec<&str> = [
+            (p.require_uppercase, "password.uppercase"),
+            (p.require_lowercase, "password.lowercase"),
+            (p.require_digit, "password.digit"),
+            (p.require_special, "password.special"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, key)| tr.t(key))
+        .collect();
+        if let Some((last, rest)) = classes.split_last() {
+            let list = if rest.is_empty() {
+                last.to_string()
+            } else {
+                format!("{} {} {last}", rest.join(", "), tr.t("password.and"))
+            };
+            hint.push(' ');
+            hint.push_str(&tr.f("password.classes", &[("list", &list)]));
+        }
+        Self {
+            min: p.min_length,
+            max: p.max_length,
+            hint,
+        }
+    }
 }
 
 impl Chrome {
@@ -138,35 +180,53 @@ impl FormErrors {
         self.fields.contains_key(field)
     }
 
-    /// Puts a use-case error beside its field, or on top of the form.
+    /// Puts a use-case error beside its field, or on top of the form, in
+    /// the use case's own English words (the admin console, which is not
+    /// translated and tells operators the exact rule).
     pub fn from_auth(e: &AuthError) -> Self {
-        Self::from_auth_in(e, Tr::default())
+        match e {
+            AuthError::InvalidRequest { fields, .. } if !fields.is_empty() => Self {
+                fields: fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), capitalise(v)))
+                    .collect(),
+                form: None,
+            },
+            AuthError::WeakPassword(_) => Self::from_auth_in(e, Tr::default()),
+            other => Self {
+                fields: BTreeMap::new(),
+                form: Some(english_detail(other)),
+            },
+        }
     }
 
-    /// As `from_auth`, in the page's language.
+    /// As `from_auth`, in the page's language: a field's problem is told
+    /// in words of that language (see [`field_text`]), a taken email or
+    /// slug beside its field, any other refusal on top of the form.
     pub fn from_auth_in(e: &AuthError, tr: Tr) -> Self {
+        let one = |field: &str, text: &str| Self {
+            fields: BTreeMap::from([(field.to_string(), text.to_string())]),
+            form: None,
+        };
         match e {
-            AuthError::InvalidRequest { fields, message } if !fields.is_empty() => {
-                let _ = message;
-                Self {
-                    fields: fields
-                        .iter()
-                        .map(|(k, v)| (k.clone(), capitalise(v)))
-                        .collect(),
-                    form: None,
-                }
-            }
+            AuthError::InvalidRequest { fields, .. } if !fields.is_empty() => Self {
+                fields: fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), field_text(k, v, tr)))
+                    .collect(),
+                form: None,
+            },
             AuthError::WeakPassword(reasons) => {
                 let text = reasons
                     .iter()
                     .map(|r| reason_text(r, tr))
                     .collect::<Vec<_>>()
                     .join(" ");
-                Self {
-                    fields: BTreeMap::from([("password".to_string(), text)]),
-                    form: None,
-                }
+                one("password", &text)
             }
+            AuthError::EmailExists => one("email", tr.t("error.email_exists")),
+            AuthError::OrgExists => one("slug", tr.t("orgs.slug_taken")),
+            AuthError::MemberExists => one("email", tr.t("error.member_exists")),
             other => Self {
                 fields: BTreeMap::new(),
                 form: Some(human_error(other, tr)),
@@ -180,7 +240,7 @@ impl FormErrors {
 }
 
 /// A refusal as a person reads it, with what to do next, in `tr`'s
-/// language (the API keeps its codes and terse messages).
+/// language (the API keeps its codes and terse English messages).
 pub fn human_error(e: &AuthError, tr: Tr) -> String {
     match e {
         AuthError::InvalidCredentials => tr.t("error.credentials").into(),
@@ -192,6 +252,84 @@ pub fn human_error(e: &AuthError, tr: Tr) -> String {
             "error.rate_limited",
             &[("wait", &wait_text(*retry_after, tr))],
         ),
+        AuthError::EmailExists => tr.t("error.email_exists").into(),
+        AuthError::OrgExists => tr.t("error.org_exists").into(),
+        AuthError::MemberExists => tr.t("error.member_exists").into(),
+        AuthError::LastOwner => tr.t("error.last_owner").into(),
+        AuthError::SoleOwner(slugs) => tr.f("error.sole_owner", &[("orgs", &slugs.join(", "))]),
+        AuthError::SignupDisabled => tr.t("error.signup_disabled").into(),
+        AuthError::ReauthenticationRequired => tr.t("error.reauthenticate").into(),
+        AuthError::MfaRequired => tr.t("error.mfa_required").into(),
+        AuthError::MfaEnrollmentRequired { .. } => tr.t("error.mfa_enrollment").into(),
+        AuthError::InvalidToken => tr.t("error.invalid_token").into(),
+        AuthError::Unauthenticated => tr.t("error.unauthenticated").into(),
+        AuthError::NotFound(_) => tr.t("error.gone").into(),
+        // The use case's reason is free English text ("this is your only
+        // way to sign in: set a password first"): English pages show it,
+        // others a general sentence with the next step.
+        AuthError::Forbidden(reason) if tr.locale() == i18n::REFERENCE => capitalise(reason),
+        AuthError::Forbidden(_) => tr.t("error.forbidden_text").into(),
+        AuthError::FeatureDisabled(_) => tr.t("error.feature_disabled").into(),
+        AuthError::NotSupportedByBackend(_)
+        | AuthError::NotConfigured(_)
+        | AuthError::PasskeysUnavailable(_) => tr.t("error.unavailable").into(),
+        AuthError::WeakPassword(reasons) => reasons
+            .iter()
+            .map(|r| reason_text(r, tr))
+            .collect::<Vec<_>>()
+            .join(" "),
+        AuthError::InvalidRequest { fields, message } => match fields.iter().next() {
+            Some((field, problem)) if field_key(field).is_some() => field_text(field, problem, tr),
+            // A field no hosted form has (a provider's `state`): its name
+            // and the English problem say more than a general sentence.
+            Some(_) => capitalise(message),
+            None => tr.t("error.invalid_request").into(),
+        },
+        AuthError::Upstream(_) => tr.t("error.bad_gateway_text").into(),
+        AuthError::Internal(_) => tr.t("error.internal_text").into(),
+    }
+}
+
+/// A use case's problem with a form field, in `tr`'s language. The use
+/// cases name problems in English (the API's field messages); a page
+/// tells, for each field its forms have, what the field takes: a missing
+/// value is "fill in this field", anything else the field's rule. A field
+/// no hosted form has keeps the English text.
+pub fn field_text(field: &str, problem: &str, tr: Tr) -> String {
+    if problem == "is required" || problem == "must not be empty" {
+        return tr.t("field.required").into();
+    }
+    match field_key(field) {
+        Some(key) => tr.t(key).into(),
+        None => capitalise(problem),
+    }
+}
+
+/// The catalogue key that says what a hosted form's field takes.
+fn field_key(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "email" | "owner" => "field.email",
+        "name" => "field.name",
+        "slug" => "field.slug",
+        "code" => "field.code",
+        "role" => "field.role",
+        "current_password" => "field.current_password",
+        "confirm" => "field.confirm",
+        "state" => "field.state",
+        _ => return None,
+    })
+}
+
+/// A refusal for the admin console: the use case's exact English words,
+/// or the hosted pages' text where that says more (a lock's end).
+pub fn english_detail(e: &AuthError) -> String {
+    match e {
+        AuthError::InvalidCredentials
+        | AuthError::EmailNotConfirmed
+        | AuthError::AccountDisabled
+        | AuthError::PasskeyRejected
+        | AuthError::InvalidMfaCode
+        | AuthError::RateLimited { .. } => human_error(e, Tr::default()),
         other => capitalise(&other.to_string()),
     }
 }
@@ -409,6 +547,7 @@ impl Ctx {
             title: self.tr.t(title_key).to_string(),
             tr: self.tr,
             custom_css: hosted.custom_css_text.is_some(),
+            password: PasswordRules::new(&self.state.config.native().password, self.tr),
         }
     }
 
@@ -537,6 +676,10 @@ pub enum PageError {
     Forbidden(String),
     BadGateway,
     Internal,
+    /// A use case said no (4xx): the page tells why in the request's
+    /// language with the next step ([`human_error`]); the admin console
+    /// shows the use case's English words.
+    Refused(Box<AuthError>),
 }
 
 impl std::fmt::Display for PageError {
@@ -550,6 +693,7 @@ impl std::fmt::Display for PageError {
                 f.write_str("the sign-in provider did not answer; try again in a moment")
             }
             Self::Internal => f.write_str("something went wrong on our side"),
+            Self::Refused(e) => write!(f, "{e}"),
         }
     }
 }
@@ -557,17 +701,14 @@ impl std::fmt::Display for PageError {
 impl From<AuthError> for PageError {
     fn from(e: AuthError) -> Self {
         match status_and_code(&e).0 {
-            StatusCode::NOT_FOUND => Self::NotFound,
-            StatusCode::FORBIDDEN => Self::Forbidden(e.to_string()),
-            StatusCode::UNAUTHORIZED => Self::Unauthorized(e.to_string()),
             StatusCode::BAD_GATEWAY => Self::BadGateway,
             // The backend cannot do it: say so, it is no server fault.
-            StatusCode::NOT_IMPLEMENTED => Self::BadRequest(e.to_string()),
+            StatusCode::NOT_IMPLEMENTED => Self::Refused(Box::new(e)),
             s if s.is_server_error() => {
                 tracing::error!(error = ?e, "page request failed");
                 Self::Internal
             }
-            _ => Self::BadRequest(e.to_string()),
+            _ => Self::Refused(Box::new(e)),
         }
     }
 }
@@ -585,9 +726,17 @@ struct ErrorPage<'a> {
 }
 
 impl PageError {
-    /// The error page in `tr`'s language with the site's branding.
-    fn page(&self, tr: Tr, hosted: &crate::config::HostedConfig) -> String {
+    /// The error page in `tr`'s language with the site's branding; `admin`
+    /// for the console's paths (a refusal in the use case's words).
+    fn page(&self, tr: Tr, hosted: &crate::config::HostedConfig, admin: bool) -> String {
+        let status = self.status_code();
         let heading = tr.t(match self {
+            Self::Refused(_) => match status {
+                StatusCode::NOT_FOUND => "error.not_found",
+                StatusCode::FORBIDDEN => "error.forbidden",
+                StatusCode::UNAUTHORIZED => "error.unauthorized",
+                _ => "error.bad_request",
+            },
             Self::Csrf => "error.csrf",
             Self::NotFound => "error.not_found",
             Self::Forbidden(_) => "error.forbidden",
@@ -601,10 +750,12 @@ impl PageError {
             Self::NotFound => tr.t("error.not_found_text").to_string(),
             Self::BadGateway => tr.t("error.bad_gateway_text").to_string(),
             Self::Internal | Self::Redirect(_) => tr.t("error.internal_text").to_string(),
+            Self::Refused(e) if admin => english_detail(e),
+            Self::Refused(e) => human_error(e, tr),
             other => other.to_string(),
         };
         ErrorPage {
-            status: self.status_code().as_u16(),
+            status: status.as_u16(),
             heading,
             message,
             product_name: &hosted.product_name,
@@ -646,7 +797,8 @@ pub async fn localised_errors(
                 .app_data::<web::Data<AppState>>()
                 .map(|s| s.hosted())
                 .unwrap_or_default();
-            Some(e.page(tr, &hosted))
+            let admin = req.path() == "/admin" || req.path().starts_with("/admin/");
+            Some(e.page(tr, &hosted, admin))
         }
     };
     Ok(match body {
@@ -673,6 +825,10 @@ impl ResponseError for PageError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Refused(e) => match status_and_code(e).0 {
+                s if s.is_client_error() => s,
+                _ => StatusCode::BAD_REQUEST,
+            },
         }
     }
 
@@ -686,7 +842,11 @@ impl ResponseError for PageError {
         }
         let status = self.status_code();
         // English here; `localised_errors` draws it again for the request.
-        let body = self.page(Tr::default(), &crate::config::HostedConfig::default());
+        let body = self.page(
+            Tr::default(),
+            &crate::config::HostedConfig::default(),
+            false,
+        );
         HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -699,4 +859,97 @@ pub fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_ref()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusals() -> Vec<AuthError> {
+        vec![
+            AuthError::InvalidCredentials,
+            AuthError::Unauthenticated,
+            AuthError::InvalidToken,
+            AuthError::ReauthenticationRequired,
+            AuthError::InvalidMfaCode,
+            AuthError::MfaRequired,
+            AuthError::MfaEnrollmentRequired {
+                enrollment_token: "t".into(),
+            },
+            AuthError::PasskeysUnavailable("public_url is an IP address"),
+            AuthError::PasskeyRejected,
+            AuthError::EmailNotConfirmed,
+            AuthError::AccountDisabled,
+            AuthError::Forbidden("only an owner may invite an owner".into()),
+            AuthError::NotFound("organization"),
+            AuthError::EmailExists,
+            AuthError::OrgExists,
+            AuthError::MemberExists,
+            AuthError::LastOwner,
+            AuthError::SoleOwner(vec!["acme".into()]),
+            AuthError::WeakPassword(vec!["too_short"]),
+            AuthError::SignupDisabled,
+            AuthError::FeatureDisabled("magic link sign-in"),
+            AuthError::NotSupportedByBackend("cognito"),
+            AuthError::NotConfigured("set [auth.cognito] domain"),
+            AuthError::RateLimited { retry_after: 900 },
+            AuthError::field("slug", "is reserved"),
+            AuthError::field("email", "is required"),
+            AuthError::InvalidRequest {
+                message: "the form is empty".into(),
+                fields: BTreeMap::new(),
+            },
+            AuthError::Upstream("timeout".into()),
+            AuthError::Internal("disk".into()),
+        ]
+    }
+
+    #[test]
+    fn every_refusal_a_page_can_show_is_told_in_the_pages_language() {
+        for e in refusals() {
+            let en = human_error(&e, Tr::new("en"));
+            for code in ["de", "fr"] {
+                let text = human_error(&e, Tr::new(code));
+                assert_ne!(text, en, "{e:?} in {code}");
+                assert!(
+                    !text.contains(&e.to_string()),
+                    "{e:?} in {code} keeps the API's words: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_taken_email_slug_or_member_is_shown_beside_its_field() {
+        let tr = Tr::new("de");
+        for (e, field) in [
+            (AuthError::EmailExists, "email"),
+            (AuthError::OrgExists, "slug"),
+            (AuthError::MemberExists, "email"),
+        ] {
+            let errors = FormErrors::from_auth_in(&e, tr);
+            assert!(errors.has(field) && errors.form.is_none(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn the_password_hint_lists_the_required_classes() {
+        let mut p = crate::domain::password::PasswordConfig::default();
+        assert_eq!(
+            PasswordRules::new(&p, Tr::new("en")).hint,
+            "At least 8 characters."
+        );
+        p.require_uppercase = true;
+        assert_eq!(
+            PasswordRules::new(&p, Tr::new("en")).hint,
+            "At least 8 characters. Include an uppercase letter."
+        );
+        p.require_lowercase = true;
+        p.require_digit = true;
+        p.require_special = true;
+        assert_eq!(
+            PasswordRules::new(&p, Tr::new("fr")).hint,
+            "Au moins 8 caractères. Avec une majuscule, une minuscule, un chiffre et un caractère spécial comme ! ou #."
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! `/orgs`, `/orgs/new`, `/orgs/{slug}` and `/invitations/{token}`.
 
-use super::account::show_time;
+use super::account::time_tag;
 use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
 use crate::auth::SessionInfo;
 use crate::domain::{Email, OrgRole};
@@ -200,7 +200,7 @@ async fn render_org(
             user_id: m.user_id,
             email: m.email,
             role: m.role,
-            joined: show_time(m.joined_at),
+            joined: time_tag(m.joined_at),
         })
         .collect();
     let can_manage = role.at_least(&OrgRole::Admin);
@@ -218,7 +218,7 @@ async fn render_org(
                 id: i.id,
                 email: i.email,
                 role: i.role,
-                expires: show_time(i.expires_at),
+                expires: time_tag(i.expires_at),
             })
             .collect()
     } else {

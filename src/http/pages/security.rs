@@ -36,8 +36,10 @@ pub struct FactorRow {
     pub id: String,
     pub kind: String,
     pub name: String,
+    /// `<time>` HTML.
     pub created: String,
-    pub last_used: String,
+    /// `<time>` HTML; `None` before the first use.
+    pub last_used: Option<String>,
 }
 
 impl From<FactorView> for FactorRow {
@@ -46,11 +48,8 @@ impl From<FactorView> for FactorRow {
             id: f.id,
             kind: f.kind,
             name: f.name,
-            created: super::account::show_time(f.created_at),
-            last_used: f
-                .last_used_at
-                .map(super::account::show_time)
-                .unwrap_or_else(|| "never".into()),
+            created: super::account::time_tag(f.created_at),
+            last_used: f.last_used_at.map(super::account::time_tag),
         }
     }
 }

@@ -14,16 +14,16 @@ fn full(t: &OffsetDateTime) -> String {
 }
 
 fn iso(t: &OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    crate::http::pages::account::rfc3339(t)
 }
 
-/// `<time>` with "30 Nov 2026, 17:58" shown (kept on one line) and the full
-/// UTC time as its title.
+/// `<time>` with "30 Nov 2026, 17:58 UTC" shown (kept on one line) and the
+/// full UTC time as its title; `static/local-time.js` shows the browser's
+/// local time instead.
 pub fn when(t: impl std::borrow::Borrow<OffsetDateTime>) -> String {
     let t = t.borrow();
     let f = time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year], [hour]:[minute]"
+        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
     );
     format!(
         r#"<time class="when" datetime="{}" title="{}">{}</time>"#,
@@ -34,11 +34,12 @@ pub fn when(t: impl std::borrow::Borrow<OffsetDateTime>) -> String {
 }
 
 /// `<time>` with the day only ("30 Nov 2026"); the full time as its title.
+/// `data-day`: the script shows the local day, without the time.
 pub fn day(t: impl std::borrow::Borrow<OffsetDateTime>) -> String {
     let t = t.borrow();
     let f = time::macros::format_description!("[day padding:none] [month repr:short] [year]");
     format!(
-        r#"<time class="when" datetime="{}" title="{}">{}</time>"#,
+        r#"<time class="when" data-day datetime="{}" title="{}">{}</time>"#,
         iso(t),
         full(t),
         t.format(&f).unwrap_or_default()

@@ -86,7 +86,6 @@ pub(super) struct ResetPage {
     c: Chrome,
     token: String,
     errors: FormErrors,
-    min_length: usize,
     /// Where to go once the password is changed.
     ret: ReturnParams,
 }
@@ -102,7 +101,6 @@ pub(super) struct ResetCodePage {
     errors: FormErrors,
     ret: ReturnParams,
     qs: String,
-    min_length: usize,
 }
 
 /// The password reset form of backends that mail codes (Cognito).
@@ -120,7 +118,6 @@ pub(super) fn reset_code_view(
         errors,
         qs: ret.query(),
         ret,
-        min_length: ctx.state.config.native().password.min_length,
     }
 }
 
@@ -144,7 +141,6 @@ pub(super) async fn reset_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> P
         c: ctx.chrome_t("reset.choose"),
         token,
         errors: FormErrors::default(),
-        min_length: ctx.state.config.native().password.min_length,
         ret,
     };
     ctx.render(StatusCode::OK, &page)
@@ -211,7 +207,6 @@ pub(super) async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>
                 c: ctx.chrome_t("reset.choose"),
                 token,
                 errors,
-                min_length: ctx.state.config.native().password.min_length,
                 ret,
             };
             ctx.render(status, &page)

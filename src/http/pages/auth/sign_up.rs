@@ -21,7 +21,6 @@ pub(super) struct SignupPage {
     errors: FormErrors,
     ret: ReturnParams,
     qs: String,
-    min_length: usize,
 }
 
 pub(super) fn signup_view(
@@ -37,7 +36,6 @@ pub(super) fn signup_view(
         errors,
         qs: ret.query(),
         ret,
-        min_length: ctx.state.config.native().password.min_length,
     }
 }
 
