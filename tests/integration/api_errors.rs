@@ -276,7 +276,7 @@ fn registered_json_routes() -> std::collections::BTreeSet<(String, String)> {
         ("/api/v1/orgs", "src/http/api/orgs.rs"),
         ("", "src/http/api/ops.rs"),
         ("", "src/http/api/oidc.rs"),
-        ("/api/v1/admin", "src/http/admin/api.rs"),
+        ("/api/v1/admin", "src/http/admin/api/mod.rs"),
         ("/api/v1/admin", "src/http/admin/lockouts.rs"),
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
