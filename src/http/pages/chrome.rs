@@ -4,6 +4,7 @@
 use super::session::Flash;
 use crate::domain::i18n::Tr;
 
+/// What every page shows around its content.
 #[derive(Debug, Clone)]
 pub struct Chrome {
     pub product_name: String,

@@ -30,8 +30,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(orgs::routes);
 }
 
-/// What every page shows around its content.
-
 /// Query value helper: empty strings count as absent.
 pub fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_ref()
