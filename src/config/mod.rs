@@ -1,11 +1,11 @@
 //! `derp.toml` -> typed configuration, one submodule per table.
 //!
-//! Loading ([`load`](self::load)) is three steps: parse the TOML, replace every
-//! string that starts with `$` by that environment variable (an unset one is
-//! an error naming it), then deserialize while collecting every key the
-//! schema does not know, so that a typo is refused with its full path
-//! instead of silently ignored. Each table then validates itself, called
-//! from [`Config::validate`]. Secrets are wrapped in [`Secret`], whose
+//! Loading (`load.rs`) is three steps: parse the TOML, replace every string
+//! that starts with `$` by that environment variable (an unset one is an
+//! error naming it), then deserialize while collecting every key the schema
+//! does not know, so that a typo is refused with its full path instead of
+//! silently ignored. Each table then validates itself (its `validate`,
+//! called in turn from `Config::validate`). Secrets are wrapped in [`Secret`], whose
 //! `Debug` never shows the value.
 
 mod admin;

@@ -1,9 +1,9 @@
 //! Builds the application from a configuration, step by step: bind the
 //! listener (port 0 works, so tests start the real server in-process), set
-//! up mail ([`mail`]), open the database and keys ([`stores`]), pick the
-//! backend ([`backends`]), wire the services into the state ([`services`]),
-//! start the background tasks ([`tasks`]) and the HTTP server. [`reload`]
-//! applies a changed file to the running application.
+//! up mail (`mail.rs`), open the database and keys (`stores.rs`), pick the
+//! backend (`backends.rs`), wire the services into the state
+//! (`services.rs`), start the background tasks (`tasks.rs`) and the HTTP
+//! server. [`reload`] applies a changed file to the running application.
 
 mod backends;
 mod mail;
