@@ -5,7 +5,7 @@ use crate::domain::webhook::{EventFilter, WebhookSecret};
 use serde::Deserialize;
 
 /// One endpoint; the table name is its name.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct WebhookEndpointConfig {
     pub url: String,
     /// `whsec_` and the base64 of at least 24 bytes.

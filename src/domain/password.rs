@@ -31,7 +31,7 @@ impl PasswordProblem {
 const SPECIALS: &str = "!@#$%^&*(),.?\":{}|<>-_=+[]\\/;'`~";
 
 /// `[auth.native.password]`: the rules a new password must meet.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 #[serde(default)]
 pub struct PasswordConfig {
     pub min_length: usize,

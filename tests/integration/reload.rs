@@ -203,3 +203,41 @@ async fn sighup_reloads_safe_settings_and_reports_the_rest() {
         StatusCode::OK
     );
 }
+
+/// A reload compares the tables' values, secrets included: a new service
+/// key (which prints as `[redacted]` like the old one) is reported as
+/// needing a restart, and the same file again changes nothing.
+#[tokio::test]
+async fn a_changed_secret_is_seen_by_a_reload() {
+    let old_key = "the-service-key-before-the-reload-0123456789";
+    let app = crate::helpers::spawn_with(|c| {
+        c.admin.service_keys = vec![derp::config::Secret::new(old_key)];
+    })
+    .await;
+    let file = app._dir.path().join("derp.toml");
+    let write = |key: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "[server]\nbind = \"127.0.0.1:0\"\npublic_url = \"{}\"\ndata_dir = \"{}\"\n\
+                 [auth.native]\n\
+                 [rate_limit]\nsign_in_per_ip = 10000\nsign_in_per_account = 10000\n\
+                 sign_up_per_ip = 10000\nemail_per_address = 10000\n\
+                 [admin]\nservice_keys = [\"{key}\"]\n",
+                app.base,
+                app._dir.path().join("data").display()
+            ),
+        )
+        .unwrap()
+    };
+    write(old_key);
+    let same = derp::startup::reload(&app.state, &file).await.unwrap();
+    assert!(
+        same.applied.is_empty() && same.needs_restart.is_empty(),
+        "{same:?}"
+    );
+    write("the-service-key-after-the-reload-01234567890");
+    let changed = derp::startup::reload(&app.state, &file).await.unwrap();
+    assert_eq!(changed.needs_restart, ["admin"], "{changed:?}");
+    assert!(changed.applied.is_empty(), "{changed:?}");
+}
