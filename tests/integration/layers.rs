@@ -26,12 +26,6 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("src/auth", &["services", "http", "startup", "state", "cli"]),
     ("src/services", &["http", "startup", "cli"]),
     (
-        "src/config.rs",
-        &[
-            "auth", "services", "http", "storage", "mail", "startup", "state", "cli",
-        ],
-    ),
-    (
         "src/config/",
         &[
             "auth", "services", "http", "storage", "mail", "startup", "state", "cli",
