@@ -2,17 +2,16 @@
 //! without a network call per request (RS256 with `jwt_key`, or the JWKS of
 //! the Backend API, cached and refetched on an unknown `kid` at most once a
 //! minute), reads and manages users through the Backend API (also as the
-//! admin's [`super::directory::UserDirectory`]), and answers
-//! 501 `not_supported_by_backend` for the flows Clerk keeps to its own front
-//! end (sign-up, sign-in, refresh, links by mail).
+//! admin's [`super::directory::UserDirectory`]), and lists and revokes the
+//! user's sessions. The flows Clerk keeps to its own front end (sign-up,
+//! sign-in, refresh, account changes, links by mail, authorization codes)
+//! are not part of its type: their routes answer 501
+//! `not_supported_by_backend` (see [`super::backend`]).
 
-use super::{
-    AuthBackend, RequestMeta, SessionInfo, SessionView, SignInStep, SignUpOutcome, SignUpRequest,
-    TokenPair, UserUpdate,
-};
+use super::{AuthBackend, RequestMeta, SessionInfo, SessionList, SessionView, TokenPair};
 use crate::clock::{Clock, from_unix};
 use crate::config::ClerkConfig;
-use crate::domain::{Email, Role, User};
+use crate::domain::{Role, User};
 use crate::error::{AuthError, AuthResult};
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
@@ -57,10 +56,6 @@ struct OrgClaim {
 fn upstream(e: impl std::fmt::Display) -> AuthError {
     tracing::warn!(error = %e, "Clerk Backend API call failed");
     AuthError::Upstream(e.to_string())
-}
-
-fn unsupported<T>() -> AuthResult<T> {
-    Err(AuthError::NotSupportedByBackend(NAME))
 }
 
 impl ClerkBackend {
@@ -338,18 +333,6 @@ impl AuthBackend for ClerkBackend {
         NAME
     }
 
-    async fn sign_up(&self, _: SignUpRequest, _: &RequestMeta) -> AuthResult<SignUpOutcome> {
-        unsupported()
-    }
-
-    async fn sign_in(&self, _: Email, _: String, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn refresh(&self, _: &str, _: &RequestMeta) -> AuthResult<TokenPair> {
-        unsupported()
-    }
-
     async fn sign_out(
         &self,
         session: &SessionInfo,
@@ -417,15 +400,37 @@ impl AuthBackend for ClerkBackend {
         )
     }
 
-    async fn update_user(
+    /// The X-Org-Context value: membership from derp's own org tables.
+    async fn set_active_org(
         &self,
-        _: &SessionInfo,
-        _: UserUpdate,
-        _: &RequestMeta,
-    ) -> AuthResult<User> {
-        unsupported()
+        session: &SessionInfo,
+        org_id: Option<String>,
+    ) -> AuthResult<TokenPair> {
+        let signer = self
+            .org_context
+            .clone()
+            .ok_or_else(|| AuthError::internal("org_context_secret is not configured"))?;
+        super::org_context::active_org_tokens(&self.db, &signer, session, org_id, self.clock.unix())
+            .await
     }
 
+    async fn web_session(&self, _: &str) -> AuthResult<SessionInfo> {
+        Err(AuthError::Unauthenticated)
+    }
+
+    fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({"keys": []})
+    }
+
+    fn session_list(&self) -> Option<&dyn SessionList> {
+        Some(self)
+    }
+}
+
+/// Clerk's sessions of the user, active ones only; a revoke is checked
+/// against that list first.
+#[async_trait]
+impl SessionList for ClerkBackend {
     async fn list_sessions(&self, session: &SessionInfo) -> AuthResult<Vec<SessionView>> {
         let v = self
             .api(
@@ -474,81 +479,6 @@ impl AuthBackend for ClerkBackend {
         self.api(reqwest::Method::POST, &format!("/sessions/{id}/revoke"))
             .await
             .map(|_| ())
-    }
-
-    async fn confirm(&self, _: &str, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn resend_confirmation(&self, _: Email, _: Option<String>) -> AuthResult<()> {
-        unsupported()
-    }
-
-    async fn send_magic_link(
-        &self,
-        _: Email,
-        _: Option<String>,
-        _: &RequestMeta,
-    ) -> AuthResult<()> {
-        unsupported()
-    }
-
-    async fn verify_magic_link(&self, _: &str, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn recover_password(
-        &self,
-        _: Email,
-        _: Option<String>,
-        _: &RequestMeta,
-    ) -> AuthResult<()> {
-        unsupported()
-    }
-
-    async fn reset_password(&self, _: &str, _: String, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    /// The X-Org-Context value: membership from derp's own org tables.
-    async fn set_active_org(
-        &self,
-        session: &SessionInfo,
-        org_id: Option<String>,
-    ) -> AuthResult<TokenPair> {
-        let signer = self
-            .org_context
-            .clone()
-            .ok_or_else(|| AuthError::internal("org_context_secret is not configured"))?;
-        super::org_context::active_org_tokens(&self.db, &signer, session, org_id, self.clock.unix())
-            .await
-    }
-
-    async fn web_session(&self, _: &str) -> AuthResult<SessionInfo> {
-        Err(AuthError::Unauthenticated)
-    }
-
-    async fn issue_code(
-        &self,
-        _: super::CodeGrant<'_>,
-        _: &str,
-        _: Option<String>,
-    ) -> AuthResult<String> {
-        unsupported()
-    }
-
-    async fn exchange_code(
-        &self,
-        _: &str,
-        _: &str,
-        _: Option<String>,
-        _: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": []})
     }
 }
 

@@ -3,10 +3,14 @@
 //! the JSON API; no rule is implemented twice. Every form carries the CSRF
 //! token of the page session, every POST answers with a redirect
 //! (Post/Redirect/Get) or re-renders the form with the error beside the field.
+//! (About 960 lines: the page context, guards, errors and their wording that
+//! every page shares, with unit tests; each page lives in a module below.)
 
 pub mod account;
 mod assets;
 mod auth;
+pub(crate) mod oauth;
+mod oauth_cognito;
 mod oidc;
 mod orgs;
 pub(crate) mod security;
