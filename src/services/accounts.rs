@@ -62,8 +62,8 @@ impl Accounts {
     }
 
     /// The native backend, for what only derp's own users have (providers,
-    /// second factors, passkeys).
-    fn native(&self) -> AuthResult<&NativeBackend> {
+    /// second factors, passkeys), or 501 `not_supported_by_backend`.
+    pub fn native(&self) -> AuthResult<&NativeBackend> {
         self.supported(self.native.as_deref())
     }
 
