@@ -49,7 +49,7 @@ pub(super) fn login_view(
         errors,
         qs: ret.query(),
         ret,
-        magic_link: native.enable_magic_link,
+        magic_link: native.enable_magic_link && ctx.state.backend.magic_links().is_some(),
         signup: native.enable_signup,
         confirm_url: None,
         resend: false,
