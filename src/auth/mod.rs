@@ -1,7 +1,9 @@
-//! The `AuthBackend` trait that every user store implements, the
-//! `UserDirectory` through which admins manage upstream users
-//! ([`directory`]), and the token machinery behind the native backend.
+//! The user stores behind `AuthBackend` and the flows only some of them
+//! have ([`backend`]), the `UserDirectory` through which admins manage
+//! upstream users ([`directory`]), the types their methods speak, and the
+//! token machinery behind the native backend.
 
+pub mod backend;
 pub mod clerk;
 pub mod cognito;
 pub mod directory;
@@ -15,9 +17,12 @@ pub mod sealer;
 pub mod secrets;
 pub mod totp;
 
+pub use backend::{
+    AuthBackend, AuthorizationCodes, EmailedCodes, LinkTokens, MagicLinks, PasswordFlows,
+    SessionList,
+};
+
 use crate::domain::{Email, User};
-use crate::error::AuthResult;
-use async_trait::async_trait;
 use serde::Serialize;
 
 /// Who is asking: taken from the request by the http layer.
@@ -224,167 +229,4 @@ impl CodeGrant<'_> {
             Self::WebSession { session, .. } => &session.user_id,
         }
     }
-}
-
-/// The user store: native (SQLite), Cognito or Clerk, chosen at start.
-#[async_trait]
-pub trait AuthBackend: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
-    /// Whether sign-up confirmation and password recovery use a code the
-    /// user store mails itself ([`Self::confirm_code`],
-    /// [`Self::reset_password_code`]: Cognito) rather than derp's link
-    /// tokens. The hosted pages ask for the code when it does.
-    fn mails_codes(&self) -> bool {
-        false
-    }
-    async fn sign_up(&self, req: SignUpRequest, meta: &RequestMeta) -> AuthResult<SignUpOutcome>;
-    async fn sign_in(
-        &self,
-        email: Email,
-        password: String,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep>;
-    async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> AuthResult<TokenPair>;
-    async fn sign_out(
-        &self,
-        session: &SessionInfo,
-        everywhere: bool,
-        meta: &RequestMeta,
-    ) -> AuthResult<()>;
-    /// Verifies a bearer access token: the seed's `authenticate(request)`.
-    async fn authenticate(&self, access_token: &str) -> AuthResult<SessionInfo>;
-    /// `authenticate` plus the `X-Org-Context` header of backends whose
-    /// access tokens cannot carry derp's org claims (Cognito, Clerk). A
-    /// context that does not verify is ignored: the session has no org.
-    async fn authenticate_with_org(
-        &self,
-        access_token: &str,
-        org_context: Option<&str>,
-    ) -> AuthResult<SessionInfo> {
-        let _ = org_context;
-        self.authenticate(access_token).await
-    }
-    async fn get_user(&self, session: &SessionInfo) -> AuthResult<User>;
-    async fn update_user(
-        &self,
-        session: &SessionInfo,
-        update: UserUpdate,
-        meta: &RequestMeta,
-    ) -> AuthResult<User>;
-    async fn list_sessions(&self, session: &SessionInfo) -> AuthResult<Vec<SessionView>>;
-    async fn revoke_session(
-        &self,
-        session: &SessionInfo,
-        id: &str,
-        meta: &RequestMeta,
-    ) -> AuthResult<()>;
-    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep>;
-    /// `POST /confirm` with `{email, code}`: the code the user pool mailed
-    /// (Cognito). Backends with link tokens refuse it.
-    async fn confirm_code(
-        &self,
-        email: Email,
-        code: &str,
-        meta: &RequestMeta,
-    ) -> AuthResult<ConfirmOutcome> {
-        let _ = (email, code, meta);
-        Err(crate::error::AuthError::NotSupportedByBackend(self.name()))
-    }
-    async fn resend_confirmation(
-        &self,
-        email: Email,
-        confirmation_url: Option<String>,
-    ) -> AuthResult<()>;
-    /// As `resend_confirmation`, the mail in `locale` where derp sends it.
-    async fn resend_confirmation_in(
-        &self,
-        email: Email,
-        confirmation_url: Option<String>,
-        locale: &str,
-    ) -> AuthResult<()> {
-        let _ = locale;
-        self.resend_confirmation(email, confirmation_url).await
-    }
-    /// Mails a sign-in link; answers the same whether or not the email is known.
-    async fn send_magic_link(
-        &self,
-        email: Email,
-        magic_link_url: Option<String>,
-        meta: &RequestMeta,
-    ) -> AuthResult<()>;
-    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep>;
-    /// Mails a reset link; answers the same whether or not the email is known.
-    async fn recover_password(
-        &self,
-        email: Email,
-        reset_url: Option<String>,
-        meta: &RequestMeta,
-    ) -> AuthResult<()>;
-    async fn reset_password(
-        &self,
-        token: &str,
-        password: String,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep>;
-    /// `POST /password/reset` with `{email, code, password}`: the code the
-    /// user pool mailed (Cognito). Backends with link tokens refuse it.
-    async fn reset_password_code(
-        &self,
-        email: Email,
-        code: &str,
-        password: String,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        let _ = (email, code, password, meta);
-        Err(crate::error::AuthError::NotSupportedByBackend(self.name()))
-    }
-    /// The seed's `set_active_org`: new tokens carrying the org (or none).
-    async fn set_active_org(
-        &self,
-        session: &SessionInfo,
-        org_id: Option<String>,
-    ) -> AuthResult<TokenPair>;
-    /// The hosted pages' session for a sign-in that just happened: the id
-    /// their cookie names. Backends whose sign-ins are login-session rows
-    /// (native) answer that row's id; a backend that cannot read a session
-    /// back from its id alone (Cognito) keeps what it needs and answers an
-    /// id of its own.
-    async fn start_web_session(&self, outcome: &AuthOutcome) -> AuthResult<String> {
-        Ok(outcome.session_id.clone())
-    }
-    /// Switches the page session `web_session_id` of `session` to an org
-    /// (or none) after checking the membership. By default the login
-    /// session itself carries the org ([`Self::set_active_org`]); a backend
-    /// with page sessions of its own keeps it there.
-    async fn set_web_session_org(
-        &self,
-        session: &SessionInfo,
-        web_session_id: &str,
-        org_id: Option<String>,
-    ) -> AuthResult<()> {
-        let _ = web_session_id;
-        self.set_active_org(session, org_id).await.map(|_| ())
-    }
-    /// The live session `session_id` as `SessionInfo` (the hosted pages'
-    /// cookie names a session, not a token).
-    async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo>;
-    /// A single-use authorization code for the user `grant` names, bound to
-    /// the redirect URI and the PKCE challenge, for the app's backend to
-    /// exchange.
-    async fn issue_code(
-        &self,
-        grant: CodeGrant<'_>,
-        redirect_uri: &str,
-        code_challenge: Option<String>,
-    ) -> AuthResult<String>;
-    /// `POST /token`: the code for the user and a new session's tokens.
-    async fn exchange_code(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<String>,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep>;
-    /// The public keys for `/.well-known/jwks.json`.
-    fn jwks(&self) -> serde_json::Value;
 }

@@ -294,6 +294,7 @@ impl Modify for SecuritySchemes {
 
 use crate::http::admin::{api as admin_api, lockouts, webhooks};
 use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
+use crate::http::pages::oauth as oauth_pages;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -322,7 +323,7 @@ use crate::http::api::{auth, mfa, oauth, oidc, ops, orgs};
         mfa::list_factors, mfa::remove_factor, mfa::enroll_totp, mfa::verify_totp,
         mfa::new_recovery_codes, mfa::challenge, mfa::passkey_register_start,
         mfa::passkey_register_finish, mfa::passkey_sign_in_start, mfa::passkey_sign_in_finish,
-        oauth::authorization_url, oauth::callback, oauth::sign_in,
+        oauth::authorization_url, oauth_pages::callback, oauth::sign_in,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::update_org, orgs::delete_org,
         orgs::list_members, orgs::add_member, orgs::change_role, orgs::remove_member,
         orgs::list_invitations, orgs::invite, orgs::revoke_invitation, orgs::accept_invitation,

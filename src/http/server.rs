@@ -16,7 +16,11 @@ pub type ServerHandle = actix_web::dev::ServerHandle;
 pub fn app_config(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::ops::routes)
         .configure(api::oidc::routes)
-        .service(web::scope("/api/v1/auth").configure(api::auth::routes))
+        .service(
+            web::scope("/api/v1/auth")
+                .configure(api::auth::routes)
+                .configure(pages::oauth::routes),
+        )
         .service(web::scope("/api/v1/orgs").configure(api::orgs::routes))
         .service(web::scope("/api/v1/invitations").configure(api::orgs::invitation_routes))
         .service(

@@ -11,25 +11,41 @@
 //! Every sign-in answers a [`SignInStep`]: a session, or the second step
 //! (`mfa_required`) when the user has a second factor; the second step is
 //! [`Accounts::mfa_challenge`], limited like a password sign-in.
+//!
+//! The flows only some user stores have (`auth::backend`: password flows,
+//! link tokens, emailed codes, magic links, authorization codes, the session
+//! list) are reached here too, also for the account's own requests (refresh,
+//! changes, sessions) and the admin's mails: [`Accounts::supported`] is the
+//! one place where a flow the store lacks becomes 501
+//! `not_supported_by_backend`.
 
+use crate::auth::native::NativeBackend;
 use crate::auth::{
-    AuthBackend, ConfirmOutcome, RequestMeta, SignInStep, SignUpOutcome, SignUpRequest,
+    AuthBackend, CodeGrant, ConfirmOutcome, RequestMeta, SessionInfo, SessionView, SignInStep,
+    SignUpOutcome, SignUpRequest, TokenPair, UserUpdate,
 };
-use crate::domain::{Email, ExternalIdentity};
+use crate::domain::{Email, ExternalIdentity, User};
 use crate::error::{AuthError, AuthResult};
 use crate::services::rate_limit::{Action, RateLimits};
 use std::sync::Arc;
 
 pub struct Accounts {
     backend: Arc<dyn AuthBackend>,
-    native: Option<Arc<crate::auth::native::NativeBackend>>,
+    native: Option<Arc<NativeBackend>>,
     limits: Arc<RateLimits>,
+}
+
+/// Which mail an admin sends a user through the store's own flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountMail {
+    Confirmation,
+    Recovery,
 }
 
 impl Accounts {
     pub fn new(
         backend: Arc<dyn AuthBackend>,
-        native: Option<Arc<crate::auth::native::NativeBackend>>,
+        native: Option<Arc<NativeBackend>>,
         limits: Arc<RateLimits>,
     ) -> Self {
         Self {
@@ -37,6 +53,18 @@ impl Accounts {
             native,
             limits,
         }
+    }
+
+    /// The store's `flow`, or 501 `not_supported_by_backend` when it has
+    /// none (`flow` is one of the store's capability accessors).
+    fn supported<'a, T: ?Sized>(&'a self, flow: Option<&'a T>) -> AuthResult<&'a T> {
+        flow.ok_or(AuthError::NotSupportedByBackend(self.backend.name()))
+    }
+
+    /// The native backend, for what only derp's own users have (providers,
+    /// second factors, passkeys), or 501 `not_supported_by_backend`.
+    pub fn native(&self) -> AuthResult<&NativeBackend> {
+        self.supported(self.native.as_deref())
     }
 
     /// One mail to `email` (or a guess at a mailed code): limited per IP and
@@ -53,7 +81,9 @@ impl Accounts {
     ) -> AuthResult<SignUpOutcome> {
         self.limits
             .check(Action::SignUp, meta.ip.as_deref(), None)?;
-        self.backend.sign_up(req, meta).await
+        self.supported(self.backend.password_flows())?
+            .sign_up(req, meta)
+            .await
     }
 
     pub async fn sign_in_with_password(
@@ -64,15 +94,70 @@ impl Accounts {
     ) -> AuthResult<SignInStep> {
         self.limits
             .check(Action::SignIn, meta.ip.as_deref(), Some(email.as_str()))?;
-        self.backend.sign_in(email, password, meta).await
+        self.supported(self.backend.password_flows())?
+            .sign_in(email, password, meta)
+            .await
+    }
+
+    /// The first admin, right after the single-use setup link created
+    /// them: not limited, like the setup itself.
+    pub async fn sign_in_first_admin(
+        &self,
+        email: Email,
+        password: String,
+        meta: &RequestMeta,
+    ) -> AuthResult<SignInStep> {
+        self.supported(self.backend.password_flows())?
+            .sign_in(email, password, meta)
+            .await
+    }
+
+    /// `POST /refresh`: a new token pair (the refresh token rotates).
+    pub async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> AuthResult<TokenPair> {
+        self.supported(self.backend.password_flows())?
+            .refresh(refresh_token, meta)
+            .await
+    }
+
+    /// The user changes their password or data.
+    pub async fn update_user(
+        &self,
+        session: &SessionInfo,
+        update: UserUpdate,
+        meta: &RequestMeta,
+    ) -> AuthResult<User> {
+        self.supported(self.backend.password_flows())?
+            .update_user(session, update, meta)
+            .await
+    }
+
+    pub async fn list_sessions(&self, session: &SessionInfo) -> AuthResult<Vec<SessionView>> {
+        self.supported(self.backend.session_list())?
+            .list_sessions(session)
+            .await
+    }
+
+    pub async fn revoke_session(
+        &self,
+        session: &SessionInfo,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        self.supported(self.backend.session_list())?
+            .revoke_session(session, id, meta)
+            .await
     }
 
     /// The confirmation link's token.
     pub async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep> {
-        self.backend.confirm(token, meta).await
+        self.supported(self.backend.link_tokens())?
+            .confirm(token, meta)
+            .await
     }
 
-    /// The code the user store mailed (Cognito).
+    /// The code the user store mailed (Cognito). A store that mails links
+    /// instead (native) takes a code for a request error, not a missing
+    /// feature: the client sent the wrong shape.
     pub async fn confirm_code(
         &self,
         email: Email,
@@ -80,7 +165,15 @@ impl Accounts {
         meta: &RequestMeta,
     ) -> AuthResult<ConfirmOutcome> {
         self.mail_attempt(&email, meta)?;
-        self.backend.confirm_code(email, code, meta).await
+        if self.backend.emailed_codes().is_none() && self.backend.link_tokens().is_some() {
+            return Err(AuthError::field(
+                "code",
+                "this server confirms addresses with the mailed link's token: send {\"token\"} (email and code are for the Cognito backend)",
+            ));
+        }
+        self.supported(self.backend.emailed_codes())?
+            .confirm_code(email, code, meta)
+            .await
     }
 
     pub async fn resend_confirmation(
@@ -90,8 +183,8 @@ impl Accounts {
         meta: &RequestMeta,
     ) -> AuthResult<()> {
         self.mail_attempt(&email, meta)?;
-        self.backend
-            .resend_confirmation_in(email, confirmation_url, &meta.locale)
+        self.supported(self.backend.password_flows())?
+            .resend_confirmation(email, confirmation_url, &meta.locale)
             .await
     }
 
@@ -102,7 +195,7 @@ impl Accounts {
         meta: &RequestMeta,
     ) -> AuthResult<()> {
         self.mail_attempt(&email, meta)?;
-        self.backend
+        self.supported(self.backend.magic_links())?
             .send_magic_link(email, magic_link_url, meta)
             .await
     }
@@ -112,7 +205,9 @@ impl Accounts {
         token: &str,
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
-        self.backend.verify_magic_link(token, meta).await
+        self.supported(self.backend.magic_links())?
+            .verify_magic_link(token, meta)
+            .await
     }
 
     pub async fn recover_password(
@@ -122,7 +217,24 @@ impl Accounts {
         meta: &RequestMeta,
     ) -> AuthResult<()> {
         self.mail_attempt(&email, meta)?;
-        self.backend.recover_password(email, reset_url, meta).await
+        self.supported(self.backend.password_flows())?
+            .recover_password(email, reset_url, meta)
+            .await
+    }
+
+    /// An admin has the store send its confirmation or recovery mail to a
+    /// user (not limited: the admin API and pages are the admin's own).
+    pub async fn send_account_mail(
+        &self,
+        email: Email,
+        mail: AccountMail,
+        meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        let flows = self.supported(self.backend.password_flows())?;
+        match mail {
+            AccountMail::Recovery => flows.recover_password(email, None, meta).await,
+            AccountMail::Confirmation => flows.resend_confirmation(email, None, &meta.locale).await,
+        }
     }
 
     /// The reset link's token and the new password.
@@ -132,7 +244,9 @@ impl Accounts {
         password: String,
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
-        self.backend.reset_password(token, password, meta).await
+        self.supported(self.backend.link_tokens())?
+            .reset_password(token, password, meta)
+            .await
     }
 
     /// The code the user store mailed (Cognito) and the new password.
@@ -144,7 +258,7 @@ impl Accounts {
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
         self.mail_attempt(&email, meta)?;
-        self.backend
+        self.supported(self.backend.emailed_codes())?
             .reset_password_code(email, code, password, meta)
             .await
     }
@@ -155,11 +269,20 @@ impl Accounts {
         identity: ExternalIdentity,
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
-        let native = self
-            .native
-            .as_ref()
-            .ok_or(AuthError::NotSupportedByBackend(self.backend.name()))?;
-        native.sign_in_with_identity(identity, meta).await
+        self.native()?.sign_in_with_identity(identity, meta).await
+    }
+
+    /// A code for the app at `redirect_uri` (hosted sign-in, provider
+    /// callback), which its backend exchanges at `POST /token`.
+    pub async fn issue_code(
+        &self,
+        grant: CodeGrant<'_>,
+        redirect_uri: &str,
+        code_challenge: Option<String>,
+    ) -> AuthResult<String> {
+        self.supported(self.backend.authorization_codes())?
+            .issue_code(grant, redirect_uri, code_challenge)
+            .await
     }
 
     /// `POST /token`: an app's backend exchanges the code from its redirect.
@@ -170,7 +293,7 @@ impl Accounts {
         code_verifier: Option<String>,
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
-        self.backend
+        self.supported(self.backend.authorization_codes())?
             .exchange_code(code, redirect_uri, code_verifier, meta)
             .await
     }
@@ -184,10 +307,7 @@ impl Accounts {
         code: &str,
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
-        let native = self
-            .native
-            .as_ref()
-            .ok_or(AuthError::NotSupportedByBackend(self.backend.name()))?;
+        let native = self.native()?;
         self.limits
             .check(Action::SignIn, meta.ip.as_deref(), None)?;
         native.mfa_challenge(mfa_token, code, meta).await
@@ -201,10 +321,7 @@ impl Accounts {
         mfa_token: Option<String>,
         meta: &RequestMeta,
     ) -> AuthResult<crate::auth::native::passkeys::PasskeyStart> {
-        let native = self
-            .native
-            .as_ref()
-            .ok_or(AuthError::NotSupportedByBackend(self.backend.name()))?;
+        let native = self.native()?;
         self.limits
             .check(Action::SignIn, meta.ip.as_deref(), None)?;
         native.passkey_sign_in_start(email, mfa_token).await
@@ -218,10 +335,7 @@ impl Accounts {
         credential: serde_json::Value,
         meta: &RequestMeta,
     ) -> AuthResult<SignInStep> {
-        let native = self
-            .native
-            .as_ref()
-            .ok_or(AuthError::NotSupportedByBackend(self.backend.name()))?;
+        let native = self.native()?;
         self.limits
             .check(Action::SignIn, meta.ip.as_deref(), None)?;
         native

@@ -269,10 +269,12 @@ async fn openapi_operations_declare_their_path_parameters_bodies_and_responses()
 /// The routes registered in the JSON API's route files, as `(METHOD, path)`:
 /// read from the source, so a route added without an OpenAPI entry fails.
 fn registered_json_routes() -> std::collections::BTreeSet<(String, String)> {
-    let files: [(&str, &str); 8] = [
+    let files: [(&str, &str); 9] = [
         ("/api/v1/auth", "src/http/api/auth.rs"),
         ("/api/v1/auth", "src/http/api/mfa.rs"),
         ("/api/v1/auth", "src/http/api/oauth.rs"),
+        // The provider's callback: a browser leg under the API's path.
+        ("/api/v1/auth", "src/http/pages/oauth.rs"),
         ("/api/v1/orgs", "src/http/api/orgs.rs"),
         ("", "src/http/api/ops.rs"),
         ("", "src/http/api/oidc.rs"),

@@ -202,6 +202,8 @@ pub(crate) async fn signed_up_and_confirmed(app: &TestApp, email: &str) {
     let outcome = app
         .state
         .backend
+        .emailed_codes()
+        .expect("Cognito mails codes")
         .confirm_code(Email::parse(email).unwrap(), "123456", &meta())
         .await
         .unwrap();
@@ -273,6 +275,8 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
     let confirmed = app
         .state
         .backend
+        .emailed_codes()
+        .expect("Cognito mails codes")
         .confirm_code(Email::parse(email).unwrap(), "123456", &meta())
         .await
         .unwrap();
@@ -414,6 +418,8 @@ async fn sign_up_confirm_sign_in_session_refresh_and_sign_out() {
     let outcome = app
         .state
         .backend
+        .emailed_codes()
+        .expect("Cognito mails codes")
         .reset_password_code(
             Email::parse(email).unwrap(),
             "654321",

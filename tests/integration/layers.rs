@@ -33,6 +33,16 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Within `http`, the JSON API and the hosted pages do not name each other:
+/// what both need (the OAuth flow's cookie) sits in `http/` itself, and a
+/// browser leg that answers pages lives in `pages/` even when its path is
+/// under `/api`. A path segment (`super::pages`) also catches `super::…`
+/// chains of any depth.
+const SIBLINGS: &[(&str, &[&str])] = &[
+    ("src/http/api/", &["http::pages", "super::pages"]),
+    ("src/http/pages/", &["http::api", "super::api"]),
+];
+
 /// Outside libraries and the only folders that may use them.
 const OWNED: &[(&str, &[&str])] = &[
     ("rusqlite", &["src/storage"]),
@@ -76,6 +86,20 @@ fn crate_refs(line: &str) -> Vec<&str> {
         .collect()
 }
 
+/// Whether `line` names the module path `path`, also inside a `use` group
+/// (`crate::http::{pages, …}`).
+fn names_path(line: &str, path: &str) -> bool {
+    if line.contains(&format!("{path}::")) || line.contains(&format!("{path};")) {
+        return true;
+    }
+    let (parent, last) = path.rsplit_once("::").unwrap_or(("", path));
+    line.match_indices(&format!("{parent}::{{")).any(|(i, _)| {
+        line[i..]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| w == last)
+    })
+}
+
 fn violations(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
@@ -96,6 +120,14 @@ fn violations(root: &Path) -> Vec<String> {
                     if banned.contains(&module) {
                         found.push(format!("{rel}:{n}: {layer} names crate::{module}"));
                     }
+                }
+            }
+            for (dir, banned) in SIBLINGS {
+                if !rel.starts_with(dir) {
+                    continue;
+                }
+                for path in banned.iter().filter(|p| names_path(line, p)) {
+                    found.push(format!("{rel}:{n}: {dir} names {path}"));
                 }
             }
             for (lib, owners) in OWNED {
@@ -136,4 +168,29 @@ fn the_layer_check_sees_a_violation() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains("crate::services"));
     assert!(found[1].contains("actix_web"));
+}
+
+#[test]
+fn the_layer_check_sees_the_api_and_the_pages_naming_each_other() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let api = dir.path().join("src/http/api");
+    let pages = dir.path().join("src/http/pages/auth");
+    std::fs::create_dir_all(&api).expect("dirs");
+    std::fs::create_dir_all(&pages).expect("dirs");
+    std::fs::write(
+        api.join("bad.rs"),
+        "use crate::http::pages::{Ctx, PageError};\nuse crate::http::{extract, pages};\nuse crate::http::oauth_flow::read_flow;\n",
+    )
+    .expect("write");
+    std::fs::write(
+        pages.join("bad.rs"),
+        "fn f() { super::super::super::api::oauth::routes; }\n",
+    )
+    .expect("write");
+    let mut found = violations(dir.path());
+    found.sort();
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].contains("src/http/api/bad.rs:1") && found[0].contains("http::pages"));
+    assert!(found[1].contains("src/http/api/bad.rs:2"));
+    assert!(found[2].contains("src/http/pages/auth/bad.rs:1") && found[2].contains("super::api"));
 }

@@ -38,22 +38,18 @@ pub use hosted_ui::{Authorization, HostedSignIn, PROVIDER};
 
 use crate::auth::org_context::OrgContextSigner;
 use crate::auth::{
-    AuthBackend, AuthOutcome, ConfirmOutcome, RequestMeta, SessionInfo, SessionView, SignInStep,
-    SignUpOutcome, SignUpRequest, TokenPair, UserUpdate,
+    AuthBackend, AuthOutcome, AuthorizationCodes, ConfirmOutcome, EmailedCodes, PasswordFlows,
+    RequestMeta, SessionInfo, SignInStep, SignUpOutcome, SignUpRequest, TokenPair, UserUpdate,
 };
 use crate::clock::Clock;
 use crate::config::CognitoConfig;
 use crate::domain::{Email, User};
-use crate::error::{AuthError, AuthResult};
+use crate::error::AuthResult;
 use crate::storage::Db;
 use async_trait::async_trait;
 use std::sync::Arc;
 
 const NAME: &str = "cognito";
-
-fn unsupported<T>() -> AuthResult<T> {
-    Err(AuthError::NotSupportedByBackend(NAME))
-}
 
 /// The region: `region`, else the prefix of the pool id (`us-east-1_…`).
 pub fn region(cfg: &CognitoConfig) -> String {
@@ -155,40 +151,6 @@ impl AuthBackend for CognitoBackend {
         NAME
     }
 
-    /// Cognito mails its own codes for ConfirmSignUp and
-    /// ConfirmForgotPassword.
-    fn mails_codes(&self) -> bool {
-        true
-    }
-
-    async fn sign_up(&self, req: SignUpRequest, _meta: &RequestMeta) -> AuthResult<SignUpOutcome> {
-        self.sign_up_impl(req).await
-    }
-
-    async fn sign_in(
-        &self,
-        email: Email,
-        password: String,
-        _meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        self.sign_in_impl(email.as_str(), &password)
-            .await
-            .map(SignInStep::Session)
-    }
-
-    async fn refresh(&self, refresh_token: &str, _meta: &RequestMeta) -> AuthResult<TokenPair> {
-        self.refresh_impl(refresh_token).await
-    }
-
-    async fn sign_out(
-        &self,
-        session: &SessionInfo,
-        _everywhere: bool,
-        _meta: &RequestMeta,
-    ) -> AuthResult<()> {
-        self.sign_out_impl(session).await
-    }
-
     async fn authenticate(&self, access_token: &str) -> AuthResult<SessionInfo> {
         Ok(self.verifier.verify(access_token).await?.session_info())
     }
@@ -213,93 +175,13 @@ impl AuthBackend for CognitoBackend {
         self.get_user_impl(session).await
     }
 
-    async fn update_user(
+    async fn sign_out(
         &self,
         session: &SessionInfo,
-        update: UserUpdate,
-        _meta: &RequestMeta,
-    ) -> AuthResult<User> {
-        self.update_user_impl(session, update).await
-    }
-
-    async fn list_sessions(&self, _session: &SessionInfo) -> AuthResult<Vec<SessionView>> {
-        unsupported()
-    }
-
-    async fn revoke_session(
-        &self,
-        _session: &SessionInfo,
-        _id: &str,
+        _everywhere: bool,
         _meta: &RequestMeta,
     ) -> AuthResult<()> {
-        unsupported()
-    }
-
-    /// Cognito confirms with `{email, code}`: see [`Self::confirm_code`].
-    async fn confirm(&self, _token: &str, _meta: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn confirm_code(
-        &self,
-        email: Email,
-        code: &str,
-        _meta: &RequestMeta,
-    ) -> AuthResult<ConfirmOutcome> {
-        self.confirm_code_impl(email, code).await
-    }
-
-    async fn resend_confirmation(
-        &self,
-        email: Email,
-        _confirmation_url: Option<String>,
-    ) -> AuthResult<()> {
-        self.resend_confirmation_impl(email).await
-    }
-
-    async fn send_magic_link(
-        &self,
-        _email: Email,
-        _magic_link_url: Option<String>,
-        _meta: &RequestMeta,
-    ) -> AuthResult<()> {
-        unsupported()
-    }
-
-    async fn verify_magic_link(&self, _token: &str, _meta: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn recover_password(
-        &self,
-        email: Email,
-        _reset_url: Option<String>,
-        _meta: &RequestMeta,
-    ) -> AuthResult<()> {
-        self.recover_password_impl(email).await
-    }
-
-    /// Cognito resets with `{email, code, password}`: see
-    /// [`Self::reset_password_code`].
-    async fn reset_password(
-        &self,
-        _token: &str,
-        _password: String,
-        _meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn reset_password_code(
-        &self,
-        email: Email,
-        code: &str,
-        password: String,
-        _meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        self.reset_password_code_impl(email, code, password)
-            .await
-            .map(SignInStep::Session)
+        self.sign_out_impl(session).await
     }
 
     async fn set_active_org(
@@ -330,6 +212,102 @@ impl AuthBackend for CognitoBackend {
             .await
     }
 
+    /// Apps verify Cognito's tokens against the pool's own JWKS.
+    fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({"keys": []})
+    }
+
+    fn password_flows(&self) -> Option<&dyn PasswordFlows> {
+        Some(self)
+    }
+
+    /// Cognito mails its own codes for ConfirmSignUp and
+    /// ConfirmForgotPassword.
+    fn emailed_codes(&self) -> Option<&dyn EmailedCodes> {
+        Some(self)
+    }
+
+    fn authorization_codes(&self) -> Option<&dyn AuthorizationCodes> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl PasswordFlows for CognitoBackend {
+    async fn sign_up(&self, req: SignUpRequest, _meta: &RequestMeta) -> AuthResult<SignUpOutcome> {
+        self.sign_up_impl(req).await
+    }
+
+    async fn sign_in(
+        &self,
+        email: Email,
+        password: String,
+        _meta: &RequestMeta,
+    ) -> AuthResult<SignInStep> {
+        self.sign_in_impl(email.as_str(), &password)
+            .await
+            .map(SignInStep::Session)
+    }
+
+    async fn refresh(&self, refresh_token: &str, _meta: &RequestMeta) -> AuthResult<TokenPair> {
+        self.refresh_impl(refresh_token).await
+    }
+
+    async fn update_user(
+        &self,
+        session: &SessionInfo,
+        update: UserUpdate,
+        _meta: &RequestMeta,
+    ) -> AuthResult<User> {
+        self.update_user_impl(session, update).await
+    }
+
+    /// Cognito writes and mails the code itself (no URL, no locale).
+    async fn resend_confirmation(
+        &self,
+        email: Email,
+        _confirmation_url: Option<String>,
+        _locale: &str,
+    ) -> AuthResult<()> {
+        self.resend_confirmation_impl(email).await
+    }
+
+    async fn recover_password(
+        &self,
+        email: Email,
+        _reset_url: Option<String>,
+        _meta: &RequestMeta,
+    ) -> AuthResult<()> {
+        self.recover_password_impl(email).await
+    }
+}
+
+#[async_trait]
+impl EmailedCodes for CognitoBackend {
+    async fn confirm_code(
+        &self,
+        email: Email,
+        code: &str,
+        _meta: &RequestMeta,
+    ) -> AuthResult<ConfirmOutcome> {
+        self.confirm_code_impl(email, code).await
+    }
+
+    async fn reset_password_code(
+        &self,
+        email: Email,
+        code: &str,
+        password: String,
+        _meta: &RequestMeta,
+    ) -> AuthResult<SignInStep> {
+        self.reset_password_code_impl(email, code, password)
+            .await
+            .map(SignInStep::Session)
+    }
+}
+
+#[async_trait]
+impl AuthorizationCodes for CognitoBackend {
     async fn issue_code(
         &self,
         grant: crate::auth::CodeGrant<'_>,
@@ -341,7 +319,7 @@ impl AuthBackend for CognitoBackend {
     }
 
     /// Codes come from [`Self::issue_code`] and the hosted-UI callback
-    /// ([`Self::issue_code_for`]).
+    /// ([`CognitoBackend::issue_code_for`]).
     async fn exchange_code(
         &self,
         code: &str,
@@ -352,10 +330,5 @@ impl AuthBackend for CognitoBackend {
         self.exchange_code_impl(code, redirect_uri, code_verifier, meta)
             .await
             .map(SignInStep::Session)
-    }
-
-    /// Apps verify Cognito's tokens against the pool's own JWKS.
-    fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": []})
     }
 }

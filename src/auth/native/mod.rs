@@ -5,6 +5,7 @@
 //! blocking pool, so the database lock is never held while argon2 runs.
 
 mod account;
+mod backend;
 mod code;
 pub use code::{pkce_holds, valid_challenge};
 mod email_links;
@@ -17,23 +18,19 @@ pub mod provider;
 mod session;
 mod session_cache;
 
+use super::RequestMeta;
 use super::jwt::Keyring;
 use super::lockout::LockoutPolicy;
 use super::password::Hasher;
 use super::secrets::{hash_token, random_token};
-use super::{
-    AuthBackend, RequestMeta, SessionInfo, SessionView, SignInStep, SignUpOutcome, SignUpRequest,
-    TokenPair, UserUpdate,
-};
 use crate::clock::Clock;
 use crate::config::NativeConfig;
 use crate::domain::redirect::{AllowedUrls, with_query};
-use crate::domain::{Email, PasswordPolicy, Purpose, User};
+use crate::domain::{PasswordPolicy, Purpose, User};
 use crate::error::{AuthError, AuthResult};
 use crate::mail::queue::MailQueue;
 use crate::storage::audit::{self, AuditEvent};
 use crate::storage::{Conn, Db, lockouts, tokens, users};
-use async_trait::async_trait;
 use std::sync::Arc;
 
 pub struct NativeBackend {
@@ -289,178 +286,6 @@ fn record_locks(
         }
     }
     Ok(())
-}
-
-#[async_trait]
-impl AuthBackend for NativeBackend {
-    fn name(&self) -> &'static str {
-        "native"
-    }
-
-    async fn sign_up(&self, req: SignUpRequest, meta: &RequestMeta) -> AuthResult<SignUpOutcome> {
-        self.sign_up_impl(req, meta).await
-    }
-
-    async fn sign_in(
-        &self,
-        email: Email,
-        password: String,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        self.sign_in_impl(email, password, meta).await
-    }
-
-    async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> AuthResult<TokenPair> {
-        self.refresh_impl(refresh_token, None, meta).await
-    }
-
-    async fn sign_out(
-        &self,
-        session: &SessionInfo,
-        everywhere: bool,
-        meta: &RequestMeta,
-    ) -> AuthResult<()> {
-        self.sign_out_impl(session, everywhere, meta).await
-    }
-
-    async fn authenticate(&self, access_token: &str) -> AuthResult<SessionInfo> {
-        self.authenticate_impl(access_token).await
-    }
-
-    async fn get_user(&self, session: &SessionInfo) -> AuthResult<User> {
-        self.get_user_impl(session).await
-    }
-
-    async fn update_user(
-        &self,
-        session: &SessionInfo,
-        update: UserUpdate,
-        meta: &RequestMeta,
-    ) -> AuthResult<User> {
-        self.update_user_impl(session, update, meta).await
-    }
-
-    async fn list_sessions(&self, session: &SessionInfo) -> AuthResult<Vec<SessionView>> {
-        self.list_sessions_impl(session).await
-    }
-
-    async fn revoke_session(
-        &self,
-        session: &SessionInfo,
-        id: &str,
-        meta: &RequestMeta,
-    ) -> AuthResult<()> {
-        self.revoke_session_impl(session, id, meta).await
-    }
-
-    async fn confirm(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep> {
-        self.confirm_impl(token, meta).await
-    }
-
-    /// A code is Cognito's way to confirm; derp's own users confirm with
-    /// the mailed token: a request error, not a missing feature.
-    async fn confirm_code(
-        &self,
-        _email: Email,
-        _code: &str,
-        _meta: &RequestMeta,
-    ) -> AuthResult<crate::auth::ConfirmOutcome> {
-        Err(AuthError::field(
-            "code",
-            "this server confirms addresses with the mailed link's token: send {\"token\"} (email and code are for the Cognito backend)",
-        ))
-    }
-
-    async fn resend_confirmation(
-        &self,
-        email: Email,
-        confirmation_url: Option<String>,
-    ) -> AuthResult<()> {
-        self.resend_confirmation_impl(email, confirmation_url, "")
-            .await
-    }
-
-    async fn resend_confirmation_in(
-        &self,
-        email: Email,
-        confirmation_url: Option<String>,
-        locale: &str,
-    ) -> AuthResult<()> {
-        self.resend_confirmation_impl(email, confirmation_url, locale)
-            .await
-    }
-
-    async fn send_magic_link(
-        &self,
-        email: Email,
-        magic_link_url: Option<String>,
-        meta: &RequestMeta,
-    ) -> AuthResult<()> {
-        self.send_magic_link_impl(email, magic_link_url, meta).await
-    }
-
-    async fn verify_magic_link(&self, token: &str, meta: &RequestMeta) -> AuthResult<SignInStep> {
-        self.verify_magic_link_impl(token, meta).await
-    }
-
-    async fn recover_password(
-        &self,
-        email: Email,
-        reset_url: Option<String>,
-        meta: &RequestMeta,
-    ) -> AuthResult<()> {
-        self.recover_password_impl(email, reset_url, meta).await
-    }
-
-    async fn reset_password(
-        &self,
-        token: &str,
-        password: String,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        self.reset_password_impl(token, password, meta).await
-    }
-
-    async fn set_active_org(
-        &self,
-        session: &SessionInfo,
-        org_id: Option<String>,
-    ) -> AuthResult<TokenPair> {
-        self.set_active_org_impl(session, org_id).await
-    }
-
-    async fn web_session(&self, session_id: &str) -> AuthResult<SessionInfo> {
-        self.web_session_impl(session_id).await
-    }
-
-    async fn issue_code(
-        &self,
-        grant: crate::auth::CodeGrant<'_>,
-        redirect_uri: &str,
-        code_challenge: Option<String>,
-    ) -> AuthResult<String> {
-        let amr = match grant {
-            crate::auth::CodeGrant::SignIn(o) => o.amr.clone(),
-            crate::auth::CodeGrant::WebSession { session, .. } => session.amr.clone(),
-        };
-        self.issue_code_impl(grant.user_id(), amr, redirect_uri, code_challenge)
-            .await
-    }
-
-    async fn exchange_code(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<String>,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        self.exchange_code_impl(code, redirect_uri, code_verifier, meta)
-            .await
-    }
-
-    fn jwks(&self) -> serde_json::Value {
-        self.keys.jwks()
-    }
 }
 
 /// `base?token=…`

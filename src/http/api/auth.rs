@@ -1,4 +1,6 @@
 //! `/api/v1/auth`: sign-up, sign-in, tokens, the session and the account.
+//! (About 500 lines: one short handler per route, each with its OpenAPI
+//! annotation and body type; they share only `parse_email`.)
 
 use crate::auth::SessionInfo;
 use crate::auth::SessionView;
@@ -134,7 +136,7 @@ async fn refresh(
     ClientMeta(meta): ClientMeta,
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<HttpResponse> {
-    let tokens = state.backend.refresh(&body.refresh_token, &meta).await?;
+    let tokens = state.accounts.refresh(&body.refresh_token, &meta).await?;
     Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
 }
 
@@ -224,7 +226,7 @@ async fn update_user(
         password: body.password,
         current_password: body.current_password,
     };
-    let user = state.backend.update_user(&session, update, &meta).await?;
+    let user = state.accounts.update_user(&session, update, &meta).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -239,7 +241,7 @@ async fn list_sessions(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
 ) -> Result<HttpResponse> {
-    let sessions = state.backend.list_sessions(&session).await?;
+    let sessions = state.accounts.list_sessions(&session).await?;
     Ok(HttpResponse::Ok().json(sessions))
 }
 
@@ -257,7 +259,10 @@ async fn revoke_session(
     ClientMeta(meta): ClientMeta,
     path: web::Path<String>,
 ) -> Result<HttpResponse> {
-    state.backend.revoke_session(&session, &path, &meta).await?;
+    state
+        .accounts
+        .revoke_session(&session, &path, &meta)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -13,7 +13,6 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 use utoipa::ToSchema;
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -31,11 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/passkeys/sign-in/finish").post(passkey_sign_in_finish));
 }
 
-fn native(state: &AppState) -> std::result::Result<&Arc<NativeBackend>, AuthError> {
-    state
-        .native
-        .as_ref()
-        .ok_or(AuthError::NotSupportedByBackend(state.backend.name()))
+fn native(state: &AppState) -> std::result::Result<&NativeBackend, AuthError> {
+    state.accounts.native()
 }
 
 #[utoipa::path(

@@ -71,11 +71,11 @@ struct AccountPage {
 async fn render_account(mut ctx: Ctx, errors: FormErrors) -> PageResult {
     let me = ctx.require_user()?;
     let user = ctx.state.backend.get_user(&me).await?;
-    // Upstream stores (Cognito) do not list sessions: the list is empty.
-    let sessions = match ctx.state.backend.list_sessions(&me).await {
-        Ok(list) => list,
-        Err(crate::error::AuthError::NotSupportedByBackend(_)) => Vec::new(),
-        Err(e) => return Err(e.into()),
+    // Stores without a session list (Cognito): the list is empty.
+    let sessions = if ctx.state.backend.session_list().is_some() {
+        ctx.state.accounts.list_sessions(&me).await?
+    } else {
+        Vec::new()
     };
     let tr = ctx.tr;
     let sessions = sessions
@@ -138,7 +138,7 @@ async fn password_submit(PageForm { mut ctx, form }: PageForm<PasswordForm>) -> 
         password: Some(form.password.clone().unwrap_or_default()),
         current_password: form.current_password.clone().filter(|p| !p.is_empty()),
     };
-    match ctx.state.backend.update_user(&me, update, &ctx.meta).await {
+    match ctx.state.accounts.update_user(&me, update, &ctx.meta).await {
         Ok(_) => {
             ctx.web
                 .set_flash("ok", ctx.tr.t("account.password_changed"));
@@ -166,7 +166,7 @@ async fn revoke_submit(
         return ask;
     }
     ctx.state
-        .backend
+        .accounts
         .revoke_session(&me, &path, &ctx.meta)
         .await?;
     ctx.web.set_flash("ok", ctx.tr.t("account.session_revoked"));

@@ -10,6 +10,8 @@ mod auth;
 mod chrome;
 mod ctx;
 mod errors;
+pub(crate) mod oauth;
+mod oauth_cognito;
 mod oidc;
 mod orgs;
 pub(crate) mod security;

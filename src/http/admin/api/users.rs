@@ -8,6 +8,7 @@ use crate::error::AuthError;
 use crate::http::api::orgs::PageQuery;
 use crate::http::extract::ApiJson;
 use crate::http::openapi::{self as doc, Errors};
+use crate::services::accounts::AccountMail;
 use crate::services::admin::{NewUserRequest, UserChange};
 use crate::services::admin::{UserDetail, UserPage};
 use crate::services::orgs::Actor;
@@ -241,11 +242,12 @@ pub async fn send_mail_for(
     };
     let user = state.admin.get_user(id).await?.user;
     let email = Email::from_stored(user.email);
-    if recovery {
-        state.backend.recover_password(email, None, &meta).await?;
+    let mail = if recovery {
+        AccountMail::Recovery
     } else {
-        state.backend.resend_confirmation(email, None).await?;
-    }
+        AccountMail::Confirmation
+    };
+    state.accounts.send_account_mail(email, mail, &meta).await?;
     // Recorded once the backend took it (a backend that refuses, like
     // Clerk's, leaves no event for a mail never sent).
     state.admin.note_mail(actor, id, action).await.map(|_| ())

@@ -3,6 +3,8 @@
 //! and back; a signed-in user who is not an admin is told so (403).
 //! Every destructive action shows a confirmation step first (see
 //! `ui::Confirm`); deletions also ask for the name to be typed.
+//! (About 480 lines: the routes and the read-only pages (overview, config,
+//! audit, outbox) and the first-admin setup; users and orgs are below.)
 
 use super::{admin_actor, is_admin};
 use crate::auth::SessionInfo;
@@ -442,8 +444,8 @@ async fn setup_submit(PageForm { mut ctx, form }: PageForm<SetupForm>) -> PageRe
             let email = Email::parse(&email_raw).map_err(|_| PageError::Internal)?;
             let step = ctx
                 .state
-                .backend
-                .sign_in(email, form.password.clone().unwrap_or_default(), &ctx.meta)
+                .accounts
+                .sign_in_first_admin(email, form.password.clone().unwrap_or_default(), &ctx.meta)
                 .await?;
             // The new admin has no second factor yet; were one asked for,
             // the sign-in goes through /login like any other.

@@ -176,7 +176,7 @@ pub async fn finish_sign_in(ctx: &Ctx, grant: CodeGrant<'_>, ret: &ReturnParams)
     }
     let code = ctx
         .state
-        .backend
+        .accounts
         .issue_code(grant, target, ret.code_challenge.clone())
         .await?;
     let mut pairs = vec![("code", code.as_str())];

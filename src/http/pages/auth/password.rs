@@ -55,7 +55,7 @@ pub(super) async fn forgot_submit(PageForm { mut ctx, form }: PageForm<EmailForm
             .await
     };
     match attempt.await {
-        Ok(()) if ctx.state.backend.mails_codes() => {
+        Ok(()) if ctx.state.backend.emailed_codes().is_some() => {
             let text = ctx.tr.t(RESET_CODE_TEXT).to_string();
             let page = reset_code_view(
                 &mut ctx,
@@ -122,7 +122,7 @@ pub(super) fn reset_code_view(
 }
 
 pub(super) async fn reset_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
-    if ctx.state.backend.mails_codes() {
+    if ctx.state.backend.emailed_codes().is_some() {
         let ret = query.ret.validate(&ctx)?;
         let text = ctx.tr.t(RESET_CODE_TEXT).to_string();
         let page = reset_code_view(
@@ -183,7 +183,7 @@ pub(super) async fn reset_code_submit(mut ctx: Ctx, form: &ResetForm) -> PageRes
 }
 
 pub(super) async fn reset_submit(PageForm { mut ctx, form }: PageForm<ResetForm>) -> PageResult {
-    if ctx.state.backend.mails_codes() {
+    if ctx.state.backend.emailed_codes().is_some() {
         return reset_code_submit(ctx, &form).await;
     }
     let token = form.token.clone().unwrap_or_default();

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::domain::redirect::with_query;
 use crate::error::AuthError;
+use crate::http::oauth_flow;
 use crate::http::pages::{Chrome, Ctx, FormErrors, NoFields, PageError, PageForm};
 use actix_web::http::StatusCode;
 use actix_web::web;
@@ -48,7 +49,7 @@ pub(super) fn login_view(
         errors,
         qs: ret.query(),
         ret,
-        magic_link: native.enable_magic_link,
+        magic_link: native.enable_magic_link && ctx.state.backend.magic_links().is_some(),
         signup: native.enable_signup,
         confirm_url: None,
         resend: false,
@@ -126,7 +127,7 @@ pub(super) async fn login_submit(
         Err(e) => {
             let (status, errors) = form_failure(&e, ctx.tr);
             let confirm_url = (matches!(e, AuthError::EmailNotConfirmed)
-                && ctx.state.backend.mails_codes())
+                && ctx.state.backend.emailed_codes().is_some())
             .then(|| format!("/confirm{}", ret.query_with(&[("email", &email_raw)])));
             let resend = matches!(e, AuthError::EmailNotConfirmed) && confirm_url.is_none();
             let mut page = login_view(&mut ctx, email_raw, errors, ret);
@@ -169,8 +170,8 @@ pub(super) async fn oauth_start(
     query: web::Query<ReturnParams>,
 ) -> PageResult {
     let ret = query.validate(&ctx)?;
-    if let Some(cognito) = crate::http::api::oauth_cognito::hosted_ui(&ctx.state, &path) {
-        let (url, cookie) = crate::http::api::oauth_cognito::start(
+    if let Some(cognito) = oauth_flow::hosted_ui(&ctx.state, &path) {
+        let (url, cookie) = oauth_flow::start_hosted_ui(
             &ctx.state,
             &cognito,
             ret.redirect_to,
@@ -187,11 +188,11 @@ pub(super) async fn oauth_start(
         let _ = res.add_cookie(&cookie);
         return Ok(res);
     }
-    let oauth = crate::http::api::oauth::provider_service(&ctx.state, &path)?;
+    let oauth = oauth_flow::provider_service(&ctx.state, &path)?;
     let (url, flow) = oauth
         .start(&path, ret.redirect_to, ret.state, ret.code_challenge, None)
         .await?;
     let mut res = ctx.redirect(&url);
-    let _ = res.add_cookie(&crate::http::api::oauth::flow_cookie(&ctx.state, &flow));
+    let _ = res.add_cookie(&oauth_flow::flow_cookie(&ctx.state, &flow));
     Ok(res)
 }

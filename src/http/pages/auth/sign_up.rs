@@ -76,7 +76,9 @@ pub(super) async fn signup_submit(
         Ok(SignUpOutcome::MfaEnrollmentRequired {
             enrollment_token, ..
         }) => Ok(ctx.enrollment_step(&enrollment_token, &ret.query())),
-        Ok(SignUpOutcome::ConfirmationRequired { email }) if ctx.state.backend.mails_codes() => {
+        Ok(SignUpOutcome::ConfirmationRequired { email })
+            if ctx.state.backend.emailed_codes().is_some() =>
+        {
             let text = ctx.tr.f("signup.code_sent", &[("email", email.as_str())]);
             let page = confirm_code_view(
                 &mut ctx,
@@ -111,7 +113,7 @@ pub(super) async fn signup_submit(
 /// scanners prefetch links), the POST does.
 pub(super) async fn confirm_page(mut ctx: Ctx, query: web::Query<TokenQuery>) -> PageResult {
     let ret = query.ret.validate(&ctx)?;
-    if ctx.state.backend.mails_codes() {
+    if ctx.state.backend.emailed_codes().is_some() {
         let text = ctx.tr.t(CONFIRM_CODE_TEXT).to_string();
         let page = confirm_code_view(
             &mut ctx,
@@ -169,7 +171,7 @@ pub(super) fn confirm_code_view(
 
 pub(super) async fn confirm_submit(PageForm { mut ctx, form }: PageForm<TokenForm>) -> PageResult {
     let ret = form.ret.validate(&ctx)?;
-    if ctx.state.backend.mails_codes() {
+    if ctx.state.backend.emailed_codes().is_some() {
         return confirm_code_submit(ctx, &form, ret).await;
     }
     let token = form.token.clone().unwrap_or_default();
@@ -223,7 +225,7 @@ pub(super) async fn confirm_code_submit(
 /// mail codes) or a new link (from the sign-in page, refused for an
 /// unconfirmed email); the same answer whether or not the email waits.
 pub(super) async fn resend_submit(PageForm { mut ctx, form }: PageForm<EmailForm>) -> PageResult {
-    if !ctx.state.backend.mails_codes() {
+    if ctx.state.backend.emailed_codes().is_none() {
         return resend_link(ctx, form).await;
     }
     let ret = form.ret.validate(&ctx)?;

@@ -2,17 +2,16 @@
 //! without a network call per request (RS256 with `jwt_key`, or the JWKS of
 //! the Backend API, cached and refetched on an unknown `kid` at most once a
 //! minute), reads and manages users through the Backend API (also as the
-//! admin's [`super::directory::UserDirectory`]), and answers
-//! 501 `not_supported_by_backend` for the flows Clerk keeps to its own front
-//! end (sign-up, sign-in, refresh, links by mail).
+//! admin's [`super::directory::UserDirectory`]), and lists and revokes the
+//! user's sessions. The flows Clerk keeps to its own front end (sign-up,
+//! sign-in, refresh, account changes, links by mail, authorization codes)
+//! are not part of its type: their routes answer 501
+//! `not_supported_by_backend` (see [`super::backend`]).
 
-use super::{
-    AuthBackend, RequestMeta, SessionInfo, SessionView, SignInStep, SignUpOutcome, SignUpRequest,
-    TokenPair, UserUpdate,
-};
+use super::{AuthBackend, RequestMeta, SessionInfo, SessionList, SessionView, TokenPair};
 use crate::clock::{Clock, from_unix};
 use crate::config::ClerkConfig;
-use crate::domain::{Email, Role, User};
+use crate::domain::{Role, User};
 use crate::error::{AuthError, AuthResult};
 use async_trait::async_trait;
 use jsonwebtoken::jwk::JwkSet;
@@ -21,6 +20,8 @@ use oauth2::reqwest;
 use serde::Deserialize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod directory;
 
 const NAME: &str = "clerk";
 /// Seconds of clock skew allowed on `exp` and `nbf` (Clerk tokens live ~60 s).
@@ -57,10 +58,6 @@ struct OrgClaim {
 fn upstream(e: impl std::fmt::Display) -> AuthError {
     tracing::warn!(error = %e, "Clerk Backend API call failed");
     AuthError::Upstream(e.to_string())
-}
-
-fn unsupported<T>() -> AuthResult<T> {
-    Err(AuthError::NotSupportedByBackend(NAME))
 }
 
 impl ClerkBackend {
@@ -216,138 +213,10 @@ pub fn user_from_clerk(v: &serde_json::Value) -> AuthResult<User> {
     })
 }
 
-/// Clerk's largest page of users.
-const MAX_LIMIT: i64 = 500;
-
-/// A Clerk id as a path segment: `user_…`, `sess_…` are letters, digits
-/// and underscores; anything else names no user.
-fn clerk_id(id: &str) -> AuthResult<&str> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    ok.then_some(id).ok_or(AuthError::NotFound("user"))
-}
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// The Backend API's users for the admin: `GET /users?query=` (Clerk's
-/// substring search over emails, names and ids), `limit`/`offset` paging
-/// (the cursor is the next offset, base64url), ban/unban (a ban also ends
-/// the user's sessions on Clerk's side), delete.
-#[async_trait]
-impl super::directory::UserDirectory for ClerkBackend {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn list(
-        &self,
-        q: &str,
-        cursor: Option<&str>,
-        limit: i64,
-    ) -> AuthResult<super::directory::DirectoryPage> {
-        use base64::Engine;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let limit = limit.clamp(1, MAX_LIMIT);
-        let offset: i64 = match cursor.filter(|c| !c.is_empty()) {
-            None => 0,
-            Some(c) => URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.parse().ok())
-                .filter(|n: &i64| *n >= 0)
-                .ok_or_else(|| AuthError::field("cursor", "is not a cursor this server issued"))?,
-        };
-        let mut path = format!("/users?limit={limit}&offset={offset}&order_by=-created_at");
-        let q = q.trim();
-        if !q.is_empty() {
-            path.push_str(&format!("&query={}", encode(q)));
-        }
-        let v = self.api(reqwest::Method::GET, &path).await?;
-        let list = v
-            .as_array()
-            .or_else(|| v["data"].as_array())
-            .ok_or_else(|| upstream("the user list is not an array"))?;
-        let users = list
-            .iter()
-            .map(user_from_clerk)
-            .collect::<AuthResult<Vec<_>>>()?;
-        let next_cursor = (users.len() as i64 == limit)
-            .then(|| URL_SAFE_NO_PAD.encode((offset + limit).to_string()));
-        Ok(super::directory::DirectoryPage { users, next_cursor })
-    }
-
-    async fn count(&self) -> AuthResult<Option<i64>> {
-        let v = self.api(reqwest::Method::GET, "/users/count").await?;
-        Ok(v["total_count"].as_i64())
-    }
-
-    async fn get(&self, id: &str) -> AuthResult<User> {
-        let id = clerk_id(id)?;
-        user_from_clerk(
-            &self
-                .api(reqwest::Method::GET, &format!("/users/{id}"))
-                .await?,
-        )
-    }
-
-    async fn set_disabled(&self, id: &str, disabled: bool) -> AuthResult<User> {
-        let id = clerk_id(id)?;
-        let action = if disabled { "ban" } else { "unban" };
-        user_from_clerk(
-            &self
-                .api(reqwest::Method::POST, &format!("/users/{id}/{action}"))
-                .await?,
-        )
-    }
-
-    async fn delete(&self, id: &str) -> AuthResult<()> {
-        let id = clerk_id(id)?;
-        self.api(reqwest::Method::DELETE, &format!("/users/{id}"))
-            .await
-            .map(|_| ())
-    }
-
-    async fn sign_out(&self, id: &str) -> AuthResult<()> {
-        let id = clerk_id(id)?;
-        self.get(id).await?;
-        let v = self
-            .api(
-                reqwest::Method::GET,
-                &format!("/sessions?user_id={id}&status=active"),
-            )
-            .await?;
-        let list = v.as_array().or_else(|| v["data"].as_array()).cloned();
-        for s in list.unwrap_or_default() {
-            if let Some(sid) = s["id"].as_str() {
-                let sid = clerk_id(sid)?;
-                self.api(reqwest::Method::POST, &format!("/sessions/{sid}/revoke"))
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl AuthBackend for ClerkBackend {
     fn name(&self) -> &'static str {
         NAME
-    }
-
-    async fn sign_up(&self, _: SignUpRequest, _: &RequestMeta) -> AuthResult<SignUpOutcome> {
-        unsupported()
-    }
-
-    async fn sign_in(&self, _: Email, _: String, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn refresh(&self, _: &str, _: &RequestMeta) -> AuthResult<TokenPair> {
-        unsupported()
     }
 
     async fn sign_out(
@@ -417,15 +286,37 @@ impl AuthBackend for ClerkBackend {
         )
     }
 
-    async fn update_user(
+    /// The X-Org-Context value: membership from derp's own org tables.
+    async fn set_active_org(
         &self,
-        _: &SessionInfo,
-        _: UserUpdate,
-        _: &RequestMeta,
-    ) -> AuthResult<User> {
-        unsupported()
+        session: &SessionInfo,
+        org_id: Option<String>,
+    ) -> AuthResult<TokenPair> {
+        let signer = self
+            .org_context
+            .clone()
+            .ok_or_else(|| AuthError::internal("org_context_secret is not configured"))?;
+        super::org_context::active_org_tokens(&self.db, &signer, session, org_id, self.clock.unix())
+            .await
     }
 
+    async fn web_session(&self, _: &str) -> AuthResult<SessionInfo> {
+        Err(AuthError::Unauthenticated)
+    }
+
+    fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({"keys": []})
+    }
+
+    fn session_list(&self) -> Option<&dyn SessionList> {
+        Some(self)
+    }
+}
+
+/// Clerk's sessions of the user, active ones only; a revoke is checked
+/// against that list first.
+#[async_trait]
+impl SessionList for ClerkBackend {
     async fn list_sessions(&self, session: &SessionInfo) -> AuthResult<Vec<SessionView>> {
         let v = self
             .api(
@@ -474,81 +365,6 @@ impl AuthBackend for ClerkBackend {
         self.api(reqwest::Method::POST, &format!("/sessions/{id}/revoke"))
             .await
             .map(|_| ())
-    }
-
-    async fn confirm(&self, _: &str, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn resend_confirmation(&self, _: Email, _: Option<String>) -> AuthResult<()> {
-        unsupported()
-    }
-
-    async fn send_magic_link(
-        &self,
-        _: Email,
-        _: Option<String>,
-        _: &RequestMeta,
-    ) -> AuthResult<()> {
-        unsupported()
-    }
-
-    async fn verify_magic_link(&self, _: &str, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    async fn recover_password(
-        &self,
-        _: Email,
-        _: Option<String>,
-        _: &RequestMeta,
-    ) -> AuthResult<()> {
-        unsupported()
-    }
-
-    async fn reset_password(&self, _: &str, _: String, _: &RequestMeta) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    /// The X-Org-Context value: membership from derp's own org tables.
-    async fn set_active_org(
-        &self,
-        session: &SessionInfo,
-        org_id: Option<String>,
-    ) -> AuthResult<TokenPair> {
-        let signer = self
-            .org_context
-            .clone()
-            .ok_or_else(|| AuthError::internal("org_context_secret is not configured"))?;
-        super::org_context::active_org_tokens(&self.db, &signer, session, org_id, self.clock.unix())
-            .await
-    }
-
-    async fn web_session(&self, _: &str) -> AuthResult<SessionInfo> {
-        Err(AuthError::Unauthenticated)
-    }
-
-    async fn issue_code(
-        &self,
-        _: super::CodeGrant<'_>,
-        _: &str,
-        _: Option<String>,
-    ) -> AuthResult<String> {
-        unsupported()
-    }
-
-    async fn exchange_code(
-        &self,
-        _: &str,
-        _: &str,
-        _: Option<String>,
-        _: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        unsupported()
-    }
-
-    fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({"keys": []})
     }
 }
 
