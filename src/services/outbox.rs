@@ -68,16 +68,18 @@ impl SenderHandle {
             task.abort();
             let _ = task.await;
         }
-        let now = self.clock.unix();
-        match self
-            .db
-            .write(move |c| outbox::requeue_interrupted(c, now))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(count = n, "outbox: re-queued mail interrupted by shutdown"),
-            Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted mail"),
-        }
+        requeue_interrupted(&self.db, self.clock.as_ref(), "shutdown").await;
+    }
+}
+
+/// Puts mail left `sending` (by a stop past its grace, or a crash) back in
+/// the queue, and says how much in the log.
+async fn requeue_interrupted(db: &Db, clock: &dyn Clock, by: &'static str) {
+    let now = clock.unix();
+    match db.write(move |c| outbox::requeue_interrupted(c, now)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(count = n, "outbox: re-queued mail interrupted by {by}"),
+        Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted mail"),
     }
 }
 
@@ -96,16 +98,7 @@ impl Sender {
     }
 
     async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let now = self.clock.unix();
-        match self
-            .db
-            .write(move |c| outbox::requeue_interrupted(c, now))
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(count = n, "re-queued mail interrupted while sending"),
-            Err(e) => tracing::error!(error = %e, "outbox: cannot re-queue interrupted mail"),
-        }
+        requeue_interrupted(&self.db, self.clock.as_ref(), "a stop or a crash").await;
         while !*stopped.borrow() {
             match self.deliver_due_unless(Some(&stopped)).await {
                 Ok(0) | Err(_) => {

@@ -87,23 +87,30 @@ pub(crate) fn list_sql(f: &AuditFilter, before: i64) -> String {
     )
 }
 
+/// A row of `SELECT id, at, action, actor_id, user_id, org_id, target, ip,
+/// user_agent, detail`.
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        action: r.get(2)?,
+        actor_id: r.get(3)?,
+        user_id: r.get(4)?,
+        org_id: r.get(5)?,
+        target: r.get(6)?,
+        ip: r.get(7)?,
+        user_agent: r.get(8)?,
+        detail: r.get(9)?,
+    })
+}
+
 /// Newest first, before the id `before` (0 = from the newest).
 pub fn list(conn: &Conn, f: &AuditFilter, before: i64, limit: i64) -> StorageResult<Vec<AuditRow>> {
     let mut stmt = conn.prepare(&list_sql(f, before))?;
-    let rows = stmt.query_map(params![f.user_id, f.org_id, f.action, before, limit], |r| {
-        Ok(AuditRow {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            action: r.get(2)?,
-            actor_id: r.get(3)?,
-            user_id: r.get(4)?,
-            org_id: r.get(5)?,
-            target: r.get(6)?,
-            ip: r.get(7)?,
-            user_agent: r.get(8)?,
-            detail: r.get(9)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![f.user_id, f.org_id, f.action, before, limit],
+        audit_row,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -169,20 +176,7 @@ pub fn page(
         params![
             f.user_id, f.org_id, f.action, q.from, q.until, limit, offset
         ],
-        |r| {
-            Ok(AuditRow {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                action: r.get(2)?,
-                actor_id: r.get(3)?,
-                user_id: r.get(4)?,
-                org_id: r.get(5)?,
-                target: r.get(6)?,
-                ip: r.get(7)?,
-                user_agent: r.get(8)?,
-                detail: r.get(9)?,
-            })
-        },
+        audit_row,
     )?;
     Ok((total, rows.collect::<Result<_, _>>()?))
 }

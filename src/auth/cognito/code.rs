@@ -12,7 +12,7 @@
 //! challenge is refused). A failed exchange spends it too.
 
 use super::CognitoBackend;
-use crate::auth::native::{pkce_holds, valid_challenge};
+use crate::auth::native::{check_challenge, pkce_holds};
 use crate::auth::secrets::{hash_token, random_token};
 use crate::auth::{AuthOutcome, RequestMeta};
 use crate::domain::Purpose;
@@ -52,14 +52,7 @@ impl CognitoBackend {
         redirect_uri: &str,
         code_challenge: Option<String>,
     ) -> AuthResult<String> {
-        if let Some(c) = &code_challenge
-            && !valid_challenge(c)
-        {
-            return Err(AuthError::field(
-                "code_challenge",
-                "must be an S256 challenge (43 base64url characters)",
-            ));
-        }
+        check_challenge(code_challenge.as_deref())?;
         let code = random_token();
         let sealed = seal(
             &code,

@@ -23,6 +23,18 @@ pub fn valid_challenge(challenge: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// [`valid_challenge`] as the answer to a request that carries one: a 400
+/// naming `code_challenge`.
+pub fn check_challenge(challenge: Option<&str>) -> AuthResult<()> {
+    match challenge {
+        Some(c) if !valid_challenge(c) => Err(AuthError::field(
+            "code_challenge",
+            "must be an S256 challenge (43 base64url characters)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -83,14 +95,7 @@ impl NativeBackend {
         redirect_uri: &str,
         code_challenge: Option<String>,
     ) -> AuthResult<String> {
-        if let Some(c) = &code_challenge
-            && !valid_challenge(c)
-        {
-            return Err(AuthError::field(
-                "code_challenge",
-                "must be an S256 challenge (43 base64url characters)",
-            ));
-        }
+        check_challenge(code_challenge.as_deref())?;
         let user_id = user_id.to_string();
         let payload = serde_json::json!({"redirect_uri": redirect_uri, "code_challenge": code_challenge, "amr": amr});
         let now = self.now();

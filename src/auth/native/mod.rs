@@ -7,7 +7,7 @@
 mod account;
 mod backend;
 mod code;
-pub use code::{pkce_holds, valid_challenge};
+pub use code::{check_challenge, pkce_holds, valid_challenge};
 mod email_links;
 mod identity;
 pub mod mfa;

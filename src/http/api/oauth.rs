@@ -64,11 +64,7 @@ async fn authorization_url(
         )
         .into());
     }
-    if let Some(c) = &q.code_challenge
-        && !crate::auth::native::valid_challenge(c)
-    {
-        return Err(AuthError::field("code_challenge", "must be an S256 challenge").into());
-    }
+    crate::auth::native::check_challenge(q.code_challenge.as_deref())?;
     if let Some(cognito) = hosted_ui(&state, &path) {
         let (url, cookie) =
             start_hosted_ui(&state, &cognito, q.redirect_to, q.state, q.code_challenge)?;

@@ -169,7 +169,7 @@ async fn config_page(ctx: Ctx, req: HttpRequest) -> PageResult {
     ctx.render(StatusCode::OK, &page)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct ListQuery {
     q: Option<String>,
     cursor: Option<String>,

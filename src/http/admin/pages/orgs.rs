@@ -144,13 +144,7 @@ pub(super) async fn create_org_submit(
                 },
                 other => FormErrors::from_auth(&other),
             };
-            let query = ListQuery {
-                q: None,
-                cursor: None,
-                sort: None,
-                dir: None,
-                page: None,
-            };
+            let query = ListQuery::default();
             render_orgs(ctx, &query, form, errors).await
         }
         Err(e) => Err(e.into()),

@@ -163,13 +163,7 @@ pub(super) async fn create_user_submit(
                 role: form.role.clone().unwrap_or_default(),
                 email_confirmed: form.email_confirmed.is_some(),
             };
-            let query = ListQuery {
-                q: None,
-                cursor: None,
-                sort: None,
-                dir: None,
-                page: None,
-            };
+            let query = ListQuery::default();
             render_users(ctx, &query, kept, errors).await
         }
         Err(e) => Err(e.into()),
