@@ -9,6 +9,9 @@
 //! (`%2e`, `%2f`, `%5c`, `%25`, `%3b`, `%3f`, `%23`, `%40`, controls). So
 //! `https://app.example.com/auth/callback/..%2F..%2Fevil` is refused even
 //! though its raw path starts with an allowed one.
+//!
+//! About 550 lines: the matcher is under 200; the rest are its tests, one
+//! per known way around an allow-list.
 
 use std::sync::{Arc, RwLock};
 use url::Url;

@@ -23,12 +23,14 @@ pub mod upstream_sign_outs;
 pub mod users;
 pub mod web_sessions;
 pub mod webhooks;
+mod writer;
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::TransactionBehavior;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use writer::{WriteJob, Writer};
 
 pub type Conn = rusqlite::Connection;
 
@@ -77,159 +79,6 @@ pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
     writer: Arc<Writer>,
     path: PathBuf,
-}
-
-/// The write connection and the writes waiting for it.
-struct Writer {
-    conn: Mutex<Conn>,
-    queue: Mutex<Vec<Box<dyn Job>>>,
-}
-
-/// At most this many writes share one transaction.
-const MAX_BATCH: usize = 256;
-
-/// One queued write: runs inside the batch's transaction and answers its
-/// caller, at once when it failed, after the commit when it succeeded.
-trait Job: Send {
-    fn run(self: Box<Self>, conn: &Conn) -> Ran;
-    /// Answers with an error without running (no transaction could start).
-    fn fail(self: Box<Self>, why: &str);
-}
-
-/// Answers a write that succeeded once the commit's outcome is known
-/// (`Some` = why the commit failed).
-type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
-
-enum Ran {
-    /// Succeeded: answer after the commit.
-    Done(Answer),
-    /// Failed and answered: roll its savepoint back.
-    Failed,
-}
-
-struct WriteJob<T, E, F> {
-    f: F,
-    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
-}
-
-impl<T, E, F> Job for WriteJob<T, E, F>
-where
-    T: Send + 'static,
-    E: From<StorageError> + Send + 'static,
-    F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
-{
-    fn run(self: Box<Self>, conn: &Conn) -> Ran {
-        let Self { f, reply } = *self;
-        match f(conn) {
-            Ok(value) => Ran::Done(Box::new(move |commit_failed: Option<&str>| {
-                let answer = match commit_failed {
-                    None => Ok(value),
-                    Some(why) => Err(E::from(StorageError::Other(why.to_string()))),
-                };
-                let _ = reply.send(answer);
-            })),
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                Ran::Failed
-            }
-        }
-    }
-
-    fn fail(self: Box<Self>, why: &str) {
-        let _ = self
-            .reply
-            .send(Err(E::from(StorageError::Other(why.to_string()))));
-    }
-}
-
-impl Writer {
-    /// Runs every queued write, in batches, on the write connection. Called
-    /// once per queued write; a call that finds the queue empty (an earlier
-    /// call took its write along) returns at once.
-    fn drain(&self) {
-        let conn = lock(&self.conn);
-        loop {
-            let batch: Vec<Box<dyn Job>> = {
-                let mut queue = lock(&self.queue);
-                let n = queue.len().min(MAX_BATCH);
-                queue.drain(..n).collect()
-            };
-            if batch.is_empty() {
-                return;
-            }
-            run_batch(&conn, batch);
-        }
-    }
-}
-
-/// One transaction for a batch of writes; see [`Db`].
-fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
-    let mut jobs = jobs.into_iter();
-    let mut done: Vec<Answer> = Vec::new();
-    if !conn.is_autocommit() {
-        // Left open by a panic outside any write: nothing in it was answered.
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    'transaction: loop {
-        if let Err(e) = conn.exec("BEGIN IMMEDIATE", []) {
-            let why = format!("cannot start a write transaction: {e}");
-            for job in jobs.by_ref() {
-                job.fail(&why);
-            }
-            break 'transaction;
-        }
-        for job in jobs.by_ref() {
-            if let Err(e) = conn.exec("SAVEPOINT write", []) {
-                job.fail(&format!("cannot start a savepoint: {e}"));
-                continue;
-            }
-            webhooks::begin_write();
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
-            if conn.is_autocommit() {
-                // SQLite ended the whole transaction (an I/O error, a full
-                // disk): the writes before this one are lost with it.
-                let why = "the write transaction was rolled back";
-                for answer in done.drain(..) {
-                    answer(Some(why));
-                }
-                if let Ok(Ran::Done(answer)) = ran {
-                    answer(Some(why));
-                }
-                sessions::settle();
-                webhooks::settle(false);
-                continue 'transaction;
-            }
-            match ran {
-                Ok(Ran::Done(answer)) => {
-                    done.push(answer);
-                    if let Err(e) = conn.exec("RELEASE write", []) {
-                        tracing::error!(error = %e, "cannot release a savepoint");
-                    }
-                }
-                // Failed, or panicked (its caller sees the reply dropped).
-                Ok(Ran::Failed) | Err(_) => {
-                    if let Err(e) = conn
-                        .exec("ROLLBACK TO write", [])
-                        .and_then(|_| conn.exec("RELEASE write", []))
-                    {
-                        tracing::error!(error = %e, "cannot roll back a savepoint");
-                    }
-                }
-            }
-        }
-        let committed = conn.exec("COMMIT", []);
-        if committed.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        // Committed or rolled back: other connections now see the change.
-        sessions::settle();
-        webhooks::settle(committed.is_ok());
-        let why = committed.err().map(|e| format!("cannot commit: {e}"));
-        for answer in done.drain(..) {
-            answer(why.as_deref());
-        }
-        break 'transaction;
-    }
 }
 
 impl std::fmt::Debug for Db {

@@ -1,4 +1,7 @@
 //! Organizations, members and invitations.
+//!
+//! About 510 lines: the three tables' queries (about 410) and their unit
+//! tests.
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};

@@ -1,4 +1,7 @@
 //! The `users` table.
+//!
+//! About 490 lines: the table's queries, the console's search and paging
+//! over it, and their unit tests (insert and conflict, search by email part).
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};

@@ -16,6 +16,7 @@ mod cognito_admin;
 mod cognito_code_pages;
 mod cognito_hosted_ui;
 mod cognito_pages;
+mod file_lengths;
 mod github;
 mod guards;
 mod http_hardening;

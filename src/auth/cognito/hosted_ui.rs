@@ -11,6 +11,9 @@
 //! RS256 against the pool's JWKS), the id_token, when present, too (`aud`,
 //! `token_use = id`, the same `sub`); nothing from the token endpoint is
 //! trusted unverified.
+//!
+//! About 490 lines: the flow is about 340 of them; the rest are unit tests
+//! of its URLs, domains and id-token claims.
 
 use super::CognitoBackend;
 use super::session::RefreshWrapper;

@@ -1,4 +1,7 @@
 //! Sign-up, sign-in, confirmation and the signed-in user's own account.
+//!
+//! About 450 lines: each use case of a user's own account is one short
+//! transaction, kept side by side so their checks read alike.
 
 use super::pipeline::Proof;
 use super::{

@@ -1,6 +1,6 @@
 //! Errors as pages show them: field errors beside inputs, refusals in the
 //! page's language with the next step, and `PageError` (an error page or a
-//! redirect). About a fifth of the file is its unit tests.
+//! redirect). About 500 lines: a fifth of them are unit tests.
 
 use super::LANG_COOKIE;
 use crate::domain::i18n::{self, Tr};
