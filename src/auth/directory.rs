@@ -4,6 +4,16 @@
 //! the admin service changes them in one transaction with their audit event.
 //! Orgs, the audit log and derp's own sessions stay local either way, keyed
 //! by the upstream subject.
+//!
+//! As with `auth::backend`, what only some stores can do is a trait of its
+//! own reached by an accessor (`Some(self)` when the store has it, `None`
+//! by default); `services::admin` is the one place that turns a missing
+//! one into 501 ([`UserDirectory::refusal`]).
+//!
+//! | capability | Cognito | Clerk |
+//! |---|---|---|
+//! | [`UserCreation`] (admin "new user") | ✓ | |
+//! | [`EmailConfirmation`] (mark the address confirmed) | ✓ | |
 
 use crate::domain::{Email, User};
 use crate::error::{AuthError, AuthResult};
@@ -16,8 +26,8 @@ pub struct DirectoryPage {
     pub next_cursor: Option<String>,
 }
 
-/// What an admin may ask of an upstream user store. Operations the store
-/// cannot do answer 501 `not_supported_by_backend`.
+/// What an admin may ask of every upstream user store; what only some can
+/// do is behind the accessors below.
 #[async_trait]
 pub trait UserDirectory: Send + Sync + 'static {
     fn name(&self) -> &'static str;
@@ -31,33 +41,46 @@ pub trait UserDirectory: Send + Sync + 'static {
     async fn delete(&self, id: &str) -> AuthResult<()>;
     /// Ends every upstream session of the user.
     async fn sign_out(&self, id: &str) -> AuthResult<()>;
-    async fn create(
-        &self,
-        email: &Email,
-        password: Option<&str>,
-        email_confirmed: bool,
-    ) -> AuthResult<User> {
-        let _ = (email, password, email_confirmed);
-        Err(AuthError::NotSupportedByBackend(self.name()))
-    }
-    /// Marks the user's email (and account) confirmed.
-    async fn confirm_email(&self, id: &str) -> AuthResult<User> {
-        let _ = id;
-        Err(AuthError::NotSupportedByBackend(self.name()))
-    }
     /// How many users the store holds (an estimate where the store only
     /// gives one), or `None` when it cannot say.
     async fn count(&self) -> AuthResult<Option<i64>> {
         Ok(None)
     }
-    /// Whether [`Self::create`] works (the admin pages hide its form otherwise).
-    fn can_create(&self) -> bool {
-        false
+    /// Creating users (the admin pages hide their form without it).
+    fn user_creation(&self) -> Option<&dyn UserCreation> {
+        None
+    }
+    /// Marking a user's address confirmed.
+    fn email_confirmation(&self) -> Option<&dyn EmailConfirmation> {
+        None
+    }
+    /// What asking for a capability the store lacks answers: 501
+    /// `not_supported_by_backend`.
+    fn refusal(&self) -> AuthError {
+        AuthError::NotSupportedByBackend(self.name())
     }
 }
 
+/// A store where admins create users.
+#[async_trait]
+pub trait UserCreation: Send + Sync {
+    async fn create(
+        &self,
+        email: &Email,
+        password: Option<&str>,
+        email_confirmed: bool,
+    ) -> AuthResult<User>;
+}
+
+/// A store where admins mark a user's address (and account) confirmed.
+#[async_trait]
+pub trait EmailConfirmation: Send + Sync {
+    async fn confirm_email(&self, id: &str) -> AuthResult<User>;
+}
+
 /// A store whose admin calls cannot be made as configured (Cognito without
-/// access keys): every call answers 501 with the reason.
+/// access keys): every call answers 501 with the reason, and so does every
+/// capability (it offers none).
 pub struct Unavailable {
     pub backend: &'static str,
     pub reason: &'static str,
@@ -65,7 +88,7 @@ pub struct Unavailable {
 
 impl Unavailable {
     fn refuse<T>(&self) -> AuthResult<T> {
-        Err(AuthError::NotConfigured(self.reason))
+        Err(self.refusal())
     }
 }
 
@@ -89,10 +112,7 @@ impl UserDirectory for Unavailable {
     async fn sign_out(&self, _: &str) -> AuthResult<()> {
         self.refuse()
     }
-    async fn create(&self, _: &Email, _: Option<&str>, _: bool) -> AuthResult<User> {
-        self.refuse()
-    }
-    async fn confirm_email(&self, _: &str) -> AuthResult<User> {
-        self.refuse()
+    fn refusal(&self) -> AuthError {
+        AuthError::NotConfigured(self.reason)
     }
 }

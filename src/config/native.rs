@@ -284,7 +284,7 @@ impl MfaConfig {
         }
         if self.required && !self.totp {
             return Err(ConfigError::Invalid(
-                "auth.native.mfa.required: needs totp = true (no other factor can be enrolled yet)"
+                "auth.native.mfa.required: needs totp = true (the one factor every browser and client can enroll; passkeys are offered beside it where available)"
                     .into(),
             ));
         }

@@ -88,7 +88,8 @@ pub enum SignUpUser {
 /// confirmed (when confirmation is on). With `[auth.native.mfa] required`,
 /// `tokens` is null and `mfa_enrollment_required` true: the
 /// `enrollment_token` enrolls the first factor (`/mfa/totp/enroll` and
-/// `/mfa/totp/verify` with `enrollment_token`), which signs the user in.
+/// `/mfa/totp/verify`, or `/passkeys/register/start` and `…/finish`, with
+/// `enrollment_token`), which signs the user in.
 #[derive(ToSchema)]
 pub struct SignUpResponse {
     pub user: SignUpUser,
@@ -208,6 +209,10 @@ pub struct PasskeyRegistered {
     pub factor: Factor,
     /// Shown once: only when the passkey is the user's first factor.
     pub recovery_codes: Option<Vec<String>>,
+    /// With `enrollment_token`: the sign-in it completed.
+    pub user: Option<User>,
+    /// With `enrollment_token`: the tokens of that sign-in.
+    pub tokens: Option<TokenPair>,
 }
 
 #[derive(ToSchema)]

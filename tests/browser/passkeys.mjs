@@ -2,7 +2,9 @@
 // with its DevTools virtual authenticator (CTAP2, resident keys, user
 // verification). The user adds a passkey on /account/security, signs out,
 // signs in with the passkey only, then signs in with the password and
-// finishes the second step with the passkey. derp runs with public_url
+// finishes the second step with the passkey; then, on a derp with
+// `[auth.native.mfa] required`, a new user enrolls a passkey on /mfa/enroll
+// and ends signed in. derp runs with public_url
 // http://localhost:PORT (relying party id `localhost`: WebAuthn refuses IP
 // addresses). Screenshots land in tests/browser/artifacts/.
 //
@@ -46,32 +48,42 @@ async function waitFor(fn, what, ms = 15_000) {
 }
 
 // --- derp -------------------------------------------------------------------
-const derpPort = await freePort();
-const derpUrl = `http://localhost:${derpPort}`;
-const tmp = mkdtempSync(path.join(os.tmpdir(), "derp-passkeys-"));
-cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
-writeFileSync(path.join(tmp, "derp.toml"), `
+// One derp per configuration; `extra` is appended to its derp.toml.
+async function startDerp(extra = "") {
+  const port = await freePort();
+  const url = `http://localhost:${port}`;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "derp-passkeys-"));
+  cleanups.push(() => rmSync(tmp, { recursive: true, force: true }));
+  writeFileSync(path.join(tmp, "derp.toml"), `
 [server]
-bind = "127.0.0.1:${derpPort}"
-public_url = "${derpUrl}"
+bind = "127.0.0.1:${port}"
+public_url = "${url}"
 data_dir = "${tmp}/data"
 [auth.native]
 enable_confirmation = false
 [hosted]
 product_name = "Acme"
-`);
-const derp = spawn(derpBin, ["serve", "--config", path.join(tmp, "derp.toml")], { stdio: ["ignore", "ignore", "inherit"] });
-cleanups.push(() => derp.kill());
-await waitFor(() => fetch(`http://127.0.0.1:${derpPort}/healthz`).then((r) => r.ok, () => false), "derp to start");
+${extra}`);
+  const child = spawn(derpBin, ["serve", "--config", path.join(tmp, "derp.toml")], { stdio: ["ignore", "ignore", "inherit"] });
+  cleanups.push(() => child.kill());
+  await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), "derp to start");
+  return { port, url };
+}
 
+async function signUp(port, email, password) {
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/auth/sign-up`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  if (res.status !== 201) throw new Error(`sign-up answered ${res.status}`);
+  return res.json();
+}
+
+const { port: derpPort, url: derpUrl } = await startDerp();
 const email = "passkey@example.com";
 const password = "correct horse battery";
-const up = await fetch(`http://127.0.0.1:${derpPort}/api/v1/auth/sign-up`, {
-  method: "POST",
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify({ email, password }),
-});
-if (up.status !== 201) throw new Error(`sign-up answered ${up.status}`);
+await signUp(derpPort, email, password);
 
 // --- the browser and its virtual authenticator -------------------------------
 const browser = await chromium.launch({
@@ -80,23 +92,28 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 cleanups.push(() => browser.close());
-const context = await browser.newContext();
-const page = await context.newPage();
-const cdp = await context.newCDPSession(page);
-await cdp.send("WebAuthn.enable");
-const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-  options: {
-    protocol: "ctap2",
-    transport: "internal",
-    hasResidentKey: true,
-    hasUserVerification: true,
-    isUserVerified: true,
-    automaticPresenceSimulation: true,
-  },
-});
 const scriptErrors = [];
-page.on("pageerror", (e) => scriptErrors.push(e.message));
-page.on("console", (m) => { if (m.type() === "error") scriptErrors.push(m.text()); });
+// A fresh browser profile with its own virtual authenticator.
+async function newBrowser() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  page.on("pageerror", (e) => scriptErrors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") scriptErrors.push(m.text()); });
+  return { page, cdp, authenticatorId };
+}
+const { page, cdp, authenticatorId } = await newBrowser();
 
 async function step(name, fn) {
   try {
@@ -164,6 +181,28 @@ await step("sign in with the password, then the passkey as the second step", asy
   await page.click("text=Use a passkey");
   await page.waitForURL(`${derpUrl}/account`);
   expect(await page.isVisible(`text=${email}`), "the account page shows the user");
+});
+
+await step("with [auth.native.mfa] required, a new user enrolls a passkey at sign-in", async () => {
+  const { port, url } = await startDerp("[auth.native.mfa]\nrequired = true\n");
+  const enrolling = "enroll@example.com";
+  const up = await signUp(port, enrolling, password);
+  expect(up.tokens === null && up.mfa_enrollment_required === true, "no tokens before a factor");
+  const b = await newBrowser();
+  await b.page.goto(`${url}/login`);
+  await b.page.fill("#email", enrolling);
+  await b.page.fill("#password", password);
+  await b.page.click("form[action='/login'] button.primary");
+  await b.page.waitForURL((u) => u.pathname === "/mfa/enroll");
+  await b.page.waitForSelector("form[data-passkey=register]:not([hidden])");
+  await b.page.screenshot({ path: path.join(artifacts, "passkey-5-enroll.png"), fullPage: true });
+  await b.page.click("text=Add a passkey");
+  await b.page.waitForSelector("text=recovery code");
+  const { credentials } = await b.cdp.send("WebAuthn.getCredentials", { authenticatorId: b.authenticatorId });
+  expect(credentials.length === 1, `one credential on the authenticator, got ${credentials.length}`);
+  await b.page.goto(`${url}/account`);
+  await b.page.waitForURL(`${url}/account`);
+  expect(await b.page.isVisible(`text=${enrolling}`), "signed in: the account page shows the user");
 });
 
 await step("the passkey script ran without errors", async () => {

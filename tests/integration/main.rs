@@ -34,6 +34,7 @@ mod orgs;
 mod pages;
 mod pages_details;
 mod pages_product;
+mod passkey_enrollment;
 mod passkeys;
 mod refresh_grace;
 mod reload;

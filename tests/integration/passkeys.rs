@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The origin the tests' "browser" runs on (rp id `localhost`).
-const ORIGIN: &str = "http://localhost:8443";
+pub(crate) const ORIGIN: &str = "http://localhost:8443";
 const KEY: &str = crate::admin::KEY;
 
 async fn passkey_app() -> TestApp {
@@ -59,13 +59,13 @@ fn cbor_bytes(b: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A resident ES256 credential on a software authenticator.
-struct SoftKey {
+pub(crate) struct SoftKey {
     key: SigningKey,
     cred_id: Vec<u8>,
     user_handle: Vec<u8>,
     counter: u32,
     /// The origin its "browser" reports.
-    origin: String,
+    pub(crate) origin: String,
     /// Whether the authenticator verifies its user (PIN, biometric).
     verifies_user: bool,
 }
@@ -111,7 +111,7 @@ impl SoftKey {
     }
 
     /// `navigator.credentials.create(options)`, as `toJSON()` gives it.
-    fn create(options: &Value) -> (SoftKey, Value) {
+    pub(crate) fn create(options: &Value) -> (SoftKey, Value) {
         let mut key = SoftKey::new(unb64(options["user"]["id"].as_str().unwrap()));
         let credential = key.attest(options);
         (key, credential)
@@ -131,7 +131,7 @@ impl SoftKey {
         }
     }
 
-    fn attest(&mut self, options: &Value) -> Value {
+    pub(crate) fn attest(&mut self, options: &Value) -> Value {
         let rp_id = options["rp"]["id"].as_str().unwrap();
         let client_data =
             self.client_data("webauthn.create", options["challenge"].as_str().unwrap());
@@ -156,7 +156,7 @@ impl SoftKey {
     }
 
     /// `navigator.credentials.get(options)`: the counter goes up by one.
-    fn assert(&mut self, options: &Value) -> Value {
+    pub(crate) fn assert(&mut self, options: &Value) -> Value {
         self.counter += 1;
         self.sign(options)
     }
@@ -184,7 +184,7 @@ impl SoftKey {
     }
 }
 
-fn access(body: &Value) -> String {
+pub(crate) fn access(body: &Value) -> String {
     body["tokens"]["access_token"].as_str().unwrap().to_string()
 }
 

@@ -14,7 +14,9 @@
 
 use super::api::{self, Api, CallError, upstream};
 use super::sigv4::Keys;
-use crate::auth::directory::{DirectoryPage, Unavailable, UserDirectory};
+use crate::auth::directory::{
+    DirectoryPage, EmailConfirmation, Unavailable, UserCreation, UserDirectory,
+};
 use crate::clock::{Clock, from_unix};
 use crate::config::CognitoConfig;
 use crate::domain::{Email, Role, User};
@@ -244,6 +246,23 @@ impl UserDirectory for CognitoDirectory {
             .map(|_| ())
     }
 
+    /// DescribeUserPool's `EstimatedNumberOfUsers`.
+    async fn count(&self) -> AuthResult<Option<i64>> {
+        let pool = self.call("DescribeUserPool", json!({})).await?;
+        Ok(pool["UserPool"]["EstimatedNumberOfUsers"].as_i64())
+    }
+
+    fn user_creation(&self) -> Option<&dyn UserCreation> {
+        Some(self)
+    }
+
+    fn email_confirmation(&self) -> Option<&dyn EmailConfirmation> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl UserCreation for CognitoDirectory {
     /// AdminCreateUser with the email as username and no invitation mail
     /// (`MessageAction: SUPPRESS`); a password given becomes permanent
     /// (AdminSetUserPassword), so the user can sign in with it.
@@ -280,7 +299,10 @@ impl UserDirectory for CognitoDirectory {
         }
         self.get_by_username(&username).await
     }
+}
 
+#[async_trait]
+impl EmailConfirmation for CognitoDirectory {
     async fn confirm_email(&self, id: &str) -> AuthResult<User> {
         let username = self.username(id).await?;
         let user = self.get_by_username(&username).await?;
@@ -289,16 +311,6 @@ impl UserDirectory for CognitoDirectory {
                 .await?;
         }
         self.get_by_username(&username).await
-    }
-
-    /// DescribeUserPool's `EstimatedNumberOfUsers`.
-    async fn count(&self) -> AuthResult<Option<i64>> {
-        let pool = self.call("DescribeUserPool", json!({})).await?;
-        Ok(pool["UserPool"]["EstimatedNumberOfUsers"].as_i64())
-    }
-
-    fn can_create(&self) -> bool {
-        true
     }
 }
 

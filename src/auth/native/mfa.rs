@@ -199,7 +199,11 @@ fn pending_totp(
 
 /// The live `enrollment_token` stored as `hash` and its user, who still has
 /// no active factor (one enrolled meanwhile ends it: sign in again).
-fn pending_enrollment(conn: &Conn, hash: &str, now: i64) -> AuthResult<(ChallengeRow, User)> {
+pub(super) fn pending_enrollment(
+    conn: &Conn,
+    hash: &str,
+    now: i64,
+) -> AuthResult<(ChallengeRow, User)> {
     let ch = mfa::challenge(conn, hash)?
         .filter(|c| {
             c.purpose == PURPOSE_ENROLL

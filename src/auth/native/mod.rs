@@ -11,6 +11,7 @@ pub use code::{check_challenge, pkce_holds, valid_challenge};
 mod email_links;
 mod identity;
 pub mod mfa;
+pub mod passkey_enrollment;
 pub mod passkeys;
 mod pipeline;
 pub use pipeline::Proof;

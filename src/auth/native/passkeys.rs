@@ -15,6 +15,12 @@
 //! the library. The relying party id is `[auth.native.mfa] rp_id` or the
 //! host of `public_url`; WebAuthn refuses IP addresses, so with an IP
 //! passkeys are not offered ([`AuthError::PasskeysUnavailable`]).
+//!
+//! The file is long because registration, sign-in and the second step
+//! share the relying party, the flows and the sealed credentials kept
+//! here; a passkey enrolled with an `enrollment_token` is
+//! `super::passkey_enrollment`, on `start_registration` and
+//! `finish_registration`.
 
 use super::mfa::FactorView;
 use super::pipeline::{MFA_MAX_FAILURES, PURPOSE_CHALLENGE, Proof, SecondFactor};
@@ -74,7 +80,7 @@ impl RelyingParty {
         }
     }
 
-    fn get(&self) -> AuthResult<&Webauthn> {
+    pub(super) fn get(&self) -> AuthResult<&Webauthn> {
         match self {
             Self::Ready(w) => Ok(w),
             Self::Disabled => Err(AuthError::FeatureDisabled("passkeys")),
@@ -145,7 +151,9 @@ fn seal_passkey(
     sealer.seal(SEAL_INFO, &aad(f), &json)
 }
 
-fn parse_credential<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> AuthResult<T> {
+pub(super) fn parse_credential<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> AuthResult<T> {
     serde_json::from_value(value).map_err(|e| {
         AuthError::field(
             "credential",
@@ -192,7 +200,7 @@ fn user_passkeys(
 }
 
 /// A passkey's name: trimmed, a default when empty, at most 64 characters.
-fn passkey_name(name: Option<String>) -> AuthResult<String> {
+pub(super) fn passkey_name(name: Option<String>) -> AuthResult<String> {
     let name = name
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
@@ -207,6 +215,98 @@ fn passkey_name(name: Option<String>) -> AuthResult<String> {
 fn options_of<T: Serialize>(envelope: &T) -> AuthResult<serde_json::Value> {
     let v = serde_json::to_value(envelope).map_err(AuthError::internal)?;
     Ok(v.get("publicKey").cloned().unwrap_or(v))
+}
+
+/// Starts a registration for `user`: creation options for a discoverable
+/// passkey (the user's passkeys excluded) and the flow that keeps the
+/// ceremony, bound to `enrollment` (the hash of an `enrollment_token`) when
+/// the passkey is to be the first factor of a waiting sign-in.
+pub(super) fn start_registration(
+    conn: &Conn,
+    webauthn: &Webauthn,
+    sealer: &crate::auth::sealer::Sealer,
+    user: &crate::domain::User,
+    enrollment: Option<String>,
+    name: String,
+    now: i64,
+) -> AuthResult<PasskeyStart> {
+    let exclude = user_passkeys(conn, sealer, &user.id)?
+        .iter()
+        .map(|(_, pk)| pk.cred_id().clone())
+        .collect::<Vec<_>>();
+    let (ccr, state) = webauthn
+        .start_passkey_registration(
+            user_handle(&user.id),
+            &user.email,
+            &user.email,
+            Some(exclude),
+        )
+        .map_err(AuthError::internal)?;
+    let mut options = options_of(&ccr)?;
+    // Discoverable: the credential lives on the authenticator with the
+    // user handle, so a sign-in needs no address.
+    if let Some(sel) = options.get_mut("authenticatorSelection") {
+        sel["residentKey"] = "required".into();
+        sel["requireResidentKey"] = true.into();
+    }
+    let flow_id = store_flow(
+        conn,
+        PasskeyFlowRow {
+            kind: "register".into(),
+            user_id: Some(user.id.clone()),
+            mfa_token_hash: enrollment,
+            name: Some(name),
+            state: ceremony_json(&Ceremony::Register(state))?,
+            expires_at: now + FLOW_TTL,
+        },
+        now,
+    )?;
+    Ok(PasskeyStart { flow_id, options })
+}
+
+/// Checks the browser's answer to a spent registration `flow` and stores
+/// the passkey of `user_id`, active at once. The outer `Err` is the
+/// database's, the inner the refusal.
+pub(super) fn finish_registration(
+    conn: &Conn,
+    webauthn: &Webauthn,
+    sealer: &crate::auth::sealer::Sealer,
+    flow: &PasskeyFlowRow,
+    reg: &RegisterPublicKeyCredential,
+    user_id: &str,
+    now: i64,
+) -> AuthResult<AuthResult<FactorRow>> {
+    let Ceremony::Register(state) = ceremony_of(flow)? else {
+        return Ok(Err(AuthError::InvalidToken));
+    };
+    // Registered already (here or to another account): say so rather than
+    // the library's generic refusal.
+    if mfa::credential_taken(conn, &credential_id(reg.raw_id.as_ref()))? {
+        return Ok(Err(AuthError::field("credential", "is already registered")));
+    }
+    let pk = match webauthn.finish_passkey_registration(reg, &state) {
+        Ok(pk) => pk,
+        Err(e) => return Ok(Err(rejected(e))),
+    };
+    let cred_id = credential_id(pk.cred_id().as_ref());
+    if mfa::credential_taken(conn, &cred_id)? {
+        return Ok(Err(AuthError::field("credential", "is already registered")));
+    }
+    let mut row = FactorRow {
+        id: format!("mfa_{}", random_id(12)),
+        user_id: user_id.to_string(),
+        kind: "passkey".into(),
+        name: flow.name.clone().unwrap_or_else(|| "Passkey".into()),
+        secret_sealed: String::new(),
+        created_at: now,
+        confirmed_at: Some(now),
+        last_used_at: None,
+        last_used_step: None,
+        credential_id: Some(cred_id),
+    };
+    row.secret_sealed = seal_passkey(sealer, &row, &pk)?;
+    mfa::insert_factor(conn, &row)?;
+    Ok(Ok(row))
 }
 
 impl NativeBackend {
@@ -254,38 +354,7 @@ impl NativeBackend {
                 let user = users::by_id(conn, &session.user_id)?
                     .ok_or(AuthError::Unauthenticated)?
                     .user;
-                let exclude = user_passkeys(conn, &sealer, &user.id)?
-                    .iter()
-                    .map(|(_, pk)| pk.cred_id().clone())
-                    .collect::<Vec<_>>();
-                let (ccr, state) = webauthn
-                    .start_passkey_registration(
-                        user_handle(&user.id),
-                        &user.email,
-                        &user.email,
-                        Some(exclude),
-                    )
-                    .map_err(AuthError::internal)?;
-                let mut options = options_of(&ccr)?;
-                // Discoverable: the credential lives on the authenticator
-                // with the user handle, so a sign-in needs no address.
-                if let Some(sel) = options.get_mut("authenticatorSelection") {
-                    sel["residentKey"] = "required".into();
-                    sel["requireResidentKey"] = true.into();
-                }
-                let flow_id = store_flow(
-                    conn,
-                    PasskeyFlowRow {
-                        kind: "register".into(),
-                        user_id: Some(user.id.clone()),
-                        mfa_token_hash: None,
-                        name: Some(name),
-                        state: ceremony_json(&Ceremony::Register(state))?,
-                        expires_at: now + FLOW_TTL,
-                    },
-                    now,
-                )?;
-                Ok(PasskeyStart { flow_id, options })
+                start_registration(conn, &webauthn, &sealer, &user, None, name, now)
             })
             .await
     }
@@ -309,41 +378,30 @@ impl NativeBackend {
         let now = self.now();
         self.db
             .write(move |conn| -> AuthResult<AuthResult<Registered>> {
+                // A flow of the user's own, not one started by an
+                // enrollment token (`super::passkey_enrollment`).
                 let flow = match mfa::spend_passkey_flow(conn, &hash, true, now)? {
-                    Some(f) if f.user_id.as_deref() == Some(session.user_id.as_str()) => f,
+                    Some(f)
+                        if f.user_id.as_deref() == Some(session.user_id.as_str())
+                            && f.mfa_token_hash.is_none() =>
+                    {
+                        f
+                    }
                     _ => return Ok(Err(AuthError::InvalidToken)),
                 };
-                let Ceremony::Register(state) = ceremony_of(&flow)? else {
-                    return Ok(Err(AuthError::InvalidToken));
-                };
-                // Registered already (here or to another account): say so
-                // rather than the library's generic refusal.
-                if mfa::credential_taken(conn, &credential_id(reg.raw_id.as_ref()))? {
-                    return Ok(Err(AuthError::field("credential", "is already registered")));
-                }
-                let pk = match webauthn.finish_passkey_registration(&reg, &state) {
-                    Ok(pk) => pk,
-                    Err(e) => return Ok(Err(rejected(e))),
-                };
-                let cred_id = credential_id(pk.cred_id().as_ref());
-                if mfa::credential_taken(conn, &cred_id)? {
-                    return Ok(Err(AuthError::field("credential", "is already registered")));
-                }
                 let first = !mfa::has_active_factor(conn, &session.user_id)?;
-                let mut row = FactorRow {
-                    id: format!("mfa_{}", random_id(12)),
-                    user_id: session.user_id.clone(),
-                    kind: "passkey".into(),
-                    name: flow.name.clone().unwrap_or_else(|| "Passkey".into()),
-                    secret_sealed: String::new(),
-                    created_at: now,
-                    confirmed_at: Some(now),
-                    last_used_at: None,
-                    last_used_step: None,
-                    credential_id: Some(cred_id),
+                let row = match finish_registration(
+                    conn,
+                    &webauthn,
+                    &sealer,
+                    &flow,
+                    &reg,
+                    &session.user_id,
+                    now,
+                )? {
+                    Ok(row) => row,
+                    Err(e) => return Ok(Err(e)),
                 };
-                row.secret_sealed = seal_passkey(&sealer, &row, &pk)?;
-                mfa::insert_factor(conn, &row)?;
                 let recovery_codes = if first {
                     Some(super::mfa::new_recovery_codes(conn, &session.user_id, now)?)
                 } else {

@@ -203,6 +203,9 @@ async fn challenge(
 struct PasskeyRegisterStartBody {
     /// Shown in the list of factors (default "Passkey").
     name: Option<String>,
+    /// In place of a Bearer token: the `enrollment_token` of a sign-in
+    /// answered 403 `mfa_enrollment_required`.
+    enrollment_token: Option<String>,
 }
 
 #[utoipa::path(
@@ -212,17 +215,22 @@ struct PasskeyRegisterStartBody {
     operation_id = "passkey_register_start",
     request_body = Option<PasskeyRegisterStartBody>,
     responses((status = 200, description = "Pass `options` to navigator.credentials.create (binary fields base64url)", body = doc::PasskeyStart), Errors),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 async fn passkey_register_start(
     state: web::Data<AppState>,
-    CurrentSession(session): CurrentSession,
+    session: Option<CurrentSession>,
     body: Option<ApiJson<PasskeyRegisterStartBody>>,
 ) -> Result<HttpResponse> {
     let body = body.map(|b| b.0).unwrap_or_default();
-    let start = native(&state)?
-        .passkey_register_start(&session, body.name)
-        .await?;
+    let native = native(&state)?;
+    let start = match (body.enrollment_token, session) {
+        (Some(token), _) => native.passkey_enroll_start(&token, body.name).await?,
+        (None, Some(CurrentSession(session))) => {
+            native.passkey_register_start(&session, body.name).await?
+        }
+        (None, None) => return Err(AuthError::Unauthenticated.into()),
+    };
     Ok(HttpResponse::Ok().json(start))
 }
 
@@ -236,22 +244,53 @@ struct PasskeyFinishBody {
     credential: serde_json::Value,
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasskeyRegisterFinishBody {
+    flow_id: String,
+    /// The browser's `PublicKeyCredential` as JSON (`toJSON()`: binary
+    /// fields base64url).
+    #[schema(value_type = Object)]
+    credential: serde_json::Value,
+    /// In place of a Bearer token: the `enrollment_token` the flow was
+    /// started with; the answer then carries the completed sign-in
+    /// (`user`, `tokens`) too.
+    enrollment_token: Option<String>,
+}
+
 #[utoipa::path(
     post,
     path = "/api/v1/auth/passkeys/register/finish",
     tag = "mfa",
     operation_id = "passkey_register_finish",
-    request_body = PasskeyFinishBody,
+    request_body = PasskeyRegisterFinishBody,
     responses((status = 201, description = "The passkey is active; recovery codes come with a first factor", body = doc::PasskeyRegistered), Errors),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 async fn passkey_register_finish(
     state: web::Data<AppState>,
-    CurrentSession(session): CurrentSession,
+    session: Option<CurrentSession>,
     ClientMeta(meta): ClientMeta,
-    ApiJson(body): ApiJson<PasskeyFinishBody>,
+    ApiJson(body): ApiJson<PasskeyRegisterFinishBody>,
 ) -> Result<HttpResponse> {
-    let done = native(&state)?
+    let native = native(&state)?;
+    let session = match (body.enrollment_token, session) {
+        (Some(token), _) => {
+            let v = native
+                .passkey_enroll_finish(&token, &body.flow_id, body.credential, &meta)
+                .await?;
+            let mut answer = match v.step.map(|s| s.for_api()).transpose()? {
+                Some(step) => serde_json::to_value(&step).unwrap_or_default(),
+                None => json!({}),
+            };
+            answer["factor"] = json!(v.factor);
+            answer["recovery_codes"] = json!(v.recovery_codes);
+            return Ok(HttpResponse::Created().json(answer));
+        }
+        (None, Some(CurrentSession(session))) => session,
+        (None, None) => return Err(AuthError::Unauthenticated.into()),
+    };
+    let done = native
         .passkey_register_finish(&session, &body.flow_id, body.credential, &meta)
         .await?;
     let mut answer = json!({ "factor": done.factor });

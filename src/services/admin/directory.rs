@@ -14,6 +14,15 @@ use crate::storage::audit::{self, AuditFilter};
 use crate::storage::{orgs, web_sessions};
 use serde_json::json;
 
+/// The store's `capability`, or its refusal (501): the one place where a
+/// capability the upstream store lacks is turned into an answer.
+fn supported<'a, T: ?Sized>(
+    dir: &dyn UserDirectory,
+    capability: Option<&'a T>,
+) -> AuthResult<&'a T> {
+    capability.ok_or_else(|| dir.refusal())
+}
+
 impl AdminService {
     pub(super) async fn list_upstream(
         &self,
@@ -99,7 +108,7 @@ impl AdminService {
         if matches!(req.role, Some(r) if r != Role::Default) {
             return Err(AuthError::NotSupportedByBackend(dir.name()));
         }
-        let user = dir
+        let user = supported(dir, dir.user_creation())?
             .create(&req.email, req.password.as_deref(), req.email_confirmed)
             .await?;
         self.audit_event(
@@ -123,6 +132,12 @@ impl AdminService {
             return Err(AuthError::NotSupportedByBackend(dir.name()));
         }
         let before = dir.get(id).await?;
+        // Known before anything changes: a store that cannot confirm
+        // addresses refuses the whole change.
+        let confirmation = match change.email_confirmed {
+            Some(true) => Some(supported(dir, dir.email_confirmation())?),
+            _ => None,
+        };
         let mut user = before.clone();
         let mut changed = serde_json::Map::new();
         if let Some(disabled) = change.disabled {
@@ -132,8 +147,8 @@ impl AdminService {
                 changed.insert("signed_out_upstream".into(), true.into());
             }
         }
-        if change.email_confirmed == Some(true) {
-            user = dir.confirm_email(&before.id).await?;
+        if let Some(confirmation) = confirmation {
+            user = confirmation.confirm_email(&before.id).await?;
             changed.insert("email_confirmed".into(), true.into());
         }
         let action = match change.disabled {

@@ -242,7 +242,9 @@ impl AdminService {
 
     /// Whether admins can create users here.
     pub fn can_create_users(&self) -> bool {
-        self.directory.as_ref().is_none_or(|d| d.can_create())
+        self.directory
+            .as_ref()
+            .is_none_or(|d| d.user_creation().is_some())
     }
 
     pub async fn overview(&self) -> AuthResult<Overview> {

@@ -103,6 +103,8 @@ pub(super) async fn mfa_submit(PageForm { mut ctx, form }: PageForm<MfaForm>) ->
 /// factor. The first factor left its `enrollment_token` in the page
 /// session; this page sets up an authenticator app (QR code and key), and
 /// its first code signs the browser in, after the recovery codes are shown.
+/// Where passkeys are offered, "Add a passkey" does the same with a new
+/// passkey (`super::passkey::enroll_finish`).
 #[derive(Template)]
 #[template(path = "pages/mfa_enroll.html")]
 struct EnrollPage {
@@ -114,6 +116,8 @@ struct EnrollPage {
     errors: FormErrors,
     ret: ReturnParams,
     qs: String,
+    /// Passkeys are offered: "Add a passkey" beside the app.
+    passkey: bool,
 }
 
 struct Pending {
@@ -137,10 +141,42 @@ fn enroll_view(
         errors,
         qs: ret.query(),
         ret,
+        passkey: ctx
+            .state
+            .native
+            .as_ref()
+            .is_some_and(|n| n.passkeys_offered()),
     })
 }
 
-const ENROLL_EXPIRED: &str = "mfa.expired";
+/// A first factor enrolled at sign-in (`v`, with the completed sign-in):
+/// signs the browser in and shows the recovery codes once; "Done" goes on
+/// to the app through `/login`, which issues its code from this page
+/// session.
+pub(super) async fn enrolled(
+    ctx: &mut Ctx,
+    v: crate::auth::native::mfa::Verified,
+    ret: &ReturnParams,
+) -> PageResult {
+    ctx.web.mfa_enroll = None;
+    let Some(crate::auth::SignInStep::Session(outcome)) = v.step else {
+        return start_again(ctx, ret, ENROLL_EXPIRED);
+    };
+    ctx.sign_in(&outcome).await?;
+    let next = if ret.redirect_to.is_some() {
+        format!("/login{}", ret.query())
+    } else {
+        "/account".to_string()
+    };
+    let page = crate::http::pages::security::CodesPage {
+        c: ctx.chrome_t("mfa.codes_title"),
+        codes: v.recovery_codes,
+        next,
+    };
+    ctx.render(StatusCode::OK, &page)
+}
+
+pub(super) const ENROLL_EXPIRED: &str = "mfa.expired";
 
 pub(super) async fn enroll_page(mut ctx: Ctx, query: web::Query<ReturnParams>) -> PageResult {
     let ret = query.validate(&ctx)?;
@@ -188,26 +224,7 @@ pub(super) async fn enroll_submit(PageForm { mut ctx, form }: PageForm<EnrollFor
         .mfa_totp_verify_with_token(&token, &factor_id, &code, &ctx.meta)
         .await
     {
-        Ok(v) => {
-            ctx.web.mfa_enroll = None;
-            let Some(crate::auth::SignInStep::Session(outcome)) = v.step else {
-                return start_again(&mut ctx, &ret, ENROLL_EXPIRED);
-            };
-            ctx.sign_in(&outcome).await?;
-            // Signed in: "Done" goes on to the app through `/login`, which
-            // issues its code from this page session.
-            let next = if ret.redirect_to.is_some() {
-                format!("/login{}", ret.query())
-            } else {
-                "/account".to_string()
-            };
-            let page = crate::http::pages::security::CodesPage {
-                c: ctx.chrome_t("mfa.codes_title"),
-                codes: v.recovery_codes,
-                next,
-            };
-            ctx.render(StatusCode::OK, &page)
-        }
+        Ok(v) => enrolled(&mut ctx, v, &ret).await,
         Err(e @ AuthError::InvalidRequest { .. }) => {
             let url = form
                 .otpauth_url

@@ -73,6 +73,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/login/passkey/options").post(passkey::login_options))
         .service(web::resource("/mfa/passkey").post(passkey::mfa_finish))
         .service(web::resource("/mfa/passkey/options").post(passkey::mfa_options))
+        .service(web::resource("/mfa/enroll/passkey").post(passkey::enroll_finish))
+        .service(web::resource("/mfa/enroll/passkey/options").post(passkey::enroll_options))
         .service(
             web::resource("/mfa/enroll")
                 .get(mfa::enroll_page)

@@ -1,5 +1,6 @@
-//! Passkeys on the sign-in pages: "Sign in with a passkey" on `/login` and
-//! the passkey option of the second step at `/mfa`. `static/passkeys.js`
+//! Passkeys on the sign-in pages: "Sign in with a passkey" on `/login`,
+//! the passkey option of the second step at `/mfa`, and "Add a passkey"
+//! when a sign-in must enroll its first second factor (`/mfa/enroll`). `static/passkeys.js`
 //! asks `…/options` for the WebAuthn options (a CSRF-checked form post
 //! answered with JSON), runs the browser's prompt, and submits the answer
 //! with the form; the sign-in then goes on like any other.
@@ -130,5 +131,57 @@ pub(super) async fn mfa_finish(PageForm { mut ctx, form }: PageForm<FinishForm>)
             let (status, errors) = form_failure(&e, ctx.tr);
             super::mfa::render(&mut ctx, status, errors, ret).await
         }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct EnrollOptionsForm {
+    name: Option<String>,
+    #[serde(flatten)]
+    _ret: ReturnParams,
+}
+
+/// `POST /mfa/enroll/passkey/options`: creation options for a passkey of
+/// the sign-in waiting in the page session for its first second factor.
+pub(super) async fn enroll_options(
+    PageForm { ctx, form }: PageForm<EnrollOptionsForm>,
+) -> PageResult {
+    let (Some(token), Some(native)) = (ctx.web.mfa_enroll.clone(), ctx.state.native.clone()) else {
+        return Ok(options_error(&AuthError::InvalidToken, ctx.tr));
+    };
+    match native.passkey_enroll_start(&token, form.name.clone()).await {
+        Ok(start) => Ok(HttpResponse::Ok().json(start)),
+        Err(e) => Ok(options_error(&e, ctx.tr)),
+    }
+}
+
+/// `POST /mfa/enroll/passkey`: the browser's new passkey finishes the
+/// enrollment and the sign-in, as a first TOTP code would.
+pub(super) async fn enroll_finish(PageForm { mut ctx, form }: PageForm<FinishForm>) -> PageResult {
+    let ret = form.ret.validate(&ctx)?;
+    let (Some(token), Some(native)) = (ctx.web.mfa_enroll.clone(), ctx.state.native.clone()) else {
+        return super::mfa::start_again(&mut ctx, &ret, "mfa.sign_in_first");
+    };
+    let attempt = async {
+        let (flow_id, credential) = form.parts()?;
+        native
+            .passkey_enroll_finish(&token, &flow_id, credential, &ctx.meta)
+            .await
+    };
+    match attempt.await {
+        Ok(v) => super::mfa::enrolled(&mut ctx, v, &ret).await,
+        Err(AuthError::InvalidToken) => {
+            ctx.web.mfa_enroll = None;
+            super::mfa::start_again(&mut ctx, &ret, super::mfa::ENROLL_EXPIRED)
+        }
+        Err(e @ (AuthError::PasskeyRejected | AuthError::InvalidRequest { .. })) => {
+            let text = ctx.tr.f(
+                "security.passkey_not_added",
+                &[("reason", &human_error(&e, ctx.tr))],
+            );
+            ctx.web.set_flash("error", &text);
+            Ok(ctx.redirect(&format!("/mfa/enroll{}", ret.query())))
+        }
+        Err(e) => Err(e.into()),
     }
 }
