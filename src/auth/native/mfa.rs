@@ -8,7 +8,7 @@
 //! a sign-in within the last 10 minutes. A wrong code counts against the
 //! `mfa_token` (5 and it dies) and toward the address's sign-in lockout.
 
-use super::pipeline::{MFA_MAX_FAILURES, PURPOSE_CHALLENGE, PURPOSE_ENROLL, Proof, SecondFactor};
+use super::pipeline::{MFA_MAX_FAILURES, PURPOSE_ENROLL};
 use super::{NativeBackend, record};
 use crate::auth::secrets::{hash_token, random_id};
 use crate::auth::{RequestMeta, SessionInfo, SignInStep, totp};
@@ -16,7 +16,7 @@ use crate::clock::from_unix;
 use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
 use crate::storage::mfa::{self, ChallengeRow, FactorRow};
-use crate::storage::{Conn, lockouts, sessions, users};
+use crate::storage::{Conn, sessions, users};
 use rand::Rng;
 use serde::Serialize;
 
@@ -25,7 +25,7 @@ pub const RECENT_SIGN_IN_SECS: i64 = 600;
 /// How many recovery codes a set holds.
 pub const RECOVERY_CODES: usize = 10;
 /// The use the TOTP secrets are sealed for.
-const SEAL_INFO: &str = "derp mfa totp secret v1";
+pub(super) const SEAL_INFO: &str = "derp mfa totp secret v1";
 
 /// A factor as its owner sees it: no secret.
 #[derive(Debug, Clone, Serialize)]
@@ -61,13 +61,13 @@ pub struct TotpEnrollment {
     pub otpauth_url: String,
 }
 
-fn aad(f: &FactorRow) -> String {
+pub(super) fn aad(f: &FactorRow) -> String {
     format!("{}/{}", f.user_id, f.id)
 }
 
 /// `abcde-fghij`: 50 random bits from a 32-letter alphabet without
 /// look-alikes.
-fn new_recovery_code() -> String {
+pub(super) fn new_recovery_code() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     let mut rng = rand::rngs::OsRng;
     let chars: String = (0..10)
@@ -77,14 +77,14 @@ fn new_recovery_code() -> String {
 }
 
 /// Codes are compared without case, spaces or dashes.
-fn normalise_code(code: &str) -> String {
+pub(super) fn normalise_code(code: &str) -> String {
     code.chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .flat_map(char::to_lowercase)
         .collect()
 }
 
-fn is_totp_code(code: &str) -> bool {
+pub(super) fn is_totp_code(code: &str) -> bool {
     code.len() == usize::from(totp::DIGITS) && code.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -115,7 +115,7 @@ pub(super) fn require_recent(conn: &Conn, session: &SessionInfo, now: i64) -> Au
 
 /// Which active TOTP factor `code` belongs to (not a replay), marking its
 /// step used.
-fn accept_totp(
+pub(super) fn accept_totp(
     conn: &Conn,
     sealer: &crate::auth::sealer::Sealer,
     factors: &[FactorRow],
@@ -154,7 +154,7 @@ pub fn reset_factors(conn: &Conn, email: &str, now: i64) -> AuthResult<Option<(S
 }
 
 /// A factor's name: trimmed, a default when empty, at most 64 characters.
-fn factor_name(name: Option<String>) -> AuthResult<String> {
+pub(super) fn factor_name(name: Option<String>) -> AuthResult<String> {
     let name = name
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
@@ -166,7 +166,7 @@ fn factor_name(name: Option<String>) -> AuthResult<String> {
 }
 
 /// A new pending TOTP factor of `user` (earlier pending ones are dropped).
-fn pending_totp(
+pub(super) fn pending_totp(
     conn: &Conn,
     sealer: &crate::auth::sealer::Sealer,
     issuer: &str,
@@ -233,7 +233,7 @@ pub struct Verified {
 }
 
 impl NativeBackend {
-    fn mfa_issuer(&self) -> String {
+    pub(super) fn mfa_issuer(&self) -> String {
         self.cfg
             .mfa
             .issuer_label
@@ -286,101 +286,6 @@ impl NativeBackend {
                 pending_totp(conn, &sealer, &issuer, &user, name, now)
             })
             .await
-    }
-
-    /// A pending TOTP factor for the user of an `enrollment_token`
-    /// (`[auth.native.mfa] required`): the token stands for the fresh first
-    /// factor, in place of a session.
-    pub async fn mfa_totp_enroll_with_token(
-        &self,
-        enrollment_token: &str,
-        name: Option<String>,
-    ) -> AuthResult<TotpEnrollment> {
-        if !self.cfg.mfa.totp {
-            return Err(AuthError::FeatureDisabled("TOTP enrollment"));
-        }
-        let name = factor_name(name)?;
-        let hash = hash_token(enrollment_token);
-        let sealer = self.sealer.clone();
-        let issuer = self.mfa_issuer();
-        let now = self.now();
-        self.db
-            .write(move |conn| -> AuthResult<TotpEnrollment> {
-                let (_, user) = pending_enrollment(conn, &hash, now)?;
-                pending_totp(conn, &sealer, &issuer, &user, name, now)
-            })
-            .await
-    }
-
-    /// Activates the pending TOTP factor of an `enrollment_token`'s user
-    /// with its first code, then completes the waiting sign-in through the
-    /// pipeline (amr: the first factor's, `otp`, `mfa`). A wrong code counts
-    /// against the token (5 and it dies).
-    pub async fn mfa_totp_verify_with_token(
-        &self,
-        enrollment_token: &str,
-        factor_id: &str,
-        code: &str,
-        meta: &RequestMeta,
-    ) -> AuthResult<Verified> {
-        let hash = hash_token(enrollment_token);
-        let fid = factor_id.to_string();
-        let code = normalise_code(code);
-        let sealer = self.sealer.clone();
-        let pipeline = self.sign_in_pipeline();
-        let meta = meta.clone();
-        let now = self.now();
-        self.db
-            .write(move |conn| -> AuthResult<AuthResult<Verified>> {
-                let (ch, user) = match pending_enrollment(conn, &hash, now) {
-                    Ok(p) => p,
-                    Err(e) => return Ok(Err(e)),
-                };
-                let Some(f) = mfa::factor(conn, &user.id, &fid)? else {
-                    return Ok(Err(AuthError::NotFound("factor")));
-                };
-                if f.confirmed_at.is_some() {
-                    return Ok(Err(AuthError::field("factor_id", "is already verified")));
-                }
-                if accept_totp(conn, &sealer, std::slice::from_ref(&f), &code, now)?.is_none() {
-                    let failures = mfa::challenge_failed(conn, &hash)?;
-                    record(
-                        conn,
-                        now,
-                        &meta,
-                        "mfa.challenge.failure",
-                        Some(&user.id),
-                        serde_json::json!({"failures": failures, "enrollment": true}),
-                    )?;
-                    return Ok(Err(AuthError::field("code", "is not the current code")));
-                }
-                if !mfa::spend_challenge(conn, &hash, MFA_MAX_FAILURES, now)? {
-                    return Ok(Err(AuthError::InvalidToken));
-                }
-                mfa::confirm_factor(conn, &f.id, now)?;
-                let codes = new_recovery_codes(conn, &user.id, now)?;
-                record(
-                    conn,
-                    now,
-                    &meta,
-                    "mfa.enrolled",
-                    Some(&user.id),
-                    serde_json::json!({"factor_id": f.id, "type": f.kind, "at_sign_in": true}),
-                )?;
-                let proof = Proof::SecondFactor {
-                    first_amr: ch.amr,
-                    first_method: ch.method,
-                    factor: SecondFactor::Totp,
-                };
-                let step = pipeline.complete(conn, &user, &proof, &meta, now)?;
-                let f = mfa::factor(conn, &user.id, &fid)?.ok_or(AuthError::NotFound("factor"))?;
-                Ok(Ok(Verified {
-                    factor: FactorView::from(&f),
-                    recovery_codes: codes,
-                    step: Some(step),
-                }))
-            })
-            .await?
     }
 
     /// Activates a pending TOTP factor with its first code. The user's
@@ -501,103 +406,6 @@ impl NativeBackend {
                 Ok(())
             })
             .await
-    }
-
-    /// `POST /mfa/challenge`: the `mfa_token` of a first factor and a TOTP
-    /// or recovery code. A wrong code is counted (and committed) before the
-    /// error is answered.
-    pub async fn mfa_challenge(
-        &self,
-        mfa_token: &str,
-        code: &str,
-        meta: &RequestMeta,
-    ) -> AuthResult<SignInStep> {
-        let hash = hash_token(mfa_token);
-        let code = normalise_code(code);
-        let sealer = self.sealer.clone();
-        let pipeline = self.sign_in_pipeline();
-        let limits = self.lockout.limits();
-        let source = crate::auth::lockout::source_of(meta.ip.as_deref());
-        let meta = meta.clone();
-        let now = self.now();
-        self.db
-            .write(move |conn| -> AuthResult<AuthResult<SignInStep>> {
-                let Some(ch) = mfa::challenge(conn, &hash)? else {
-                    return Ok(Err(AuthError::InvalidToken));
-                };
-                if ch.purpose != PURPOSE_CHALLENGE
-                    || ch.used_at.is_some()
-                    || ch.expires_at <= now
-                    || ch.failures >= MFA_MAX_FAILURES
-                {
-                    return Ok(Err(AuthError::InvalidToken));
-                }
-                let user = match users::by_id(conn, &ch.user_id)? {
-                    Some(r) if !r.user.disabled => r.user,
-                    Some(_) => return Ok(Err(AuthError::AccountDisabled)),
-                    None => return Ok(Err(AuthError::InvalidToken)),
-                };
-                let rows = lockouts::for_source(conn, &user.email, &source)?;
-                if let Some(left) = lockouts::remaining(&rows, now) {
-                    return Ok(Err(AuthError::RateLimited {
-                        retry_after: u64::try_from(left).unwrap_or(1),
-                    }));
-                }
-                let factors = mfa::active_factors(conn, &user.id)?;
-                let answered = if is_totp_code(&code) {
-                    accept_totp(conn, &sealer, &factors, &code, now)?.map(|_| SecondFactor::Totp)
-                } else if !code.is_empty()
-                    && !factors.is_empty()
-                    && mfa::use_recovery_code(conn, &user.id, &hash_token(&code), now)?
-                {
-                    Some(SecondFactor::RecoveryCode)
-                } else {
-                    None
-                };
-                let Some(factor) = answered else {
-                    let failures = mfa::challenge_failed(conn, &hash)?;
-                    let mut detail = serde_json::json!({"failures": failures});
-                    if let Some(limits) = limits {
-                        let counted =
-                            lockouts::record_failure(conn, &user.email, &source, now, limits)?;
-                        detail["lockout_failures"] = counted.source.failures.into();
-                        super::record_locks(conn, now, &meta, Some(&user.id), &counted, limits)?;
-                    }
-                    record(
-                        conn,
-                        now,
-                        &meta,
-                        "mfa.challenge.failure",
-                        Some(&user.id),
-                        detail,
-                    )?;
-                    return Ok(Err(AuthError::InvalidMfaCode));
-                };
-                if !mfa::spend_challenge(conn, &hash, MFA_MAX_FAILURES, now)? {
-                    return Ok(Err(AuthError::InvalidToken));
-                }
-                if factor == SecondFactor::RecoveryCode {
-                    record(
-                        conn,
-                        now,
-                        &meta,
-                        "mfa.recovery_code.used",
-                        Some(&user.id),
-                        serde_json::json!({"left": mfa::unused_recovery_codes(conn, &user.id)?}),
-                    )?;
-                }
-                // The whole sign-in passed: this source's earlier failures
-                // are forgotten (the per-address brake counts on).
-                lockouts::clear_source(conn, &user.email, &source)?;
-                let proof = Proof::SecondFactor {
-                    first_amr: ch.amr,
-                    first_method: ch.method,
-                    factor,
-                };
-                // A failure here is the database's: roll everything back.
-                pipeline.complete(conn, &user, &proof, &meta, now).map(Ok)
-            })
-            .await?
     }
 }
 
