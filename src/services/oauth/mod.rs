@@ -11,8 +11,8 @@
 //! cached for an hour. Every outbound call has a timeout; a provider that is
 //! down is a clean 502.
 //!
-//! By step: [`discovery`] (which provider a name means), [`flow`] (the
-//! authorization URL and its `state`), [`exchange`] (the code turned into a
+//! By step: `discovery` (which provider a name means), `flow` (the
+//! authorization URL and its `state`), `exchange` (the code turned into a
 //! verified identity).
 
 mod discovery;
