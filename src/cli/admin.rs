@@ -50,7 +50,7 @@ pub(super) fn admin_create(
 
 /// `derp mfa reset`: removes a user's second factors and recovery codes.
 pub(super) fn mfa_reset(config: Config, email: &str) -> Result<(), String> {
-    let email = crate::domain::Email::parse(&email).map_err(|p| format!("--email {p}"))?;
+    let email = crate::domain::Email::parse(email).map_err(|p| format!("--email {p}"))?;
     let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
     let now = SystemClock.unix();
     let done = db
