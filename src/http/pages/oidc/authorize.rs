@@ -1,43 +1,21 @@
-//! The OpenID Connect provider's browser side: the authorization endpoint
-//! (`GET /oauth2/authorize`), the consent page, RP-initiated logout
-//! (`GET /oauth2/logout`) and "Connected apps" on `/account`.
-//!
-//! The authorization endpoint never invents a sign-in of its own: a browser
-//! that is not signed in (or must sign in again: `prompt=login`, `max_age`)
-//! goes to the hosted `/login` with this very request as its return
-//! address, signs in there with every factor, and comes back. Until the
-//! client and its `redirect_uri` are known to be registered, every error is
-//! a page; after that, errors go back to the client (RFC 6749 4.1.2.1).
+//! `/oauth2/authorize` and `/oauth2/consent`.
 
-use super::{Chrome, Ctx, PageError, PageForm, non_empty};
+use super::{PageResult, provider};
 use crate::auth::native::provider::CodeGrant;
 use crate::domain::i18n::Tr;
 use crate::domain::redirect::with_query;
-use crate::services::oidc::{Client, OidcProvider, requested_scopes};
+use crate::http::pages::{Chrome, Ctx, PageError, PageForm, non_empty};
+use crate::services::oidc::{Client, requested_scopes};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use std::sync::Arc;
-
-type PageResult = Result<HttpResponse, PageError>;
 
 /// Carried in the return address when the browser is sent to sign in: the
 /// time from which a sign-in counts as fresh for `prompt=login` and
 /// `max_age`. It can only ask for a later sign-in than the request's own
 /// parameters already do.
 const LOGIN_AFTER: &str = "derp_login_after";
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/oauth2/authorize")
-            .get(authorize)
-            .post(authorize_post),
-    )
-    .service(web::resource("/oauth2/consent").post(consent_submit))
-    .service(web::resource("/oauth2/logout").get(logout))
-    .service(web::resource("/account/apps/revoke").post(revoke_app));
-}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuthorizeQuery {
@@ -53,10 +31,6 @@ pub struct AuthorizeQuery {
     max_age: Option<String>,
     login_hint: Option<String>,
     derp_login_after: Option<String>,
-}
-
-fn provider(ctx: &Ctx) -> Result<Arc<OidcProvider>, PageError> {
-    ctx.state.oidc.clone().ok_or(PageError::NotFound)
 }
 
 /// An error for the client, at its registered `redirect_uri`.
@@ -100,7 +74,7 @@ fn scope_text(scope: &str, tr: Tr) -> &'static str {
 /// as a form body. It changes nothing by itself (the sign-in and consent
 /// forms that follow carry their CSRF tokens), so it is answered with the
 /// GET form of the same request.
-async fn authorize_post(body: web::Bytes) -> HttpResponse {
+pub(super) async fn authorize_post(body: web::Bytes) -> HttpResponse {
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(url::form_urlencoded::parse(&body))
         .finish();
@@ -277,7 +251,7 @@ pub(super) async fn authorize(
         if let Some(old) = ctx.user.take() {
             // A sign-in again: the old login session ends, a new one starts.
             ctx.state.backend.sign_out(&old, false, &ctx.meta).await?;
-            ctx.web = super::session::WebSession::anonymous();
+            ctx.web = crate::http::pages::session::WebSession::anonymous();
         }
         return Ok(ctx.redirect(&format!("/login?{}", s.finish())));
     };
@@ -400,106 +374,4 @@ pub(super) async fn consent_submit(PageForm { ctx, form }: PageForm<ConsentForm>
             "decision must be allow or deny.".into(),
         )),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct LogoutQuery {
-    id_token_hint: Option<String>,
-    post_logout_redirect_uri: Option<String>,
-    client_id: Option<String>,
-    state: Option<String>,
-}
-
-/// RP-initiated logout 1.0: `post_logout_redirect_uri` must be registered
-/// for the client named by `client_id` or the `id_token_hint`'s `aud`;
-/// otherwise the browser stays here. A signed-in browser is asked first
-/// (signing out is the CSRF-checked POST of `/logout`), then sent back.
-pub(super) async fn logout(mut ctx: Ctx, q: web::Query<LogoutQuery>) -> PageResult {
-    let oidc = provider(&ctx)?;
-    let q = q.into_inner();
-    let hinted = non_empty(&q.id_token_hint).and_then(|t| id_token_audience(&ctx, &t));
-    if non_empty(&q.id_token_hint).is_some() && hinted.is_none() {
-        return Err(PageError::BadRequest(
-            "id_token_hint is not an id_token issued here.".into(),
-        ));
-    }
-    let client_id = non_empty(&q.client_id).or(hinted.clone());
-    let target = match (non_empty(&q.post_logout_redirect_uri), client_id) {
-        (Some(uri), Some(id)) => {
-            let client = oidc.client(&id).await?;
-            match client {
-                Some(c) if c.post_logout_redirect_uris.contains(&uri) => {
-                    let mut pairs = Vec::new();
-                    let state = non_empty(&q.state);
-                    if let Some(s) = &state {
-                        pairs.push(("state", s.as_str()));
-                    }
-                    Some(if pairs.is_empty() {
-                        uri
-                    } else {
-                        with_query(&uri, &pairs)
-                    })
-                }
-                _ => {
-                    return Err(PageError::BadRequest(
-                        "This post_logout_redirect_uri is not registered for the application."
-                            .into(),
-                    ));
-                }
-            }
-        }
-        (Some(_), None) => {
-            return Err(PageError::BadRequest(
-                "post_logout_redirect_uri needs client_id or id_token_hint.".into(),
-            ));
-        }
-        _ => None,
-    };
-    if ctx.user.is_some() && hinted.is_none() {
-        // No proof the app asked: the user confirms at /logout.
-        return Ok(ctx.redirect("/logout"));
-    }
-    if let Some(user) = ctx.user.clone() {
-        ctx.state.backend.sign_out(&user, false, &ctx.meta).await?;
-        let mut res = ctx.sign_out();
-        if let Some(t) = target {
-            res.headers_mut().insert(
-                actix_web::http::header::LOCATION,
-                actix_web::http::header::HeaderValue::from_str(&t)
-                    .map_err(|_| PageError::Internal)?,
-            );
-        }
-        return Ok(res);
-    }
-    match target {
-        Some(t) => Ok(ctx.redirect(&t)),
-        None => Ok(ctx.redirect("/login")),
-    }
-}
-
-/// The `aud` of an id_token derp signed (its signature checked; expired
-/// or not, as a hint may be).
-fn id_token_audience(ctx: &Ctx, token: &str) -> Option<String> {
-    ctx.state.native.as_ref()?.provider_id_token_audience(token)
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct RevokeAppForm {
-    client_id: Option<String>,
-}
-
-/// "Connected apps" on `/account`: withdraws the consent and ends the
-/// app's sessions.
-pub(super) async fn revoke_app(PageForm { mut ctx, form }: PageForm<RevokeAppForm>) -> PageResult {
-    let user = ctx.require_user()?;
-    let native = ctx.state.native.clone().ok_or(PageError::NotFound)?;
-    let client_id = non_empty(&form.client_id)
-        .ok_or_else(|| PageError::BadRequest("client_id is missing.".into()))?;
-    if native
-        .provider_revoke_consent(&user.user_id, &client_id, &ctx.meta)
-        .await?
-    {
-        ctx.web.set_flash("ok", ctx.tr.t("account.app_revoked"));
-    }
-    Ok(ctx.redirect("/account"))
 }

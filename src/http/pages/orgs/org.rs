@@ -1,146 +1,17 @@
-//! `/orgs`, `/orgs/new`, `/orgs/{slug}` and `/invitations/{token}`.
+//! One org's page: its members, its settings (active org, required second
+//! factor, delete), leaving, and members' roles.
 
-use super::account::time_tag;
-use super::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
+use super::{PageResult, actor};
 use crate::auth::SessionInfo;
-use crate::domain::{Email, OrgRole};
+use crate::domain::OrgRole;
 use crate::error::AuthError;
-use crate::services::orgs::{Actor, MAX_PAGE, OrgView, OrgWithRole};
+use crate::http::pages::account::time_tag;
+use crate::http::pages::{Chrome, Confirmed, Ctx, FormErrors, NoFields, PageError, PageForm};
+use crate::services::orgs::{MAX_PAGE, OrgView};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use askama::Template;
 use serde::Deserialize;
-
-type PageResult = Result<HttpResponse, PageError>;
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/orgs").get(orgs_page))
-        .service(
-            web::resource("/orgs/new")
-                .get(new_org_page)
-                .post(new_org_submit),
-        )
-        .service(web::resource("/orgs/{slug}").get(org_page))
-        .service(web::resource("/orgs/{slug}/activate").post(activate_submit))
-        .service(web::resource("/orgs/{slug}/leave").post(leave_submit))
-        .service(web::resource("/orgs/{slug}/require-mfa").post(require_mfa_submit))
-        .service(web::resource("/orgs/{slug}/delete").post(delete_submit))
-        .service(web::resource("/orgs/{slug}/invitations").post(invite_submit))
-        .service(
-            web::resource("/orgs/{slug}/invitations/{id}/revoke").post(revoke_invitation_submit),
-        )
-        .service(web::resource("/orgs/{slug}/members/{user_id}/role").post(role_submit))
-        .service(web::resource("/orgs/{slug}/members/{user_id}/remove").post(remove_submit))
-        .service(
-            web::resource("/invitations/{token}")
-                .get(invitation_page)
-                .post(invitation_submit),
-        );
-}
-
-fn actor(ctx: &Ctx, me: &SessionInfo) -> Actor {
-    Actor {
-        user_id: me.user_id.clone(),
-        ip: ctx.meta.ip.clone(),
-        user_agent: ctx.meta.user_agent.clone(),
-        admin: false,
-    }
-}
-
-#[derive(Template)]
-#[template(path = "pages/orgs.html")]
-struct OrgsPage {
-    c: Chrome,
-    orgs: Vec<OrgWithRole>,
-    active: Option<String>,
-}
-
-async fn orgs_page(mut ctx: Ctx) -> PageResult {
-    let me = ctx.require_user()?;
-    let orgs = ctx
-        .state
-        .orgs
-        .list_for_user(&me.user_id, None, MAX_PAGE)
-        .await?
-        .items;
-    let page = OrgsPage {
-        c: ctx.chrome_t("orgs.title"),
-        orgs,
-        active: me.org_id.clone(),
-    };
-    ctx.render(StatusCode::OK, &page)
-}
-
-#[derive(Template)]
-#[template(path = "pages/org_new.html")]
-struct NewOrgPage {
-    c: Chrome,
-    name: String,
-    slug: String,
-    errors: FormErrors,
-}
-
-async fn new_org_page(mut ctx: Ctx) -> PageResult {
-    ctx.require_user()?;
-    let page = NewOrgPage {
-        c: ctx.chrome_t("orgs.new"),
-        name: String::new(),
-        slug: String::new(),
-        errors: FormErrors::default(),
-    };
-    ctx.render(StatusCode::OK, &page)
-}
-
-#[derive(Debug, Deserialize)]
-struct NewOrgForm {
-    name: Option<String>,
-    slug: Option<String>,
-}
-
-async fn new_org_submit(PageForm { mut ctx, form }: PageForm<NewOrgForm>) -> PageResult {
-    let me = ctx.require_user()?;
-    let name = form.name.clone().unwrap_or_default();
-    // A blank slug is made from the name.
-    let slug = match form.slug.as_deref().map(str::trim) {
-        Some(s) if !s.is_empty() => s.to_string(),
-        _ => crate::domain::Slug::suggest(&name),
-    };
-    let email = me.email.clone().unwrap_or_default();
-    match ctx
-        .state
-        .orgs
-        .create(actor(&ctx, &me), (me.user_id.clone(), email), &name, &slug)
-        .await
-    {
-        Ok(org) => {
-            let text = ctx.tr.f("orgs.created", &[("org", &org.name)]);
-            ctx.web.set_flash("ok", text);
-            Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
-        }
-        Err(e @ (AuthError::InvalidRequest { .. } | AuthError::OrgExists)) => {
-            let mut errors = FormErrors::from_auth_in(&e, ctx.tr);
-            if matches!(e, AuthError::OrgExists) {
-                errors = FormErrors {
-                    fields: [("slug".to_string(), ctx.tr.t("orgs.slug_taken").to_string())].into(),
-                    form: None,
-                };
-            }
-            let status = if matches!(e, AuthError::OrgExists) {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            let page = NewOrgPage {
-                c: ctx.chrome_t("orgs.new"),
-                name,
-                slug,
-                errors,
-            };
-            ctx.render(status, &page)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
 
 pub struct MemberRow {
     pub user_id: String,
@@ -177,7 +48,7 @@ struct OrgPage {
     custom_roles: Vec<String>,
 }
 
-async fn render_org(
+pub(super) async fn render_org(
     mut ctx: Ctx,
     slug: &str,
     errors: FormErrors,
@@ -247,7 +118,7 @@ async fn render_org(
     ctx.render(status, &page)
 }
 
-async fn org_page(ctx: Ctx, path: web::Path<String>) -> PageResult {
+pub(super) async fn org_page(ctx: Ctx, path: web::Path<String>) -> PageResult {
     render_org(ctx, &path, FormErrors::default(), String::new()).await
 }
 
@@ -255,7 +126,12 @@ async fn org_page(ctx: Ctx, path: web::Path<String>) -> PageResult {
 /// a refused action is shown on the page instead.
 /// Runs `act` on the org `slug`; on success the flash is the text of
 /// `ok_key`.
-async fn org_action<F, Fut>(mut ctx: Ctx, slug: &str, ok_key: &'static str, act: F) -> PageResult
+pub(super) async fn org_action<F, Fut>(
+    mut ctx: Ctx,
+    slug: &str,
+    ok_key: &'static str,
+    act: F,
+) -> PageResult
 where
     F: FnOnce(Ctx, SessionInfo, OrgView) -> Fut,
     Fut: std::future::Future<Output = (Ctx, Result<Option<String>, AuthError>)>,
@@ -297,13 +173,13 @@ where
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct RequireMfaForm {
+pub(super) struct RequireMfaForm {
     /// A checkbox: present ("on") to require, absent to stop requiring.
     require_mfa: Option<String>,
 }
 
 /// Owners: whether making the org active needs a second factor.
-async fn require_mfa_submit(
+pub(super) async fn require_mfa_submit(
     path: web::Path<String>,
     PageForm { ctx, form }: PageForm<RequireMfaForm>,
 ) -> PageResult {
@@ -325,7 +201,7 @@ async fn require_mfa_submit(
     .await
 }
 
-async fn activate_submit(
+pub(super) async fn activate_submit(
     path: web::Path<String>,
     PageForm { ctx, .. }: PageForm<NoFields>,
 ) -> PageResult {
@@ -341,7 +217,7 @@ async fn activate_submit(
     .await
 }
 
-async fn leave_submit(
+pub(super) async fn leave_submit(
     path: web::Path<String>,
     PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
@@ -367,11 +243,11 @@ async fn leave_submit(
 }
 
 #[derive(Debug, Deserialize)]
-struct DeleteForm {
+pub(super) struct DeleteForm {
     confirm: Option<String>,
 }
 
-async fn delete_submit(
+pub(super) async fn delete_submit(
     path: web::Path<String>,
     PageForm { ctx, form }: PageForm<DeleteForm>,
 ) -> PageResult {
@@ -395,66 +271,11 @@ async fn delete_submit(
 }
 
 #[derive(Debug, Deserialize)]
-struct InviteForm {
-    email: Option<String>,
+pub(super) struct RoleForm {
     role: Option<String>,
 }
 
-async fn invite_submit(
-    path: web::Path<String>,
-    PageForm { ctx, form }: PageForm<InviteForm>,
-) -> PageResult {
-    let email_raw = form.email.clone().unwrap_or_default();
-    let role = form.role.clone();
-    org_action(ctx, &path, "orgs.invite_sent", |ctx, me, org| async move {
-        let r = async {
-            let email = Email::parse(&email_raw).map_err(|p| AuthError::field("email", p))?;
-            let role = ctx.state.orgs.parse_role(role.as_deref())?;
-            ctx.state.limits.check(
-                crate::services::rate_limit::Action::Email,
-                ctx.meta.ip.as_deref(),
-                Some(email.as_str()),
-            )?;
-            ctx.state
-                .orgs
-                .invite(actor(&ctx, &me), &org.id, email, role, None)
-                .await
-                .map(|_| None)
-        }
-        .await;
-        (ctx, r)
-    })
-    .await
-}
-
-async fn revoke_invitation_submit(
-    path: web::Path<(String, String)>,
-    PageForm { ctx, .. }: PageForm<NoFields>,
-) -> PageResult {
-    let (slug, id) = path.into_inner();
-    org_action(
-        ctx,
-        &slug,
-        "orgs.invite_revoked",
-        |ctx, me, org| async move {
-            let r = ctx
-                .state
-                .orgs
-                .revoke_invitation(actor(&ctx, &me), &org.id, &id)
-                .await
-                .map(|_| None);
-            (ctx, r)
-        },
-    )
-    .await
-}
-
-#[derive(Debug, Deserialize)]
-struct RoleForm {
-    role: Option<String>,
-}
-
-async fn role_submit(
+pub(super) async fn role_submit(
     path: web::Path<(String, String)>,
     PageForm { ctx, form }: PageForm<RoleForm>,
 ) -> PageResult {
@@ -479,7 +300,7 @@ async fn role_submit(
     .await
 }
 
-async fn remove_submit(
+pub(super) async fn remove_submit(
     path: web::Path<(String, String)>,
     PageForm { mut ctx, form }: PageForm<Confirmed>,
 ) -> PageResult {
@@ -512,69 +333,13 @@ async fn remove_submit(
     .await
 }
 
-#[derive(Template)]
-#[template(path = "pages/invitation.html")]
-struct InvitationPage {
-    c: Chrome,
-    org_name: String,
-    role: String,
-    email: String,
-    token: String,
-    signed_in: bool,
-    return_to: String,
-}
-
-async fn invitation_page(mut ctx: Ctx, path: web::Path<String>) -> PageResult {
-    let token = path.into_inner();
-    let Some(preview) = ctx.state.orgs.preview(&token).await? else {
-        let page = super::auth::MessagePage {
-            c: ctx.chrome_t("invitation.title"),
-            heading: ctx.tr.t("invitation.invalid").into(),
-            text: ctx.tr.t("invitation.invalid_text").into(),
-            link: Some(("/login".into(), ctx.tr.t("common.go_to_sign_in").into())),
-        };
-        return ctx.render(StatusCode::BAD_REQUEST, &page);
-    };
-    let page = InvitationPage {
-        c: ctx.chrome_t("invitation.title"),
-        org_name: preview.org_name,
-        role: preview.role.as_str().to_string(),
-        email: preview.email,
-        signed_in: ctx.user.is_some(),
-        return_to: format!("{}/invitations/{token}", ctx.state.config.public_url()),
-        token,
-    };
-    ctx.render(StatusCode::OK, &page)
-}
-
-async fn invitation_submit(
-    path: web::Path<String>,
-    PageForm { mut ctx, .. }: PageForm<NoFields>,
-) -> PageResult {
-    let me = ctx.require_user()?;
-    match ctx.state.orgs.accept(actor(&ctx, &me), &path).await {
-        Ok((_, org)) => {
-            let text = ctx.tr.f("invitation.welcome", &[("org", &org.name)]);
-            ctx.web.set_flash("ok", text);
-            Ok(ctx.redirect(&format!("/orgs/{}", org.slug)))
-        }
-        Err(AuthError::InvalidToken) => {
-            Err(PageError::BadRequest(ctx.tr.t("invitation.used").into()))
-        }
-        Err(AuthError::Forbidden(m)) => Err(PageError::Forbidden(format!(
-            "{m}. Sign in with the invited address."
-        ))),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The name of the org `slug` the signed-in user belongs to (for the
 /// confirmation question).
-async fn org_name(ctx: &Ctx, slug: &str) -> Result<String, PageError> {
+pub(super) async fn org_name(ctx: &Ctx, slug: &str) -> Result<String, PageError> {
     let me = ctx.user.clone().ok_or(PageError::NotFound)?;
     let (org, _) = ctx
         .state
@@ -585,7 +350,11 @@ async fn org_name(ctx: &Ctx, slug: &str) -> Result<String, PageError> {
 }
 
 /// A member's email by user id, for the confirmation question.
-async fn member_email(ctx: &Ctx, slug: &str, user_id: &str) -> Result<String, PageError> {
+pub(super) async fn member_email(
+    ctx: &Ctx,
+    slug: &str,
+    user_id: &str,
+) -> Result<String, PageError> {
     let me = ctx.user.clone().ok_or(PageError::NotFound)?;
     let (org, _) = ctx
         .state
