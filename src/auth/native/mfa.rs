@@ -8,14 +8,13 @@
 //! a sign-in within the last 10 minutes. A wrong code counts against the
 //! `mfa_token` (5 and it dies) and toward the address's sign-in lockout.
 
-use super::pipeline::{MFA_MAX_FAILURES, PURPOSE_ENROLL};
 use super::{NativeBackend, record};
 use crate::auth::secrets::{hash_token, random_id};
 use crate::auth::{RequestMeta, SessionInfo, SignInStep, totp};
 use crate::clock::from_unix;
 use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
-use crate::storage::mfa::{self, ChallengeRow, FactorRow};
+use crate::storage::mfa::{self, FactorRow};
 use crate::storage::{Conn, sessions, users};
 use rand::Rng;
 use serde::Serialize;
@@ -195,33 +194,6 @@ pub(super) fn pending_totp(
         secret: totp::base32(&secret),
         factor_id: row.id,
     })
-}
-
-/// The live `enrollment_token` stored as `hash` and its user, who still has
-/// no active factor (one enrolled meanwhile ends it: sign in again).
-pub(super) fn pending_enrollment(
-    conn: &Conn,
-    hash: &str,
-    now: i64,
-) -> AuthResult<(ChallengeRow, User)> {
-    let ch = mfa::challenge(conn, hash)?
-        .filter(|c| {
-            c.purpose == PURPOSE_ENROLL
-                && c.used_at.is_none()
-                && c.expires_at > now
-                && c.failures < MFA_MAX_FAILURES
-        })
-        .ok_or(AuthError::InvalidToken)?;
-    let user = users::by_id(conn, &ch.user_id)?
-        .ok_or(AuthError::InvalidToken)?
-        .user;
-    if user.disabled {
-        return Err(AuthError::AccountDisabled);
-    }
-    if mfa::has_active_factor(conn, &user.id)? {
-        return Err(AuthError::InvalidToken);
-    }
-    Ok((ch, user))
 }
 
 /// What a verified enrollment answers: the factor, its recovery codes

@@ -9,6 +9,7 @@ mod backend;
 mod code;
 pub use code::{check_challenge, pkce_holds, valid_challenge};
 mod email_links;
+mod enrollment;
 mod identity;
 pub mod mfa;
 mod mfa_challenge;

@@ -11,11 +11,12 @@
 //! shown once. A refused passkey counts against the token like a wrong
 //! TOTP code (5 and it dies).
 
-use super::mfa::{FactorView, Verified, new_recovery_codes, pending_enrollment};
+use super::enrollment::{complete_enrollment, enrollment_failed, pending_enrollment};
+use super::mfa::{FactorView, Verified};
 use super::passkeys::{
     PasskeyStart, finish_registration, parse_credential, passkey_name, start_registration,
 };
-use super::pipeline::{MFA_MAX_FAILURES, Proof, SecondFactor};
+use super::pipeline::{MFA_MAX_FAILURES, SecondFactor};
 use super::{NativeBackend, record};
 use crate::auth::RequestMeta;
 use crate::auth::secrets::hash_token;
@@ -87,19 +88,7 @@ impl NativeBackend {
                 )? {
                     Ok(row) => row,
                     Err(e) => {
-                        let failures = mfa::challenge_failed(conn, &hash)?;
-                        record(
-                            conn,
-                            now,
-                            &meta,
-                            "mfa.challenge.failure",
-                            Some(&user.id),
-                            serde_json::json!({
-                                "failures": failures,
-                                "enrollment": true,
-                                "factor": "passkey",
-                            }),
-                        )?;
+                        enrollment_failed(conn, &hash, &user.id, "passkey", &meta, now)?;
                         return Ok(Err(e));
                     }
                 };
@@ -110,7 +99,6 @@ impl NativeBackend {
                 }
                 // A TOTP setup left pending on the way is not needed.
                 mfa::delete_stale_pending(conn, &user.id, now + 1)?;
-                let codes = new_recovery_codes(conn, &user.id, now)?;
                 record(
                     conn,
                     now,
@@ -119,20 +107,16 @@ impl NativeBackend {
                     Some(&user.id),
                     serde_json::json!({"factor_id": row.id, "type": "passkey"}),
                 )?;
-                record(
+                let (codes, step) = complete_enrollment(
                     conn,
-                    now,
+                    &pipeline,
+                    ch,
+                    &user,
+                    &row.id,
+                    SecondFactor::Passkey,
                     &meta,
-                    "mfa.enrolled",
-                    Some(&user.id),
-                    serde_json::json!({"factor_id": row.id, "type": "passkey", "at_sign_in": true}),
+                    now,
                 )?;
-                let proof = Proof::SecondFactor {
-                    first_amr: ch.amr,
-                    first_method: ch.method,
-                    factor: SecondFactor::Passkey,
-                };
-                let step = pipeline.complete(conn, &user, &proof, &meta, now)?;
                 Ok(Ok(Verified {
                     factor: FactorView::from(&row),
                     recovery_codes: codes,

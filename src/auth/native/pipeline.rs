@@ -48,7 +48,7 @@ pub enum SecondFactor {
 }
 
 impl SecondFactor {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",

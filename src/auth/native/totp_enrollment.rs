@@ -2,9 +2,10 @@
 //! required`): the `enrollment_token` stands for the fresh first factor in
 //! place of a session; the passkey path is `super::passkey_enrollment`.
 
+use super::NativeBackend;
+use super::enrollment::{complete_enrollment, enrollment_failed, pending_enrollment};
 use super::mfa::*;
-use super::pipeline::{MFA_MAX_FAILURES, Proof, SecondFactor};
-use super::{NativeBackend, record};
+use super::pipeline::{MFA_MAX_FAILURES, SecondFactor};
 use crate::auth::RequestMeta;
 use crate::auth::secrets::hash_token;
 use crate::error::{AuthError, AuthResult};
@@ -66,36 +67,23 @@ impl NativeBackend {
                     return Ok(Err(AuthError::field("factor_id", "is already verified")));
                 }
                 if accept_totp(conn, &sealer, std::slice::from_ref(&f), &code, now)?.is_none() {
-                    let failures = mfa::challenge_failed(conn, &hash)?;
-                    record(
-                        conn,
-                        now,
-                        &meta,
-                        "mfa.challenge.failure",
-                        Some(&user.id),
-                        serde_json::json!({"failures": failures, "enrollment": true}),
-                    )?;
+                    enrollment_failed(conn, &hash, &user.id, "totp", &meta, now)?;
                     return Ok(Err(AuthError::field("code", "is not the current code")));
                 }
                 if !mfa::spend_challenge(conn, &hash, MFA_MAX_FAILURES, now)? {
                     return Ok(Err(AuthError::InvalidToken));
                 }
                 mfa::confirm_factor(conn, &f.id, now)?;
-                let codes = new_recovery_codes(conn, &user.id, now)?;
-                record(
+                let (codes, step) = complete_enrollment(
                     conn,
-                    now,
+                    &pipeline,
+                    ch,
+                    &user,
+                    &f.id,
+                    SecondFactor::Totp,
                     &meta,
-                    "mfa.enrolled",
-                    Some(&user.id),
-                    serde_json::json!({"factor_id": f.id, "type": f.kind, "at_sign_in": true}),
+                    now,
                 )?;
-                let proof = Proof::SecondFactor {
-                    first_amr: ch.amr,
-                    first_method: ch.method,
-                    factor: SecondFactor::Totp,
-                };
-                let step = pipeline.complete(conn, &user, &proof, &meta, now)?;
                 let f = mfa::factor(conn, &user.id, &fid)?.ok_or(AuthError::NotFound("factor"))?;
                 Ok(Ok(Verified {
                     factor: FactorView::from(&f),

@@ -5,6 +5,7 @@
 //! users only.
 
 use crate::auth::native::NativeBackend;
+use crate::auth::native::mfa::Verified;
 use crate::error::AuthError;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ClientMeta, CurrentSession};
@@ -94,6 +95,19 @@ struct VerifyBody {
     enrollment_token: Option<String>,
 }
 
+/// The answer to a factor enrolled with an `enrollment_token`: the
+/// completed sign-in (`user`, `tokens`) with the `factor` and its
+/// `recovery_codes`.
+fn enrolled_at_sign_in(v: Verified) -> Result<serde_json::Value> {
+    let mut answer = match v.step.map(|s| s.for_api()).transpose()? {
+        Some(step) => serde_json::to_value(&step).unwrap_or_default(),
+        None => json!({}),
+    };
+    answer["factor"] = json!(v.factor);
+    answer["recovery_codes"] = json!(v.recovery_codes);
+    Ok(answer)
+}
+
 #[utoipa::path(
     post,
     path = "/api/v1/auth/mfa/totp/verify",
@@ -115,13 +129,7 @@ async fn verify_totp(
             let v = native
                 .mfa_totp_verify_with_token(&token, &body.factor_id, &body.code, &meta)
                 .await?;
-            let mut answer = match v.step.map(|s| s.for_api()).transpose()? {
-                Some(step) => serde_json::to_value(&step).unwrap_or_default(),
-                None => json!({}),
-            };
-            answer["factor"] = json!(v.factor);
-            answer["recovery_codes"] = json!(v.recovery_codes);
-            Ok(HttpResponse::Ok().json(answer))
+            Ok(HttpResponse::Ok().json(enrolled_at_sign_in(v)?))
         }
         (None, Some(CurrentSession(session))) => {
             let (factor, codes) = native
@@ -279,13 +287,7 @@ async fn passkey_register_finish(
             let v = native
                 .passkey_enroll_finish(&token, &body.flow_id, body.credential, &meta)
                 .await?;
-            let mut answer = match v.step.map(|s| s.for_api()).transpose()? {
-                Some(step) => serde_json::to_value(&step).unwrap_or_default(),
-                None => json!({}),
-            };
-            answer["factor"] = json!(v.factor);
-            answer["recovery_codes"] = json!(v.recovery_codes);
-            return Ok(HttpResponse::Created().json(answer));
+            return Ok(HttpResponse::Created().json(enrolled_at_sign_in(v)?));
         }
         (None, Some(CurrentSession(session))) => session,
         (None, None) => return Err(AuthError::Unauthenticated.into()),

@@ -1,9 +1,10 @@
 //! Passkeys on the sign-in pages: "Sign in with a passkey" on `/login`,
 //! the passkey option of the second step at `/mfa`, and "Add a passkey"
-//! when a sign-in must enroll its first second factor (`/mfa/enroll`). `static/passkeys.js`
-//! asks `…/options` for the WebAuthn options (a CSRF-checked form post
-//! answered with JSON), runs the browser's prompt, and submits the answer
-//! with the form; the sign-in then goes on like any other.
+//! when a sign-in must enroll its first second factor (`/mfa/enroll`).
+//! `static/passkeys.js` asks `…/options` for the WebAuthn options (a
+//! CSRF-checked form post answered with JSON), runs the browser's prompt,
+//! and submits the answer with the form; the sign-in then goes on like any
+//! other.
 
 use super::sign_in::login_view;
 use super::{PageResult, ReturnParams, form_failure, signed_in_or_second_step};
