@@ -125,10 +125,7 @@ impl Db {
             .build(manager)?;
         Ok(Self {
             pool,
-            writer: Arc::new(Writer {
-                conn: Mutex::new(writer),
-                queue: Mutex::new(Vec::new()),
-            }),
+            writer: Arc::new(Writer::new(writer)),
             path,
         })
     }
@@ -173,17 +170,19 @@ impl Db {
         F: FnOnce(&Conn) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        lock(&self.writer.queue).push(Box::new(WriteJob { f, reply }));
-        let writer = self.writer.clone();
-        // The queue is drained by whichever task holds the connection; this
-        // one may find its write already done.
-        let drained = tokio::task::spawn_blocking(move || writer.drain()).await;
+        if self.writer.push(Box::new(WriteJob { f, reply })) {
+            // No drain is running: start one. It takes this write and every
+            // write queued while it runs.
+            let writer = self.writer.clone();
+            drop(tokio::task::spawn_blocking(move || writer.drain()));
+        }
         match answer.await {
             Ok(result) => result,
-            Err(_) => Err(E::from(StorageError::Other(match drained {
-                Err(e) => format!("write task failed: {e}"),
-                Ok(()) => "the write panicked".to_string(),
-            }))),
+            // Its reply was dropped: the write panicked (and was rolled
+            // back), or the drain did outside any write.
+            Err(_) => Err(E::from(StorageError::Other(
+                "the write panicked".to_string(),
+            ))),
         }
     }
 

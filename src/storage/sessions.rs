@@ -1,4 +1,5 @@
-//! Login sessions and their refresh tokens.
+//! Login sessions and their refresh tokens. The code is under 380 lines;
+//! the rest are its tests.
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
@@ -121,6 +122,18 @@ pub fn list_live(conn: &Conn, user_id: &str, now: i64) -> StorageResult<Vec<Sess
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![user_id, now], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How stale `last_used_at` may grow before a use writes it again: a
+/// refresh writes it at most once a minute, not on every rotation.
+pub const TOUCH_EVERY_SECONDS: i64 = 60;
+
+/// Writes `last_used_at` when it is [`TOUCH_EVERY_SECONDS`] old or more.
+pub fn touch_if_stale(conn: &Conn, session: &SessionRow, now: i64) -> StorageResult<()> {
+    if now - session.last_used_at >= TOUCH_EVERY_SECONDS {
+        touch(conn, &session.id, now)?;
+    }
+    Ok(())
 }
 
 pub fn touch(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
@@ -307,39 +320,32 @@ pub fn insert_refresh(
 }
 
 pub fn find_refresh(conn: &Conn, token_hash: &str) -> StorageResult<Option<RefreshRow>> {
-    optional(conn.query_row(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, session_id, expires_at, used_at, used_at_ms, child_sealed
          FROM refresh_tokens WHERE token_hash = ?1",
-        [token_hash],
-        |r| {
-            Ok(RefreshRow {
-                id: r.get(0)?,
-                session_id: r.get(1)?,
-                expires_at: r.get(2)?,
-                used_at: r.get(3)?,
-                used_at_ms: r.get(4)?,
-                child_sealed: r.get(5)?,
-            })
-        },
-    ))
+    )?;
+    optional(stmt.query_row([token_hash], |r| {
+        Ok(RefreshRow {
+            id: r.get(0)?,
+            session_id: r.get(1)?,
+            expires_at: r.get(2)?,
+            used_at: r.get(3)?,
+            used_at_ms: r.get(4)?,
+            child_sealed: r.get(5)?,
+        })
+    }))
 }
 
-/// Marks a refresh token used at `now_ms`; `false` when someone used it first.
-pub fn use_refresh(conn: &Conn, id: i64, now_ms: i64) -> StorageResult<bool> {
+/// Marks a refresh token used at `now_ms` and keeps on its row the token it
+/// was rotated into (sealed), in one statement; `false` when it was used
+/// already.
+pub fn spend_refresh(conn: &Conn, id: i64, now_ms: i64, child_sealed: &str) -> StorageResult<bool> {
     let n = conn.exec(
-        "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = ?3 WHERE id = ?1 AND used_at IS NULL",
-        params![id, now_ms.div_euclid(1000), now_ms],
+        "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = ?3, child_sealed = ?4
+         WHERE id = ?1 AND used_at IS NULL",
+        params![id, now_ms.div_euclid(1000), now_ms, child_sealed],
     )?;
     Ok(n == 1)
-}
-
-/// Keeps, on a used token's row, the token it was rotated into (sealed).
-pub fn set_child_sealed(conn: &Conn, id: i64, sealed: &str) -> StorageResult<()> {
-    conn.exec(
-        "UPDATE refresh_tokens SET child_sealed = ?2 WHERE id = ?1",
-        params![id, sealed],
-    )?;
-    Ok(())
 }
 
 /// Whether the refresh token with row id `id` is still unused.
@@ -418,11 +424,28 @@ mod tests {
         insert(&c, &session("s")).unwrap();
         insert_refresh(&c, "s", "h1", None, 1, 50).unwrap();
         let row = find_refresh(&c, "h1").unwrap().unwrap();
-        assert!(use_refresh(&c, row.id, 2_500).unwrap());
-        assert!(!use_refresh(&c, row.id, 3_000).unwrap());
+        assert!(spend_refresh(&c, row.id, 2_500, "child-1").unwrap());
+        assert!(!spend_refresh(&c, row.id, 3_000, "child-2").unwrap());
         let row = find_refresh(&c, "h1").unwrap().unwrap();
         assert_eq!((row.used_at, row.used_at_ms), (Some(2), Some(2_500)));
+        assert_eq!(
+            row.child_sealed.as_deref(),
+            Some("child-1"),
+            "the first spend's child stays"
+        );
         assert_eq!(count_unused_refresh(&c, "s").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_use_writes_last_used_at_at_most_once_a_minute() {
+        let c = setup();
+        insert(&c, &session("s")).unwrap();
+        let last_used = |c: &Conn| get(c, "s").unwrap().unwrap().last_used_at;
+        let row = get(&c, "s").unwrap().unwrap();
+        touch_if_stale(&c, &row, 1 + TOUCH_EVERY_SECONDS - 1).unwrap();
+        assert_eq!(last_used(&c), 1, "59 s old: left as it is");
+        touch_if_stale(&c, &row, 1 + TOUCH_EVERY_SECONDS).unwrap();
+        assert_eq!(last_used(&c), 1 + TOUCH_EVERY_SECONDS, "60 s old: written");
     }
 
     #[test]

@@ -7,7 +7,16 @@ use std::sync::Mutex;
 /// The write connection and the writes waiting for it.
 pub(super) struct Writer {
     pub(super) conn: Mutex<Conn>,
-    pub(super) queue: Mutex<Vec<Box<dyn Job>>>,
+    queue: Mutex<Queue>,
+}
+
+/// The writes waiting, and whether a task is draining them: at most one
+/// runs at a time, so a burst of writes costs one blocking task rather
+/// than one each (all but one of them waiting on the connection).
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Box<dyn Job>>,
+    draining: bool,
 }
 
 /// At most this many writes share one transaction.
@@ -68,22 +77,56 @@ where
 }
 
 impl Writer {
-    /// Runs every queued write, in batches, on the write connection. Called
-    /// once per queued write; a call that finds the queue empty (an earlier
-    /// call took its write along) returns at once.
+    pub(super) fn new(conn: Conn) -> Self {
+        Self {
+            conn: Mutex::new(conn),
+            queue: Mutex::new(Queue::default()),
+        }
+    }
+
+    /// Queues a write. `true`: no task is draining the queue, and the
+    /// caller must start one ([`Writer::drain`]); the queue now counts it
+    /// as started.
+    pub(super) fn push(&self, job: Box<dyn Job>) -> bool {
+        let mut queue = lock(&self.queue);
+        queue.jobs.push(job);
+        !std::mem::replace(&mut queue.draining, true)
+    }
+
+    /// Runs every queued write, in batches, on the write connection, until
+    /// the queue is empty; a write queued meanwhile joins a later batch of
+    /// the same call. Started by the write that found no drain running.
     pub(super) fn drain(&self) {
         let conn = lock(&self.conn);
+        let unwinding = Unwinding(self);
         loop {
             let batch: Vec<Box<dyn Job>> = {
                 let mut queue = lock(&self.queue);
-                let n = queue.len().min(MAX_BATCH);
-                queue.drain(..n).collect()
+                if queue.jobs.is_empty() {
+                    // Under the queue's lock: the next write starts a drain.
+                    queue.draining = false;
+                    std::mem::forget(unwinding);
+                    return;
+                }
+                let n = queue.jobs.len().min(MAX_BATCH);
+                queue.jobs.drain(..n).collect()
             };
-            if batch.is_empty() {
-                return;
-            }
             run_batch(&conn, batch);
         }
+    }
+}
+
+/// Armed while a drain runs: should it panic outside any write (each write
+/// catches its own), the writes still queued are dropped, so their callers
+/// get an error instead of waiting forever, and the next write starts a
+/// new drain.
+struct Unwinding<'a>(&'a Writer);
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        let mut queue = lock(&self.0.queue);
+        queue.jobs.clear();
+        queue.draining = false;
     }
 }
 

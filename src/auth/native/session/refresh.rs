@@ -103,7 +103,9 @@ impl NativeBackend {
                 {
                     return Ok(Refreshed::Rejected);
                 }
-                let fresh = sessions::use_refresh(conn, row.id, now_ms)?;
+                // Writes run one at a time, so what this transaction read is
+                // what the UPDATE below will find.
+                let fresh = row.used_at.is_none();
                 if !fresh {
                     let used_ms = row
                         .used_at_ms
@@ -148,7 +150,7 @@ impl NativeBackend {
                         Some(c) if c.used_at.is_none() && now < c.expires_at => {}
                         _ => return Ok(Refreshed::Rejected),
                     }
-                    sessions::touch(conn, &session.id, now)?;
+                    sessions::touch_if_stale(conn, &session, now)?;
                     let (session, org_role) = current_org(&minter.org_roles, conn, session, &user.id)?;
                     return Ok(Refreshed::Mint(Box::new(Mint {
                         user,
@@ -158,11 +160,15 @@ impl NativeBackend {
                         now,
                     })));
                 }
-                sessions::touch(conn, &session.id, now)?;
+                sessions::touch_if_stale(conn, &session, now)?;
                 let (session, org_role) = current_org(&minter.org_roles, conn, session, &user.id)?;
                 let refresh = minter.new_refresh(conn, &session, Some(row.id), now)?;
                 let sealed = seal::seal(&presented, CHILD_INFO, &aad, &refresh)?;
-                sessions::set_child_sealed(conn, row.id, &sealed)?;
+                if !sessions::spend_refresh(conn, row.id, now_ms, &sealed)? {
+                    // Cannot happen while writes are serialized; refused
+                    // (and rolled back) rather than handing out two children.
+                    return Err(AuthError::internal("a refresh token was spent twice"));
+                }
                 Ok(Refreshed::Mint(Box::new(Mint {
                     user,
                     session,
