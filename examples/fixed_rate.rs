@@ -43,6 +43,8 @@ struct Plan {
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
+    /// The same latencies with the second of the run each was due in.
+    by_second: Vec<(u64, u64)>,
     /// From the intended send time to the moment a connection took it.
     queued_us: Vec<u64>,
     non_2xx: u64,
@@ -69,9 +71,26 @@ fn main() {
     }
     request.push_str("\r\n");
 
-    let start = Instant::now() + Duration::from_millis(100);
     let interval = Duration::from_secs_f64(1.0 / rate);
     let total = (rate * seconds) as u64;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // Every connection is open before the first request is due, so the
+    // schedule does not start with a burst of connects.
+    let streams: Vec<Option<TcpStream>> = runtime.block_on(async {
+        let mut streams = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            let s = TcpStream::connect(addr).await.ok();
+            if let Some(s) = &s {
+                let _ = s.set_nodelay(true);
+            }
+            streams.push(s);
+        }
+        streams
+    });
+    let start = Instant::now() + Duration::from_millis(100);
     let (release, due) = mpsc::unbounded_channel();
     let schedule = std::thread::spawn(move || {
         for i in 0..total {
@@ -84,10 +103,6 @@ fn main() {
             }
         }
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
     let tally = runtime.block_on(async move {
         let plan = Arc::new(Plan {
             addr,
@@ -97,13 +112,15 @@ fn main() {
 
             due: Mutex::new(due),
         });
-        let tasks: Vec<_> = (0..connections)
-            .map(|_| tokio::spawn(connection(plan.clone())))
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|stream| tokio::spawn(connection(plan.clone(), stream)))
             .collect();
         let mut all = Tally::default();
         for t in tasks {
             let part = t.await.expect("connection task");
             all.latencies_us.extend(part.latencies_us);
+            all.by_second.extend(part.by_second);
             all.queued_us.extend(part.queued_us);
             all.non_2xx += part.non_2xx;
             all.errors += part.errors;
@@ -114,6 +131,21 @@ fn main() {
     schedule.join().expect("schedule thread");
     let (mut tally, elapsed) = tally;
     tally.latencies_us.sort_unstable();
+    // Each second's p99 on stderr, to tell a passing stall from a steady one.
+    let seconds_run = seconds.ceil() as usize;
+    let mut per_second: Vec<Vec<u64>> = vec![Vec::new(); seconds_run.max(1)];
+    for (sec, us) in &tally.by_second {
+        per_second[(*sec as usize).min(seconds_run.max(1) - 1)].push(*us);
+    }
+    let p99s: Vec<String> = per_second
+        .iter_mut()
+        .map(|v| {
+            v.sort_unstable();
+            v.get(((v.len().max(1) - 1) as f64 * 0.99).round() as usize)
+                .map_or("-".to_string(), |us| format!("{:.1}", *us as f64 / 1000.0))
+        })
+        .collect();
+    eprintln!("p99_ms_by_second={}", p99s.join(","));
     tally.queued_us.sort_unstable();
     let pct_of = |v: &[u64], p: f64| -> f64 {
         if v.is_empty() {
@@ -141,9 +173,8 @@ fn main() {
 
 /// One keep-alive connection taking the next released request until the
 /// plan is spent; reconnects after an error.
-async fn connection(plan: Arc<Plan>) -> Tally {
+async fn connection(plan: Arc<Plan>, mut stream: Option<TcpStream>) -> Tally {
     let mut tally = Tally::default();
-    let mut stream: Option<TcpStream> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let Some(i) = plan.due.lock().await.recv().await else {
@@ -166,9 +197,10 @@ async fn connection(plan: Arc<Plan>) -> Tally {
         let Some(s) = stream.as_mut() else { continue };
         match exchange(s, &plan.request, &mut buf).await {
             Ok(status) => {
-                tally
-                    .latencies_us
-                    .push(due.elapsed().as_micros().min(u64::MAX as u128) as u64);
+                let us = due.elapsed().as_micros().min(u64::MAX as u128) as u64;
+                tally.latencies_us.push(us);
+                let second = (plan.interval.mul_f64(i as f64)).as_secs();
+                tally.by_second.push((second, us));
                 if !(200..300).contains(&status) {
                     tally.non_2xx += 1;
                 }

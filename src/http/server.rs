@@ -100,6 +100,9 @@ pub fn start(state: AppState, listener: TcpListener, workers: usize) -> std::io:
             .wrap(from_fn(middleware::metrics))
     })
     .workers(workers)
+    // An answer goes out as soon as it is written, never held back by
+    // Nagle's algorithm waiting for the client's delayed ACK.
+    .tcp_nodelay(true)
     .max_connections(per_worker)
     .client_request_timeout(timeout)
     .client_disconnect_timeout(Duration::from_secs(1))
