@@ -282,7 +282,7 @@ EOF
     run_wrk "$WORK/wrk/$name.mixed_signin.$run.txt" "$C_HASH" 1 "$base/" \
       "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix" &
     local flood=$!
-    PIDS+=($flood)
+    PIDS+=("$flood")
     run_wrk "$WORK/wrk/$name.mixed_session.$run.txt" "$C_LIGHT" 1 "$base/" \
       "$LUA/bearer_get.lua" "$session_path" "$tok"
     wait "$flood" || true
@@ -304,7 +304,7 @@ EOF
       run_wrk "$WORK/wrk/$name.fair_signin.$run.txt" "$C_HASH" 1 "$base/" \
         "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix" &
       local flood=$!
-      PIDS+=($flood)
+      PIDS+=("$flood")
       timeout -k 5 "$WRK_TIMEOUT" "$FIXED_RATE" "${base#http://}" "$session_path" "$fair" "$DURATION" 64 \
         "Authorization: Bearer $tok" >"$WORK/wrk/$name.fair_session.$run.txt" 2>&1 || true
       wait "$flood" || true
