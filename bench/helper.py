@@ -341,13 +341,14 @@ def cmd_oidc_basic() -> int:
 
 def cmd_mfa_users_count(signin_rps: str, duration: str, conns: str) -> int:
     """Accounts for one run of lua/mfa.lua, each challenged at most once:
-    1.5 times the pairs the plain sign-in rate of this run allows in
-    DURATION (a pair costs at least a sign-in), plus 2 per connection (each
-    thread has its own slice). 50/s when no sign-in rate is known."""
+    twice the pairs the plain sign-in rate of this run allows in DURATION (a
+    pair costs at least a sign-in; the machine's load may change between the
+    two loads), plus 4 per connection (each thread has its own slice). 50/s
+    when no sign-in rate is known."""
     rps = float(signin_rps)
     if rps != rps or rps <= 0:
         rps = 50.0
-    print(int(1.5 * rps * float(duration)) + 1 + 2 * int(conns))
+    print(int(2 * rps * float(duration)) + 1 + 4 * int(conns))
     return 0
 
 

@@ -213,7 +213,7 @@ EOF
   done
   # Sign-in + TOTP challenge: every run gets its own accounts with a TOTP
   # factor (each challenged at most once: no code is replayed), as many as
-  # the plain sign-in rate of this run could use, with 1.5x to spare.
+  # the plain sign-in rate of this run could use, twice over.
   local mfa_users mfa_steps=$(((DURATION + 60) / 30 + 3))
   mfa_users=$(python3 "$HELPER" mfa-users-count "$(python3 "$HELPER" median-rps "$WORK" "$name" signin)" \
     "$DURATION" "$C_HASH")
