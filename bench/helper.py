@@ -3,9 +3,16 @@
 HTTP (127.0.0.1 only), parsing wrk's output and printing the table.
 
     helper.py wait   URL TIMEOUT_S          exit 0 once URL answers 200
-    helper.py status URL                    print URL's HTTP status (0: no answer)
+    helper.py status URL ["Name: value"]    print URL's HTTP status (0: no answer); with a
+                                            header, also the page's <html lang> (or -)
     helper.py seed-users   TARGET BASE PREFIX N
     helper.py tokens       TARGET BASE PREFIX N_USERS COUNT KIND OUT
+    helper.py oidc-tokens  BASE PREFIX N_USERS COUNT OUT   refresh tokens of the bench OIDC client
+    helper.py mfa-users    TARGET BASE PREFIX FIRST N STEPS OUT   accounts with a TOTP factor
+    helper.py totp SECRET_BASE32 [UNIX]     print the TOTP code (RFC 6238, SHA-1, 6 digits, 30 s)
+    helper.py oidc-client                   print derp.toml's table of the bench OIDC client
+    helper.py oidc-basic                    print its Authorization: Basic header value
+    helper.py mfa-users-count SIGNIN_RPS DURATION CONNS   accounts one mfa.lua run needs
     helper.py report WORKDIR                print the table
     helper.py median-rps WORKDIR TARGET TEST  print the median req/s of TEST's runs so far
     helper.py next-cursor URL TOKEN         print the next page's cursor (scale.sh)
@@ -18,8 +25,13 @@ PREFIX-<i>@bench.example.com with the password below.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
+import secrets
+import struct
 import statistics
 import sys
 import time
@@ -31,6 +43,11 @@ from pathlib import Path
 
 PASSWORD = "bench-password-123"
 TIMEOUT = 30  # seconds, per HTTP call
+# The OIDC client run.sh registers in derp.toml (client_secret_basic).
+OIDC_CLIENT = "bench"
+OIDC_SECRET = "bench-oidc-secret-0123456789abcdef"
+OIDC_REDIRECT = "http://127.0.0.1:9/cb"
+OIDC_BASIC = "Basic " + base64.b64encode(f"{OIDC_CLIENT}:{OIDC_SECRET}".encode()).decode()
 
 
 def _check_local(url: str) -> None:
@@ -52,6 +69,65 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
         return e.code, e.read()
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """A browser without redirects: keeps cookies (whatever their Secure
+    flag: the bench is plain http on loopback) and shows each Location."""
+
+    def __init__(self):
+        self.cookies: dict[str, str] = {}
+        self.opener = urllib.request.build_opener(_NoRedirect)
+
+    def send(self, method: str, url: str, form: dict | None = None,
+             headers: dict | None = None) -> tuple[int, str, str]:
+        """(status, Location, body) of one request."""
+        _check_local(url)
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+        if data is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        if self.cookies:
+            req.add_header("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        try:
+            r = self.opener.open(req, timeout=TIMEOUT)
+        except urllib.error.HTTPError as e:
+            r = e
+        with r:
+            for c in r.headers.get_all("Set-Cookie") or []:
+                name, _, rest = c.partition("=")
+                value = rest.split(";", 1)[0]
+                if "max-age=0" in c.lower() or not value:
+                    self.cookies.pop(name.strip(), None)
+                else:
+                    self.cookies[name.strip()] = value
+            return r.status, r.headers.get("Location", ""), r.read().decode(errors="replace")
+
+
+def _hidden(page: str, name: str) -> str:
+    m = re.search(rf'name="{name}"[^>]*value="([^"]*)"', page) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', page)
+    if not m:
+        raise RuntimeError(f"no hidden input {name} in the page")
+    import html
+    return html.unescape(m.group(1))
+
+
+def totp_code(secret_b32: str, unix: float) -> str:
+    """RFC 6238: HMAC-SHA-1, 6 digits, 30-second steps."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8), casefold=True)
+    return _hotp(key, int(unix) // 30)
+
+
+def _hotp(key: bytes, counter: int) -> str:
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
 # --- commands -----------------------------------------------------------------
 
 
@@ -68,11 +144,20 @@ def cmd_wait(url: str, timeout_s: str) -> int:
     return 1
 
 
-def cmd_status(url: str) -> int:
+def cmd_status(url: str, header: str | None = None) -> int:
+    headers = {}
+    if header:
+        name, _, value = header.partition(":")
+        headers[name.strip()] = value.strip()
     try:
-        print(http("GET", url)[0])
+        code, body = http("GET", url, headers=headers)
     except OSError:
-        print(0)
+        code, body = 0, b""
+    if header:
+        m = re.search(rb'<html[^>]*\blang="([^"]+)"', body)
+        print(code, m.group(1).decode() if m else "-")
+    else:
+        print(code)
     return 0
 
 
@@ -119,6 +204,159 @@ def cmd_tokens(target: str, base: str, prefix: str, n_users: str, count: str, ki
     return 0
 
 
+def cmd_oidc_tokens(base: str, prefix: str, n_users: str, count: str, out: str) -> int:
+    """COUNT refresh tokens of the bench OIDC client, each from its own
+    authorization-code flow with PKCE (so each is its own session): per
+    worker, one sign-in on the hosted /login page, then authorize -> code ->
+    exchange as many times as needed."""
+    total, workers = int(count), 4
+
+    def flow(w: int) -> list[str]:
+        b = Browser()
+        email = f"{prefix}-{w % int(n_users)}@bench.example.com"
+        got = []
+        for _ in range(w, total, workers):
+            verifier = secrets.token_urlsafe(48)
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            state = secrets.token_urlsafe(8)
+            q = urllib.parse.urlencode({
+                "client_id": OIDC_CLIENT, "redirect_uri": OIDC_REDIRECT, "response_type": "code",
+                "scope": "openid email offline_access", "state": state,
+                "code_challenge": challenge, "code_challenge_method": "S256",
+            })
+            status, loc, _ = b.send("GET", f"{base}/oauth2/authorize?{q}")
+            if loc.startswith("/login"):  # not signed in yet: the hosted page
+                _, _, page = b.send("GET", base + loc)
+                status, loc, body = b.send("POST", base + "/login", {
+                    "csrf_token": _hidden(page, "csrf_token"), "email": email, "password": PASSWORD,
+                    "redirect_to": _hidden(page, "redirect_to"),
+                })
+                if status != 303:
+                    raise RuntimeError(f"POST /login answered {status}: {body[:200]!r}")
+                status, loc, _ = b.send("GET", loc if loc.startswith("http") else base + loc)
+            if status not in (302, 303) or not loc.startswith(OIDC_REDIRECT):
+                raise RuntimeError(f"authorize answered {status} to {loc[:200]!r}")
+            params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(loc).query))
+            if params.get("state") != state or "code" not in params:
+                raise RuntimeError(f"authorize sent back {loc[:200]!r}")
+            status, _, body = b.send("POST", f"{base}/oauth2/token", {
+                "grant_type": "authorization_code", "code": params["code"], "redirect_uri": OIDC_REDIRECT,
+                "code_verifier": verifier,
+            }, headers={"Authorization": OIDC_BASIC})
+            if status != 200:
+                raise RuntimeError(f"code exchange answered {status}: {body[:200]!r}")
+            got.append(json.loads(body)["refresh_token"])
+        return got
+
+    with ThreadPoolExecutor(workers) as ex:
+        tokens = [t for part in ex.map(flow, range(workers)) for t in part]
+    Path(out).write_text("\n".join(tokens) + "\n")
+    return 0
+
+
+def cmd_mfa_users(target: str, base: str, prefix: str, first: str, n: str, steps: str, out: str) -> int:
+    """N accounts PREFIX-<FIRST+i>@bench.example.com, each with an active
+    TOTP factor, and each account's codes for the next STEPS time steps:
+    one line per account, `email base_step code code ...` (the code of
+    base_step first). The enrollment is verified with the code of the step
+    before the current one (accepted within the one-step skew), so that the
+    current step's code is still unused for the load."""
+    if target == "peer":
+        return _peer_mfa_users(base, prefix, first, n, steps, out)
+
+    def one(i: int) -> str:
+        email = f"{prefix}-{i}@bench.example.com"
+        code, raw = http("POST", base + "/api/v1/auth/sign-up", {"email": email, "password": PASSWORD})
+        if code not in (200, 201):
+            raise RuntimeError(f"sign-up answered {code}: {raw[:200]!r}")
+        auth = {"Authorization": "Bearer " + json.loads(raw)["tokens"]["access_token"]}
+        code, raw = http("POST", base + "/api/v1/auth/mfa/totp/enroll", {"name": "bench"}, auth)
+        if code != 200:
+            raise RuntimeError(f"totp enroll answered {code}: {raw[:200]!r}")
+        enrol = json.loads(raw)
+        for _ in range(3):  # a retry when the step changes under us
+            now = time.time()
+            code, raw = http("POST", base + "/api/v1/auth/mfa/totp/verify",
+                             {"factor_id": enrol["factor_id"], "code": totp_code(enrol["secret"], now - 30)}, auth)
+            if code == 200:
+                break
+        else:
+            raise RuntimeError(f"totp verify answered {code}: {raw[:200]!r}")
+        step = int(time.time()) // 30
+        codes = [totp_code(enrol["secret"], (step + k) * 30) for k in range(int(steps))]
+        return " ".join([email, str(step)] + codes)
+
+    with ThreadPoolExecutor(4) as ex:
+        lines = list(ex.map(one, range(int(first), int(first) + int(n))))
+    Path(out).write_text("\n".join(lines) + "\n")
+    return 0
+
+
+def _peer_mfa_users(base: str, prefix: str, first: str, n: str, steps: str, out: str) -> int:
+    """The same for Better Auth's twoFactor plugin: sign up, enable (which
+    asks for the password again) and verify a first code with the session's
+    bearer token. Better Auth keeps no used step, so the code of the current
+    step verifies the factor."""
+
+    def one(i: int) -> str:
+        email = f"{prefix}-{i}@bench.example.com"
+        code, raw = http("POST", base + "/api/auth/sign-up/email",
+                         {"email": email, "password": PASSWORD, "name": "Bench User"})
+        if code != 200:
+            raise RuntimeError(f"sign-up answered {code}: {raw[:200]!r}")
+        auth = {"Authorization": "Bearer " + json.loads(raw)["token"]}
+        code, raw = http("POST", base + "/api/auth/two-factor/enable", {"password": PASSWORD}, auth)
+        if code != 200:
+            raise RuntimeError(f"two-factor enable answered {code}: {raw[:200]!r}")
+        uri = json.loads(raw)["totpURI"]
+        secret = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))["secret"]
+        code, raw = http("POST", base + "/api/auth/two-factor/verify-totp",
+                         {"code": totp_code(secret, time.time())}, auth)
+        if code != 200:
+            raise RuntimeError(f"two-factor verify-totp answered {code}: {raw[:200]!r}")
+        step = int(time.time()) // 30
+        codes = [totp_code(secret, (step + k) * 30) for k in range(int(steps))]
+        return " ".join([email, str(step)] + codes)
+
+    with ThreadPoolExecutor(4) as ex:
+        lines = list(ex.map(one, range(int(first), int(first) + int(n))))
+    Path(out).write_text("\n".join(lines) + "\n")
+    return 0
+
+
+def cmd_oidc_client() -> int:
+    print(f"""[oidc_provider.clients.{OIDC_CLIENT}]
+name = "Bench app"
+secret = "{OIDC_SECRET}"
+redirect_uris = ["{OIDC_REDIRECT}"]
+scopes = ["openid", "email", "offline_access"]
+first_party = true""")
+    return 0
+
+
+def cmd_oidc_basic() -> int:
+    print(OIDC_BASIC)
+    return 0
+
+
+def cmd_mfa_users_count(signin_rps: str, duration: str, conns: str) -> int:
+    """Accounts for one run of lua/mfa.lua, each challenged at most once:
+    twice the pairs the plain sign-in rate of this run allows in DURATION (a
+    pair costs at least a sign-in; the machine's load may change between the
+    two loads), plus 4 per connection (each thread has its own slice). 50/s
+    when no sign-in rate is known."""
+    rps = float(signin_rps)
+    if rps != rps or rps <= 0:
+        rps = 50.0
+    print(int(2 * rps * float(duration)) + 1 + 4 * int(conns))
+    return 0
+
+
+def cmd_totp(secret: str, unix: str | None = None) -> int:
+    print(totp_code(secret, float(unix) if unix else time.time()))
+    return 0
+
+
 # --- wrk output ---------------------------------------------------------------
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -162,6 +400,10 @@ def parse_wrk(path: Path) -> dict | None:
     mr = re.search(r"(\d+) requests in", text)
     if mr:
         r["requests"] = int(mr.group(1))
+    mm = re.search(r"^mfa: challenges_ok=(\d+) signins=(\d+) duration_us=(\d+)", text, re.M)
+    if mm:  # lua/mfa.lua: completed pairs (sign-in answered, challenge passed) per second
+        ok, us = int(mm.group(1)), int(mm.group(3))
+        r["pairs"] = ok / (us / 1e6) if us else float("nan")
     if r["requests"] == 0:  # nothing completed: no latency to speak of
         r["p50"] = r["p99"] = float("nan")
     return r
@@ -179,7 +421,7 @@ class Runs:
         return bool(self.runs)
 
     def med(self, key: str) -> float:
-        vals = [r[key] for r in self.runs if r[key] == r[key]]
+        vals = [r[key] for r in self.runs if key in r and r[key] == r[key]]
         return statistics.median(vals) if vals else float("nan")
 
     def errors(self) -> tuple[int, int, int]:
@@ -188,6 +430,17 @@ class Runs:
             sum(r["sock"] for r in self.runs),
             sum(r["requests"] for r in self.runs),
         )
+
+
+def webhook_runs(work: Path) -> list[dict]:
+    """The rows bench/webhooks/run.py wrote with --json (one endpoint)."""
+    out = []
+    for f in sorted((work / "wrk").glob("derp.webhooks.*.json")):
+        try:
+            out += json.loads(f.read_text())
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 def _env(path: Path) -> dict[str, str]:
@@ -300,6 +553,14 @@ def cmd_report(workdir: str) -> int:
     rf = r("derp", "refresh").med("rps")
     row(f"refreshes/s (c={cl})", {"derp": rf}, digits=0,
         na={"peer": "n/a (no refresh tokens)"})
+    orf = r("derp", "oidc_refresh")
+    row(f"OIDC /oauth2/token refresh_token grants/s (c={cl})", {"derp": orf.med("rps")}, digits=0,
+        na={"peer": "n/a (no OIDC provider)"})
+    row("  OIDC refresh p99 (ms)", {"derp": orf.med("p99")}, na={"peer": "n/a"})
+    mfa = {t: r(t, "mfa").med("pairs") for t in targets}
+    row(f"sign-in + TOTP challenge pairs/s (c={ch})", mfa, digits=1)
+    row("  pairs / plain sign-ins/s", {t: _ratio(mfa.get(t, float('nan')), si.get(t, float('nan')), pct=True)
+                                       or "—" for t in targets}, ratio=False)
 
     section("read paths")
     se = {t: r(t, "session").med("rps") for t in targets}
@@ -314,6 +575,20 @@ def cmd_report(workdir: str) -> int:
     row("/login renders/s",
         {"derp": lg.med("rps") if lg else env.get("derp.login", "n/a (not built yet)")},
         digits=0, na={"peer": "n/a (no hosted pages)"})
+    lgd = r("derp", "login_de")
+    row("/login renders/s, Accept-Language: de",
+        {"derp": lgd.med("rps") if lgd else env.get("derp.login_de", env.get("derp.login", "n/a (not measured)"))},
+        digits=0, na={"peer": "n/a (no hosted pages)"})
+    row("  de / en", {"derp": _ratio(lgd.med("rps"), lg.med("rps"), pct=True) or "—"}, ratio=False,
+        na={"peer": "n/a"})
+
+    wh = webhook_runs(work)
+    section(f"webhooks: {env.get('webhook_events', '?')} events, 1 endpoint, a local receiver (own derp)")
+    whv = (statistics.median(x["delivered_per_s"] for x in wh) if wh
+           else env.get("derp.webhooks", "n/a (not measured)"))
+    row("webhook deliveries/s", {"derp": whv}, digits=0, na={"peer": "n/a (no webhooks)"})
+    row("  event to arrival p50 (ms, ±1 s)", {"derp": statistics.median(x["p50_ms"] for x in wh) if wh
+                                               else float("nan")}, digits=0, na={"peer": "n/a"})
 
     section(f"mixed: /session (c={cl}) during a sign-in flood (c={ch})")
     row("  /session p99 under flood (ms)", {t: r(t, "mixed_session").med("p99") for t in targets})
@@ -335,8 +610,8 @@ def cmd_report(workdir: str) -> int:
     row("VmHWM at end (MiB)", {t: f(f"{t}.vmhwm_kb") / 1024 for t in targets}, digits=1)
 
     section("errors over all runs (non-2xx / socket errors / requests)")
-    for test in ("signup", "signin", "refresh", "session", "healthz", "login", "mixed_signin", "mixed_session",
-                 "fair_signin", "fair_session"):
+    for test in ("signup", "signin", "mfa", "refresh", "oidc_refresh", "session", "healthz", "login", "login_de",
+                 "mixed_signin", "mixed_session", "fair_signin", "fair_session"):
         vals = {}
         for t in targets:
             runs = r(t, test)
@@ -345,6 +620,11 @@ def cmd_report(workdir: str) -> int:
                 vals[t] = f"{e[0]} / {e[1]} / {e[2]:,}"
         if vals:
             row(f"  {test}", {t: vals.get(t, "—") for t in targets}, ratio=False)
+    if wh:
+        want = sum(x["events"] * x["endpoints"] for x in wh)
+        got = sum(x["delivered"] for x in wh)
+        row("  webhooks (undelivered / — / deliveries)", {"derp": f"{want - got} / — / {got:,}"}, ratio=False,
+            na={"peer": "—"})
 
     # --- print ---
     w0 = max(len(x[0]) for x in rows if x[3] != "\x00")
@@ -371,7 +651,11 @@ def cmd_report(workdir: str) -> int:
     notes = [
         "refresh: every request spends a distinct, never-used refresh token: "
         f"{env.get('refresh_seeds', '?')} fresh ones per run, and each 200 answer's rotated "
-        "token is queued for a later request (no replay, default reuse grace).",
+        "token is queued for a later request (no replay, default reuse grace); the OIDC row "
+        "does the same at /oauth2/token, each seed from its own code flow with PKCE.",
+        f"sign-in + TOTP: a pair is a password sign-in answered 'second factor required', then the "
+        f"challenge with the current code; each run has its own accounts ({env.get('derp.mfa_users', '?')} "
+        "for derp), each challenged once, so no code is replayed; the rate counts passed challenges.",
         ("hashing differs: derp argon2id (m=19 MiB, t=2, p=1), Better Auth scrypt (N=16384, r=16, p=1, "
          "dkLen=64); " if peer_ok else "derp hashes with argon2id (m=19 MiB, t=2, p=1); ")
         + "the hash bound is cores / one-core hash time, the most sign-ins a second the CPU allows.",
@@ -483,6 +767,12 @@ def main(argv: list[str]) -> int:
         "status": cmd_status,
         "seed-users": cmd_seed_users,
         "tokens": cmd_tokens,
+        "oidc-tokens": cmd_oidc_tokens,
+        "mfa-users": cmd_mfa_users,
+        "totp": cmd_totp,
+        "oidc-client": cmd_oidc_client,
+        "oidc-basic": cmd_oidc_basic,
+        "mfa-users-count": cmd_mfa_users_count,
         "report": cmd_report,
         "median-rps": cmd_median_rps,
         "next-cursor": cmd_next_cursor,

@@ -5,6 +5,8 @@
 # npm packages, then runs every load with wrk against 127.0.0.1 only and
 # prints one table on stdout. Progress goes to stderr, everything else to log
 # files in a temporary directory whose path the table ends with.
+# Webhook deliveries are measured by bench/webhooks/run.py (its own derp and
+# a Node receiver) once the main derp has stopped.
 # See bench/README.md. Knobs (environment): BENCH_DURATION (s per wrk run, 8),
 # BENCH_RUNS (3), BENCH_C_HASH (connections on hash-bound paths, 8),
 # BENCH_C_LIGHT (connections on the others, 32), BENCH_SKIP_PEER=1.
@@ -209,6 +211,20 @@ EOF
     run_wrk "$WORK/wrk/$name.signin.$run.txt" "$C_HASH" $THREADS "$base/" \
       "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix"
   done
+  # Sign-in + TOTP challenge: every run gets its own accounts with a TOTP
+  # factor (each challenged at most once: no code is replayed), as many as
+  # the plain sign-in rate of this run could use, twice over.
+  local mfa_users mfa_steps=$(((DURATION + 60) / 30 + 3))
+  mfa_users=$(python3 "$HELPER" mfa-users-count "$(python3 "$HELPER" median-rps "$WORK" "$name" signin)" \
+    "$DURATION" "$C_HASH")
+  put "$name.mfa_users" "$mfa_users"
+  for run in $(seq "$RUNS"); do
+    log "$name: sign-in + TOTP challenge run $run/$RUNS (seeding $mfa_users accounts with a TOTP factor)"
+    timeout 600 python3 "$HELPER" mfa-users "$name" "$base" "$prefix-mfa$run" 0 "$mfa_users" "$mfa_steps" \
+      "$WORK/$name.mfa-users.$run" 2>>"$WORK/$name.helper.log" || { log "$name: TOTP seeding failed"; continue; }
+    run_wrk "$WORK/wrk/$name.mfa.$run.txt" "$C_HASH" "$C_HASH" "$base/" \
+      "$LUA/mfa.lua" "$lua_target" "$WORK/$name.mfa-users.$run" "$C_HASH"
+  done
   if [[ $name == derp ]]; then
     for run in $(seq "$RUNS"); do
       log "$name: refresh run $run/$RUNS (seeding $REFRESH_SEEDS tokens)"
@@ -216,6 +232,17 @@ EOF
         "$WORK/$name.refresh-tokens.$run" 2>>"$WORK/$name.helper.log" || { log "$name: token seeding failed"; continue; }
       run_wrk "$WORK/wrk/$name.refresh.$run.txt" "$C_LIGHT" $THREADS "$base/" \
         "$LUA/refresh.lua" "$WORK/$name.refresh-tokens.$run" "$THREADS"
+    done
+    # The OIDC token endpoint: the same queue of single-use refresh tokens,
+    # each from its own authorization-code flow (PKCE) of the bench client.
+    local basic
+    basic=$(python3 "$HELPER" oidc-basic)
+    for run in $(seq "$RUNS"); do
+      log "$name: OIDC refresh_token grant run $run/$RUNS (seeding $REFRESH_SEEDS tokens by the code flow)"
+      timeout 300 python3 "$HELPER" oidc-tokens "$base" "$prefix" "$SEED_USERS" "$REFRESH_SEEDS" \
+        "$WORK/$name.oidc-tokens.$run" 2>>"$WORK/$name.helper.log" || { log "$name: OIDC token seeding failed"; continue; }
+      run_wrk "$WORK/wrk/$name.oidc_refresh.$run.txt" "$C_LIGHT" $THREADS "$base/" \
+        "$LUA/refresh.lua" "$WORK/$name.oidc-tokens.$run" "$THREADS" oidc "$basic"
     done
   fi
   for run in $(seq "$RUNS"); do
@@ -235,6 +262,16 @@ EOF
         log "$name: /login run $run/$RUNS"
         run_wrk "$WORK/wrk/$name.login.$run.txt" "$C_LIGHT" $THREADS "$base/login"
       done
+      # The same page in German, when derp serves it (<html lang="de">).
+      if [[ $(timeout 30 python3 "$HELPER" status "$base/login" "Accept-Language: de") == "200 de" ]]; then
+        for run in $(seq "$RUNS"); do
+          log "$name: /login (Accept-Language: de) run $run/$RUNS"
+          run_wrk "$WORK/wrk/$name.login_de.$run.txt" "$C_LIGHT" $THREADS "$base/" \
+            "$LUA/get.lua" /login "Accept-Language" de
+        done
+      else
+        put derp.login_de "n/a (no German page)"
+      fi
     else
       put derp.login "n/a (not built yet)"
       log "$name: GET /login answers $code: not measured"
@@ -245,7 +282,7 @@ EOF
     run_wrk "$WORK/wrk/$name.mixed_signin.$run.txt" "$C_HASH" 1 "$base/" \
       "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix" &
     local flood=$!
-    PIDS+=($flood)
+    PIDS+=("$flood")
     run_wrk "$WORK/wrk/$name.mixed_session.$run.txt" "$C_LIGHT" 1 "$base/" \
       "$LUA/bearer_get.lua" "$session_path" "$tok"
     wait "$flood" || true
@@ -267,7 +304,7 @@ EOF
       run_wrk "$WORK/wrk/$name.fair_signin.$run.txt" "$C_HASH" 1 "$base/" \
         "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix" &
       local flood=$!
-      PIDS+=($flood)
+      PIDS+=("$flood")
       timeout -k 5 "$WRK_TIMEOUT" "$FIXED_RATE" "${base#http://}" "$session_path" "$fair" "$DURATION" 64 \
         "Authorization: Bearer $tok" >"$WORK/wrk/$name.fair_session.$run.txt" 2>&1 || true
       wait "$flood" || true
@@ -289,6 +326,7 @@ mkdir -p "$WORK/derp-data"
 cat >"$WORK/derp.toml" <<EOF
 [server]
 bind = "$HOST:$DERP_PORT"
+public_url = "http://$HOST:$DERP_PORT"
 data_dir = "$WORK/derp-data"
 log_format = "json"
 
@@ -303,6 +341,8 @@ sign_in_per_ip = 0
 sign_in_per_account = 0
 sign_up_per_ip = 0
 email_per_address = 0
+
+$(python3 "$HELPER" oidc-client)
 EOF
 log "derp: starting on $HOST:$DERP_PORT"
 RUST_LOG=warn DERP_BIND="$HOST:$DERP_PORT" "$DERP_BIN" serve --config "$WORK/derp.toml" >"$WORK/derp.log" 2>&1 &
@@ -312,6 +352,22 @@ timeout 90 python3 "$HELPER" wait "http://$HOST:$DERP_PORT/healthz" 60 2>>"$WORK
   || die "derp did not become ready (see $WORK/derp.log)"
 bench_target derp "$DERP_PID" "http://$HOST:$DERP_PORT" || log "derp: benchmark incomplete"
 stop_pid "$DERP_PID"
+
+# Webhook deliveries per second: bench/webhooks/run.py with one endpoint
+# (its own derp, fresh data, and a Node receiver that answers 204 at once),
+# 250 events per second of BENCH_DURATION (at least 200), BENCH_RUNS times.
+if command -v node >/dev/null; then
+  WEBHOOK_EVENTS=$((DURATION * 250 > 200 ? DURATION * 250 : 200))
+  put webhook_events "$WEBHOOK_EVENTS"
+  for run in $(seq "$RUNS"); do
+    log "derp: webhook deliveries run $run/$RUNS ($WEBHOOK_EVENTS events, 1 endpoint)"
+    BENCH_WEBHOOK_EVENTS=$WEBHOOK_EVENTS BENCH_WEBHOOK_ENDPOINTS=1 timeout -k 10 900 \
+      python3 "$BENCH_DIR/webhooks/run.py" --json "$WORK/wrk/derp.webhooks.$run.json" "$DERP_BIN" \
+      >"$WORK/webhooks.$run.log" 2>&1 || log "derp: webhook run $run failed (see $WORK/webhooks.$run.log)"
+  done
+else
+  put derp.webhooks "n/a (node not found)"
+fi
 
 # the peer
 if [[ $PEER_OK == 1 ]]; then

@@ -79,6 +79,7 @@ run_wrk() {
 }
 
 # ---------------------------------------------------------------- tools ---
+# shellcheck disable=SC2043 # one tool today; the list is where another would go
 for tool in wrk; do
   command -v $tool >/dev/null && continue
   command -v apt-get >/dev/null || die "$tool is missing and there is no apt-get to install it"

@@ -1,4 +1,5 @@
--- POST /api/v1/auth/refresh spending every refresh token exactly once.
+-- POST /api/v1/auth/refresh spending every refresh token exactly once (or,
+-- with "oidc", POST /oauth2/token grant_type=refresh_token as an OIDC client).
 -- Each thread takes its share of a file of freshly issued refresh tokens
 -- (line i goes to thread i mod <threads>) into a queue; each request pops one
 -- token, and each 200 response pushes the rotated token it returns. A
@@ -9,11 +10,12 @@
 -- If the queue ever runs dry anyway (after failed requests), the request
 -- carries an invalid token and shows up in wrk's non-2xx count rather than
 -- replaying a spent one.
--- Script args: <token_file> <threads>
+-- Script args: <token_file> <threads> [oidc <Authorization header value>]
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "common.lua")
 
 local queue, head, tail = {}, 1, 0
+local oidc = false
 
 function init(args)
   local threads = tonumber(args[2]) or 1
@@ -27,7 +29,13 @@ function init(args)
       i = i + 1
     end
   end
-  wrk.headers["Content-Type"] = "application/json"
+  oidc = args[3] == "oidc"
+  if oidc then
+    wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+    wrk.headers["Authorization"] = args[4]
+  else
+    wrk.headers["Content-Type"] = "application/json"
+  end
 end
 
 function request()
@@ -36,6 +44,9 @@ function request()
     token = queue[head]
     queue[head] = nil
     head = head + 1
+  end
+  if oidc then -- the tokens are base64url: nothing to escape
+    return wrk.format("POST", "/oauth2/token", nil, "grant_type=refresh_token&refresh_token=" .. token)
   end
   return wrk.format("POST", "/api/v1/auth/refresh", nil, '{"refresh_token":"' .. token .. '"}')
 end

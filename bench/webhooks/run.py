@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Webhook delivery rate: `bench/webhooks/run.py [DERP_BIN]`.
+"""Webhook delivery rate: `bench/webhooks/run.py [--json PATH] [DERP_BIN]`.
 
 Starts a Node receiver and a release derp on loopback with ENDPOINTS
 endpoints (all pointing at the receiver), creates EVENTS users through the
@@ -7,7 +7,8 @@ admin API with 8 client threads (each a `user.created` event), and waits for
 every delivery. Prints deliveries per second (from the first arrival to the
 last), the latency from the event's timestamp to its arrival (whole seconds
 in the timestamp, so about +-1 s), and derp's peak RSS. Knobs (environment):
-BENCH_WEBHOOK_EVENTS (2000), BENCH_WEBHOOK_ENDPOINTS ("1 4").
+BENCH_WEBHOOK_EVENTS (2000), BENCH_WEBHOOK_ENDPOINTS ("1 4"). `--json PATH`
+also writes the rows as JSON (bench/run.sh folds them into its table).
 """
 
 import json
@@ -126,7 +127,11 @@ sign_up_per_ip = 0
 
 
 def main():
-    derp_bin = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "target/release/derp")
+    args = sys.argv[1:]
+    json_out = None
+    if args[:1] == ["--json"] and len(args) > 1:
+        json_out, args = Path(args[1]), args[2:]
+    derp_bin = args[0] if args else str(ROOT / "target/release/derp")
     events = int(os.environ.get("BENCH_WEBHOOK_EVENTS", "2000"))
     counts = [int(n) for n in os.environ.get("BENCH_WEBHOOK_ENDPOINTS", "1 4").split()]
     work = Path(tempfile.mkdtemp(prefix="derp-bench-webhooks."))
@@ -137,6 +142,8 @@ def main():
         print(f"| {r['endpoints']} | {r['events']} | {r['delivered']} | {r['made_per_s']:.0f} "
               f"| {r['delivered_per_s']:.0f} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['rss_mib']:.0f} MiB |")
     ok = all(r["delivered"] >= r["events"] * r["endpoints"] for r in rows)
+    if json_out:
+        json_out.write_text(json.dumps(rows) + "\n")
     if ok:
         shutil.rmtree(work, ignore_errors=True)
     else:

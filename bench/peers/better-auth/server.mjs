@@ -1,6 +1,6 @@
 // Better Auth as the peer in derp's benchmark: Node's http server, SQLite
-// through better-sqlite3, email + password, the organization and bearer plugins,
-// rate limiter off. One process, as Better Auth is usually deployed.
+// through better-sqlite3, email + password, the organization, bearer and
+// twoFactor (TOTP) plugins, rate limiter off. One process, as Better Auth is usually deployed.
 //
 //   node server.mjs            -- serve on 127.0.0.1:$PORT (default 18090), db at $DB
 //   node server.mjs --migrate  -- create the tables in $DB and exit
@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
 import { betterAuth } from "better-auth";
 import { toNodeHandler } from "better-auth/node";
 import { getMigrations } from "better-auth/db/migration";
-import { bearer, organization } from "better-auth/plugins";
+import { bearer, organization, twoFactor } from "better-auth/plugins";
 import { hashPassword } from "better-auth/crypto";
 
 const PORT = Number(process.env.PORT || 18090);
@@ -54,7 +54,7 @@ const options = {
   emailAndPassword: { enabled: true },
   rateLimit: { enabled: false },
   telemetry: { enabled: false },
-  plugins: [organization(), bearer()],
+  plugins: [organization(), bearer(), twoFactor()],
 };
 
 if (process.argv[2] === "--migrate") {
