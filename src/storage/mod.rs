@@ -117,6 +117,13 @@ impl Db {
         // ("database is locked" on a fresh data directory).
         let writer = Conn::open(&path)?;
         configure(&writer)?;
+        // The checkpoint thread copies the log as it grows; the write
+        // connection checkpoints itself only past this many pages (SQLite's
+        // default is 1,000), which also lets the log restart from its
+        // beginning when the thread could never catch up with the writes.
+        writer.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        let checkpoints = Conn::open(&path)?;
+        configure(&checkpoints)?;
         let pool = r2d2::Pool::builder()
             .max_size(8)
             // A local file does not drop connections: no query per checkout.
@@ -125,7 +132,11 @@ impl Db {
             .build(manager)?;
         Ok(Self {
             pool,
-            writer: Arc::new(Writer::new(writer)),
+            writer: {
+                let writer = Arc::new(Writer::new(writer));
+                writer.start_checkpoints(checkpoints, CHECKPOINT_EVERY);
+                writer
+            },
             path,
         })
     }
@@ -223,6 +234,14 @@ impl Db {
         .await
     }
 }
+
+/// How often the checkpoint thread copies new commits from the log into
+/// the database file (see [`writer::Writer::start_checkpoints`]).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// The log size (in pages of 4 KiB, about 40 MB) past which the write
+/// connection checkpoints itself after a commit.
+const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
 
 /// The pragmas of every connection: WAL (readers never wait for the
 /// writer), `synchronous = NORMAL` (a crash of derp loses no commit; a power
@@ -388,5 +407,40 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(count(&db) - before, 1);
+    }
+
+    /// Commits reach the database file without waiting for the log to
+    /// reach the write connection's own checkpoint size.
+    #[tokio::test]
+    async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let file = dir.path().join("derp.db");
+        // A checkpoint of its own leaves no page of the migrations in the log.
+        let conn = db.pool.get().unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let size = || std::fs::metadata(&file).unwrap().len();
+        let before = size();
+        db.write(|conn| -> StorageResult<()> {
+            for i in 0..200 {
+                conn.exec(
+                    "INSERT INTO settings (name, value, created_at) VALUES (?1, ?2, 0)",
+                    rusqlite::params![format!("checkpoint-{i}"), "v".repeat(500)],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(size(), before, "the commit itself goes to the log");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

@@ -2,12 +2,36 @@
 //! each write in a savepoint of its own, answers only after the commit.
 
 use super::{Conn, ExecCached as _, StorageError, lock, sessions, webhooks};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// The write connection and the writes waiting for it.
 pub(super) struct Writer {
     pub(super) conn: Mutex<Conn>,
     queue: Mutex<Queue>,
+    /// Transactions committed so far, for the checkpoint thread.
+    commits: Arc<AtomicU64>,
+    /// The checkpoint thread: closing the channel stops it.
+    checkpoints: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl Drop for Writer {
+    /// Stops the checkpoint thread and waits for it, so that its connection
+    /// is closed before the write connection: the last connection to close
+    /// copies the log into the database file, as SQLite does.
+    fn drop(&mut self) {
+        let thread = self
+            .checkpoints
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((stop, handle)) = thread {
+            drop(stop);
+            let _ = handle.join();
+        }
+    }
 }
 
 /// The writes waiting, and whether a task is draining them: at most one
@@ -81,6 +105,8 @@ impl Writer {
         Self {
             conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
+            commits: Arc::new(AtomicU64::new(0)),
+            checkpoints: Mutex::new(None),
         }
     }
 
@@ -111,7 +137,43 @@ impl Writer {
                 let n = queue.jobs.len().min(MAX_BATCH);
                 queue.jobs.drain(..n).collect()
             };
-            run_batch(&conn, batch);
+            if run_batch(&conn, batch) {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Starts the thread that copies the write-ahead log into the database
+    /// file (a passive checkpoint: it never waits for a lock, and writers
+    /// and readers never wait for it) every `every` when something was
+    /// committed since, on a connection of its own, so that the writes
+    /// waiting for the write connection do not wait for that copy and its
+    /// `fsync`. It ends when the writer is dropped.
+    pub(super) fn start_checkpoints(&self, conn: Conn, every: Duration) {
+        let commits = self.commits.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("derp-checkpoint".to_string())
+            .spawn(move || {
+                let mut seen = 0;
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let now = commits.load(Ordering::Relaxed);
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!(error = %e, "passive checkpoint failed");
+                    }
+                }
+            });
+        match spawned {
+            Ok(handle) => *lock(&self.checkpoints) = Some((stop, handle)),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot start the checkpoint thread: the write connection checkpoints alone"
+            ),
         }
     }
 }
@@ -131,7 +193,7 @@ impl Drop for Unwinding<'_> {
 }
 
 /// One transaction for a batch of writes; see [`Db`].
-fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
+fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) -> bool {
     let mut jobs = jobs.into_iter();
     let mut done: Vec<Answer> = Vec::new();
     if !conn.is_autocommit() {
@@ -144,7 +206,7 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
             for job in jobs.by_ref() {
                 job.fail(&why);
             }
-            break 'transaction;
+            break 'transaction false;
         }
         for job in jobs.by_ref() {
             if let Err(e) = conn.exec("SAVEPOINT write", []) {
@@ -192,10 +254,11 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) {
         // Committed or rolled back: other connections now see the change.
         sessions::settle();
         webhooks::settle(committed.is_ok());
+        let ok = committed.is_ok();
         let why = committed.err().map(|e| format!("cannot commit: {e}"));
         for answer in done.drain(..) {
             answer(why.as_deref());
         }
-        break 'transaction;
+        break 'transaction ok;
     }
 }
