@@ -383,6 +383,7 @@ def parse_wrk(path: Path) -> dict | None:
             "non2xx": int(kv["non2xx"]),
             "sock": int(kv["errors"]),
             "requests": int(kv["requests"]),
+            "cpu_s": float(kv.get("cpu_s", "nan")),
         }
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     if not m:
@@ -488,6 +489,34 @@ def foreign_cpu(work: Path, cores: float) -> tuple[float, float] | None:
     other = max(0.0, busy - (own[1] - own[0]))
     span = (wall[1] - wall[0]) * cores
     return other, (other / span if span > 0 else float("nan"))
+
+
+def cpu_shares(env: dict[str, str], target: str, test: str, cores: float) -> list[dict[str, float]]:
+    """Per run of TEST, the cores that TARGET's hashing threads and its other
+    threads used, and the machine's idle cores, from the `cpu_split`
+    snapshots run.sh takes before and after the run (hash, other, idle ticks
+    of 1/100 s, wall clock)."""
+    out = []
+    for key in sorted(k for k in env if k.startswith(f"{target}.{test}_cpu.")):
+        try:
+            v = [float(x) for x in env[key].split()]
+        except ValueError:
+            continue
+        if len(v) != 8 or v[7] <= v[3]:
+            continue
+        wall = v[7] - v[3]
+        out.append({
+            "hash": (v[4] - v[0]) / 100.0 / wall,
+            "serve": (v[5] - v[1]) / 100.0 / wall,
+            "idle": (v[6] - v[2]) / 100.0 / wall,
+            "wall": wall,
+        })
+    return out
+
+
+def _med(runs: list[dict[str, float]], key: str) -> float:
+    vals = [r[key] for r in runs if r.get(key, float("nan")) == r.get(key, float("nan"))]
+    return statistics.median(vals) if vals else float("nan")
 
 
 def cmd_report(workdir: str) -> int:
@@ -604,6 +633,21 @@ def cmd_report(workdir: str) -> int:
     row(f"  sign-ins/s at the same time (c={ch})", fsi, digits=1)
     row("  sign-ins / their solo rate", {t: _ratio(fsi.get(t, float('nan')), si.get(t, float('nan')), pct=True)
                                          or "—" for t in targets}, ratio=False)
+    # How the cores were shared (derp's hashing threads have names of their
+    # own; the peer's do not, so its column is n/a).
+    solo_cpu = cpu_shares(env, "derp", "signin", cores)
+    fair_cpu = cpu_shares(env, "derp", "fair", cores)
+    gen = [x["cpu_s"] / float(env.get("duration", "nan")) for x in (fs["derp"].runs if fs.get("derp") else [])
+           if "cpu_s" in x]
+    no_split = {"peer": "n/a (threads not named)"}
+    row("  cores hashing sign-ins: solo / fair share",
+        {"derp": f"{_num(_med(solo_cpu, 'hash'), digits=2)} / {_num(_med(fair_cpu, 'hash'), digits=2)}"},
+        ratio=False, na=no_split)
+    row("  cores serving the rest (fair share)", {"derp": _med(fair_cpu, "serve")}, digits=2, ratio=False,
+        na=no_split)
+    row("  cores of the /session generator", {"derp": statistics.median(gen) if gen else float("nan")},
+        digits=2, ratio=False, na=no_split)
+    row("  cores idle (fair share)", {"derp": _med(fair_cpu, "idle")}, digits=2, ratio=False, na=no_split)
 
     section("memory (server process)")
     row("peak RSS sampled under load (MiB)", {t: f(f"{t}.rss_peak_kb") / 1024 for t in targets}, digits=1)

@@ -60,6 +60,21 @@ cpu_snapshot() { # TAG
   date +%s.%N >"$WORK/cpu.$1.wall"
   times >"$WORK/cpu.$1.own"
 }
+# cpu_split PID: CPU ticks (1/100 s) of the server's password-hashing
+# threads (derp names them derp-hash-N), of its other threads, and of the
+# whole machine's idle time, then the wall clock, on one line. Tells how the cores were shared
+# during a load: what hashing got, what serving took, what nobody used.
+cpu_split() {
+  local t line comm hash=0 other=0
+  for t in /proc/"$1"/task/*; do
+    read -r line <"$t/stat" 2>/dev/null || continue
+    comm=${line#*(}
+    comm=${comm%%)*}
+    set -- ${line##*) }
+    if [[ $comm == derp-hash-* ]]; then hash=$((hash + ${12} + ${13})); else other=$((other + ${12} + ${13})); fi
+  done
+  echo "$hash $other $(awk '/^cpu / {print $5+$6}' /proc/stat) $EPOCHREALTIME"
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Stops one server started here (by PID) and forgets it.
@@ -208,8 +223,11 @@ EOF
   done
   for run in $(seq "$RUNS"); do
     log "$name: sign-in run $run/$RUNS"
+    local before
+    before=$(cpu_split "$pid")
     run_wrk "$WORK/wrk/$name.signin.$run.txt" "$C_HASH" $THREADS "$base/" \
       "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix"
+    put "$name.signin_cpu.$run" "$before $(cpu_split "$pid")"
   done
   # Sign-in + TOTP challenge: every run gets its own accounts with a TOTP
   # factor (each challenged at most once: no code is replayed), as many as
@@ -303,10 +321,12 @@ EOF
       log "$name: /session at $fair req/s with a sign-in flood, run $run/$RUNS"
       run_wrk "$WORK/wrk/$name.fair_signin.$run.txt" "$C_HASH" 1 "$base/" \
         "$LUA/signin.lua" "$lua_target" "$SEED_USERS" "$prefix" &
-      local flood=$!
+      local flood=$! before
       PIDS+=("$flood")
+      before=$(cpu_split "$pid")
       timeout -k 5 "$WRK_TIMEOUT" "$FIXED_RATE" "${base#http://}" "$session_path" "$fair" "$DURATION" 64 \
         "Authorization: Bearer $tok" >"$WORK/wrk/$name.fair_session.$run.txt" 2>&1 || true
+      put "$name.fair_cpu.$run" "$before $(cpu_split "$pid")"
       wait "$flood" || true
       local keep=() p
       for p in "${PIDS[@]}"; do [[ $p == "$flood" ]] || keep+=("$p"); done

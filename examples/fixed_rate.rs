@@ -6,38 +6,49 @@
 //! and measures each latency from that intended time (a request that waits
 //! for a free connection counts the wait), as wrk2 does.
 //!
-//! The schedule is kept by a thread of its own that sleeps in steps of
-//! 50 µs and releases each request when it is due; the connections take
-//! released requests in order. (Sleeping on the async runtime's timer
-//! instead would round every send up to the next millisecond and hold a
-//! connection idle until then, which adds up to a millisecond to every
-//! latency and, near a few tens of thousands of requests per second, runs
-//! the connections out.)
+//! It runs on one thread with one `epoll` set over every connection, so
+//! that the generator takes as little as it can of the CPU it shares with
+//! the server under test: each request costs one `write`, one `read` and
+//! its share of one `epoll_wait`, with no thread hand-off and no channel.
+//! When nothing is ready and the next request is due within a few
+//! milliseconds, it sleeps in steps of at most 50 µs rather than on
+//! `epoll_wait`'s millisecond timeout, so no send is rounded up to the next
+//! millisecond.
 //!
 //! ```text
 //! fixed_rate ADDR PATH RATE SECONDS CONNECTIONS [HEADER...]
 //! fixed_rate 127.0.0.1:8080 /api/v1/auth/session 20000 10 64 'Authorization: Bearer ey...'
 //! ```
 //!
-//! Prints one line of `key=value` pairs: requests sent, the achieved rate,
-//! latency percentiles in ms, non-2xx answers and socket errors, and the
-//! 99th percentile of the wait for a free connection (`queue_p99_ms`).
-//! Loopback addresses only.
+//! Prints one line of `key=value` pairs: requests answered, the achieved
+//! rate, latency percentiles in ms, non-2xx answers and socket errors, the
+//! 99th percentile of the wait for a free connection (`queue_p99_ms`) and
+//! the generator's own CPU time (`cpu_s`, from `/proc/self/stat`). Each
+//! second's p99 goes to stderr. Loopback addresses only.
 
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc};
 
-struct Plan {
-    addr: SocketAddr,
-    request: Vec<u8>,
-    start: Instant,
-    interval: Duration,
-    /// Due requests, by index, released by the schedule thread.
-    due: Mutex<mpsc::UnboundedReceiver<u64>>,
+/// The largest response head and body this reads (derp's `/session`
+/// answers are well under it).
+const BUFFER: usize = 64 * 1024;
+/// The longest sleep between two looks at the sockets when nothing is
+/// ready and a request is due soon. (Steps of 200 µs, which release
+/// requests in bursts of several at a time, gave the server's workers
+/// bursts too and a worse tail in the fair-share load.)
+const STEP: Duration = Duration::from_micros(50);
+
+/// One keep-alive connection: idle, or carrying request `index`.
+struct Conn {
+    stream: Option<TcpStream>,
+    /// The request in flight, with what of it is still to be written.
+    busy: Option<(u64, usize)>,
+    buf: Vec<u8>,
+    filled: usize,
 }
 
 #[derive(Default)]
@@ -49,6 +60,20 @@ struct Tally {
     queued_us: Vec<u64>,
     non_2xx: u64,
     errors: u64,
+}
+
+struct Plan {
+    addr: SocketAddr,
+    request: Vec<u8>,
+    start: Instant,
+    interval: Duration,
+    total: u64,
+}
+
+impl Plan {
+    fn due(&self, i: u64) -> Instant {
+        self.start + self.interval.mul_f64(i as f64)
+    }
 }
 
 fn main() {
@@ -71,71 +96,265 @@ fn main() {
     }
     request.push_str("\r\n");
 
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let total = (rate * seconds) as u64;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let mut poll = Poll::new().expect("epoll");
     // Every connection is open before the first request is due, so the
     // schedule does not start with a burst of connects.
-    let streams: Vec<Option<TcpStream>> = runtime.block_on(async {
-        let mut streams = Vec::with_capacity(connections);
-        for _ in 0..connections {
-            let s = TcpStream::connect(addr).await.ok();
-            if let Some(s) = &s {
-                let _ = s.set_nodelay(true);
-            }
-            streams.push(s);
-        }
-        streams
-    });
-    let start = Instant::now() + Duration::from_millis(100);
-    let (release, due) = mpsc::unbounded_channel();
-    let schedule = std::thread::spawn(move || {
-        for i in 0..total {
-            let at = start + interval.mul_f64(i as f64);
-            while Instant::now() < at {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-            if release.send(i).is_err() {
-                return;
-            }
-        }
-    });
-    let tally = runtime.block_on(async move {
-        let plan = Arc::new(Plan {
-            addr,
-            request: request.into_bytes(),
-            start,
-            interval,
+    let mut conns: Vec<Conn> = (0..connections)
+        .map(|k| Conn {
+            stream: connect(&poll, addr, k),
+            busy: None,
+            buf: vec![0; BUFFER],
+            filled: 0,
+        })
+        .collect();
+    let plan = Plan {
+        addr,
+        request: request.into_bytes(),
+        start: Instant::now() + Duration::from_millis(100),
+        interval: Duration::from_secs_f64(1.0 / rate),
+        total: (rate * seconds) as u64,
+    };
+    let cpu_before = cpu_seconds();
+    let tally = run(&plan, &mut poll, &mut conns);
+    let elapsed = plan.start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    report(tally, seconds, elapsed, cpu);
+}
 
-            due: Mutex::new(due),
-        });
-        let tasks: Vec<_> = streams
-            .into_iter()
-            .map(|stream| tokio::spawn(connection(plan.clone(), stream)))
-            .collect();
-        let mut all = Tally::default();
-        for t in tasks {
-            let part = t.await.expect("connection task");
-            all.latencies_us.extend(part.latencies_us);
-            all.by_second.extend(part.by_second);
-            all.queued_us.extend(part.queued_us);
-            all.non_2xx += part.non_2xx;
-            all.errors += part.errors;
+/// Sends every request of the plan when due and reads every answer.
+fn run(plan: &Plan, poll: &mut Poll, conns: &mut [Conn]) -> Tally {
+    let total = plan.total as usize;
+    let mut tally = Tally {
+        latencies_us: Vec::with_capacity(total),
+        by_second: Vec::with_capacity(total),
+        queued_us: Vec::with_capacity(total),
+        ..Tally::default()
+    };
+    let mut events = Events::with_capacity(conns.len().max(16));
+    let mut pending: VecDeque<u64> = VecDeque::new();
+    let mut idle: Vec<usize> = (0..conns.len()).collect();
+    let mut next = 0u64;
+    let mut finished = 0u64;
+    while finished < plan.total {
+        let now = Instant::now();
+        while next < plan.total && plan.due(next) <= now {
+            pending.push_back(next);
+            next += 1;
         }
-        let elapsed = plan.start.elapsed().as_secs_f64();
-        (all, elapsed)
-    });
-    schedule.join().expect("schedule thread");
-    let (mut tally, elapsed) = tally;
+        while let (Some(&k), Some(&i)) = (idle.last(), pending.front()) {
+            idle.pop();
+            pending.pop_front();
+            tally
+                .queued_us
+                .push(now.saturating_duration_since(plan.due(i)).as_micros() as u64);
+            if !start(plan, poll, &mut conns[k], k, i) {
+                tally.errors += 1;
+                finished += 1;
+                idle.push(k);
+            }
+        }
+        // Wait for answers; when a connection is free and the next request
+        // is due soon, wait in short steps instead.
+        let until_due = if next < plan.total && !idle.is_empty() {
+            plan.due(next).saturating_duration_since(Instant::now())
+        } else {
+            Duration::from_millis(10)
+        };
+        let timeout = if until_due > Duration::from_millis(2) {
+            until_due - Duration::from_millis(1)
+        } else {
+            Duration::ZERO
+        };
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            panic!("epoll_wait: {e}");
+        }
+        if events.is_empty() && timeout.is_zero() {
+            std::thread::sleep(until_due.min(STEP));
+            continue;
+        }
+        for event in &events {
+            let k = event.token().0;
+            let conn = &mut conns[k];
+            let Some((i, _)) = conn.busy else { continue };
+            if event.is_writable() && !flush(plan, conn) {
+                fail(plan, poll, conn, k, &mut tally);
+                finished += 1;
+                idle.push(k);
+                continue;
+            }
+            match receive(conn) {
+                Ok(None) => {}
+                Ok(Some(status)) => {
+                    let due = plan.due(i);
+                    let us = due.elapsed().as_micros() as u64;
+                    tally.latencies_us.push(us);
+                    tally
+                        .by_second
+                        .push((plan.interval.mul_f64(i as f64).as_secs(), us));
+                    if !(200..300).contains(&status) {
+                        tally.non_2xx += 1;
+                    }
+                    conn.busy = None;
+                    finished += 1;
+                    idle.push(k);
+                }
+                Err(_) => {
+                    fail(plan, poll, conn, k, &mut tally);
+                    finished += 1;
+                    idle.push(k);
+                }
+            }
+        }
+    }
+    tally
+}
+
+/// Opens connection `k`, registered for reads and writes (edge-triggered).
+fn connect(poll: &Poll, addr: SocketAddr, k: usize) -> Option<TcpStream> {
+    let std = std::net::TcpStream::connect(addr).ok()?;
+    std.set_nodelay(true).ok()?;
+    std.set_nonblocking(true).ok()?;
+    let mut stream = TcpStream::from_std(std);
+    poll.registry()
+        .register(
+            &mut stream,
+            Token(k),
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .ok()?;
+    Some(stream)
+}
+
+/// Puts request `i` on connection `k`; false when it cannot be sent.
+fn start(plan: &Plan, poll: &Poll, conn: &mut Conn, k: usize, i: u64) -> bool {
+    if conn.stream.is_none() {
+        conn.stream = connect(poll, plan.addr, k);
+    }
+    conn.busy = Some((i, 0));
+    conn.filled = 0;
+    flush(plan, conn)
+}
+
+/// Writes what is left of the request; false on a socket error.
+fn flush(plan: &Plan, conn: &mut Conn) -> bool {
+    let (Some(stream), Some((i, sent))) = (conn.stream.as_mut(), conn.busy) else {
+        return false;
+    };
+    let mut sent = sent;
+    while sent < plan.request.len() {
+        match stream.write(&plan.request[sent..]) {
+            Ok(0) => return false,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    conn.busy = Some((i, sent));
+    true
+}
+
+/// Reads what has arrived; the status code once the whole answer is in
+/// (Content-Length bodies only, which is what derp sends).
+fn receive(conn: &mut Conn) -> std::io::Result<Option<u16>> {
+    let stream = conn
+        .stream
+        .as_mut()
+        .ok_or_else(|| std::io::Error::other("no connection"))?;
+    // One read usually holds the whole answer; reading on until the socket
+    // is empty would cost a second call each time. Stopping early is safe
+    // with edge-triggered events because nothing more arrives before the
+    // next request is sent; a partial answer reads on.
+    loop {
+        if conn.filled == conn.buf.len() {
+            return Err(std::io::Error::other("response too large"));
+        }
+        match stream.read(&mut conn.buf[conn.filled..]) {
+            Ok(0) => return Err(std::io::Error::other("connection closed")),
+            Ok(n) => {
+                conn.filled += n;
+                if complete(&conn.buf[..conn.filled])?.is_some() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let status = complete(&conn.buf[..conn.filled])?;
+    if status.is_some() {
+        conn.filled = 0;
+    }
+    Ok(status)
+}
+
+/// The status code of the answer in `got` once it is whole.
+fn complete(got: &[u8]) -> std::io::Result<Option<u16>> {
+    let Some(end) = find(got, b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(&got[..end]).map_err(std::io::Error::other)?;
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    if got.len() < end + 4 + length {
+        return Ok(None);
+    }
+    Ok(Some(status))
+}
+
+/// Counts the request in flight on `conn` as an error and reconnects.
+fn fail(plan: &Plan, poll: &Poll, conn: &mut Conn, k: usize, tally: &mut Tally) {
+    tally.errors += 1;
+    if let Some(mut s) = conn.stream.take() {
+        let _ = poll.registry().deregister(&mut s);
+    }
+    conn.busy = None;
+    conn.filled = 0;
+    conn.stream = connect(poll, plan.addr, k);
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// This process's user and system CPU time, in seconds (Linux only; 0
+/// elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses: utime and
+    // stime are the 12th and 13th, in clock ticks of 1/100 s.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |n: usize| f.get(n).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn report(mut tally: Tally, seconds: f64, elapsed: f64, cpu: f64) {
     tally.latencies_us.sort_unstable();
     // Each second's p99 on stderr, to tell a passing stall from a steady one.
-    let seconds_run = seconds.ceil() as usize;
-    let mut per_second: Vec<Vec<u64>> = vec![Vec::new(); seconds_run.max(1)];
+    let seconds_run = (seconds.ceil() as usize).max(1);
+    let mut per_second: Vec<Vec<u64>> = vec![Vec::new(); seconds_run];
     for (sec, us) in &tally.by_second {
-        per_second[(*sec as usize).min(seconds_run.max(1) - 1)].push(*us);
+        per_second[(*sec as usize).min(seconds_run - 1)].push(*us);
     }
     let p99s: Vec<String> = per_second
         .iter_mut()
@@ -157,7 +376,7 @@ fn main() {
     let pct = |p: f64| pct_of(&tally.latencies_us, p);
     let done = tally.latencies_us.len() as f64;
     println!(
-        "requests={} rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} non2xx={} errors={} queue_p99_ms={:.2}",
+        "requests={} rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} non2xx={} errors={} queue_p99_ms={:.2} cpu_s={:.2}",
         tally.latencies_us.len(),
         done / elapsed,
         pct(50.0),
@@ -167,95 +386,7 @@ fn main() {
         pct(100.0),
         tally.non_2xx,
         tally.errors,
-        pct_of(&tally.queued_us, 99.0)
+        pct_of(&tally.queued_us, 99.0),
+        cpu
     );
-}
-
-/// One keep-alive connection taking the next released request until the
-/// plan is spent; reconnects after an error.
-async fn connection(plan: Arc<Plan>, mut stream: Option<TcpStream>) -> Tally {
-    let mut tally = Tally::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let Some(i) = plan.due.lock().await.recv().await else {
-            return tally;
-        };
-        let due = plan.start + plan.interval.mul_f64(i as f64);
-        tally.queued_us.push(due.elapsed().as_micros() as u64);
-        if stream.is_none() {
-            match TcpStream::connect(plan.addr).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    stream = Some(s);
-                }
-                Err(_) => {
-                    tally.errors += 1;
-                    continue;
-                }
-            }
-        }
-        let Some(s) = stream.as_mut() else { continue };
-        match exchange(s, &plan.request, &mut buf).await {
-            Ok(status) => {
-                let us = due.elapsed().as_micros().min(u64::MAX as u128) as u64;
-                tally.latencies_us.push(us);
-                let second = (plan.interval.mul_f64(i as f64)).as_secs();
-                tally.by_second.push((second, us));
-                if !(200..300).contains(&status) {
-                    tally.non_2xx += 1;
-                }
-            }
-            Err(_) => {
-                tally.errors += 1;
-                stream = None;
-            }
-        }
-    }
-}
-
-/// Sends one request and reads one response (Content-Length bodies only,
-/// which is what derp sends); returns the status code.
-async fn exchange(s: &mut TcpStream, request: &[u8], buf: &mut [u8]) -> std::io::Result<u16> {
-    s.write_all(request).await?;
-    let mut filled = 0;
-    loop {
-        if filled == buf.len() {
-            return Err(std::io::Error::other("response too large"));
-        }
-        let n = s.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            return Err(std::io::Error::other("connection closed"));
-        }
-        filled += n;
-        let Some(end) = find(&buf[..filled], b"\r\n\r\n") else {
-            continue;
-        };
-        let head = std::str::from_utf8(&buf[..end]).map_err(std::io::Error::other)?;
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other("no status"))?;
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        let mut have = filled - (end + 4);
-        while have < length {
-            let n = s.read(buf).await?;
-            if n == 0 {
-                return Err(std::io::Error::other("connection closed"));
-            }
-            have += n;
-        }
-        return Ok(status);
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
