@@ -137,3 +137,55 @@ async fn parallel_refreshes_of_one_token_leave_one_live_refresh_token() {
     assert_eq!(app.session(&a2).await.status(), StatusCode::OK);
     assert_eq!(live_refresh_tokens(&app, &a2).await, 1);
 }
+
+/// Refresh tokens carry the millisecond they were made and are stored under
+/// a key that grows with it; a token stored the earlier way (under its
+/// plain SHA-256 hex) still rotates once, and its reuse is still detected.
+#[tokio::test]
+async fn a_refresh_token_stored_before_the_time_prefix_still_rotates_once() {
+    use derp::auth::secrets::{hash_token, random_token, refresh_key};
+    let app = grace_app(0).await;
+    let (a0, r0) = pair(&app.sign_up("prefix@example.com").await);
+    let (ms, rest) = r0.split_once('.').expect("a time prefix");
+    assert!(ms.len() == 12 && ms.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(rest.len(), 43);
+
+    let old = random_token();
+    let sid = claims(&a0)["sid"].as_str().unwrap().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let key = hash_token(&old);
+    app.state
+        .db
+        .write(move |c| sessions::insert_refresh(c, &sid, &key, None, now, now + 3600))
+        .await
+        .unwrap();
+    let res = app.refresh(&old).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (a1, r1) = pair(&res.json().await.unwrap());
+    assert!(r1.split_once('.').is_some_and(|(p, _)| p.len() == 12));
+    assert!(refresh_key(&r1) > hash_token(&old));
+    assert_eq!(app.session(&a1).await.status(), StatusCode::OK);
+    // The old token again: reuse, so the whole session ends.
+    expect_error(
+        app.refresh(&old).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    expect_error(
+        app.refresh(&r1).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    // A prefixed token that was never issued finds nothing.
+    expect_error(
+        app.refresh(&format!("{ms}.{}", random_token())).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+}

@@ -4,7 +4,7 @@
 use super::{Introspection, user_claims};
 use crate::auth::native::NativeBackend;
 use crate::auth::native::record;
-use crate::auth::secrets::hash_token;
+use crate::auth::secrets::refresh_key;
 use crate::auth::{RequestMeta, TokenPair};
 use crate::error::{AuthError, AuthResult};
 use crate::storage::{sessions, users};
@@ -98,7 +98,7 @@ impl NativeBackend {
             Ok(c) if c.client_id.as_deref() == Some(client_id) => Some(c.sid),
             _ => None,
         };
-        let hash = hash_token(token);
+        let hash = refresh_key(token);
         let client = client_id.to_string();
         let meta = meta.clone();
         self.db
@@ -143,7 +143,7 @@ impl NativeBackend {
             .verify_client(token, now)
             .ok()
             .filter(|c| c.client_id.as_deref() == Some(client_id));
-        let hash = hash_token(token);
+        let hash = refresh_key(token);
         let client = client_id.to_string();
         let inactive = Introspection {
             active: false,

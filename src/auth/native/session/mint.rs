@@ -4,7 +4,7 @@
 use crate::auth::jwt::{AccessClaims, Keyring};
 use crate::auth::native::NativeBackend;
 use crate::auth::native::pipeline::{Proof, SignIn};
-use crate::auth::secrets::{hash_token, random_token};
+use crate::auth::secrets::{new_refresh_token, refresh_key};
 use crate::auth::{RequestMeta, SignInStep, TokenPair};
 use crate::domain::User;
 use crate::error::AuthResult;
@@ -81,12 +81,12 @@ impl Minter {
         parent: Option<i64>,
         now: i64,
     ) -> AuthResult<String> {
-        let refresh = random_token();
+        let refresh = new_refresh_token();
         let idle_expiry = (now + self.idle_ttl).min(session.expires_at);
         sessions::insert_refresh(
             conn,
             &session.id,
-            &hash_token(&refresh),
+            &refresh_key(&refresh),
             parent,
             now,
             idle_expiry,

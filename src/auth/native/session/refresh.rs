@@ -3,7 +3,7 @@
 
 use crate::auth::native::{NativeBackend, record};
 use crate::auth::seal;
-use crate::auth::secrets::hash_token;
+use crate::auth::secrets::refresh_key;
 use crate::auth::{RequestMeta, TokenPair};
 use crate::domain::User;
 use crate::error::{AuthError, AuthResult};
@@ -79,7 +79,7 @@ impl NativeBackend {
     ) -> AuthResult<TokenPair> {
         let client = client.map(str::to_string);
         let presented = refresh_token.to_string();
-        let hash = hash_token(refresh_token);
+        let hash = refresh_key(refresh_token);
         let minter = self.minter();
         let grace_ms = i64::try_from(self.cfg.refresh_reuse_grace_seconds)
             .unwrap_or(i64::MAX / 1000)
@@ -146,7 +146,7 @@ impl NativeBackend {
                     let Some(child) = child else {
                         return Ok(Refreshed::Rejected);
                     };
-                    match sessions::find_refresh(conn, &hash_token(&child))? {
+                    match sessions::find_refresh(conn, &refresh_key(&child))? {
                         Some(c) if c.used_at.is_none() && now < c.expires_at => {}
                         _ => return Ok(Refreshed::Rejected),
                     }
