@@ -29,12 +29,11 @@ pub fn hash_token(token: &str) -> String {
 /// fit in 12 until the year 10889.
 const REFRESH_PREFIX_DIGITS: usize = 12;
 
-/// A new refresh token: the time it is made, in milliseconds as 12 hex
-/// digits, a dot, then a random token (256 bits, as [`random_token`]).
-pub fn new_refresh_token() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+/// A new refresh token made at `now_ms` (milliseconds since 1970): that
+/// time as 12 hex digits, a dot, then a random token (256 bits, as
+/// [`random_token`]).
+pub fn new_refresh_token(now_ms: i64) -> String {
+    let ms = u64::try_from(now_ms).unwrap_or(0).min(0xffff_ffff_ffff);
     format!("{ms:012x}.{}", random_token())
 }
 
@@ -82,15 +81,15 @@ mod tests {
 
     #[test]
     fn refresh_tokens_carry_their_time_and_their_keys_grow_with_it() {
-        let a = new_refresh_token();
+        let a = new_refresh_token(1_764_590_400_123);
         let (ms, rest) = a.split_once('.').unwrap();
-        assert_eq!(ms.len(), 12);
+        assert_eq!(ms, "019ad9c8b27b");
         assert_eq!(rest.len(), 43);
         let key = refresh_key(&a);
         assert_eq!(key, format!("r{ms}.{}", hash_token(&a)));
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = new_refresh_token();
+        let b = new_refresh_token(1_764_590_400_124);
         assert!(refresh_key(&b) > key, "a later token sorts after");
+        assert!(new_refresh_token(-1).starts_with("000000000000."));
         // An older token (no prefix) sorts before every prefixed one.
         assert!(hash_token(&random_token()) < key);
     }
@@ -110,7 +109,7 @@ mod tests {
             assert_eq!(refresh_key(other), hash_token(other), "{other}");
         }
         // The same token always gives the same key, and another token another.
-        let t = new_refresh_token();
+        let t = new_refresh_token(1_764_590_400_123);
         assert_eq!(refresh_key(&t), refresh_key(&t));
         let (ms, _) = t.split_once('.').unwrap();
         assert_ne!(

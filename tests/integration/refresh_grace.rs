@@ -152,10 +152,7 @@ async fn a_refresh_token_stored_before_the_time_prefix_still_rotates_once() {
 
     let old = random_token();
     let sid = claims(&a0)["sid"].as_str().unwrap().to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = derp::clock::Clock::unix(app.clock.as_ref());
     let key = hash_token(&old);
     app.state
         .db

@@ -23,6 +23,8 @@ pub(in crate::auth::native) struct Minter {
     /// The configured org roles: a stored role no longer configured is
     /// claimed as `member`.
     pub org_roles: crate::domain::OrgRoles,
+    /// The time prefix of new refresh tokens (milliseconds).
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 impl Minter {
@@ -81,7 +83,7 @@ impl Minter {
         parent: Option<i64>,
         now: i64,
     ) -> AuthResult<String> {
-        let refresh = new_refresh_token();
+        let refresh = new_refresh_token(self.clock.unix_ms());
         let idle_expiry = (now + self.idle_ttl).min(session.expires_at);
         sessions::insert_refresh(
             conn,
@@ -159,6 +161,7 @@ impl NativeBackend {
             session_ttl: self.cfg.session_expire_days as i64 * 86_400,
             idle_ttl: self.cfg.jwt.refresh_token_expire_days as i64 * 86_400,
             org_roles: self.org_roles.clone(),
+            clock: self.clock.clone(),
         }
     }
 
