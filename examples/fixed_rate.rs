@@ -147,8 +147,10 @@ fn run(plan: &Plan, poll: &mut Poll, conns: &mut [Conn]) -> Tally {
             tally
                 .queued_us
                 .push(now.saturating_duration_since(plan.due(i)).as_micros() as u64);
+            // A connection the server closed while it was idle fails here:
+            // count the request and open a new one in its place.
             if !start(plan, poll, &mut conns[k], k, i) {
-                tally.errors += 1;
+                fail(plan, poll, &mut conns[k], k, &mut tally);
                 finished += 1;
                 idle.push(k);
             }
