@@ -32,9 +32,21 @@ if [ "$(cat "$moto_venv/.installed" 2>/dev/null)" != "moto[server]==5.2.5" ] || 
 fi
 export MOTO_BIN="$PWD/$moto_venv/bin/moto_server"
 
-echo "==> cargo test (unit + integration)"
+echo "==> PostgreSQL 15 from Debian, for the suite's second run and the multi-instance test"
+tests/postgres/install.sh
+
+echo "==> cargo test (unit + integration, on SQLite)"
 cargo build --locked --all-targets
 cargo test --locked --all-targets
+
+echo "==> cargo test: the integration suite again, on PostgreSQL (a throwaway cluster)"
+# Every test app gets a database of its own on the cluster. The cluster
+# lives under /tmp (the postgres user must reach it; its socket path must
+# be short) and is stopped and removed on the way out, pass or fail.
+pg_dir=$(mktemp -d /tmp/derp-pg.XXXXXX)
+trap 'tests/postgres/cluster.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+DERP_TEST_POSTGRES=$(tests/postgres/cluster.sh start "$pg_dir" 55439 throwaway)
+DERP_TEST_POSTGRES="$DERP_TEST_POSTGRES" cargo test --locked --test integration
 
 echo "==> cargo fuzz: each parser of untrusted input for ${FUZZ_SECONDS:-10} s from fuzz/corpus"
 # cargo-fuzz (pinned) is built once into target/cargo-fuzz. The targets are

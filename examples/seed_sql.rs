@@ -35,7 +35,7 @@ fn main() {
     let out = db.write_sync(|conn| -> Result<Option<String>, StorageError> {
         conn.execute_batch(&script)?;
         match &last {
-            Some(q) => Ok(Some(conn.query_row(q, [], |r| r.get::<_, String>(0))?)),
+            Some(q) => Ok(Some(conn.query_row(q, (), |r| r.get::<_, String>(0))?)),
             None => Ok(None),
         }
     });

@@ -18,7 +18,8 @@ pub(super) fn admin_create(
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+        let db = Db::open_store(config.storage.postgres_url(), &config.server.data_dir)
+            .map_err(|e| e.to_string())?;
         let admin = crate::services::admin::AdminService {
             db,
             clock: std::sync::Arc::new(SystemClock),
@@ -51,7 +52,8 @@ pub(super) fn admin_create(
 /// `derp mfa reset`: removes a user's second factors and recovery codes.
 pub(super) fn mfa_reset(config: Config, email: &str) -> Result<(), String> {
     let email = crate::domain::Email::parse(email).map_err(|p| format!("--email {p}"))?;
-    let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+    let db = Db::open_store(config.storage.postgres_url(), &config.server.data_dir)
+        .map_err(|e| e.to_string())?;
     let now = SystemClock.unix();
     let done = db
         .write_sync(|conn| crate::auth::native::mfa::reset_factors(conn, email.as_str(), now))

@@ -18,7 +18,8 @@ pub(super) fn clients_command(
         .as_ref()
         .map(|p| p.clients.keys().cloned().collect())
         .unwrap_or_default();
-    let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+    let db = Db::open_store(config.storage.postgres_url(), &config.server.data_dir)
+        .map_err(|e| e.to_string())?;
     let now = SystemClock.unix();
     let shown = |e: AuthError| match e {
         AuthError::InvalidRequest { message, .. } => message,

@@ -7,7 +7,8 @@ use crate::error::AuthError;
 use crate::storage::Db;
 
 pub(super) fn rotate(config: Config) -> Result<(), String> {
-    let db = Db::open(&config.server.data_dir).map_err(|e| e.to_string())?;
+    let db = Db::open_store(config.storage.postgres_url(), &config.server.data_dir)
+        .map_err(|e| e.to_string())?;
     let alg = config.native().jwt.effective_algorithm();
     let now = SystemClock.unix();
     let sealer = crate::auth::sealer::Sealer::load_or_create(&config.server.data_dir)?;

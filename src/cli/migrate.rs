@@ -17,7 +17,12 @@ pub(super) fn validate_config(config: Config) -> Result<(), String> {
 }
 
 pub(super) fn migrate(config: Config, dry_run: bool) -> Result<(), String> {
-    let db = Db::open_without_migrating(&config.server.data_dir).map_err(|e| e.to_string())?;
+    let postgres = config.storage.postgres_url();
+    let db = match postgres {
+        Some(url) => Db::open_postgres_without_migrating(url),
+        None => Db::open_without_migrating(&config.server.data_dir),
+    }
+    .map_err(|e| e.to_string())?;
     let pending = db
         .write_sync(migrations::pending)
         .map_err(|e| e.to_string())?;
@@ -30,9 +35,16 @@ pub(super) fn migrate(config: Config, dry_run: bool) -> Result<(), String> {
         }
         return Ok(());
     }
-    let (db, copy) =
-        Db::open_reporting_backup(&config.server.data_dir).map_err(|e| e.to_string())?;
     drop(db);
+    let copy = if let Some(url) = postgres {
+        Db::open_postgres(url).map_err(|e| e.to_string())?;
+        None
+    } else {
+        let (db, copy) =
+            Db::open_reporting_backup(&config.server.data_dir).map_err(|e| e.to_string())?;
+        drop(db);
+        copy
+    };
     if let Some(copy) = copy {
         println!(
             "backed up the database to {} before migrating",

@@ -18,6 +18,7 @@ mod oidc_provider;
 mod orgs;
 mod rate_limit;
 mod server;
+mod storage;
 mod webhooks;
 
 pub use admin::AdminConfig;
@@ -38,6 +39,7 @@ pub use server::{
     MAX_CONNECTIONS, MAX_HSTS_MAX_AGE_SECONDS, MAX_REQUEST_TIMEOUT_SECONDS, ServerConfig,
     parse_proxy,
 };
+pub use storage::{StorageConfig, StorageEngine};
 pub use webhooks::{
     WebhookEndpointConfig, check_url as check_webhook_url, valid_name as valid_webhook_name,
 };
@@ -124,6 +126,8 @@ pub struct Config {
     /// derp as an OpenID Connect provider for other apps (native users only).
     pub oidc_provider: Option<OidcProviderConfig>,
     pub orgs: OrgsConfig,
+    /// `[storage]`: SQLite (the default) or PostgreSQL.
+    pub storage: StorageConfig,
     /// Keys of the original library's configuration that derp accepts and
     /// ignores ([`LEGACY_KEYS`]), as dotted paths, for one warning each.
     #[serde(skip)]
@@ -215,6 +219,7 @@ impl Config {
         self.server.validate()?;
         self.rate_limit.validate()?;
         self.orgs.validate()?;
+        self.storage.validate()?;
         self.admin.validate()?;
         self.hosted.validate()?;
         if let Some(p) = &self.oidc_provider {

@@ -25,10 +25,12 @@ impl Stores {
     /// Opens (and migrates) the database, then loads or makes the keys.
     pub(super) async fn open(config: &Config, now: i64) -> Result<Self, StartError> {
         let data_dir = config.server.data_dir.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&data_dir))
-            .await
-            .map_err(|e| StartError::Other(e.to_string()))?
-            .map_err(|e| StartError::Storage(e.to_string()))?;
+        let postgres_url = config.storage.postgres_url().map(str::to_string);
+        let db =
+            tokio::task::spawn_blocking(move || Db::open_store(postgres_url.as_deref(), &data_dir))
+                .await
+                .map_err(|e| StartError::Other(e.to_string()))?
+                .map_err(|e| StartError::Storage(e.to_string()))?;
         let secrets = {
             let dir = config.server.data_dir.clone();
             tokio::task::spawn_blocking(move || Sealer::load_or_create(&dir))

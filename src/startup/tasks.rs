@@ -79,12 +79,19 @@ pub(super) fn start(
         poll: Duration::from_secs(1),
     }
     .spawn();
+    // PostgreSQL: other instances' revocations and key changes (nothing
+    // to hear on SQLite).
+    let keys_changed = Arc::new(Notify::new());
+    let ping = keys_changed.clone();
+    db.listen(Box::new(move || ping.notify_one()))
+        .map_err(|e| StartError::Storage(e.to_string()))?;
     let housekeeping = spawn_housekeeping(
         db.clone(),
         keys,
         state.limits.clone(),
         state.clock.clone(),
         alg,
+        keys_changed,
     );
     Ok(Shutdown {
         sender,
@@ -97,18 +104,36 @@ pub(super) fn start(
 
 /// Every minute: reload signing keys (picks up `derp keys rotate`), prune
 /// rate-limit state and purge spent one-time tokens and expired mfa tokens.
+/// On PostgreSQL, also reload the keys as soon as another instance (or the
+/// command line) changed them (`keys_changed`).
 fn spawn_housekeeping(
     db: Db,
     keys: Keyring,
     limits: Arc<RateLimits>,
     clock: Arc<dyn Clock>,
     alg: JwtAlgorithm,
+    keys_changed: Arc<Notify>,
 ) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.tick().await;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = keys_changed.notified() => {
+                    if alg != JwtAlgorithm::HS256 {
+                        let keys = keys.clone();
+                        let now = clock.unix();
+                        let reloaded = db
+                            .read(move |conn| -> Result<(), AuthError> { keys.reload(conn, now) })
+                            .await;
+                        if let Err(e) = reloaded {
+                            tracing::warn!(error = ?e, "reloading the signing keys failed");
+                        }
+                    }
+                    continue;
+                }
+            }
             limits.prune();
             let now = clock.unix();
             let keys = keys.clone();

@@ -2,7 +2,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult};
-use rusqlite::params;
+use crate::storage::params;
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditEvent<'a> {
@@ -35,7 +35,7 @@ pub fn actions_for_user(conn: &Conn, user_id: &str) -> StorageResult<Vec<(String
     let mut stmt =
         conn.prepare("SELECT action, detail FROM audit_log WHERE user_id = ?1 ORDER BY id")?;
     let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -77,7 +77,7 @@ pub(crate) fn list_sql(f: &AuditFilter, before: i64) -> String {
         clauses.push("id < ?4");
     }
     let filter = if clauses.is_empty() {
-        "1".to_string()
+        "1 = 1".to_string()
     } else {
         clauses.join(" AND ")
     };
@@ -89,7 +89,7 @@ pub(crate) fn list_sql(f: &AuditFilter, before: i64) -> String {
 
 /// A row of `SELECT id, at, action, actor_id, user_id, org_id, target, ip,
 /// user_agent, detail`.
-fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+fn audit_row(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<AuditRow> {
     Ok(AuditRow {
         id: r.get(0)?,
         at: r.get(1)?,
@@ -111,15 +111,15 @@ pub fn list(conn: &Conn, f: &AuditFilter, before: i64, limit: i64) -> StorageRes
         params![f.user_id, f.org_id, f.action, before, limit],
         audit_row,
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 pub fn count_since(conn: &Conn, action: &str, since: i64) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM audit_log WHERE action = ?1 AND at >= ?2",
         params![action, since],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The admin console's audit filter: [`AuditFilter`] and a time range
@@ -157,7 +157,7 @@ pub fn page(
         clauses.push("at < ?5");
     }
     let filter = if clauses.is_empty() {
-        "1".to_string()
+        "1 = 1".to_string()
     } else {
         clauses.join(" AND ")
     };
@@ -184,8 +184,8 @@ pub fn page(
 /// The actions the log holds, for the console's filter.
 pub fn known_actions(conn: &Conn) -> StorageResult<Vec<String>> {
     let mut stmt = conn.prepare("SELECT DISTINCT action FROM audit_log ORDER BY action")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map((), |r| r.get(0))?;
+    rows.collect::<Result<_, _>>()
 }
 
 /// Events of `action` per UTC day since `since`: `(day start, count)`.
@@ -195,5 +195,5 @@ pub fn per_day(conn: &Conn, action: &str, since: i64) -> StorageResult<Vec<(i64,
          WHERE action = ?1 AND at >= ?2 GROUP BY day ORDER BY day",
     )?;
     let rows = stmt.query_map(params![action, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }

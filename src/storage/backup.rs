@@ -48,16 +48,21 @@ pub fn backup_data_dir(data_dir: &Path, dest: &Path, overwrite: bool) -> Storage
         )));
     }
     // Without SQLITE_OPEN_CREATE: a missing file is an error, not a new database.
-    let conn = Conn::open_with_flags(
+    let conn = rusqlite::Connection::open_with_flags(
         &source,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    backup_connection(&conn, dest, overwrite)
+    backup_connection(&Conn::Sqlite(conn), dest, overwrite)
 }
 
 /// Copies the database behind `source` to `dest` (see the module comment).
 pub fn backup_connection(source: &Conn, dest: &Path, overwrite: bool) -> StorageResult<BackupInfo> {
+    let Some(source) = source.sqlite() else {
+        return Err(StorageError::Other(
+            "derp backup copies SQLite files; back PostgreSQL up with pg_dump".into(),
+        ));
+    };
     if dest.is_dir() {
         return Err(StorageError::Other(format!(
             "{} is a directory; name the file to write",
@@ -82,16 +87,16 @@ pub fn backup_connection(source: &Conn, dest: &Path, overwrite: bool) -> Storage
     let tmp = TempFile(dir.join(tmp_name));
     create_private(&tmp.0)?;
 
-    let mut target = Conn::open(&tmp.0)?;
+    let mut target = rusqlite::Connection::open(&tmp.0)?;
     copy_all(source, &mut target)?;
     // A self-contained file: no -wal beside it to lose when it is copied.
-    let mode: String = target.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+    let mode: String = target.query_row("PRAGMA journal_mode = DELETE", (), |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("delete") {
         return Err(StorageError::Other(format!(
             "the backup stayed in journal mode {mode}"
         )));
     }
-    let version = migrations::current_version(&target)?;
+    let version: u32 = target.query_row("PRAGMA user_version", (), |r| r.get(0))?;
     target.close().map_err(|(_, e)| StorageError::from(e))?;
     sync_file(&tmp.0)?;
 
@@ -116,6 +121,9 @@ pub fn before_migrating(
     db_path: &Path,
     now: i64,
 ) -> StorageResult<Option<BackupInfo>> {
+    if conn.sqlite().is_none() {
+        return Ok(None); // PostgreSQL: the team's own dumps and replicas
+    }
     let version = migrations::current_version(conn)?;
     let Some(first) = migrations::all()
         .into_iter()
@@ -144,19 +152,19 @@ pub fn before_migrating(
 
 /// `PRAGMA integrity_check` on a database file: `"ok"` or SQLite's findings.
 pub fn integrity_check(path: &Path) -> StorageResult<String> {
-    let conn = Conn::open_with_flags(
+    let conn = Conn::Sqlite(rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    )?);
     let mut stmt = conn.prepare("PRAGMA integrity_check")?;
     let lines = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
+        .query_map((), |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(lines.join("\n"))
 }
 
 /// Every page in one step, retrying while the source is busy.
-fn copy_all(source: &Conn, target: &mut Conn) -> StorageResult<()> {
+fn copy_all(source: &rusqlite::Connection, target: &mut rusqlite::Connection) -> StorageResult<()> {
     let backup = Backup::new(source, target)?;
     let mut waits = 0;
     loop {

@@ -2,7 +2,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult};
-use rusqlite::params;
+use crate::storage::params;
 
 #[derive(Clone)]
 pub struct KeyRow {
@@ -27,7 +27,7 @@ pub fn insert(conn: &Conn, k: &KeyRow) -> StorageResult<()> {
         "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![k.kid, k.alg, k.private_der, k.created_at, k.retired_at],
     )?;
-    Ok(())
+    super::watch::notify(conn, super::watch::KEYS)
 }
 
 /// Every key retired after `retired_after` or not retired, newest first.
@@ -35,7 +35,7 @@ pub fn usable(conn: &Conn, retired_after: i64) -> StorageResult<Vec<KeyRow>> {
     let mut stmt = conn.prepare(
         "SELECT kid, alg, private_der, created_at, retired_at FROM signing_keys
          WHERE retired_at IS NULL OR retired_at > ?1
-         ORDER BY created_at DESC, rowid DESC",
+         ORDER BY created_at DESC, (retired_at IS NULL) DESC, retired_at DESC",
     )?;
     let rows = stmt.query_map([retired_after], |r| {
         Ok(KeyRow {
@@ -46,22 +46,26 @@ pub fn usable(conn: &Conn, retired_after: i64) -> StorageResult<Vec<KeyRow>> {
             retired_at: r.get(4)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Retires every active key (they keep verifying until their tokens expire).
 pub fn retire_all(conn: &Conn, now: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    let n = conn.exec(
         "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
         [now],
-    )?)
+    )?;
+    super::watch::notify(conn, super::watch::KEYS)?;
+    Ok(n)
 }
 
-/// Every key, retired or not, as stored (the private part may be sealed).
+/// Every key, retired or not, as stored (the private part may be sealed),
+/// oldest first.
 pub fn all(conn: &Conn) -> StorageResult<Vec<(String, Vec<u8>)>> {
-    let mut stmt = conn.prepare("SELECT kid, private_der FROM signing_keys ORDER BY rowid")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt =
+        conn.prepare("SELECT kid, private_der FROM signing_keys ORDER BY created_at, kid")?;
+    let rows = stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect::<Result<_, _>>()
 }
 
 /// Replaces the stored private part of `kid`.

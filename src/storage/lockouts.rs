@@ -4,7 +4,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
-use rusqlite::{Row, params};
+use crate::storage::{Row, params};
 
 /// The source of the per-address row, which counts failures from everywhere.
 pub const ADDRESS: &str = "*";
@@ -53,7 +53,7 @@ pub struct Counted {
 
 const COLUMNS: &str = "email, source, failures, first_failure_at, last_failure_at, locked_until";
 
-fn row(r: &Row<'_>) -> rusqlite::Result<Lockout> {
+fn row(r: &Row<'_>) -> crate::storage::StorageResult<Lockout> {
     Ok(Lockout {
         email: r.get(0)?,
         source: r.get(1)?,
@@ -80,7 +80,7 @@ pub fn for_source(conn: &Conn, email: &str, source: &str) -> StorageResult<Vec<L
           WHERE email = ?1 AND source IN (?2, '*')"
     ))?;
     let rows = stmt.query_map([email, source], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Every row of `email`, locked or not.
@@ -89,7 +89,7 @@ pub fn of_address(conn: &Conn, email: &str) -> StorageResult<Vec<Lockout>> {
         "SELECT {COLUMNS} FROM sign_in_lockouts WHERE email = ?1 ORDER BY source"
     ))?;
     let rows = stmt.query_map([email], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// The longest lock among `rows` at `now`, in seconds.
@@ -119,15 +119,15 @@ pub fn record_failure(
         params![now - window, now],
     )?;
     conn.exec(
-        "INSERT INTO sign_in_lockouts (email, source, failures, first_failure_at, last_failure_at)
+        "INSERT INTO sign_in_lockouts AS l (email, source, failures, first_failure_at, last_failure_at)
          VALUES (?1, ?2, 1, ?3, ?3)
          ON CONFLICT (email, source) DO UPDATE SET
-             failures = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?3
-                             THEN 1 ELSE failures + 1 END,
-             first_failure_at = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?3
-                                     THEN ?3 ELSE first_failure_at END,
-             locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?3
-                                 THEN NULL ELSE locked_until END,
+             failures = CASE WHEN l.locked_until IS NOT NULL AND l.locked_until <= ?3
+                             THEN 1 ELSE l.failures + 1 END,
+             first_failure_at = CASE WHEN l.locked_until IS NOT NULL AND l.locked_until <= ?3
+                                     THEN ?3 ELSE l.first_failure_at END,
+             locked_until = CASE WHEN l.locked_until IS NOT NULL AND l.locked_until <= ?3
+                                 THEN NULL ELSE l.locked_until END,
              last_failure_at = ?3",
         params![email, source, now],
     )?;
@@ -141,17 +141,17 @@ pub fn record_failure(
     )?;
     let address = if limits.per_address > 0 {
         conn.exec(
-            "INSERT INTO sign_in_lockouts (email, source, failures, first_failure_at, last_failure_at)
+            "INSERT INTO sign_in_lockouts AS l (email, source, failures, first_failure_at, last_failure_at)
              VALUES (?1, '*', 1, ?2, ?2)
              ON CONFLICT (email, source) DO UPDATE SET
-                 failures = CASE WHEN (locked_until IS NOT NULL AND locked_until <= ?2)
-                                   OR (locked_until IS NULL AND first_failure_at <= ?2 - ?3)
-                                 THEN 1 ELSE failures + 1 END,
-                 first_failure_at = CASE WHEN (locked_until IS NOT NULL AND locked_until <= ?2)
-                                           OR (locked_until IS NULL AND first_failure_at <= ?2 - ?3)
-                                         THEN ?2 ELSE first_failure_at END,
-                 locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?2
-                                     THEN NULL ELSE locked_until END,
+                 failures = CASE WHEN (l.locked_until IS NOT NULL AND l.locked_until <= ?2)
+                                   OR (l.locked_until IS NULL AND l.first_failure_at <= CAST(?2 AS BIGINT) - CAST(?3 AS BIGINT))
+                                 THEN 1 ELSE l.failures + 1 END,
+                 first_failure_at = CASE WHEN (l.locked_until IS NOT NULL AND l.locked_until <= ?2)
+                                           OR (l.locked_until IS NULL AND l.first_failure_at <= CAST(?2 AS BIGINT) - CAST(?3 AS BIGINT))
+                                         THEN ?2 ELSE l.first_failure_at END,
+                 locked_until = CASE WHEN l.locked_until IS NOT NULL AND l.locked_until <= ?2
+                                     THEN NULL ELSE l.locked_until END,
                  last_failure_at = ?2",
             params![email, now, window],
         )?;
@@ -182,7 +182,7 @@ fn lock_at(
 ) -> StorageResult<()> {
     if threshold > 0 {
         conn.exec(
-            "UPDATE sign_in_lockouts SET locked_until = ?3 + ?4
+            "UPDATE sign_in_lockouts SET locked_until = CAST(?3 AS BIGINT) + CAST(?4 AS BIGINT)
               WHERE email = ?1 AND source = ?2 AND failures >= ?5 AND locked_until IS NULL",
             params![email, source, now, lock_secs, threshold],
         )?;
@@ -212,14 +212,14 @@ pub fn locked(conn: &Conn, now: i64, limit: i64) -> StorageResult<Vec<Lockout>> 
           WHERE locked_until > ?1 ORDER BY locked_until DESC, email, source LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![now, limit], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// How many addresses have a lock in force at `now` (from any source).
 pub fn count_locked(conn: &Conn, now: i64) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(DISTINCT email) FROM sign_in_lockouts WHERE locked_until > ?1",
         [now],
         |r| r.get(0),
-    )?)
+    )
 }

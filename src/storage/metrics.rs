@@ -1,31 +1,35 @@
 //! Read-only counts for `/metrics` and for checks of the database after a
 //! crash, and the WAL checkpoint taken when the server stops.
 
-use super::{Conn, StorageResult};
+use super::{Conn, Engine, StorageResult};
 
 /// How many refresh-token reuses were detected (audit rows
 /// `refresh.reuse_detected`; index-only through `audit_log_action`).
 pub fn refresh_reuse_detected(conn: &Conn) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM audit_log WHERE action = 'refresh.reuse_detected'",
-        [],
+        (),
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Tokens issued to OpenID Connect clients, by grant type (audit rows
 /// `oauth.token.issued`), and codes used twice (`oauth.code.reused`).
 pub fn oauth_grants(conn: &Conn) -> StorageResult<(Vec<(String, i64)>, i64)> {
-    let mut stmt = conn.prepare(
-        "SELECT COALESCE(json_extract(detail, '$.grant_type'), 'unknown'), COUNT(*)
-         FROM audit_log WHERE action = 'oauth.token.issued' GROUP BY 1 ORDER BY 1",
-    )?;
+    let grant_type = match conn.engine() {
+        Engine::Sqlite => "json_extract(detail, '$.grant_type')",
+        Engine::Postgres => "(detail::jsonb ->> 'grant_type')",
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT COALESCE({grant_type}, 'unknown'), COUNT(*)
+         FROM audit_log WHERE action = 'oauth.token.issued' GROUP BY 1 ORDER BY 1"
+    ))?;
     let grants = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let reused = conn.query_row(
         "SELECT COUNT(*) FROM audit_log WHERE action = 'oauth.code.reused'",
-        [],
+        (),
         |r| r.get(0),
     )?;
     Ok((grants, reused))
@@ -44,13 +48,13 @@ pub struct SignUpGaps {
 pub fn sign_up_gaps(conn: &Conn) -> StorageResult<SignUpGaps> {
     let unconfirmed_users = conn.query_row(
         "SELECT COUNT(*) FROM users WHERE email_confirmed_at IS NULL",
-        [],
+        (),
         |r| r.get(0),
     )?;
     let emails = |sql: &str| -> StorageResult<Vec<String>> {
         let mut stmt = conn.prepare(sql)?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = stmt.query_map((), |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()
     };
     Ok(SignUpGaps {
         unconfirmed_users,
@@ -73,7 +77,10 @@ pub fn sign_up_gaps(conn: &Conn) -> StorageResult<SignUpGaps> {
 /// transaction. Returns whether the checkpoint completed (SQLite reports
 /// `busy` while another connection still reads or writes).
 pub fn checkpoint(conn: &Conn) -> StorageResult<bool> {
-    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if conn.engine() == Engine::Postgres {
+        return Ok(true); // PostgreSQL checkpoints itself
+    }
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |r| r.get(0))?;
     Ok(busy == 0)
 }
 
@@ -83,8 +90,8 @@ mod tests {
 
     #[test]
     fn counts_on_an_empty_database() {
-        let mut c = Conn::open_in_memory().unwrap();
-        crate::storage::migrations::apply(&mut c).unwrap();
+        let c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&c).unwrap();
         assert_eq!(refresh_reuse_detected(&c).unwrap(), 0);
         assert_eq!(sign_up_gaps(&c).unwrap(), SignUpGaps::default());
     }

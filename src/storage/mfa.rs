@@ -4,7 +4,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
-use rusqlite::params;
+use crate::storage::params;
 
 #[derive(Debug, Clone)]
 pub struct FactorRow {
@@ -23,7 +23,7 @@ pub struct FactorRow {
 
 const FACTOR_COLUMNS: &str = "id, user_id, type, name, secret_sealed, created_at, confirmed_at, last_used_at, last_used_step, credential_id";
 
-fn factor_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FactorRow> {
+fn factor_from_row(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<FactorRow> {
     Ok(FactorRow {
         id: r.get(0)?,
         user_id: r.get(1)?,
@@ -68,7 +68,7 @@ pub fn factors(conn: &Conn, user_id: &str) -> StorageResult<Vec<FactorRow>> {
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([user_id], factor_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// The user's verified factors: the ones a sign-in must pass.
@@ -80,11 +80,11 @@ pub fn active_factors(conn: &Conn, user_id: &str) -> StorageResult<Vec<FactorRow
 }
 
 pub fn has_active_factor(conn: &Conn, user_id: &str) -> StorageResult<bool> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM mfa_factors WHERE user_id = ?1 AND confirmed_at IS NOT NULL)",
         [user_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// The active passkey with this credential id, whoever owns it.
@@ -98,11 +98,11 @@ pub fn passkey_by_credential(conn: &Conn, credential_id: &str) -> StorageResult<
 
 /// Whether any factor (of any user) holds this credential id.
 pub fn credential_taken(conn: &Conn, credential_id: &str) -> StorageResult<bool> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM mfa_factors WHERE credential_id = ?1)",
         [credential_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// A passkey was used: its resealed credential (new sign count) and the time.
@@ -142,10 +142,10 @@ pub fn delete_factor(conn: &Conn, user_id: &str, id: &str) -> StorageResult<bool
 
 /// Drops pending (never verified) factors of the user older than `before`.
 pub fn delete_stale_pending(conn: &Conn, user_id: &str, before: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "DELETE FROM mfa_factors WHERE user_id = ?1 AND confirmed_at IS NULL AND created_at < ?2",
         params![user_id, before],
-    )?)
+    )
 }
 
 /// Removes every factor, recovery code and pending challenge of the user;
@@ -164,11 +164,11 @@ pub fn delete_all_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
 
 /// How many users have at least one active factor (the admin overview).
 pub fn count_users_with_factor(conn: &Conn) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(DISTINCT user_id) FROM mfa_factors WHERE confirmed_at IS NOT NULL",
-        [],
+        (),
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Replaces the user's recovery codes with `hashes`.
@@ -217,11 +217,11 @@ pub fn use_recovery_code(
 }
 
 pub fn unused_recovery_codes(conn: &Conn, user_id: &str) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
         [user_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// A pending second step: the first factor passed, the second is awaited.
@@ -281,12 +281,12 @@ pub fn challenge(conn: &Conn, token_hash: &str) -> StorageResult<Option<Challeng
 
 /// Counts a wrong code against the challenge; answers the new count.
 pub fn challenge_failed(conn: &Conn, token_hash: &str) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = ?1
          RETURNING failures",
         [token_hash],
         |r| r.get(0),
-    )?)
+    )
 }
 
 /// Spends the challenge: one atomic UPDATE … WHERE used_at IS NULL that also
@@ -306,7 +306,7 @@ pub fn spend_challenge(
 
 /// Forgets challenges that expired before `before`.
 pub fn prune_challenges(conn: &Conn, before: i64) -> StorageResult<usize> {
-    Ok(conn.exec("DELETE FROM mfa_challenges WHERE expires_at < ?1", [before])?)
+    conn.exec("DELETE FROM mfa_challenges WHERE expires_at < ?1", [before])
 }
 
 /// A WebAuthn ceremony in progress (`passkey_flows`).
@@ -375,5 +375,5 @@ pub fn spend_passkey_flow(
 
 /// Forgets ceremonies that expired before `before`.
 pub fn prune_passkey_flows(conn: &Conn, before: i64) -> StorageResult<usize> {
-    Ok(conn.exec("DELETE FROM passkey_flows WHERE expires_at < ?1", [before])?)
+    conn.exec("DELETE FROM passkey_flows WHERE expires_at < ?1", [before])
 }

@@ -1,7 +1,7 @@
 //! Numbered SQL migrations embedded from `migrations/`, tracked by
 //! `PRAGMA user_version`. Forward-only: an applied file is never edited.
 
-use super::{Conn, StorageError, StorageResult};
+use super::{Conn, Engine, StorageError, StorageResult};
 use include_dir::{Dir, include_dir};
 
 static MIGRATIONS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
@@ -20,8 +20,36 @@ pub fn all() -> Vec<(u32, &'static str, &'static str)> {
     out
 }
 
+/// The number of the last migration applied: SQLite's `PRAGMA
+/// user_version`; on PostgreSQL, the one row of `derp_schema`.
 pub fn current_version(conn: &Conn) -> StorageResult<u32> {
-    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    match conn.engine() {
+        Engine::Sqlite => conn.query_row("PRAGMA user_version", (), |r| r.get(0)),
+        Engine::Postgres => {
+            let exists: bool =
+                conn.query_row("SELECT to_regclass('derp_schema') IS NOT NULL", (), |r| {
+                    r.get(0)
+                })?;
+            if !exists {
+                return Ok(0);
+            }
+            conn.query_row("SELECT version FROM derp_schema", (), |r| r.get(0))
+        }
+    }
+}
+
+/// A migration's text for `conn`'s engine: the file itself on SQLite; on
+/// PostgreSQL, `migrations/postgres/<name>` where one exists (a step no
+/// rewrite can carry: SQLite's full-text index), else the file translated
+/// by [`sql::translate_migration`](super::sql::translate_migration).
+fn text_for(conn: &Conn, name: &str, sql: &'static str) -> String {
+    match conn.engine() {
+        Engine::Sqlite => sql.to_string(),
+        Engine::Postgres => MIGRATIONS
+            .get_file(format!("postgres/{name}"))
+            .and_then(|f| f.contents_utf8())
+            .map_or_else(|| super::sql::translate_migration(sql), str::to_string),
+    }
 }
 
 /// Names of migrations not yet applied.
@@ -34,8 +62,26 @@ pub fn pending(conn: &Conn) -> StorageResult<Vec<&'static str>> {
         .collect())
 }
 
-/// Applies every pending migration, each in its own transaction.
-pub fn apply(conn: &mut Conn) -> StorageResult<Vec<&'static str>> {
+/// The session-level advisory lock that lets one instance at a time
+/// migrate a PostgreSQL database.
+const MIGRATION_LOCK: i64 = 0x6465_7270_6d67; // "derpmg"
+
+/// Applies every pending migration, each in its own transaction. On
+/// PostgreSQL, instances starting together take turns: each waits for the
+/// migration lock, then finds the work done or does it.
+pub fn apply(conn: &Conn) -> StorageResult<Vec<&'static str>> {
+    if conn.engine() == Engine::Postgres {
+        conn.execute_batch(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+        let applied = apply_locked(conn);
+        let unlocked = conn.execute_batch(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+        let applied = applied?;
+        unlocked?;
+        return Ok(applied);
+    }
+    apply_locked(conn)
+}
+
+fn apply_locked(conn: &Conn) -> StorageResult<Vec<&'static str>> {
     let version = current_version(conn)?;
     let known = all();
     if let Some(latest) = known.last()
@@ -46,13 +92,29 @@ pub fn apply(conn: &mut Conn) -> StorageResult<Vec<&'static str>> {
             latest.0
         )));
     }
+    if version == 0 && conn.engine() == Engine::Postgres {
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS derp_schema (version BIGINT NOT NULL)")?;
+    }
     let mut applied = Vec::new();
     for (number, name, sql) in known.into_iter().filter(|m| m.0 > version) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)
-            .map_err(|e| StorageError::Other(format!("migration {name} failed: {e}")))?;
-        tx.pragma_update(None, "user_version", number)?;
-        tx.commit()?;
+        conn.begin()?;
+        let step = (|| {
+            conn.execute_batch(&text_for(conn, name, sql))
+                .map_err(|e| StorageError::Other(format!("migration {name} failed: {e}")))?;
+            match conn.engine() {
+                Engine::Sqlite => conn.execute_batch(&format!("PRAGMA user_version = {number}")),
+                Engine::Postgres => conn.execute_batch(&format!(
+                    "DELETE FROM derp_schema; INSERT INTO derp_schema (version) VALUES ({number});"
+                )),
+            }
+        })();
+        match step {
+            Ok(()) => conn.commit()?,
+            Err(e) => {
+                let _ = conn.rollback();
+                return Err(e);
+            }
+        }
         applied.push(name);
     }
     Ok(applied)

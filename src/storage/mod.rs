@@ -1,4 +1,8 @@
-//! SQLite storage: the only module that speaks rusqlite and r2d2.
+//! Storage: the only module that speaks SQL, rusqlite, postgres and r2d2.
+//!
+//! About 530 lines: the database handle ([`Db`]) with the opening of both
+//! engines, the write path every use case goes through, and its unit tests
+//! (group commit, a panicking write, the checkpoint thread).
 //!
 //! Storage functions are free functions over a `&Conn`, so a use case can
 //! compose several of them in one transaction through [`Db::write`]. Every
@@ -18,21 +22,23 @@ pub mod outbox;
 pub mod plans;
 pub mod sessions;
 pub mod settings;
+pub mod sql;
 pub mod tokens;
 pub mod upstream_sign_outs;
 pub mod users;
+mod watch;
 pub mod web_sessions;
 pub mod webhooks;
 mod writer;
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::TransactionBehavior;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use writer::{WriteJob, Writer};
 
-pub type Conn = rusqlite::Connection;
+pub use crate::derp_sql_params as params;
+pub use sql::{Conn, Engine, ExecCached, Row};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -41,6 +47,11 @@ pub enum StorageError {
     Conflict(String),
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("postgres: {}", sql::describe(.0))]
+    Postgres(postgres::Error),
+    /// A statement that had to return a row returned none.
+    #[error("no row")]
+    NoRows,
     #[error("connection pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("{0}")]
@@ -54,6 +65,9 @@ impl From<rusqlite::Error> for StorageError {
         {
             let which = msg.trim_start_matches("UNIQUE constraint failed: ");
             return Self::Conflict(which.to_string());
+        }
+        if let rusqlite::Error::QueryReturnedNoRows = e {
+            return Self::NoRows;
         }
         Self::Sqlite(e)
     }
@@ -76,9 +90,51 @@ pub type StorageResult<T> = Result<T, StorageError>;
 /// command line beside a running server) still meet the busy timeout.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<SqliteConnectionManager>,
+    pool: r2d2::Pool<Manager>,
     writer: Arc<Writer>,
     path: PathBuf,
+    engine: Engine,
+    /// PostgreSQL: the connection settings, and the thread that listens
+    /// for the other instances' changes once [`Db::listen`] started it.
+    postgres: Option<Arc<PostgresSide>>,
+}
+
+struct PostgresSide {
+    config: postgres::Config,
+    listener: Mutex<Option<watch::Listener>>,
+}
+
+/// Opens the pool's connections, of either engine.
+pub enum Manager {
+    Sqlite(SqliteConnectionManager),
+    Postgres(Box<postgres::Config>),
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = StorageError;
+
+    fn connect(&self) -> Result<Conn, StorageError> {
+        match self {
+            Self::Sqlite(m) => Ok(Conn::Sqlite(r2d2::ManageConnection::connect(m)?)),
+            Self::Postgres(config) => Ok(Conn::Postgres(sql::PgConn::new(
+                config
+                    .connect(postgres::NoTls)
+                    .map_err(StorageError::Postgres)?,
+            ))),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), StorageError> {
+        conn.execute_batch("SELECT 1")
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        match conn {
+            Conn::Sqlite(_) => false,
+            Conn::Postgres(c) => c.is_closed(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -101,9 +157,9 @@ impl Db {
     ) -> StorageResult<(Self, Option<backup::BackupInfo>)> {
         use crate::clock::{Clock, SystemClock};
         let db = Self::open_without_migrating(data_dir)?;
-        let mut conn = db.pool.get()?;
+        let conn = db.pool.get()?;
         let copy = backup::before_migrating(&conn, &db.path, SystemClock.unix())?;
-        migrations::apply(&mut conn)?;
+        migrations::apply(&conn)?;
         Ok((db, copy))
     }
 
@@ -111,18 +167,19 @@ impl Db {
         create_private_dir(data_dir)?;
         let path = data_dir.join("derp.db");
         create_private_file(&path)?;
-        let manager = SqliteConnectionManager::file(&path).with_init(|c| configure(c));
+        let manager =
+            Manager::Sqlite(SqliteConnectionManager::file(&path).with_init(|c| configure(c)));
         // The write connection first: it turns a new file to WAL before the
         // pool opens its connections, which would otherwise race to do it
         // ("database is locked" on a fresh data directory).
-        let writer = Conn::open(&path)?;
+        let writer = rusqlite::Connection::open(&path)?;
         configure(&writer)?;
         // The checkpoint thread copies the log as it grows; the write
         // connection checkpoints itself only past this many pages (SQLite's
         // default is 1,000), which also lets the log restart from its
         // beginning when the thread could never catch up with the writes.
         writer.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
-        let checkpoints = Conn::open(&path)?;
+        let checkpoints = rusqlite::Connection::open(&path)?;
         configure(&checkpoints)?;
         let pool = r2d2::Pool::builder()
             .max_size(8)
@@ -133,12 +190,80 @@ impl Db {
         Ok(Self {
             pool,
             writer: {
-                let writer = Arc::new(Writer::new(writer));
+                let writer = Arc::new(Writer::new(Conn::Sqlite(writer)));
                 writer.start_checkpoints(checkpoints, CHECKPOINT_EVERY);
                 writer
             },
             path,
+            engine: Engine::Sqlite,
+            postgres: None,
         })
+    }
+
+    /// Connects to PostgreSQL at `url` (a `postgres://` URL or a
+    /// `key=value` string) and applies pending migrations, one instance at
+    /// a time (see [`migrations::apply`]).
+    pub fn open_postgres(url: &str) -> StorageResult<Self> {
+        let db = Self::open_postgres_without_migrating(url)?;
+        let conn = db.pool.get()?;
+        migrations::apply(&conn)?;
+        Ok(db)
+    }
+
+    pub fn open_postgres_without_migrating(url: &str) -> StorageResult<Self> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StorageError::Other(format!("storage.url: {e}")))?;
+        let writer = config
+            .connect(postgres::NoTls)
+            .map_err(StorageError::Postgres)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            // Opened as needed: several instances share the server's limit.
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager::Postgres(Box::new(config.clone())))?;
+        Ok(Self {
+            pool,
+            writer: Arc::new(Writer::new(Conn::Postgres(sql::PgConn::new(writer)))),
+            path: PathBuf::new(),
+            engine: Engine::Postgres,
+            postgres: Some(Arc::new(PostgresSide {
+                config,
+                listener: Mutex::new(None),
+            })),
+        })
+    }
+
+    /// PostgreSQL: starts listening for the changes other instances commit
+    /// (see [`watch`]): revocations move the session epoch at once, and
+    /// `on_keys` runs when the signing keys changed. Nothing on SQLite. The
+    /// listening stops when the last clone of this handle is dropped.
+    pub fn listen(&self, on_keys: Box<dyn Fn() + Send + Sync>) -> StorageResult<()> {
+        let Some(pg) = &self.postgres else {
+            return Ok(());
+        };
+        let listener = watch::listen(pg.config.clone(), on_keys)
+            .map_err(|e| StorageError::Other(format!("cannot start the listener: {e}")))?;
+        *lock(&pg.listener) = Some(listener);
+        Ok(())
+    }
+
+    /// Opens the store `[storage]` names: a PostgreSQL database when
+    /// `postgres_url` is given, else the SQLite file under `data_dir`.
+    pub fn open_store(postgres_url: Option<&str>, data_dir: &Path) -> StorageResult<Self> {
+        match postgres_url {
+            Some(url) => {
+                // The key files (secrets.key, the cookie key) stay in data_dir.
+                create_private_dir(data_dir)?;
+                Self::open_postgres(url)
+            }
+            None => Self::open(data_dir),
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     pub fn path(&self) -> &Path {
@@ -200,10 +325,19 @@ impl Db {
     /// The blocking form of [`Db::write`], for the command line.
     pub fn write_sync<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        E: From<StorageError>,
-        F: FnOnce(&Conn) -> Result<T, E>,
+        T: Send,
+        E: From<StorageError> + Send,
+        F: FnOnce(&Conn) -> Result<T, E> + Send,
     {
-        Self::write_blocking(&mut lock(&self.writer.conn), f)
+        let run = || Self::write_blocking(&mut lock(&self.writer.conn), f);
+        if self.engine == Engine::Postgres && tokio::runtime::Handle::try_current().is_ok() {
+            // PostgreSQL's blocking client cannot block a thread that
+            // drives async tasks: the write runs on a thread of its own.
+            return std::thread::scope(|s| s.spawn(run).join()).unwrap_or_else(|_| {
+                Err(E::from(StorageError::Other("the write panicked".into())))
+            });
+        }
+        run()
     }
 
     fn write_blocking<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
@@ -212,13 +346,21 @@ impl Db {
         F: FnOnce(&Conn) -> Result<T, E>,
     {
         let result = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StorageError::from)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(StorageError::from)?;
-            Ok(out)
+            conn.begin_write()?;
+            match f(conn) {
+                Ok(out) => {
+                    conn.commit()?;
+                    Ok(out)
+                }
+                Err(e) => {
+                    let _ = conn.rollback();
+                    Err(e)
+                }
+            }
         })();
+        if !conn.is_autocommit() {
+            let _ = conn.rollback();
+        }
         // Committed or rolled back: other connections now see the change.
         sessions::settle();
         webhooks::settle(result.is_ok());
@@ -227,11 +369,7 @@ impl Db {
 
     /// `SELECT 1`, for `/readyz`.
     pub async fn ping(&self) -> StorageResult<()> {
-        self.read(|c| {
-            c.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(StorageError::from)
-        })
-        .await
+        self.read(|c| c.query_row("SELECT 1", (), |_| Ok(()))).await
     }
 }
 
@@ -247,7 +385,7 @@ const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
 /// writer), `synchronous = NORMAL` (a crash of derp loses no commit; a power
 /// cut may lose the last ones, never corrupt the file), foreign keys, and a
 /// busy timeout for other processes' locks.
-fn configure(c: &Conn) -> rusqlite::Result<()> {
+fn configure(c: &rusqlite::Connection) -> rusqlite::Result<()> {
     c.execute_batch(
         "PRAGMA busy_timeout = 5000;
          PRAGMA journal_mode = WAL;
@@ -258,19 +396,6 @@ fn configure(c: &Conn) -> rusqlite::Result<()> {
     // Room for every statement of the write paths (the default keeps 16).
     c.set_prepared_statement_cache_capacity(256);
     Ok(())
-}
-
-/// `execute` through the connection's statement cache: the write paths run
-/// the same few statements thousands of times a second, and preparing one
-/// costs more than running it.
-pub trait ExecCached {
-    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-}
-
-impl ExecCached for Conn {
-    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
 }
 
 /// A write that panicked was rolled back (its savepoint, or its whole
@@ -309,11 +434,11 @@ fn create_private_file(path: &Path) -> StorageResult<()> {
 }
 
 /// Maps "no row" to `None`.
-pub(crate) fn optional<T>(r: rusqlite::Result<T>) -> StorageResult<Option<T>> {
+pub(crate) fn optional<T>(r: StorageResult<T>) -> StorageResult<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(StorageError::NoRows) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -324,7 +449,7 @@ mod tests {
 
     fn count(db: &Db) -> i64 {
         let conn = db.pool.get().unwrap();
-        conn.query_row("SELECT COUNT(*) FROM settings", [], |r| r.get(0))
+        conn.query_row("SELECT COUNT(*) FROM settings", (), |r| r.get(0))
             .unwrap()
     }
 
@@ -350,7 +475,7 @@ mod tests {
                         }
                         if i % 7 == 0 {
                             // A failing statement inside a write that goes on.
-                            assert!(conn.exec("INSERT INTO nowhere VALUES (1)", []).is_err());
+                            assert!(conn.exec("INSERT INTO nowhere VALUES (1)", ()).is_err());
                         }
                         Ok(i)
                     })
@@ -388,7 +513,7 @@ mod tests {
             db2.write(|conn| -> StorageResult<()> {
                 conn.exec(
                     "INSERT INTO settings (name, value, created_at) VALUES ('boom', 'v', 0)",
-                    [],
+                    (),
                 )?;
                 panic!("a bug in a write");
             })
@@ -400,7 +525,7 @@ mod tests {
         db.write(|conn| -> StorageResult<()> {
             conn.exec(
                 "INSERT INTO settings (name, value, created_at) VALUES ('after', 'v', 0)",
-                [],
+                (),
             )?;
             Ok(())
         })
@@ -418,7 +543,7 @@ mod tests {
         let file = dir.path().join("derp.db");
         // A checkpoint of its own leaves no page of the migrations in the log.
         let conn = db.pool.get().unwrap();
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))
             .unwrap();
         let size = || std::fs::metadata(&file).unwrap().len();
         let before = size();
@@ -426,7 +551,7 @@ mod tests {
             for i in 0..200 {
                 conn.exec(
                     "INSERT INTO settings (name, value, created_at) VALUES (?1, ?2, 0)",
-                    rusqlite::params![format!("checkpoint-{i}"), "v".repeat(500)],
+                    crate::storage::params![format!("checkpoint-{i}"), "v".repeat(500)],
                 )?;
             }
             Ok(())

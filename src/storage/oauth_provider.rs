@@ -3,7 +3,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
-use rusqlite::params;
+use crate::storage::params;
 
 /// A client created with `derp clients create` (or the admin API).
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ fn parse_list(s: String) -> Vec<String> {
 
 const CLIENT_COLUMNS: &str = "client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris, scopes, first_party, created_at";
 
-fn client_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+fn client_from_row(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<ClientRow> {
     Ok(ClientRow {
         client_id: r.get(0)?,
         name: r.get(1)?,
@@ -73,8 +73,8 @@ pub fn clients(conn: &Conn) -> StorageResult<Vec<ClientRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {CLIENT_COLUMNS} FROM oauth_clients ORDER BY created_at, client_id"
     ))?;
-    let rows = stmt.query_map([], client_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map((), client_from_row)?;
+    rows.collect::<Result<_, _>>()
 }
 
 /// Replaces the secret hash; false when no such client.
@@ -143,7 +143,7 @@ pub fn consents_of(conn: &Conn, user_id: &str) -> StorageResult<Vec<(String, Str
         "SELECT client_id, scopes, granted_at FROM oauth_consents WHERE user_id = ?1 ORDER BY granted_at DESC",
     )?;
     let rows = stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// An authorization code of the provider.

@@ -4,16 +4,19 @@
 //! tests.
 
 use super::ExecCached as _;
-use super::{Conn, StorageResult, optional};
+use super::{Conn, Engine, StorageResult, optional};
 use crate::clock::from_unix;
 use crate::domain::OrgRole;
 use crate::domain::org::{InvitationView, MemberView, OrgView};
-use rusqlite::params;
+use crate::storage::params;
 
 /// A stored org role: a built-in one or a custom one by name. Whether a
 /// custom role is still configured is decided above storage
 /// (`OrgRoles::effective`), never silently here.
-pub(super) fn org_role(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<OrgRole> {
+pub(super) fn org_role(
+    r: &crate::storage::Row<'_>,
+    idx: usize,
+) -> crate::storage::StorageResult<OrgRole> {
     let raw: String = r.get(idx)?;
     Ok(OrgRole::from_stored(&raw))
 }
@@ -49,7 +52,7 @@ pub struct InvitationRow {
     pub expires_at: i64,
 }
 
-fn org_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrgRow> {
+fn org_from(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<OrgRow> {
     Ok(OrgRow {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -64,7 +67,7 @@ const MEMBER_SELECT: &str =
     "SELECT m.seq, m.org_id, m.user_id, COALESCE(u.email, m.email), m.role, m.joined_at
      FROM org_members m LEFT JOIN users u ON u.id = m.user_id";
 
-fn member_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
+fn member_from(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<MemberRow> {
     Ok(MemberRow {
         seq: r.get(0)?,
         org_id: r.get(1)?,
@@ -77,7 +80,7 @@ fn member_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<MemberRow> {
 
 const INVITATION_COLUMNS: &str = "id, org_id, email, role, invited_by, created_at, expires_at";
 
-fn invitation_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvitationRow> {
+fn invitation_from(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<InvitationRow> {
     Ok(InvitationRow {
         id: r.get(0)?,
         org_id: r.get(1)?,
@@ -135,7 +138,7 @@ pub fn mfa_satisfied(conn: &Conn, org_id: &str, amr: &[String]) -> StorageResult
 /// Deletes the org with its members and invitations; clears it as the
 /// active org of every session.
 pub fn delete(conn: &Conn, id: &str, now: i64) -> StorageResult<bool> {
-    super::sessions::changed();
+    super::sessions::changed(conn)?;
     conn.exec(
         "UPDATE sessions SET active_org_id = NULL WHERE active_org_id = ?1",
         [id],
@@ -163,7 +166,7 @@ pub fn for_user(
     let rows = stmt.query_map(params![user_id, after_seq, limit], |r| {
         Ok((org_from(r)?, org_role(r, 5)?, r.get(6)?))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 pub fn member(conn: &Conn, org_id: &str, user_id: &str) -> StorageResult<Option<MemberRow>> {
@@ -184,7 +187,7 @@ pub fn members(
 ) -> StorageResult<Vec<MemberRow>> {
     let mut stmt = conn.prepare(&members_sql())?;
     let rows = stmt.query_map(params![org_id, after_seq, limit], member_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// A user already in the org is `StorageError::Conflict("org_members.org_id, org_members.user_id")`.
@@ -249,11 +252,11 @@ pub fn remove_member(conn: &Conn, org_id: &str, user_id: &str, now: i64) -> Stor
 }
 
 pub fn count_owners(conn: &Conn, org_id: &str) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM org_members WHERE org_id = ?1 AND role = 'owner'",
         [org_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 pub fn insert_invitation(conn: &Conn, inv: &InvitationRow, token_hash: &str) -> StorageResult<()> {
@@ -278,7 +281,7 @@ pub fn pending_invitations(
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![org_id, now], invitation_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 pub fn revoke_invitation(conn: &Conn, org_id: &str, id: &str, now: i64) -> StorageResult<bool> {
@@ -341,11 +344,11 @@ pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Ve
          WHERE (name LIKE ?1 ESCAPE '\\' OR slug LIKE ?1 ESCAPE '\\') AND id > ?2 ORDER BY id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![pattern, after, limit], org_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 pub fn count(conn: &Conn) -> StorageResult<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM orgs", [], |r| r.get(0))?)
+    conn.query_row("SELECT COUNT(*) FROM orgs", (), |r| r.get(0))
 }
 
 /// Orgs where `user_id` is the only owner.
@@ -357,7 +360,7 @@ pub fn solely_owned_by(conn: &Conn, user_id: &str) -> StorageResult<Vec<OrgRow>>
          ORDER BY o.id",
     )?;
     let rows = stmt.query_map([user_id], org_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Removes every membership of `user_id` (an upstream user that was deleted:
@@ -418,8 +421,8 @@ mod tests {
 
     #[test]
     fn a_custom_stored_role_is_read_by_name() {
-        let mut c = Conn::open_in_memory().unwrap();
-        crate::storage::migrations::apply(&mut c).unwrap();
+        let c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&c).unwrap();
         let org = OrgRow {
             id: "o".into(),
             name: "Org".into(),
@@ -432,7 +435,7 @@ mod tests {
         assert_eq!(member(&c, "o", "u1").unwrap().unwrap().role, OrgRole::Admin);
         c.execute(
             "UPDATE org_members SET role = 'superuser' WHERE user_id = 'u1'",
-            [],
+            (),
         )
         .unwrap();
         // Read back by name, never as some other role: whether it is still
@@ -472,10 +475,11 @@ pub fn list_page(
         [&pattern],
         |r| r.get(0),
     )?;
-    let col = match sort {
-        OrgSort::Name => "o.name COLLATE NOCASE",
-        OrgSort::Created => "o.created_at",
-        OrgSort::Members => "members",
+    let col = match (sort, conn.engine()) {
+        (OrgSort::Name, Engine::Sqlite) => "o.name COLLATE NOCASE",
+        (OrgSort::Name, Engine::Postgres) => "lower(o.name)",
+        (OrgSort::Created, _) => "o.created_at",
+        (OrgSort::Members, _) => "members",
     };
     let dir = if desc { "DESC" } else { "ASC" };
     let mut stmt = conn.prepare(&format!(
@@ -504,10 +508,15 @@ pub fn names_of(conn: &Conn, ids: &[String]) -> StorageResult<Vec<(String, Strin
 
 /// The org whose name (any case), slug or id is `q`.
 pub fn by_name(conn: &Conn, q: &str) -> StorageResult<Option<OrgRow>> {
-    optional(conn.query_row(
-        "SELECT id, name, slug, created_at, require_mfa FROM orgs
-         WHERE id = ?1 OR slug = ?1 OR name = ?1 COLLATE NOCASE ORDER BY id LIMIT 1",
-        [q],
-        org_from,
-    ))
+    let sql = match conn.engine() {
+        Engine::Sqlite => {
+            "SELECT id, name, slug, created_at, require_mfa FROM orgs
+             WHERE id = ?1 OR slug = ?1 OR name = ?1 COLLATE NOCASE ORDER BY id LIMIT 1"
+        }
+        Engine::Postgres => {
+            "SELECT id, name, slug, created_at, require_mfa FROM orgs
+             WHERE id = ?1 OR slug = ?1 OR lower(name) = lower(?1) ORDER BY id LIMIT 1"
+        }
+    };
+    optional(conn.query_row(sql, [q], org_from))
 }

@@ -2,7 +2,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult};
-use rusqlite::params;
+use crate::storage::params;
 
 #[derive(Debug, Clone)]
 pub struct OutboxRow {
@@ -32,7 +32,7 @@ pub struct NewMessage<'a> {
 
 const COLUMNS: &str = "id, message_id, kind, to_addr, subject, text_body, html_body, status, attempts, next_attempt_at, last_error, created_at, sent_at";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+fn from_row(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<OutboxRow> {
     Ok(OutboxRow {
         id: r.get(0)?,
         message_id: r.get(1)?,
@@ -51,12 +51,12 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 pub fn enqueue(conn: &Conn, m: &NewMessage<'_>, now: i64) -> StorageResult<i64> {
-    conn.exec(
+    conn.query_row(
         "INSERT INTO outbox (message_id, kind, to_addr, subject, text_body, html_body, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
         params![m.message_id, m.kind, m.to, m.subject, m.text, m.html, now],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 /// Claims up to `limit` due messages: marks them `sending` and counts the
@@ -103,12 +103,12 @@ pub fn mark_failed(conn: &Conn, id: i64, error: &str) -> StorageResult<()> {
 /// send may or may not have happened; their Message-ID stays the same, so a
 /// second delivery is recognisable as a duplicate.
 pub fn requeue_interrupted(conn: &Conn, now: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "UPDATE outbox SET status = 'queued', next_attempt_at = ?1,
                 last_error = COALESCE(last_error, 'interrupted while sending')
          WHERE status = 'sending'",
         [now],
-    )?)
+    )
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
@@ -122,7 +122,7 @@ pub struct OutboxStats {
 pub fn stats(conn: &Conn) -> StorageResult<OutboxStats> {
     let mut s = OutboxStats::default();
     let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let rows = stmt.query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (status, n) = row?;
         match status.as_str() {
@@ -141,16 +141,16 @@ pub fn recent(conn: &Conn, limit: i64) -> StorageResult<Vec<OutboxRow>> {
     let sql = format!("SELECT {COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?1");
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([limit], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// The earliest `next_attempt_at` of queued mail, to sleep until then.
 pub fn next_due(conn: &Conn) -> StorageResult<Option<i64>> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'queued'",
-        [],
+        (),
         |r| r.get(0),
-    )?)
+    )
 }
 
 #[cfg(test)]
@@ -159,8 +159,8 @@ mod tests {
 
     #[test]
     fn claim_is_exclusive_and_interrupted_sends_are_requeued() {
-        let mut c = Conn::open_in_memory().unwrap();
-        crate::storage::migrations::apply(&mut c).unwrap();
+        let c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&c).unwrap();
         let m = NewMessage {
             message_id: "<1@x>",
             kind: "confirm",

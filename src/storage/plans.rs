@@ -92,6 +92,9 @@ pub fn explain_hot_queries(conn: &Conn) -> StorageResult<Vec<Plan>> {
 }
 
 fn explain(conn: &Conn, sql: &str) -> Result<Vec<String>, String> {
+    let Some(conn) = conn.sqlite() else {
+        return Err("query plans are shown for SQLite only".into());
+    };
     let mut stmt = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .map_err(|e| e.to_string())?;
@@ -120,8 +123,8 @@ mod tests {
 
     #[test]
     fn hot_queries_use_indexes() {
-        let mut c = Conn::open_in_memory().expect("open");
-        migrations::apply(&mut c).expect("migrate");
+        let c = Conn::open_in_memory().expect("open");
+        migrations::apply(&c).expect("migrate");
         let plans = explain_hot_queries(&c).expect("explain");
         for plan in &plans {
             let lines = plan

@@ -3,7 +3,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
-use rusqlite::params;
+use crate::storage::params;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,10 +23,18 @@ pub fn epoch() -> u64 {
     EPOCH.load(Ordering::SeqCst)
 }
 
-/// Called by every storage function that changes what `GET /session` reads.
-pub(super) fn changed() {
+/// Called by every storage function that changes what `GET /session` reads
+/// (on PostgreSQL it also tells the other instances, see
+/// [`super::watch`]).
+pub(super) fn changed(conn: &Conn) -> StorageResult<()> {
     EPOCH.fetch_add(1, Ordering::SeqCst);
     CHANGED.with(|c| c.set(true));
+    super::watch::notify(conn, super::watch::SESSIONS)
+}
+
+/// Another instance committed such a change (PostgreSQL).
+pub(super) fn changed_elsewhere() {
+    EPOCH.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Called by [`super::Db`] after each write transaction commits or rolls
@@ -65,7 +73,7 @@ impl SessionRow {
 
 const COLUMNS: &str = "id, user_id, created_at, last_used_at, expires_at, ip, user_agent, active_org_id, revoked_at, amr, client_id, scope";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
+fn from_row(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<SessionRow> {
     Ok(SessionRow {
         id: r.get(0)?,
         user_id: r.get(1)?,
@@ -121,7 +129,7 @@ pub fn list_live(conn: &Conn, user_id: &str, now: i64) -> StorageResult<Vec<Sess
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![user_id, now], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// How stale `last_used_at` may grow before a use writes it again: a
@@ -145,7 +153,7 @@ pub fn touch(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 }
 
 pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageResult<()> {
-    changed();
+    changed(conn)?;
     conn.exec(
         "UPDATE sessions SET active_org_id = ?2 WHERE id = ?1",
         params![id, org_id],
@@ -156,7 +164,7 @@ pub fn set_active_org(conn: &Conn, id: &str, org_id: Option<&str>) -> StorageRes
 /// Replaces the methods the session was proven with (a second factor
 /// enrolled from it adds `otp` and `mfa`).
 pub fn set_amr(conn: &Conn, id: &str, amr: &[String]) -> StorageResult<()> {
-    changed();
+    changed(conn)?;
     conn.exec(
         "UPDATE sessions SET amr = ?2 WHERE id = ?1",
         params![
@@ -169,7 +177,7 @@ pub fn set_amr(conn: &Conn, id: &str, amr: &[String]) -> StorageResult<()> {
 
 /// Binds a session to the OpenID Connect client it was minted for.
 pub fn set_client(conn: &Conn, id: &str, client_id: &str, scope: &str) -> StorageResult<()> {
-    changed();
+    changed(conn)?;
     conn.exec(
         "UPDATE sessions SET client_id = ?2, scope = ?3 WHERE id = ?1",
         params![id, client_id, scope],
@@ -179,26 +187,26 @@ pub fn set_client(conn: &Conn, id: &str, client_id: &str, scope: &str) -> Storag
 
 /// Drops `org_id` as the active org of the user's sessions.
 pub fn clear_active_org_for_user(conn: &Conn, user_id: &str, org_id: &str) -> StorageResult<usize> {
-    changed();
-    Ok(conn.exec(
+    changed(conn)?;
+    conn.exec(
         "UPDATE sessions SET active_org_id = NULL WHERE user_id = ?1 AND active_org_id = ?2",
         params![user_id, org_id],
-    )?)
+    )
 }
 
 /// Marks every unused refresh token of a session used (rotation without
 /// the token in hand, as when the active org changes).
 pub fn use_all_refresh(conn: &Conn, session_id: &str, now: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
-        "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = ?2 * 1000
+    conn.exec(
+        "UPDATE refresh_tokens SET used_at = ?2, used_at_ms = CAST(?2 AS BIGINT) * 1000
          WHERE session_id = ?1 AND used_at IS NULL",
         params![session_id, now],
-    )?)
+    )
 }
 
 /// Revokes one session; `false` when it was not live.
 pub fn revoke(conn: &Conn, id: &str, now: i64, reason: &str) -> StorageResult<bool> {
-    changed();
+    changed(conn)?;
     let n = conn.exec(
         "UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now, reason],
@@ -252,11 +260,11 @@ pub fn revoke_all_for_client(
 fn revoke_where(
     conn: &Conn,
     filter: &str,
-    params: &[&dyn rusqlite::ToSql],
+    params: &[&dyn crate::storage::sql::Param],
     now: i64,
     reason: &str,
 ) -> StorageResult<usize> {
-    changed();
+    changed(conn)?;
     let sql = format!(
         "UPDATE sessions SET revoked_at = ?1, revoked_reason = ?2
          WHERE {filter} AND revoked_at IS NULL
@@ -282,7 +290,7 @@ pub fn revoke_all_for_user(
 ) -> StorageResult<usize> {
     revoke_where(
         conn,
-        "user_id = ?3 AND id IS NOT ?4",
+        "user_id = ?3 AND id IS DISTINCT FROM ?4",
         params![now, reason, user_id, keep],
         now,
         reason,
@@ -311,12 +319,12 @@ pub fn insert_refresh(
     now: i64,
     expires_at: i64,
 ) -> StorageResult<i64> {
-    conn.exec(
+    conn.query_row(
         "INSERT INTO refresh_tokens (session_id, token_hash, parent_id, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         params![session_id, token_hash, parent_id, now, expires_at],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )
 }
 
 pub fn find_refresh(conn: &Conn, token_hash: &str) -> StorageResult<Option<RefreshRow>> {
@@ -360,19 +368,19 @@ pub fn refresh_unused(conn: &Conn, id: i64) -> StorageResult<bool> {
 
 /// How many refresh tokens of a session are unused (live branches).
 pub fn count_unused_refresh(conn: &Conn, session_id: &str) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?1 AND used_at IS NULL",
         [session_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 pub fn count_live(conn: &Conn, now: i64) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1",
         [now],
         |r| r.get(0),
-    )?)
+    )
 }
 
 #[cfg(test)]
@@ -382,8 +390,8 @@ mod tests {
     use crate::storage::users;
 
     fn setup() -> Conn {
-        let mut c = Conn::open_in_memory().unwrap();
-        crate::storage::migrations::apply(&mut c).unwrap();
+        let c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&c).unwrap();
         let data = serde_json::json!({});
         users::insert(
             &c,

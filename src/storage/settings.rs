@@ -2,7 +2,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
-use rusqlite::params;
+use crate::storage::params;
 
 /// The value of `name`, created with `make()` on first use.
 pub fn get_or_create(

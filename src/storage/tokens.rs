@@ -4,7 +4,7 @@
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
 use crate::domain::Purpose;
-use rusqlite::params;
+use crate::storage::params;
 
 #[derive(Debug, Clone)]
 pub struct OneTimeToken {
@@ -69,18 +69,18 @@ pub fn is_valid(conn: &Conn, token_hash: &str, purpose: Purpose, now: i64) -> St
 
 /// Spends every unused token of `purpose` (so only the newest setup link works).
 pub fn spend_all(conn: &Conn, purpose: Purpose, now: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "UPDATE one_time_tokens SET used_at = ?2 WHERE purpose = ?1 AND used_at IS NULL",
         params![purpose.as_str(), now],
-    )?)
+    )
 }
 
 /// Deletes spent and expired tokens older than `before`.
 pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "DELETE FROM one_time_tokens WHERE expires_at < ?1 OR used_at < ?1",
         [before],
-    )?)
+    )
 }
 
 #[cfg(test)]
@@ -89,8 +89,8 @@ mod tests {
 
     #[test]
     fn consumed_once_and_never_after_expiry_or_for_another_purpose() {
-        let mut c = Conn::open_in_memory().unwrap();
-        crate::storage::migrations::apply(&mut c).unwrap();
+        let c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&c).unwrap();
         let t = OneTimeToken {
             purpose: Purpose::Confirm,
             email: "a@example.com".into(),

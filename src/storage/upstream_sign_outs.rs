@@ -4,7 +4,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult};
-use rusqlite::params;
+use crate::storage::params;
 
 /// What a sign-out refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +38,10 @@ pub fn record(conn: &Conn, kind: Kind, id: &str, at: i64, expires_at: i64) -> St
         "INSERT INTO upstream_sign_outs (kind, id, signed_out_at, expires_at)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (kind, id) DO UPDATE SET
-             signed_out_at = MAX(signed_out_at, excluded.signed_out_at),
-             expires_at = MAX(expires_at, excluded.expires_at)",
+             signed_out_at = CASE WHEN excluded.signed_out_at > upstream_sign_outs.signed_out_at
+                 THEN excluded.signed_out_at ELSE upstream_sign_outs.signed_out_at END,
+             expires_at = CASE WHEN excluded.expires_at > upstream_sign_outs.expires_at
+                 THEN excluded.expires_at ELSE upstream_sign_outs.expires_at END",
         params![kind.as_str(), id, at, expires_at],
     )?;
     prune(conn, at)?;
@@ -48,10 +50,10 @@ pub fn record(conn: &Conn, kind: Kind, id: &str, at: i64, expires_at: i64) -> St
 
 /// Forgets the sign-outs that expired by `now`.
 pub fn prune(conn: &Conn, now: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "DELETE FROM upstream_sign_outs WHERE expires_at <= ?1",
         [now],
-    )?)
+    )
 }
 
 /// The sign-outs still in force at `now`.
@@ -70,7 +72,7 @@ pub fn live(conn: &Conn, now: i64) -> StorageResult<Vec<SignOut>> {
             signed_out_at: r.get(2)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 #[cfg(test)]

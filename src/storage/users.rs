@@ -4,10 +4,10 @@
 //! over it, and their unit tests (insert and conflict, search by email part).
 
 use super::ExecCached as _;
-use super::{Conn, StorageResult, optional};
+use super::{Conn, Engine, StorageResult, optional};
 use crate::clock::from_unix;
 use crate::domain::{Role, User};
-use rusqlite::{Row, params};
+use crate::storage::{Row, params};
 
 /// A user row with the secret column, for the services that need it.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct UserRecord {
 
 const COLUMNS: &str = "id, email, email_confirmed_at, role, disabled, created_at, last_sign_in_at, data, password_hash";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
+fn from_row(r: &Row<'_>) -> crate::storage::StorageResult<UserRecord> {
     let data: String = r.get(7)?;
     let raw_role: String = r.get(3)?;
     let role = Role::parse(&raw_role).ok_or_else(|| {
@@ -128,7 +128,7 @@ pub fn touch_sign_in(conn: &Conn, id: &str, now: i64) -> StorageResult<()> {
 
 pub fn set_disabled(conn: &Conn, id: &str, disabled: bool, now: i64) -> StorageResult<bool> {
     let n = conn.exec(
-        "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1 AND disabled IS NOT ?2",
+        "UPDATE users SET disabled = ?2, updated_at = ?3 WHERE id = ?1 AND disabled IS DISTINCT FROM ?2",
         params![id, disabled, now],
     )?;
     if n == 1 {
@@ -161,7 +161,7 @@ const SEARCH_PROBE_ROWS: i64 = 2000;
 /// Params: pattern, after, probe rows, limit.
 pub(crate) fn search_probe_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM (SELECT * FROM users WHERE id > ?2 ORDER BY id LIMIT ?3)
+        "SELECT {COLUMNS} FROM (SELECT * FROM users WHERE id > ?2 ORDER BY id LIMIT ?3) AS probe
          WHERE email LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?4"
     )
 }
@@ -234,27 +234,29 @@ pub fn search(conn: &Conn, q: &str, after: &str, limit: i64) -> StorageResult<Ve
     if !stmt.exists(params![after, SEARCH_PROBE_ROWS - 1])? {
         return Ok(probe);
     }
-    if q.chars().count() >= 3 {
+    // PostgreSQL: the scan below, which the pg_trgm index on users.email
+    // serves (migrations/postgres/0007_scale_indexes.sql).
+    if q.chars().count() >= 3 && conn.engine() == Engine::Sqlite {
         let phrase = format!("\"{}\"", q.replace('"', "\"\""));
         let mut stmt = conn.prepare_cached(&search_fts_sql())?;
         let rows = stmt.query_map(params![phrase, pattern, after, limit], from_row)?;
-        return Ok(rows.collect::<Result<_, _>>()?);
+        return rows.collect::<Result<_, _>>();
     }
     let mut stmt = conn.prepare_cached(&search_scan_sql())?;
     let rows = stmt.query_map(params![pattern, after, limit], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 pub fn count(conn: &Conn) -> StorageResult<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+    conn.query_row("SELECT COUNT(*) FROM users", (), |r| r.get(0))
 }
 
 pub fn count_admins(conn: &Conn) -> StorageResult<i64> {
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0",
-        [],
+        (),
         |r| r.get(0),
-    )?)
+    )
 }
 
 pub fn delete(conn: &Conn, id: &str, now: i64) -> StorageResult<bool> {
@@ -263,7 +265,7 @@ pub fn delete(conn: &Conn, id: &str, now: i64) -> StorageResult<bool> {
     };
     super::orgs::remove_user_everywhere(conn, id, now)?;
     // Deleting a user deletes its sessions (ON DELETE CASCADE).
-    super::sessions::changed();
+    super::sessions::changed(conn)?;
     let deleted = conn.exec("DELETE FROM users WHERE id = ?1", [id])? == 1;
     super::webhooks::user_deleted(conn, &before.user, now)?;
     Ok(deleted)
@@ -280,7 +282,7 @@ pub fn identities(conn: &Conn, user_id: &str) -> StorageResult<Vec<IdentityRow>>
     let rows = stmt.query_map([user_id], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// The user linked to `(provider, subject)`.
@@ -320,9 +322,9 @@ mod tests {
     use crate::storage::{StorageError, migrations};
 
     pub(crate) fn memory() -> Conn {
-        let mut c = Conn::open_in_memory().unwrap();
+        let c = Conn::open_in_memory().unwrap();
         c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        migrations::apply(&mut c).unwrap();
+        migrations::apply(&c).unwrap();
         c
     }
 
@@ -406,7 +408,7 @@ mod tests {
         delete(&c, "v00001", 0).unwrap();
         c.execute(
             "UPDATE users SET email = 'moved@example.net' WHERE id = 'v00002'",
-            [],
+            (),
         )
         .unwrap();
         assert!(search(&c, "needle", "", 10).unwrap().is_empty());
@@ -458,7 +460,7 @@ pub fn list_page(
     let pattern = contains_pattern(q);
     let dir = if desc { "DESC" } else { "ASC" };
     let total: i64 = if q.is_empty() {
-        conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?
+        conn.query_row("SELECT COUNT(*) FROM users", (), |r| r.get(0))?
     } else {
         conn.query_row(
             "SELECT COUNT(*) FROM users WHERE email LIKE ?1 ESCAPE '\\'",

@@ -3,7 +3,7 @@
 
 use super::ExecCached as _;
 use super::{Conn, StorageResult, optional};
-use rusqlite::params;
+use crate::storage::params;
 
 #[derive(Debug, Clone)]
 pub struct WebSessionRow {
@@ -57,26 +57,26 @@ pub fn set_org(conn: &Conn, id_hash: &str, org_id: Option<&str>, now: i64) -> St
 }
 
 pub fn delete(conn: &Conn, id_hash: &str) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "DELETE FROM upstream_web_sessions WHERE id_hash = ?1",
         [id_hash],
-    )?)
+    )
 }
 
 /// Ends every page session of the user (a sign-out everywhere upstream).
 pub fn delete_for_user(conn: &Conn, user_id: &str) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "DELETE FROM upstream_web_sessions WHERE user_id = ?1",
         [user_id],
-    )?)
+    )
 }
 
 /// Deletes sessions that expired before `before`.
 pub fn purge(conn: &Conn, before: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "DELETE FROM upstream_web_sessions WHERE expires_at < ?1",
         [before],
-    )?)
+    )
 }
 
 #[cfg(test)]
@@ -86,8 +86,8 @@ mod tests {
 
     #[test]
     fn rows_are_found_by_hash_until_they_expire_or_their_user_signs_out() {
-        let mut c = Conn::open_in_memory().unwrap();
-        crate::storage::migrations::apply(&mut c).unwrap();
+        let c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&c).unwrap();
         let row = |user: &str| WebSessionRow {
             user_id: user.into(),
             sealed: "sealed".into(),

@@ -149,7 +149,7 @@ impl Writer {
     /// committed since, on a connection of its own, so that the writes
     /// waiting for the write connection do not wait for that copy and its
     /// `fsync`. It ends when the writer is dropped.
-    pub(super) fn start_checkpoints(&self, conn: Conn, every: Duration) {
+    pub(super) fn start_checkpoints(&self, conn: rusqlite::Connection, every: Duration) {
         let commits = self.commits.clone();
         let (stop, stopped) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
@@ -162,7 +162,7 @@ impl Writer {
                         continue;
                     }
                     seen = now;
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(()))
                     {
                         tracing::debug!(error = %e, "passive checkpoint failed");
                     }
@@ -201,7 +201,7 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) -> bool {
         let _ = conn.execute_batch("ROLLBACK");
     }
     'transaction: loop {
-        if let Err(e) = conn.exec("BEGIN IMMEDIATE", []) {
+        if let Err(e) = conn.begin_write() {
             let why = format!("cannot start a write transaction: {e}");
             for job in jobs.by_ref() {
                 job.fail(&why);
@@ -209,7 +209,7 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) -> bool {
             break 'transaction false;
         }
         for job in jobs.by_ref() {
-            if let Err(e) = conn.exec("SAVEPOINT write", []) {
+            if let Err(e) = conn.exec("SAVEPOINT write", ()) {
                 job.fail(&format!("cannot start a savepoint: {e}"));
                 continue;
             }
@@ -232,22 +232,22 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) -> bool {
             match ran {
                 Ok(Ran::Done(answer)) => {
                     done.push(answer);
-                    if let Err(e) = conn.exec("RELEASE write", []) {
+                    if let Err(e) = conn.exec("RELEASE write", ()) {
                         tracing::error!(error = %e, "cannot release a savepoint");
                     }
                 }
                 // Failed, or panicked (its caller sees the reply dropped).
                 Ok(Ran::Failed) | Err(_) => {
                     if let Err(e) = conn
-                        .exec("ROLLBACK TO write", [])
-                        .and_then(|_| conn.exec("RELEASE write", []))
+                        .exec("ROLLBACK TO write", ())
+                        .and_then(|_| conn.exec("RELEASE write", ()))
                     {
                         tracing::error!(error = %e, "cannot roll back a savepoint");
                     }
                 }
             }
         }
-        let committed = conn.exec("COMMIT", []);
+        let committed = conn.exec("COMMIT", ());
         if committed.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }

@@ -312,7 +312,8 @@ fn version_and_migrate_dry_run() {
 async fn keys_rotate_publishes_a_new_key_and_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("derp.toml");
-    std::fs::write(&file, format!("[server]\ndata_dir = \"{}\"\npublic_url = \"http://derp.test\"\n[auth.native]\nenable_confirmation = false\n", dir.path().join("data").display())).unwrap();
+    let storage = storage_toml(&dir.path().join("data")).await;
+    std::fs::write(&file, format!("[server]\ndata_dir = \"{}\"\npublic_url = \"http://derp.test\"\n[auth.native]\nenable_confirmation = false\n{storage}", dir.path().join("data").display())).unwrap();
     let config = derp::config::Config::load(Some(&file)).unwrap();
     let mut test_config = base_config(dir.path());
     test_config.server = derp::config::ServerConfig {

@@ -503,8 +503,8 @@ async fn a_sign_out_is_remembered_across_a_restart() {
         .db
         .read(|conn| -> Result<_, derp::storage::StorageError> {
             let mut stmt = conn.prepare("SELECT kind FROM upstream_sign_outs ORDER BY kind")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+            let rows = stmt.query_map((), |r| r.get(0))?;
+            rows.collect::<Result<Vec<String>, _>>()
         })
         .await
         .unwrap();

@@ -60,6 +60,14 @@ pub async fn spawn_config(config: Config, dir: tempfile::TempDir) -> TestApp {
 
 /// `capture_mail: false` delivers through `[email]` (real SMTP).
 pub async fn spawn_full(config: Config, dir: tempfile::TempDir, capture_mail: bool) -> TestApp {
+    if let Ok(filter) = std::env::var("DERP_TEST_LOG") {
+        // The server's log in the test's output: DERP_TEST_LOG=error.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+    let config = on_postgres_if_asked(config).await;
     let mailer = Arc::new(DevMailer::capturing());
     let clock = Arc::new(OffsetClock::default());
     let app = Application::build(
@@ -97,6 +105,89 @@ pub async fn spawn_full(config: Config, dir: tempfile::TempDir, capture_mail: bo
         handle,
         _dir: dir,
     }
+}
+
+/// The cluster the suite runs against instead of SQLite: an admin
+/// connection string (`host=… port=… user=postgres dbname=postgres`), set
+/// by `./test.sh` for the suite's PostgreSQL run.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("DERP_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A new empty database on the test cluster; its connection string.
+pub async fn new_postgres_database(admin: &str) -> String {
+    let admin = admin.to_string();
+    tokio::task::spawn_blocking(move || {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut client =
+            postgres::Client::connect(&admin, postgres::NoTls).expect("the test cluster answers");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a test database");
+        format!("{admin} dbname={name}")
+    })
+    .await
+    .expect("create a test database")
+}
+
+/// The test database of each data directory, so that an app started again
+/// on the same directory (a restart), or the command line pointed at it,
+/// finds the same data.
+static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Under [`test_postgres`], the database of `data_dir` (made on first use).
+pub async fn postgres_for(data_dir: &std::path::Path) -> Option<String> {
+    let admin = test_postgres()?;
+    let known = DATABASES
+        .lock()
+        .expect("databases")
+        .iter()
+        .find(|(d, _)| d == data_dir)
+        .map(|(_, url)| url.clone());
+    if known.is_some() {
+        return known;
+    }
+    let url = new_postgres_database(&admin).await;
+    DATABASES
+        .lock()
+        .expect("databases")
+        .push((data_dir.to_path_buf(), url.clone()));
+    Some(url)
+}
+
+/// The `[storage]` table a `derp.toml` for `data_dir` needs under
+/// [`test_postgres`] (empty on SQLite).
+pub async fn storage_toml(data_dir: &std::path::Path) -> String {
+    match postgres_for(data_dir).await {
+        Some(url) => format!("[storage]\nengine = \"postgres\"\nurl = \"{url}\"\n"),
+        None => String::new(),
+    }
+}
+
+/// Under [`test_postgres`], each data directory gets a database of its own
+/// on that cluster (the directory keeps only the key files).
+pub async fn on_postgres_if_asked(mut config: Config) -> Config {
+    use derp::config::{Secret, StorageEngine};
+    if config.storage.engine == StorageEngine::Sqlite
+        && let Some(url) = postgres_for(&config.server.data_dir).await
+    {
+        config.storage.engine = StorageEngine::Postgres;
+        config.storage.url = Some(Secret::new(url));
+    }
+    config
+}
+
+/// Tests of what only SQLite has (its file, `derp backup`): true, and a
+/// note, when the suite runs on PostgreSQL.
+pub fn sqlite_only(what: &str) -> bool {
+    if test_postgres().is_some() {
+        eprintln!("skipped on PostgreSQL: {what}");
+        return true;
+    }
+    false
 }
 
 impl TestApp {

@@ -47,6 +47,7 @@ const SIBLINGS: &[(&str, &[&str])] = &[
 const OWNED: &[(&str, &[&str])] = &[
     ("rusqlite", &["src/storage"]),
     ("r2d2", &["src/storage"]),
+    ("postgres", &["src/storage"]),
     ("actix_web", &["src/http"]),
     ("actix_http", &["src/http"]),
     ("askama", &["src/http", "src/mail"]),

@@ -21,6 +21,7 @@ mod github;
 mod guards;
 mod http_hardening;
 mod i18n;
+mod instances;
 mod layers;
 mod lockout;
 mod mail_flows;

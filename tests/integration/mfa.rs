@@ -866,10 +866,11 @@ async fn derp_mfa_reset_removes_every_factor_of_a_user() {
     let e = enrolled(&app, "lost@example.com").await;
     let data = app._dir.path().join("data");
     let file = app._dir.path().join("derp.toml");
+    let storage = storage_toml(&data).await;
     std::fs::write(
         &file,
         format!(
-            "[server]\ndata_dir = \"{}\"\n[auth.native]\n",
+            "[server]\ndata_dir = \"{}\"\n[auth.native]\n{storage}",
             data.display()
         ),
     )

@@ -890,10 +890,11 @@ fn line_value(out: &str, key: &str) -> String {
 async fn clients_from_the_cli_have_a_secret_shown_once_rotatable_and_deletable() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("derp.toml");
+    let storage = storage_toml(&dir.path().join("data")).await;
     std::fs::write(
         &file,
         format!(
-            "[server]\ndata_dir = \"{}\"\n[auth.native]\nenable_confirmation = false\n[oidc_provider]\n",
+            "[server]\ndata_dir = \"{}\"\n[auth.native]\nenable_confirmation = false\n[oidc_provider]\n{storage}",
             dir.path().join("data").display()
         ),
     )

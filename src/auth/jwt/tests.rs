@@ -7,8 +7,8 @@ use crate::storage::{Conn, migrations};
 use jsonwebtoken::{Algorithm, Header};
 
 fn conn() -> Conn {
-    let mut c = Conn::open_in_memory().unwrap();
-    migrations::apply(&mut c).unwrap();
+    let c = Conn::open_in_memory().unwrap();
+    migrations::apply(&c).unwrap();
     c
 }
 

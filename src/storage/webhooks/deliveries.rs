@@ -4,8 +4,8 @@
 
 use super::WROTE;
 use crate::storage::ExecCached as _;
+use crate::storage::params;
 use crate::storage::{Conn, StorageResult, optional};
-use rusqlite::params;
 
 /// One attempt's worth of work: the delivery, its event and its endpoint.
 #[derive(Debug, Clone)]
@@ -30,8 +30,8 @@ pub fn heads(conn: &Conn) -> StorageResult<Vec<(String, i64)>> {
              WHERE endpoint_id = e.id AND status IN ('pending', 'sending') ORDER BY id LIMIT 1)
          WHERE d.status = 'pending'",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect::<Result<_, _>>()
 }
 
 /// An endpoint's oldest open delivery.
@@ -140,12 +140,12 @@ pub fn mark_failed_attempt(
 /// request may have arrived; its `webhook-id` is the same, so the receiver
 /// can tell the second one for a duplicate.
 pub fn requeue_interrupted(conn: &Conn, now_ms: i64) -> StorageResult<usize> {
-    Ok(conn.exec(
+    conn.exec(
         "UPDATE webhook_deliveries SET status = 'pending', next_attempt_ms = ?1,
                 last_error = COALESCE(last_error, 'interrupted while sending')
          WHERE status = 'sending'",
         [now_ms],
-    )?)
+    )
 }
 
 /// "Send again": a new delivery of a past event to the same endpoint, at
@@ -156,18 +156,18 @@ pub fn redeliver(
     delivery_id: i64,
     now_ms: i64,
 ) -> StorageResult<Option<i64>> {
-    let n = conn.exec(
+    let id = optional(conn.query_row(
         "INSERT INTO webhook_deliveries (event_id, endpoint_id, created_ms, next_attempt_ms)
          SELECT event_id, endpoint_id, ?3, ?3 FROM webhook_deliveries
-         WHERE id = ?2 AND endpoint_id = ?1 AND status IN ('delivered', 'failed')",
+         WHERE id = ?2 AND endpoint_id = ?1 AND status IN ('delivered', 'failed')
+         RETURNING id",
         params![endpoint_id, delivery_id, now_ms],
-    )?;
-    if n == 1 {
+        |r| r.get(0),
+    ))?;
+    if id.is_some() {
         WROTE.with(|w| w.set(true));
-        Ok(Some(conn.last_insert_rowid()))
-    } else {
-        Ok(None)
     }
+    Ok(id)
 }
 
 #[derive(Debug, Clone)]
@@ -218,7 +218,7 @@ pub fn deliveries(
             delivered_ms: r.get(11)?,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    rows.collect::<Result<_, _>>()
 }
 
 /// Finished deliveries (delivered or given up) are kept this long for the
@@ -235,7 +235,7 @@ pub fn purge_finished(conn: &Conn, before_ms: i64) -> StorageResult<usize> {
     if n > 0 {
         conn.exec(
             "DELETE FROM webhook_events WHERE id NOT IN (SELECT event_id FROM webhook_deliveries)",
-            [],
+            (),
         )?;
     }
     Ok(n)

@@ -1,8 +1,8 @@
 //! The `webhook_endpoints` table.
 
 use crate::storage::ExecCached as _;
+use crate::storage::params;
 use crate::storage::{Conn, StorageResult, optional};
-use rusqlite::params;
 
 #[derive(Debug, Clone)]
 pub struct EndpointRow {
@@ -26,7 +26,7 @@ const ENDPOINT_COLUMNS: &str =
     "id, name, url, secret_sealed, events, source, created_at, updated_at,
     consecutive_failures, last_success_ms, last_failure_ms, failing_since_ms";
 
-fn endpoint_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRow> {
+fn endpoint_from(r: &crate::storage::Row<'_>) -> crate::storage::StorageResult<EndpointRow> {
     Ok(EndpointRow {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -46,8 +46,8 @@ fn endpoint_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRow> {
 pub fn endpoints(conn: &Conn) -> StorageResult<Vec<EndpointRow>> {
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY name");
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], endpoint_from)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows = stmt.query_map((), endpoint_from)?;
+    rows.collect::<Result<_, _>>()
 }
 
 /// By id or by name.
@@ -120,7 +120,7 @@ pub fn delete_endpoint(conn: &Conn, id: &str) -> StorageResult<bool> {
     let n = conn.exec("DELETE FROM webhook_endpoints WHERE id = ?1", [id])?;
     conn.exec(
         "DELETE FROM webhook_events WHERE id NOT IN (SELECT event_id FROM webhook_deliveries)",
-        [],
+        (),
     )?;
     Ok(n == 1)
 }

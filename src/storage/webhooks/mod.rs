@@ -22,11 +22,11 @@ pub use endpoints::*;
 
 use super::orgs::{InvitationRow, MemberRow, OrgRow};
 use super::sessions::SessionRow;
-use super::{Conn, StorageResult};
+use super::{Conn, Engine, StorageResult};
 use crate::domain::org::{InvitationView, MemberView, OrgView};
 use crate::domain::webhook::{EventFilter, TEST_EVENT};
 use crate::domain::{OrgRole, User};
-use rusqlite::params;
+use crate::storage::params;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -77,7 +77,7 @@ fn payload(event_type: &str, at_ms: i64, data: &serde_json::Value) -> String {
 /// `(id, filter)` of every endpoint.
 fn endpoint_filters(conn: &Conn) -> StorageResult<Vec<(String, EventFilter)>> {
     let mut stmt = conn.prepare_cached("SELECT id, events FROM webhook_endpoints")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map((), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {
         let (id, events) = row?;
@@ -96,16 +96,12 @@ fn insert_event(
 ) -> StorageResult<i64> {
     let at_ms = at.saturating_mul(1000);
     let msg_id = format!("msg_{}", uuid::Uuid::now_v7().simple());
-    conn.prepare_cached(
-        "INSERT INTO webhook_events (msg_id, type, payload, created_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![
-        msg_id,
-        event_type,
-        payload(event_type, at_ms, data),
-        at_ms
-    ])?;
-    let event_id = conn.last_insert_rowid();
+    let event_id: i64 = conn.query_row(
+        "INSERT INTO webhook_events (msg_id, type, payload, created_ms) VALUES (?1, ?2, ?3, ?4)
+         RETURNING id",
+        params![msg_id, event_type, payload(event_type, at_ms, data), at_ms],
+        |r| r.get(0),
+    )?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO webhook_deliveries (event_id, endpoint_id, created_ms, next_attempt_ms)
          VALUES (?1, ?2, ?3, ?3)",
@@ -137,10 +133,17 @@ fn emit(
         };
         // Keep the earlier event's type and time; give it the new state.
         let changed = conn
-            .prepare_cached(
-                "UPDATE webhook_events
-                 SET payload = json_set(payload, '$.data', json(?2)) WHERE id = ?1",
-            )?
+            .prepare_cached(match conn.engine() {
+                Engine::Sqlite => {
+                    "UPDATE webhook_events
+                     SET payload = json_set(payload, '$.data', json(?2)) WHERE id = ?1"
+                }
+                Engine::Postgres => {
+                    "UPDATE webhook_events
+                     SET payload = jsonb_set(payload::jsonb, '{data}', CAST(?2 AS jsonb))::text
+                     WHERE id = ?1"
+                }
+            })?
             .execute(params![event_id, data.to_string()])?;
         if changed == 1 {
             return Ok(());
@@ -288,11 +291,11 @@ pub fn emit_test(conn: &Conn, endpoint_id: &str, at: i64) -> StorageResult<Strin
         "message": "a test event sent from the admin console",
     });
     let event_id = insert_event(conn, TEST_EVENT, &data, at, &[endpoint_id.to_string()])?;
-    Ok(conn.query_row(
+    conn.query_row(
         "SELECT msg_id FROM webhook_events WHERE id = ?1",
         [event_id],
         |r| r.get(0),
-    )?)
+    )
 }
 
 #[cfg(test)]
@@ -300,8 +303,8 @@ mod tests {
     use super::*;
 
     fn db() -> Conn {
-        let mut c = Conn::open_in_memory().unwrap();
-        crate::storage::migrations::apply(&mut c).unwrap();
+        let c = Conn::open_in_memory().unwrap();
+        crate::storage::migrations::apply(&c).unwrap();
         c
     }
 
@@ -331,7 +334,7 @@ mod tests {
         .unwrap();
         settle(true);
         let events: i64 = c
-            .query_row("SELECT COUNT(*) FROM webhook_events", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM webhook_events", (), |r| r.get(0))
             .unwrap();
         assert_eq!(events, 0, "no endpoint: no event");
         endpoint(&c, "a", &["user.*"]);
@@ -375,7 +378,7 @@ mod tests {
         let rows: Vec<(String, String)> = c
             .prepare("SELECT type, payload FROM webhook_events ORDER BY id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

@@ -1,0 +1,335 @@
+//! Two `derp serve` processes against one PostgreSQL database behave as one
+//! server: what one writes the other reads, a revocation on one is refused
+//! by the other's `/session` cache, one refresh token used on both rotates
+//! once, each mail of the shared outbox is sent once, and killing one
+//! (-9) under load loses nothing that was answered. PostgreSQL only: the
+//! suite's PostgreSQL run (`DERP_TEST_POSTGRES`) runs it.
+
+use crate::helpers::*;
+use crate::ops_runtime::Server;
+use crate::smtp_server::SmtpServer;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How soon another instance's `/session` refuses a revoked session
+/// (docs/operations.md promises one second; the notification takes
+/// milliseconds).
+const REVOCATION_SEEN_WITHIN: Duration = Duration::from_secs(1);
+
+fn instance_config(dir: &Path, url: &str, smtp_port: u16) -> PathBuf {
+    let file = dir.join("derp.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n\
+             # One public address for every instance: it is the tokens' issuer.\n\
+             public_url = \"http://derp.test\"\n\
+             [storage]\nengine = \"postgres\"\nurl = \"{url}\"\n\
+             [auth.native]\nenable_confirmation = false\nrefresh_reuse_grace_seconds = 0\n\
+             [email]\nfrom_email = \"derp <no-reply@derp.test>\"\nsmtp_host = \"127.0.0.1\"\n\
+             smtp_port = {smtp_port}\ntls = \"none\"\n\
+             [rate_limit]\nsign_up_per_ip = 100000\nsign_in_per_ip = 100000\n\
+             sign_in_per_account = 100000\nemail_per_address = 100000\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+async fn post(
+    client: &Client,
+    base: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut req = client.post(format!("{base}{path}")).json(&body);
+    if let Some(token) = bearer {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap()
+}
+
+async fn session_status(client: &Client, base: &str, access: &str) -> StatusCode {
+    client
+        .get(format!("{base}/api/v1/auth/session"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn tokens(v: &Value) -> (String, String) {
+    (
+        v["tokens"]["access_token"].as_str().unwrap().to_string(),
+        v["tokens"]["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_postgres_behave_as_one_server() {
+    let Some(admin) = test_postgres() else {
+        eprintln!("PostgreSQL only: set DERP_TEST_POSTGRES (./test.sh does)");
+        return;
+    };
+    let url = new_postgres_database(&admin).await;
+    let smtp = SmtpServer::start().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start(&instance_config(dir_a.path(), &url, smtp.port));
+    // Every instance seals with the same key: the second gets a copy.
+    let data_b = dir_b.path().join("data");
+    std::fs::create_dir(&data_b).unwrap();
+    std::fs::copy(
+        dir_a.path().join("data/secrets.key"),
+        data_b.join("secrets.key"),
+    )
+    .unwrap();
+    let b = Server::start(&instance_config(dir_b.path(), &url, smtp.port));
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+
+    // Sign up on one, sign in on the other, and each accepts the other's token.
+    let res = post(
+        &client,
+        &a.url,
+        "/api/v1/auth/sign-up",
+        None,
+        json!({"email": "one@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", a.output());
+    let res = post(
+        &client,
+        &b.url,
+        "/api/v1/auth/sign-in",
+        None,
+        json!({"email": "one@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", b.output());
+    let (access, _) = tokens(&res.json().await.unwrap());
+    assert_eq!(
+        session_status(&client, &a.url, &access).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        session_status(&client, &b.url, &access).await,
+        StatusCode::OK
+    );
+
+    // Revoked on B: A's cache held the session, and refuses it at once.
+    let res = post(
+        &client,
+        &b.url,
+        "/api/v1/auth/sign-out",
+        Some(&access),
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let revoked = Instant::now();
+    while session_status(&client, &a.url, &access).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            revoked.elapsed() < REVOCATION_SEEN_WITHIN,
+            "A still accepts a session revoked on B after {REVOCATION_SEEN_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("revocation on B refused by A after {:?}", revoked.elapsed());
+
+    // One refresh token, 20 uses at once split across both: one rotation,
+    // and the reuse revokes the family on both.
+    let res = post(
+        &client,
+        &a.url,
+        "/api/v1/auth/sign-in",
+        None,
+        json!({"email": "one@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let (_, refresh) = tokens(&res.json().await.unwrap());
+    let mut uses = Vec::new();
+    for i in 0..20 {
+        let (client, base, refresh) = (
+            client.clone(),
+            if i % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            },
+            refresh.clone(),
+        );
+        uses.push(tokio::spawn(async move {
+            let res = post(
+                &client,
+                &base,
+                "/api/v1/auth/refresh",
+                None,
+                json!({"refresh_token": refresh}),
+            )
+            .await;
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut rotated = Vec::new();
+    for u in uses {
+        let (status, body) = u.await.unwrap();
+        match status {
+            StatusCode::OK => rotated.push(tokens(&body)),
+            StatusCode::UNAUTHORIZED => assert_eq!(body["error"]["code"], "invalid_token"),
+            other => panic!("refresh answered {other}: {body}"),
+        }
+    }
+    assert_eq!(rotated.len(), 1, "one of 20 parallel uses rotates");
+    let (child_access, child_refresh) = rotated.pop().unwrap();
+    for base in [&a.url, &b.url] {
+        let res = post(
+            &client,
+            base,
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": child_refresh}),
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "the reuse revoked the family"
+        );
+        assert_eq!(
+            session_status(&client, base, &child_access).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    // The outbox is shared: mails asked of either instance go out once.
+    for i in 0..10 {
+        let base = if i % 2 == 0 { &a.url } else { &b.url };
+        let email = format!("mail-{i}@example.com");
+        let res = post(
+            &client,
+            base,
+            "/api/v1/auth/sign-up",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let res = post(
+            &client,
+            if i % 2 == 0 { &b.url } else { &a.url },
+            "/api/v1/auth/password/recover",
+            None,
+            json!({"email": email}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
+    for i in 0..10 {
+        smtp.inbox
+            .wait_for(&format!("mail-{i}@example.com"), 1)
+            .await;
+    }
+    // Longer than both senders' poll (5 s): a second copy would be here.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for i in 0..10 {
+        let got = smtp.inbox.to(&format!("mail-{i}@example.com")).len();
+        assert_eq!(got, 1, "mail-{i}: sent {got} times");
+    }
+
+    // kill -9 A under a sign-up load on both: B keeps serving, and every
+    // sign-up that either answered is there.
+    let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, base) = (
+            client.clone(),
+            if w % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            },
+        );
+        let (answered, stop) = (answered.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut errors_on_b = 0;
+            for i in 0..100_000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let email = format!("load-{w}-{i}@example.com");
+                let sent = client
+                    .post(format!("{base}/api/v1/auth/sign-up"))
+                    .json(&json!({"email": email, "password": PASSWORD}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(res) if res.status() == StatusCode::CREATED => {
+                        answered.lock().unwrap().push(email)
+                    }
+                    // A is gone: its writers stop.
+                    _ if w % 2 == 0 => break,
+                    other => {
+                        if errors_on_b == 0 {
+                            match other {
+                                Ok(res) => eprintln!(
+                                    "B refused a sign-up: {} {}",
+                                    res.status(),
+                                    res.text().await.unwrap_or_default()
+                                ),
+                                Err(e) => eprintln!("B did not answer a sign-up: {e}"),
+                            }
+                        }
+                        errors_on_b += 1;
+                    }
+                }
+            }
+            errors_on_b
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_kill = answered.lock().unwrap().len();
+    a.signal("-KILL");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut errors_on_b = 0;
+    for w in writers {
+        errors_on_b += w.await.unwrap();
+    }
+    assert_eq!(errors_on_b, 0, "B failed sign-ups while A died");
+    let answered = answered.lock().unwrap().clone();
+    assert!(
+        answered.len() > before_kill,
+        "B kept signing users up after the kill"
+    );
+    eprintln!(
+        "{} sign-ups answered, {before_kill} before the kill",
+        answered.len()
+    );
+    for email in &answered {
+        let res = post(
+            &client,
+            &b.url,
+            "/api/v1/auth/sign-in",
+            None,
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{email} was answered but is gone"
+        );
+    }
+    drop(b);
+}
