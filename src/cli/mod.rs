@@ -1,4 +1,4 @@
-//! The command line: `derp serve | migrate | validate-config | keys rotate |
+//! The command line: `derp serve | migrate | migrate-store | validate-config | keys rotate |
 //! backup | healthcheck | admin create | mfa reset | clients`, one file
 //! per group; this one parses the arguments and dispatches.
 
@@ -33,6 +33,16 @@ enum Command {
         /// List pending migrations without applying them
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Copy an installation's SQLite database into the PostgreSQL database
+    /// that [storage] names (empty, created by derp); then start derp on it
+    MigrateStore {
+        /// The engine to copy from: sqlite
+        #[arg(long, value_parser = ["sqlite"])]
+        from: String,
+        /// The engine to copy to: postgres
+        #[arg(long, value_parser = ["postgres"])]
+        to: String,
     },
     /// Check a configuration file and exit non-zero with the reasons
     ValidateConfig {
@@ -175,6 +185,7 @@ fn run(cli: Cli) -> Result<(), String> {
             migrate::validate_config(load(path.as_ref())?)
         }
         Command::Migrate { dry_run } => migrate::migrate(load(cli.config.as_ref())?, dry_run),
+        Command::MigrateStore { .. } => migrate::migrate_store(load(cli.config.as_ref())?),
         Command::Keys {
             command: KeysCommand::Rotate,
         } => keys::rotate(load(cli.config.as_ref())?),

@@ -24,6 +24,7 @@ pub mod sessions;
 pub mod settings;
 pub mod sql;
 pub mod tokens;
+pub mod transfer;
 pub mod upstream_sign_outs;
 pub mod users;
 mod watch;

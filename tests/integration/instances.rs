@@ -333,3 +333,138 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
     }
     drop(b);
 }
+
+fn sqlite_config(dir: &Path, storage: &str) -> PathBuf {
+    let file = dir.join("derp.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[server]\ndata_dir = \"{}\"\npublic_url = \"http://derp.test\"\n{storage}\
+             [auth.native]\nenable_confirmation = false\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// `derp migrate-store --from sqlite --to postgres` moves an installation:
+/// its users sign in with their passwords, its refresh tokens rotate, its
+/// signing key still signs; a second copy into the now full database is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_moves_a_sqlite_installation_to_postgres() {
+    let Some(admin) = test_postgres() else {
+        eprintln!("PostgreSQL only: set DERP_TEST_POSTGRES (./test.sh does)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let on_sqlite = Server::start(&sqlite_config(dir.path(), ""));
+    let mut refresh = Vec::new();
+    for i in 0..3 {
+        let res = post(
+            &client,
+            &on_sqlite.url,
+            "/api/v1/auth/sign-up",
+            None,
+            json!({"email": format!("moved-{i}@example.com"), "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        refresh.push(tokens(&res.json().await.unwrap()).1);
+    }
+    let jwks = |base: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{base}/.well-known/jwks.json"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let kid = jwks(on_sqlite.url.clone()).await["keys"][0]["kid"].clone();
+    on_sqlite.signal("-TERM");
+    drop(on_sqlite);
+
+    let url = new_postgres_database(&admin).await;
+    let config = sqlite_config(
+        dir.path(),
+        &format!("[storage]\nengine = \"postgres\"\nurl = \"{url}\"\n"),
+    );
+    let copy = || {
+        crate::ops_runtime::derp()
+            .args([
+                "migrate-store",
+                "--from",
+                "sqlite",
+                "--to",
+                "postgres",
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let out = copy();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("users: 3"), "{printed}");
+
+    let on_postgres = Server::start(&config);
+    assert_eq!(
+        jwks(on_postgres.url.clone()).await["keys"][0]["kid"],
+        kid,
+        "the same signing key"
+    );
+    for (i, r) in refresh.iter().enumerate() {
+        let res = post(
+            &client,
+            &on_postgres.url,
+            "/api/v1/auth/sign-in",
+            None,
+            json!({"email": format!("moved-{i}@example.com"), "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "moved-{i} signs in");
+        let res = post(
+            &client,
+            &on_postgres.url,
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": r}),
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "moved-{i}'s refresh token rotates"
+        );
+    }
+    // New rows get new ids after the copied ones.
+    let res = post(
+        &client,
+        &on_postgres.url,
+        "/api/v1/auth/sign-up",
+        None,
+        json!({"email": "after@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let again = copy();
+    assert!(!again.status.success());
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("already holds"), "{said}");
+}

@@ -539,10 +539,13 @@ impl Server {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if line.contains("listening on http://")
-                    && let Some(pos) = line.find("port=")
+                    && let Some((pos, key)) = ["port=", "\"port\":"]
+                        .iter()
+                        .find_map(|k| line.find(k).map(|p| (p, *k)))
                 {
-                    // The bound port (the address printed is public_url's).
-                    let port: String = line[pos + "port=".len()..]
+                    // The bound port (the address printed is public_url's),
+                    // from a pretty or a JSON line.
+                    let port: String = line[pos + key.len()..]
                         .chars()
                         .take_while(char::is_ascii_digit)
                         .collect();
