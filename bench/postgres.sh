@@ -87,7 +87,7 @@ load() {
       local out="$WORK/$name.$run.$i.txt"
       files+=("$out")
       local args=("$@")
-      [[ $script == refresh.lua ]] && args=("${args[0]}.$i" "$((2 / n))")
+      if [[ $script == refresh.lua ]]; then args=("${args[0]}.$i" "$((2 / n))"); fi
       timeout -k 5 $((DURATION + 30)) wrk -t$((2 / n)) -c$((conns / n)) -d"${DURATION}s" --timeout 10s --latency \
         -s "$LUA/$script" "$url/" -- "${args[@]}" >"$out" 2>&1 &
       i=$((i + 1))
@@ -109,11 +109,11 @@ bench_setup() {
     port=$(free_port)
     mkdir -p "$dir/data"
     # Every instance seals with the first one's key.
-    [[ $i -gt 1 ]] && cp "$WORK/$label.1/data/secrets.key" "$dir/data/secrets.key"
+    if [[ $i -gt 1 ]]; then cp "$WORK/$label.1/data/secrets.key" "$dir/data/secrets.key"; fi
     config "$dir" "$port" "$storage"
     start "$dir" "$port"
     urls+="http://$HOST:$port "
-    [[ -z $first ]] && first="http://$HOST:$port"
+    if [[ -z $first ]]; then first="http://$HOST:$port"; fi
   done
   log "$label: seeding $SEED_USERS accounts"
   timeout 300 python3 "$HELPER" seed-users derp "$first" "$prefix" "$SEED_USERS" 2>>"$WORK/helper.log" || die "seeding failed"

@@ -201,6 +201,13 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Clients { command } => clients::clients_command(cli.config.as_ref(), command),
         Command::Backup { path, force } => {
             let config = load(cli.config.as_ref())?;
+            if config.storage.postgres_url().is_some() {
+                return Err(
+                    "derp backup copies the SQLite file; with [storage] engine = \"postgres\", \
+                     back the database up with pg_dump and keep a copy of secrets.key"
+                        .into(),
+                );
+            }
             backup::backup_command(&config.server.data_dir, &path, force)
         }
         Command::Healthcheck { url } => {

@@ -1,6 +1,6 @@
 //! Storage: the only module that speaks SQL, rusqlite, postgres and r2d2.
 //!
-//! About 530 lines: the database handle ([`Db`]) with the opening of both
+//! About 570 lines: the database handle ([`Db`]) with the opening of both
 //! engines, the write path every use case goes through, and its unit tests
 //! (group commit, a panicking write, the checkpoint thread).
 //!

@@ -20,13 +20,23 @@ impl Plan {
         let Ok(lines) = &self.lines else {
             return Vec::new();
         };
+        // A subquery in FROM runs as a co-routine (`CO-ROUTINE probe`),
+        // whose rows are then read (`SCAN probe`): not a table scan.
+        let coroutines: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.trim_start().strip_prefix("CO-ROUTINE "))
+            .collect();
         lines
             .iter()
             .map(|l| l.trim_start())
             .filter(|l| {
-                l.starts_with("SCAN ")
-                    && !l.starts_with("SCAN (subquery")
-                    && !(l.contains("VIRTUAL TABLE INDEX") && l.contains(":M"))
+                let Some(what) = l.strip_prefix("SCAN ") else {
+                    return false;
+                };
+                let read_elsewhere = what.starts_with("(subquery")
+                    || coroutines.contains(&what)
+                    || (l.contains("VIRTUAL TABLE INDEX") && l.contains(":M"));
+                !read_elsewhere
             })
             .collect()
     }

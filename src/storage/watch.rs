@@ -89,16 +89,16 @@ fn run(config: &postgres::Config, on_keys: &(dyn Fn() + Send + Sync), stop: &Ato
         super::sessions::changed_elsewhere();
         on_keys();
         while !stop.load(Ordering::SeqCst) {
-            let mut keys = false;
-            let mut sessions = false;
+            // Each notification acts at once; the timeout only lets the
+            // loop look at `stop` and at the connection.
             let mut lost = false;
             {
                 let mut notifications = client.notifications();
-                let mut waiting = notifications.timeout_iter(Duration::from_millis(100));
-                loop {
+                let mut waiting = notifications.timeout_iter(Duration::from_millis(500));
+                while !stop.load(Ordering::SeqCst) {
                     match waiting.next() {
-                        Ok(Some(n)) if n.channel() == KEYS => keys = true,
-                        Ok(Some(_)) => sessions = true,
+                        Ok(Some(n)) if n.channel() == KEYS => on_keys(),
+                        Ok(Some(_)) => super::sessions::changed_elsewhere(),
                         Ok(None) => break,
                         Err(_) => {
                             lost = true;
@@ -106,12 +106,6 @@ fn run(config: &postgres::Config, on_keys: &(dyn Fn() + Send + Sync), stop: &Ato
                         }
                     }
                 }
-            }
-            if sessions {
-                super::sessions::changed_elsewhere();
-            }
-            if keys {
-                on_keys();
             }
             if lost || client.is_closed() {
                 super::sessions::changed_elsewhere();

@@ -65,6 +65,28 @@ async fn session_status(client: &Client, base: &str, access: &str) -> StatusCode
         .status()
 }
 
+/// A sign-in or sign-up (`what`) with the suite's password.
+async fn with_password(
+    client: &Client,
+    base: &str,
+    what: &str,
+    email: impl AsRef<str>,
+) -> reqwest::Response {
+    let body = json!({"email": email.as_ref(), "password": PASSWORD});
+    post(client, base, &format!("/api/v1/auth/{what}"), None, body).await
+}
+
+async fn refresh_at(client: &Client, base: &str, token: &str) -> reqwest::Response {
+    post(
+        client,
+        base,
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": token}),
+    )
+    .await
+}
+
 fn tokens(v: &Value) -> (String, String) {
     (
         v["tokens"]["access_token"].as_str().unwrap().to_string(),
@@ -97,23 +119,9 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
         .unwrap();
 
     // Sign up on one, sign in on the other, and each accepts the other's token.
-    let res = post(
-        &client,
-        &a.url,
-        "/api/v1/auth/sign-up",
-        None,
-        json!({"email": "one@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let res = with_password(&client, &a.url, "sign-up", "one@example.com").await;
     assert_eq!(res.status(), StatusCode::CREATED, "{}", a.output());
-    let res = post(
-        &client,
-        &b.url,
-        "/api/v1/auth/sign-in",
-        None,
-        json!({"email": "one@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let res = with_password(&client, &b.url, "sign-in", "one@example.com").await;
     assert_eq!(res.status(), StatusCode::OK, "{}", b.output());
     let (access, _) = tokens(&res.json().await.unwrap());
     assert_eq!(
@@ -147,14 +155,7 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
 
     // One refresh token, 20 uses at once split across both: one rotation,
     // and the reuse revokes the family on both.
-    let res = post(
-        &client,
-        &a.url,
-        "/api/v1/auth/sign-in",
-        None,
-        json!({"email": "one@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let res = with_password(&client, &a.url, "sign-in", "one@example.com").await;
     let (_, refresh) = tokens(&res.json().await.unwrap());
     let mut uses = Vec::new();
     for i in 0..20 {
@@ -168,14 +169,7 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
             refresh.clone(),
         );
         uses.push(tokio::spawn(async move {
-            let res = post(
-                &client,
-                &base,
-                "/api/v1/auth/refresh",
-                None,
-                json!({"refresh_token": refresh}),
-            )
-            .await;
+            let res = refresh_at(&client, &base, &refresh).await;
             let status = res.status();
             (status, res.json::<Value>().await.unwrap())
         }));
@@ -192,14 +186,7 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
     assert_eq!(rotated.len(), 1, "one of 20 parallel uses rotates");
     let (child_access, child_refresh) = rotated.pop().unwrap();
     for base in [&a.url, &b.url] {
-        let res = post(
-            &client,
-            base,
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": child_refresh}),
-        )
-        .await;
+        let res = refresh_at(&client, base, &child_refresh).await;
         assert_eq!(
             res.status(),
             StatusCode::UNAUTHORIZED,
@@ -215,14 +202,7 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
     for i in 0..10 {
         let base = if i % 2 == 0 { &a.url } else { &b.url };
         let email = format!("mail-{i}@example.com");
-        let res = post(
-            &client,
-            base,
-            "/api/v1/auth/sign-up",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
+        let res = with_password(&client, base, "sign-up", &email).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let res = post(
             &client,
@@ -245,6 +225,46 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
         let got = smtp.inbox.to(&format!("mail-{i}@example.com")).len();
         assert_eq!(got, 1, "mail-{i}: sent {got} times");
     }
+
+    // `derp keys rotate` against the shared database: both instances
+    // publish the new key at once, and a token A signs with it verifies on B.
+    let rotated = crate::ops_runtime::derp()
+        .args(["keys", "rotate", "--config"])
+        .arg(dir_a.path().join("derp.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let published = Instant::now();
+    for base in [&a.url, &b.url] {
+        loop {
+            let jwks: Value = client
+                .get(format!("{base}/.well-known/jwks.json"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if jwks["keys"].as_array().unwrap().len() == 2 {
+                break;
+            }
+            assert!(
+                published.elapsed() < REVOCATION_SEEN_WITHIN,
+                "{base} does not publish the rotated key"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let res = with_password(&client, &a.url, "sign-in", "one@example.com").await;
+    let (fresh, _) = tokens(&res.json().await.unwrap());
+    assert_eq!(
+        session_status(&client, &b.url, &fresh).await,
+        StatusCode::OK
+    );
 
     // kill -9 A under a sign-up load on both: B keeps serving, and every
     // sign-up that either answered is there.
@@ -317,14 +337,7 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
         answered.len()
     );
     for email in &answered {
-        let res = post(
-            &client,
-            &b.url,
-            "/api/v1/auth/sign-in",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
+        let res = with_password(&client, &b.url, "sign-in", email).await;
         assert_eq!(
             res.status(),
             StatusCode::OK,
@@ -366,12 +379,11 @@ async fn migrate_store_moves_a_sqlite_installation_to_postgres() {
     let on_sqlite = Server::start(&sqlite_config(dir.path(), ""));
     let mut refresh = Vec::new();
     for i in 0..3 {
-        let res = post(
+        let res = with_password(
             &client,
             &on_sqlite.url,
-            "/api/v1/auth/sign-up",
-            None,
-            json!({"email": format!("moved-{i}@example.com"), "password": PASSWORD}),
+            "sign-up",
+            format!("moved-{i}@example.com"),
         )
         .await;
         assert_eq!(res.status(), StatusCode::CREATED);
@@ -429,23 +441,15 @@ async fn migrate_store_moves_a_sqlite_installation_to_postgres() {
         "the same signing key"
     );
     for (i, r) in refresh.iter().enumerate() {
-        let res = post(
+        let res = with_password(
             &client,
             &on_postgres.url,
-            "/api/v1/auth/sign-in",
-            None,
-            json!({"email": format!("moved-{i}@example.com"), "password": PASSWORD}),
+            "sign-in",
+            format!("moved-{i}@example.com"),
         )
         .await;
         assert_eq!(res.status(), StatusCode::OK, "moved-{i} signs in");
-        let res = post(
-            &client,
-            &on_postgres.url,
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": r}),
-        )
-        .await;
+        let res = refresh_at(&client, &on_postgres.url, r).await;
         assert_eq!(
             res.status(),
             StatusCode::OK,
@@ -453,14 +457,7 @@ async fn migrate_store_moves_a_sqlite_installation_to_postgres() {
         );
     }
     // New rows get new ids after the copied ones.
-    let res = post(
-        &client,
-        &on_postgres.url,
-        "/api/v1/auth/sign-up",
-        None,
-        json!({"email": "after@example.com", "password": PASSWORD}),
-    )
-    .await;
+    let res = with_password(&client, &on_postgres.url, "sign-up", "after@example.com").await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let again = copy();
