@@ -191,7 +191,7 @@ impl Db {
         Ok(Self {
             pool,
             writer: {
-                let writer = Arc::new(Writer::new(Conn::Sqlite(writer)));
+                let writer = Arc::new(Writer::new(Conn::Sqlite(writer), None));
                 writer.start_checkpoints(checkpoints, CHECKPOINT_EVERY);
                 writer
             },
@@ -226,7 +226,15 @@ impl Db {
             .build(Manager::Postgres(Box::new(config.clone())))?;
         Ok(Self {
             pool,
-            writer: Arc::new(Writer::new(Conn::Postgres(sql::PgConn::new(writer)))),
+            writer: Arc::new(Writer::new(Conn::Postgres(sql::PgConn::new(writer)), {
+                let config = config.clone();
+                Some(Box::new(move || {
+                    let client = config
+                        .connect(postgres::NoTls)
+                        .map_err(StorageError::Postgres)?;
+                    Ok(Conn::Postgres(sql::PgConn::new(client)))
+                }))
+            })),
             path: PathBuf::new(),
             engine: Engine::Postgres,
             postgres: Some(Arc::new(PostgresSide {
@@ -330,7 +338,11 @@ impl Db {
         E: From<StorageError> + Send,
         F: FnOnce(&Conn) -> Result<T, E> + Send,
     {
-        let run = || Self::write_blocking(&mut lock(&self.writer.conn), f);
+        let run = || {
+            let mut conn = self.writer.connection();
+            self.writer.begin(&mut conn)?;
+            Self::write_blocking(&mut conn, f)
+        };
         if self.engine == Engine::Postgres && tokio::runtime::Handle::try_current().is_ok() {
             // PostgreSQL's blocking client cannot block a thread that
             // drives async tasks: the write runs on a thread of its own.
@@ -341,22 +353,20 @@ impl Db {
         run()
     }
 
+    /// `f` in the transaction that the caller opened on `conn`.
     fn write_blocking<T, E, F>(conn: &mut Conn, f: F) -> Result<T, E>
     where
         E: From<StorageError>,
         F: FnOnce(&Conn) -> Result<T, E>,
     {
-        let result = (|| {
-            conn.begin_write()?;
-            match f(conn) {
-                Ok(out) => {
-                    conn.commit()?;
-                    Ok(out)
-                }
-                Err(e) => {
-                    let _ = conn.rollback();
-                    Err(e)
-                }
+        let result = (|| match f(conn) {
+            Ok(out) => {
+                conn.commit()?;
+                Ok(out)
+            }
+            Err(e) => {
+                let _ = conn.rollback();
+                Err(e)
             }
         })();
         if !conn.is_autocommit() {

@@ -3,13 +3,16 @@
 
 use super::{Conn, ExecCached as _, StorageError, lock, sessions, webhooks};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The write connection and the writes waiting for it.
 pub(super) struct Writer {
-    pub(super) conn: Mutex<Conn>,
+    conn: Mutex<Conn>,
+    /// PostgreSQL: opens a new write connection when the server dropped
+    /// the old one (a restart, a failover, a terminated backend).
+    reopen: Option<Reopen>,
     queue: Mutex<Queue>,
     /// Transactions committed so far, for the checkpoint thread.
     commits: Arc<AtomicU64>,
@@ -100,13 +103,43 @@ where
     }
 }
 
+/// Opens a write connection.
+pub(super) type Reopen = Box<dyn Fn() -> Result<Conn, StorageError> + Send + Sync>;
+
 impl Writer {
-    pub(super) fn new(conn: Conn) -> Self {
+    pub(super) fn new(conn: Conn, reopen: Option<Reopen>) -> Self {
         Self {
             conn: Mutex::new(conn),
+            reopen,
             queue: Mutex::new(Queue::default()),
             commits: Arc::new(AtomicU64::new(0)),
             checkpoints: Mutex::new(None),
+        }
+    }
+
+    /// The write connection, opened anew first if the server dropped it.
+    pub(super) fn connection(&self) -> MutexGuard<'_, Conn> {
+        let mut conn = lock(&self.conn);
+        if let Some(reopen) = &self.reopen
+            && conn.is_broken()
+        {
+            reconnect(&mut conn, reopen);
+        }
+        conn
+    }
+
+    /// Opens a write transaction. When the server dropped the connection
+    /// (it says so only when used), nothing ran yet: a new connection
+    /// takes over and the transaction opens there, so no write fails.
+    pub(super) fn begin(&self, conn: &mut Conn) -> Result<(), StorageError> {
+        match conn.begin_write() {
+            Err(_) if conn.is_broken() && self.reopen.is_some() => {
+                if let Some(reopen) = &self.reopen {
+                    reconnect(conn, reopen);
+                }
+                conn.begin_write()
+            }
+            other => other,
         }
     }
 
@@ -123,7 +156,7 @@ impl Writer {
     /// the queue is empty; a write queued meanwhile joins a later batch of
     /// the same call. Started by the write that found no drain running.
     pub(super) fn drain(&self) {
-        let conn = lock(&self.conn);
+        let mut conn = self.connection();
         let unwinding = Unwinding(self);
         loop {
             let batch: Vec<Box<dyn Job>> = {
@@ -137,7 +170,12 @@ impl Writer {
                 let n = queue.jobs.len().min(MAX_BATCH);
                 queue.jobs.drain(..n).collect()
             };
-            if run_batch(&conn, batch) {
+            if let Some(reopen) = &self.reopen
+                && conn.is_broken()
+            {
+                reconnect(&mut conn, reopen);
+            }
+            if run_batch(&mut conn, batch, |c| self.begin(c)) {
                 self.commits.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -178,6 +216,21 @@ impl Writer {
     }
 }
 
+/// Replaces a dropped write connection; when the server cannot be reached
+/// yet, the writes fail (their callers get the error) and the next ones try
+/// again.
+fn reconnect(conn: &mut Conn, reopen: &Reopen) {
+    match reopen() {
+        Ok(fresh) => {
+            tracing::info!("the database dropped the write connection: reconnected");
+            *conn = fresh;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the database dropped the write connection; cannot reconnect yet")
+        }
+    }
+}
+
 /// Armed while a drain runs: should it panic outside any write (each write
 /// catches its own), the writes still queued are dropped, so their callers
 /// get an error instead of waiting forever, and the next write starts a
@@ -193,7 +246,11 @@ impl Drop for Unwinding<'_> {
 }
 
 /// One transaction for a batch of writes; see [`Db`].
-fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) -> bool {
+fn run_batch(
+    conn: &mut Conn,
+    jobs: Vec<Box<dyn Job>>,
+    begin: impl Fn(&mut Conn) -> Result<(), StorageError>,
+) -> bool {
     let mut jobs = jobs.into_iter();
     let mut done: Vec<Answer> = Vec::new();
     if !conn.is_autocommit() {
@@ -201,7 +258,7 @@ fn run_batch(conn: &Conn, jobs: Vec<Box<dyn Job>>) -> bool {
         let _ = conn.execute_batch("ROLLBACK");
     }
     'transaction: loop {
-        if let Err(e) = conn.begin_write() {
+        if let Err(e) = begin(conn) {
             let why = format!("cannot start a write transaction: {e}");
             for job in jobs.by_ref() {
                 job.fail(&why);

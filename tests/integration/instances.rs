@@ -266,6 +266,51 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
         StatusCode::OK
     );
 
+    // The database drops every connection (a restart, a failover): each
+    // instance opens new ones, and writes and reads work again at once.
+    let terminate = url.clone();
+    let dropped = tokio::task::spawn_blocking(move || {
+        let mut admin = postgres::Client::connect(&terminate, postgres::NoTls).unwrap();
+        admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .len()
+    })
+    .await
+    .unwrap();
+    assert!(
+        dropped >= 4,
+        "the instances' connections were dropped ({dropped})"
+    );
+    for (n, base) in [&a.url, &b.url].into_iter().enumerate() {
+        let since = Instant::now();
+        let mut failed = 0;
+        let access = loop {
+            let res =
+                with_password(&client, base, "sign-up", format!("back-{n}@example.com")).await;
+            if res.status() == StatusCode::CREATED {
+                break tokens(&res.json().await.unwrap()).0;
+            }
+            failed += 1;
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "{base} still fails writes 5 s after the database dropped it"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        eprintln!("{base}: writing again after {failed} failed sign-ups");
+        assert_eq!(failed, 0, "a dropped connection costs no write");
+        let other = if n == 0 { &b.url } else { &a.url };
+        assert_eq!(
+            session_status(&client, other, &access).await,
+            StatusCode::OK
+        );
+    }
+
     // kill -9 A under a sign-up load on both: B keeps serving, and every
     // sign-up that either answered is there.
     let answered: Arc<Mutex<Vec<String>>> = Arc::default();

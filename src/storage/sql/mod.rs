@@ -96,6 +96,15 @@ impl Conn {
         }
     }
 
+    /// The server dropped the connection (PostgreSQL only): it must be
+    /// opened anew.
+    pub fn is_broken(&self) -> bool {
+        match self {
+            Self::Sqlite(_) => false,
+            Self::Postgres(c) => c.is_closed(),
+        }
+    }
+
     /// No transaction is open (SQLite's autocommit mode). On PostgreSQL, a
     /// lost connection counts as one whose transaction ended.
     pub fn is_autocommit(&self) -> bool {
