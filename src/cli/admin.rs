@@ -17,9 +17,11 @@ pub(super) fn admin_create(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    // Opened before the runtime: PostgreSQL's blocking client cannot
+    // connect from inside one.
+    let db = Db::open_store(config.storage.postgres_url(), &config.server.data_dir)
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let db = Db::open_store(config.storage.postgres_url(), &config.server.data_dir)
-            .map_err(|e| e.to_string())?;
         let admin = crate::services::admin::AdminService {
             db,
             clock: std::sync::Arc::new(SystemClock),

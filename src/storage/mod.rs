@@ -212,9 +212,25 @@ impl Db {
     }
 
     pub fn open_postgres_without_migrating(url: &str) -> StorageResult<Self> {
-        let config: postgres::Config = url
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e| StorageError::Other(format!("storage.url: {e}")))?;
+        // A server that vanished without closing (a dead host, a dropped
+        // NAT entry) is noticed in seconds, not TCP's hours, unless the URL
+        // says otherwise: every connection (writes, reads, the listener)
+        // then fails and is opened anew.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        if config.get_keepalives_interval().is_none() {
+            config
+                .keepalives_idle(Duration::from_secs(10))
+                .keepalives_interval(Duration::from_secs(5))
+                .keepalives_retries(3);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
         let writer = config
             .connect(postgres::NoTls)
             .map_err(StorageError::Postgres)?;
@@ -340,6 +356,10 @@ impl Db {
     {
         let run = || {
             let mut conn = self.writer.connection();
+            if !conn.is_autocommit() {
+                // Left open by a write that panicked: nothing in it stands.
+                let _ = conn.rollback();
+            }
             self.writer.begin(&mut conn)?;
             Self::write_blocking(&mut conn, f)
         };
@@ -360,6 +380,14 @@ impl Db {
         F: FnOnce(&Conn) -> Result<T, E>,
     {
         let result = (|| match f(conn) {
+            // It went on after a failed statement (PostgreSQL): a COMMIT
+            // would silently roll back.
+            Ok(_) if conn.is_aborted() => {
+                let _ = conn.rollback();
+                Err(E::from(StorageError::Other(
+                    "a statement failed inside the write".into(),
+                )))
+            }
             Ok(out) => {
                 conn.commit()?;
                 Ok(out)

@@ -287,6 +287,17 @@ fn run_batch(
                 continue 'transaction;
             }
             match ran {
+                // It went on after a failed statement (PostgreSQL): nothing
+                // it did stands, so it is answered as failed, alone.
+                Ok(Ran::Done(answer)) if conn.is_aborted() => {
+                    if let Err(e) = conn
+                        .exec("ROLLBACK TO write", ())
+                        .and_then(|_| conn.exec("RELEASE write", ()))
+                    {
+                        tracing::error!(error = %e, "cannot roll back a savepoint");
+                    }
+                    answer(Some("a statement failed inside the write"));
+                }
                 Ok(Ran::Done(answer)) => {
                     done.push(answer);
                     if let Err(e) = conn.exec("RELEASE write", ()) {

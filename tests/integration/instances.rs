@@ -510,3 +510,79 @@ async fn migrate_store_moves_a_sqlite_installation_to_postgres() {
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(said.contains("already holds"), "{said}");
 }
+
+/// On PostgreSQL a statement that fails when it runs aborts the
+/// transaction, and a COMMIT then rolls back in silence. A write that catches such a failure and
+/// goes on is answered as failed, while the writes sharing its
+/// transaction (group commit) still commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_goes_on_after_a_failed_statement_fails_alone() {
+    use derp::storage::{Db, ExecCached as _, StorageError, StorageResult};
+    let Some(admin) = test_postgres() else {
+        eprintln!("PostgreSQL only: set DERP_TEST_POSTGRES (./test.sh does)");
+        return;
+    };
+    let url = new_postgres_database(&admin).await;
+    let db = tokio::task::spawn_blocking(move || Db::open_postgres(&url))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut writes = Vec::new();
+    for i in 0..40 {
+        let db = db.clone();
+        writes.push(tokio::spawn(async move {
+            db.write(move |conn| -> StorageResult<()> {
+                conn.exec(
+                    "INSERT INTO settings (name, value, created_at) VALUES (?1, 'v', 0)",
+                    [format!("w-{i}")],
+                )?;
+                if i % 4 == 0 {
+                    // Fails when it runs (a taken name), not when prepared.
+                    let again = conn.exec(
+                        "INSERT INTO settings (name, value, created_at) VALUES (?1, 'v', 0)",
+                        [format!("w-{i}")],
+                    );
+                    assert!(matches!(again, Err(StorageError::Conflict(_))), "{again:?}");
+                }
+                Ok(())
+            })
+            .await
+        }));
+    }
+    for (i, w) in writes.into_iter().enumerate() {
+        let outcome = w.await.unwrap();
+        assert_eq!(outcome.is_ok(), i % 4 != 0, "write {i}: {outcome:?}");
+    }
+    let kept: Vec<String> = db
+        .read(|conn| -> StorageResult<Vec<String>> {
+            let mut stmt =
+                conn.prepare("SELECT name FROM settings WHERE name LIKE 'w-%' ORDER BY name")?;
+            stmt.query_map((), |r| r.get(0))?.collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 30, "{kept:?}");
+    assert!(
+        kept.iter()
+            .all(|n| n[2..].parse::<usize>().unwrap() % 4 != 0)
+    );
+    // The blocking form says so too.
+    let db2 = db.clone();
+    let sync = tokio::task::spawn_blocking(move || {
+        db2.write_sync(|conn| -> StorageResult<()> {
+            conn.exec(
+                "INSERT INTO settings (name, value, created_at) VALUES ('sync', 'v', 0)",
+                (),
+            )?;
+            let again = conn.exec(
+                "INSERT INTO settings (name, value, created_at) VALUES ('sync', 'v', 0)",
+                (),
+            );
+            assert!(again.is_err());
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    assert!(matches!(sync, Err(StorageError::Other(_))), "{sync:?}");
+}

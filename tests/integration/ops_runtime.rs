@@ -913,7 +913,10 @@ async fn kill_9_under_write_load_loses_nothing_that_was_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_a_line_with_request_fields_and_no_query() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), "log_format = \"json\"");
+    // On the suite's PostgreSQL run, `derp admin create` and the server
+    // use the test database.
+    let storage = storage_toml(&dir.path().join("data")).await;
+    let config = config_file(dir.path(), &format!("log_format = \"json\"\n{storage}"));
     // With an admin in place, serve prints no setup link (plain text).
     let out = derp()
         .args([

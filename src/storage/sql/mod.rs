@@ -105,6 +105,15 @@ impl Conn {
         }
     }
 
+    /// A statement failed in the open transaction and PostgreSQL refuses the
+    /// rest of it until a rollback (SQLite goes on: never).
+    pub fn is_aborted(&self) -> bool {
+        match self {
+            Self::Sqlite(_) => false,
+            Self::Postgres(c) => c.aborted.get(),
+        }
+    }
+
     /// No transaction is open (SQLite's autocommit mode). On PostgreSQL, a
     /// lost connection counts as one whose transaction ended.
     pub fn is_autocommit(&self) -> bool {
@@ -125,6 +134,7 @@ impl Conn {
             Self::Postgres(c) => {
                 c.batch("BEGIN")?;
                 c.in_transaction.set(true);
+                c.aborted.set(false);
                 c.batch(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
             }
         }

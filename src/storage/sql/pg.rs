@@ -14,6 +14,11 @@ pub struct PgConn {
     client: RefCell<Option<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
     pub(super) in_transaction: Cell<bool>,
+    /// A statement failed inside the open transaction: PostgreSQL refuses
+    /// every other one and turns `COMMIT` into a rollback, until `ROLLBACK
+    /// [TO SAVEPOINT]`. The writer reads it so that no write is answered
+    /// as committed when it was not.
+    pub(super) aborted: Cell<bool>,
 }
 
 impl PgConn {
@@ -22,6 +27,7 @@ impl PgConn {
             client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
             in_transaction: Cell::new(false),
+            aborted: Cell::new(false),
         }
     }
 
@@ -40,19 +46,35 @@ impl PgConn {
         // A placeholder PostgreSQL cannot type (unused in this variant of
         // a statement, or only in `?1 IS NULL`) is declared text; values
         // bound to it are written as text.
+        // Inside a transaction, a failed attempt would abort it: the
+        // attempts run in a savepoint of their own.
+        let guarded = self.in_transaction.get();
+        if guarded {
+            self.batch("SAVEPOINT derp_prepare")?;
+        }
         let mut types: Vec<Type> = Vec::new();
-        let stmt = loop {
+        let prepared = loop {
             match self.client().prepare_typed(&translated, &types) {
-                Ok(stmt) => break stmt,
+                Ok(stmt) => break Ok(stmt),
                 Err(e) => match untyped_parameter(&e) {
                     Some(n) if n > types.len() || types[n - 1] == Type::UNKNOWN => {
+                        if guarded {
+                            self.batch("ROLLBACK TO SAVEPOINT derp_prepare")?;
+                        }
                         types.resize(types.len().max(n), Type::UNKNOWN);
                         types[n - 1] = Type::TEXT;
                     }
-                    _ => return Err(pg_error(e, &translated)),
+                    _ => break Err(pg_error(e, &translated)),
                 },
             }
         };
+        if guarded {
+            if prepared.is_err() {
+                self.batch("ROLLBACK TO SAVEPOINT derp_prepare")?;
+            }
+            self.batch("RELEASE SAVEPOINT derp_prepare")?;
+        }
+        let stmt = prepared?;
         let mut cache = self.statements.borrow_mut();
         // Dynamic statements (the console's sorted lists) are few; a bound
         // keeps a long-lived connection from growing without end.
@@ -74,7 +96,7 @@ impl PgConn {
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         self.client()
             .query(&stmt, &refs)
-            .map_err(|e| pg_error(e, sql))
+            .map_err(|e| self.failed(pg_error(e, sql)))
     }
 
     pub(super) fn execute(&self, sql: &str, params: &[&dyn Param]) -> StorageResult<usize> {
@@ -85,14 +107,22 @@ impl PgConn {
         let n = self
             .client()
             .execute(&stmt, &refs)
-            .map_err(|e| pg_error(e, sql))?;
+            .map_err(|e| self.failed(pg_error(e, sql)))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     pub(super) fn batch(&self, sql: &str) -> StorageResult<()> {
         self.client()
             .batch_execute(sql)
-            .map_err(|e| pg_error(e, sql))
+            .map_err(|e| self.failed(pg_error(e, sql)))
+    }
+
+    /// Notes a failed statement (see `aborted`).
+    fn failed(&self, e: StorageError) -> StorageError {
+        if self.in_transaction.get() {
+            self.aborted.set(true);
+        }
+        e
     }
 
     pub fn is_closed(&self) -> bool {
@@ -129,8 +159,12 @@ pub(super) fn track_transaction(c: &PgConn, sql: &str) {
     let s = sql.trim_start().to_ascii_uppercase();
     if s.starts_with("BEGIN") {
         c.in_transaction.set(true);
+        c.aborted.set(false);
     } else if s.starts_with("COMMIT") || (s.starts_with("ROLLBACK") && !s.contains(" TO ")) {
         c.in_transaction.set(false);
+        c.aborted.set(false);
+    } else if s.starts_with("ROLLBACK") {
+        c.aborted.set(false); // back to a savepoint: usable again
     }
 }
 
@@ -172,14 +206,18 @@ fn untyped_parameter(e: &postgres::Error) -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// The server's message with its detail, where the client's `Display`
-/// says only "db error".
+/// The server's message, its SQLSTATE and constraint, where the client's
+/// `Display` says only "db error". The detail is left out: PostgreSQL puts row values there ("Failing row
+/// contains …", key values), which must not reach the logs.
 pub fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(detail) => format!("{} ({detail})", db.message()),
-            None => db.message().to_string(),
-        },
+        Some(db) => {
+            let mut out = format!("{} [{}]", db.message(), db.code().code());
+            if let Some(c) = db.constraint() {
+                out.push_str(&format!(" constraint {c}"));
+            }
+            out
+        }
         None => e.to_string(),
     }
 }

@@ -151,6 +151,19 @@ pub enum PgAny {
     Bytes(Vec<u8>),
 }
 
+impl PgAny {
+    /// What it holds, without the value (which may be a secret).
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Int(_) => "an integer",
+            Self::Real(_) => "a real",
+            Self::Text(_) => "text",
+            Self::Bytes(_) => "bytes",
+        }
+    }
+}
+
 impl<'a> FromSql<'a> for PgAny {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
         Ok(match *ty {
@@ -188,7 +201,7 @@ macro_rules! int_value {
             fn from_pg(v: PgAny) -> Result<Self, String> {
                 match v {
                     PgAny::Int(i) => <$t>::try_from(i).map_err(|e| e.to_string()),
-                    other => Err(format!("expected an integer, found {other:?}")),
+                    other => Err(format!("expected an integer, found {}", other.kind())),
                 }
             }
         }
@@ -200,7 +213,7 @@ impl FromValue for bool {
     fn from_pg(v: PgAny) -> Result<Self, String> {
         match v {
             PgAny::Int(i) => Ok(i != 0),
-            other => Err(format!("expected a boolean, found {other:?}")),
+            other => Err(format!("expected a boolean, found {}", other.kind())),
         }
     }
 }
@@ -210,7 +223,7 @@ impl FromValue for f64 {
         match v {
             PgAny::Real(f) => Ok(f),
             PgAny::Int(i) => Ok(i as f64),
-            other => Err(format!("expected a number, found {other:?}")),
+            other => Err(format!("expected a number, found {}", other.kind())),
         }
     }
 }
@@ -220,7 +233,7 @@ impl FromValue for String {
         match v {
             PgAny::Text(s) => Ok(s),
             PgAny::Bytes(b) => String::from_utf8(b).map_err(|e| e.to_string()),
-            other => Err(format!("expected text, found {other:?}")),
+            other => Err(format!("expected text, found {}", other.kind())),
         }
     }
 }
@@ -230,7 +243,7 @@ impl FromValue for Vec<u8> {
         match v {
             PgAny::Bytes(b) => Ok(b),
             PgAny::Text(s) => Ok(s.into_bytes()),
-            other => Err(format!("expected bytes, found {other:?}")),
+            other => Err(format!("expected bytes, found {}", other.kind())),
         }
     }
 }
