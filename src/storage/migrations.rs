@@ -97,7 +97,7 @@ fn apply_locked(conn: &Conn) -> StorageResult<Vec<&'static str>> {
     }
     let mut applied = Vec::new();
     for (number, name, sql) in known.into_iter().filter(|m| m.0 > version) {
-        conn.begin()?;
+        conn.begin_write()?;
         let step = (|| {
             conn.execute_batch(&text_for(conn, name, sql))
                 .map_err(|e| StorageError::Other(format!("migration {name} failed: {e}")))?;

@@ -140,12 +140,6 @@ impl Conn {
         }
     }
 
-    /// Opens a transaction for a migration or a copy: as
-    /// [`Conn::begin_write`].
-    pub fn begin(&self) -> StorageResult<()> {
-        self.begin_write()
-    }
-
     pub fn commit(&self) -> StorageResult<()> {
         self.execute_batch("COMMIT")
     }
@@ -336,12 +330,6 @@ impl<T: Param, const N: usize> Params for &[T; N] {
     fn with<R>(self, f: impl FnOnce(&[&dyn Param]) -> R) -> R {
         let refs: Vec<&dyn Param> = self.iter().map(|v| v as &dyn Param).collect();
         f(&refs)
-    }
-}
-
-impl Params for &Vec<&dyn Param> {
-    fn with<R>(self, f: impl FnOnce(&[&dyn Param]) -> R) -> R {
-        f(self)
     }
 }
 
