@@ -94,6 +94,10 @@ pub async fn spawn_full(config: Config, dir: tempfile::TempDir, capture_mail: bo
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .timeout(Duration::from_secs(30))
+        // The server closes a connection idle for 5 s; a test that blocks
+        // its thread (a CLI run) would otherwise send its next request on a
+        // connection closed meanwhile.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("client");
     TestApp {
