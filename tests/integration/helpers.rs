@@ -94,10 +94,7 @@ pub async fn spawn_full(config: Config, dir: tempfile::TempDir, capture_mail: bo
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .timeout(Duration::from_secs(30))
-        // The server closes a connection idle for 5 s; a test that blocks
-        // its thread (a CLI run) would otherwise send its next request on a
-        // connection closed meanwhile.
-        .pool_idle_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(IDLE)
         .build()
         .expect("client");
     TestApp {
@@ -370,11 +367,17 @@ pub fn hidden(html: &str, name: &str) -> String {
     html[start..].chars().take_while(|c| *c != '"').collect()
 }
 
+/// How long a test client keeps an idle connection: under the server's
+/// 5 s keep-alive. A test that blocks its thread (a CLI run) would
+/// otherwise send its next request on a connection closed meanwhile.
+pub const IDLE: Duration = Duration::from_secs(2);
+
 /// A second browser: its own cookies, no redirects followed.
 pub fn spawn_client() -> Client {
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        .pool_idle_timeout(IDLE)
         .build()
         .expect("client")
 }

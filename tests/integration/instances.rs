@@ -115,6 +115,7 @@ async fn two_instances_on_one_postgres_behave_as_one_server() {
     let b = Server::start(&instance_config(dir_b.path(), &url, smtp.port));
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(IDLE)
         .build()
         .unwrap();
 
@@ -419,6 +420,7 @@ async fn migrate_store_moves_a_sqlite_installation_to_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(IDLE)
         .build()
         .unwrap();
     let on_sqlite = Server::start(&sqlite_config(dir.path(), ""));

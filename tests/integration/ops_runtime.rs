@@ -789,6 +789,7 @@ async fn kill_9_under_write_load_loses_nothing_that_was_answered() {
     let stop = Arc::new(AtomicBool::new(false));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(IDLE)
         .build()
         .unwrap();
     let mut writers = Vec::new();
@@ -940,6 +941,7 @@ async fn json_logs_are_one_object_a_line_with_request_fields_and_no_query() {
     let mut server = Server::start(&config);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(IDLE)
         .build()
         .unwrap();
     const SECRET: &str = "QueryStringSecret0123456789";
