@@ -14,6 +14,7 @@ HTTP (127.0.0.1 only), parsing wrk's output and printing the table.
     helper.py oidc-basic                    print its Authorization: Basic header value
     helper.py mfa-users-count SIGNIN_RPS DURATION CONNS   accounts one mfa.lua run needs
     helper.py report WORKDIR                print the table
+    helper.py pg-report WORKDIR             print bench/postgres.sh's table
     helper.py median-rps WORKDIR TARGET TEST  print the median req/s of TEST's runs so far
     helper.py next-cursor URL TOKEN         print the next page's cursor (scale.sh)
     helper.py scale-report WORKDIR          print scale.sh's table
@@ -411,12 +412,19 @@ def parse_wrk(path: Path) -> dict | None:
 
 
 class Runs:
-    """The runs of one test against one target."""
+    """The runs of one test against one target. A run's file is
+    TARGET.TEST.RUN.txt, or TARGET.TEST.RUN.INSTANCE.txt when several wrk
+    processes loaded several instances at once (bench/postgres.sh): their
+    rates, requests and errors add up, and a latency is the worst of them."""
 
     def __init__(self, work: Path, target: str, test: str):
-        self.runs = [
-            p for p in (parse_wrk(f) for f in sorted((work / "wrk").glob(f"{target}.{test}.*.txt"))) if p
-        ]
+        groups: dict[str, list[dict]] = {}
+        for f in sorted((work / "wrk").glob(f"{target}.{test}.*.txt")):
+            parsed = parse_wrk(f)
+            if parsed:
+                run = f.name[len(f"{target}.{test}."):].split(".")[0]
+                groups.setdefault(run, []).append(parsed)
+        self.runs = [_merge(g) for g in groups.values()]
 
     def __bool__(self) -> bool:
         return bool(self.runs)
@@ -431,6 +439,19 @@ class Runs:
             sum(r["sock"] for r in self.runs),
             sum(r["requests"] for r in self.runs),
         )
+
+
+def _merge(parts: list[dict]) -> dict:
+    """One run made of the wrk outputs of several instances loaded at once."""
+    if len(parts) == 1:
+        return parts[0]
+    out: dict = {}
+    for key in ("rps", "requests", "non2xx", "sock", "pairs", "cpu_s"):
+        if any(key in x for x in parts):
+            out[key] = sum(x.get(key, 0) for x in parts)
+    for key in ("p50", "p99"):
+        out[key] = max((x[key] for x in parts if key in x), default=float("nan"))
+    return out
 
 
 def webhook_runs(work: Path) -> list[dict]:
@@ -491,7 +512,7 @@ def foreign_cpu(work: Path, cores: float) -> tuple[float, float] | None:
     return other, (other / span if span > 0 else float("nan"))
 
 
-def cpu_shares(env: dict[str, str], target: str, test: str, cores: float) -> list[dict[str, float]]:
+def cpu_shares(env: dict[str, str], target: str, test: str) -> list[dict[str, float]]:
     """Per run of TEST, the cores that TARGET's hashing threads and its other
     threads used, and the machine's idle cores, from the `cpu_split`
     snapshots run.sh takes before and after the run (hash, other, idle ticks
@@ -517,6 +538,46 @@ def cpu_shares(env: dict[str, str], target: str, test: str, cores: float) -> lis
 def _med(runs: list[dict[str, float]], key: str) -> float:
     vals = [r[key] for r in runs if r.get(key, float("nan")) == r.get(key, float("nan"))]
     return statistics.median(vals) if vals else float("nan")
+
+
+# The loads bench/postgres.sh runs: test, label, connections (hash or
+# light), figure, digits.
+PG_LOADS = [
+    ("signup", "sign-ups/s", "hash", "rps", 1),
+    ("signin", "sign-ins/s", "hash", "rps", 1),
+    ("refresh", "refreshes/s", "light", "rps", 0),
+    ("session", "/session req/s", "light", "rps", 0),
+]
+
+
+def cmd_pg_report(workdir: str) -> int:
+    """bench/postgres.sh's own table: each setup's median run per load."""
+    work = Path(workdir)
+    env = _env(work / "results.env")
+    setups = env.get("pg.setups", "").split()
+    names = {"sqlite": ("derp_sqlite", "derp, SQLite"), "pg1": ("derp_pg1", "derp, PostgreSQL x1"),
+             "pg2": ("derp_pg2", "derp, PostgreSQL x2"), "peer_pg1": ("peer_pg1", "Better Auth, PostgreSQL x1"),
+             "peer_pg2": ("peer_pg2", "Better Auth, PostgreSQL x2")}
+    cols = [names[x] for x in setups if x in names]
+    print(f"median of {env.get('pg.runs', '?')} runs x {env.get('pg.duration', '?')}s; "
+          "a cell is the rate (p99 in ms)")
+    print()
+    print("| load | " + " | ".join(c[1] for c in cols) + " |")
+    print("| --- |" + " --- |" * len(cols))
+    for test, label, _, key, digits in PG_LOADS:
+        cells = []
+        for target, _ in cols:
+            runs = Runs(work, target, test)
+            cells.append(f"{_num(runs.med(key), digits=digits)} ({_num(runs.med('p99'))})" if runs else "n/a")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    errs = []
+    for target, title in cols:
+        e = [Runs(work, target, t).errors() for t, *_ in PG_LOADS]
+        errs.append(f"{title}: {sum(x[0] for x in e)} non-2xx, {sum(x[1] for x in e)} socket errors, "
+                    f"{sum(x[2] for x in e):,} requests")
+    print()
+    print("errors: " + "; ".join(errs))
+    return 0
 
 
 def cmd_report(workdir: str) -> int:
@@ -635,8 +696,8 @@ def cmd_report(workdir: str) -> int:
                                          or "—" for t in targets}, ratio=False)
     # How the cores were shared (derp's hashing threads have names of their
     # own; the peer's do not, so its column is n/a).
-    solo_cpu = cpu_shares(env, "derp", "signin", cores)
-    fair_cpu = cpu_shares(env, "derp", "fair", cores)
+    solo_cpu = cpu_shares(env, "derp", "signin")
+    fair_cpu = cpu_shares(env, "derp", "fair")
     gen = [x["cpu_s"] / float(env.get("duration", "nan")) for x in (fs["derp"].runs if fs.get("derp") else [])
            if "cpu_s" in x]
     no_split = {"peer": "n/a (threads not named)"}
@@ -648,6 +709,23 @@ def cmd_report(workdir: str) -> int:
     row("  cores of the /session generator", {"derp": statistics.median(gen) if gen else float("nan")},
         digits=2, ratio=False, na=no_split)
     row("  cores idle (fair share)", {"derp": _med(fair_cpu, "idle")}, digits=2, ratio=False, na=no_split)
+
+    if Runs(work, "derp_pg1", "session") or Runs(work, "derp_pg2", "session"):
+        section(f"PostgreSQL {env.get('pg.version', '')}: one cluster on the same machine, "
+                "wrk split over the instances (bench/postgres.sh)")
+        for n in (1, 2):
+            inst = "1 instance" if n == 1 else f"{n} instances"
+            for test, label, c, key, digits in PG_LOADS:
+                d, p = Runs(work, f"derp_pg{n}", test), Runs(work, f"peer_pg{n}", test)
+                cc = ch if c == "hash" else cl
+                na = {"peer": "n/a (no refresh tokens)"} if test == "refresh" else None
+                row(f"{label}, {inst} (c={cc})", {"derp": d.med(key), "peer": p.med(key)}, digits=digits, na=na)
+                if test in ("refresh", "session"):
+                    row("  p99 (ms)", {"derp": d.med("p99"), "peer": p.med("p99")},
+                        na={"peer": "n/a"} if na else None)
+    elif env.get("pg.reason"):
+        section("PostgreSQL")
+        row("not measured", {"derp": env["pg.reason"]}, ratio=False, na={"peer": ""})
 
     section("memory (server process)")
     row("peak RSS sampled under load (MiB)", {t: f(f"{t}.rss_peak_kb") / 1024 for t in targets}, digits=1)
@@ -664,6 +742,14 @@ def cmd_report(workdir: str) -> int:
                 vals[t] = f"{e[0]} / {e[1]} / {e[2]:,}"
         if vals:
             row(f"  {test}", {t: vals.get(t, "—") for t in targets}, ratio=False)
+    for n in (1, 2):
+        vals = {}
+        for t in targets:
+            e = [Runs(work, f"{t}_pg{n}", test).errors() for test, *_ in PG_LOADS]
+            if any(x[2] for x in e):
+                vals[t] = f"{sum(x[0] for x in e)} / {sum(x[1] for x in e)} / {sum(x[2] for x in e):,}"
+        if vals:
+            row(f"  PostgreSQL x{n} (all four loads)", {t: vals.get(t, "—") for t in targets}, ratio=False)
     if wh:
         want = sum(x["events"] * x["endpoints"] for x in wh)
         got = sum(x["delivered"] for x in wh)
@@ -709,6 +795,11 @@ def cmd_report(workdir: str) -> int:
     if peer_ok:
         notes.append("Better Auth's /healthz is a bare Node handler in the peer script; its /session is "
                      "GET /api/auth/get-session with the bearer plugin.")
+    if Runs(work, "derp_pg1", "session"):
+        notes.append(f"PostgreSQL rows: Debian's PostgreSQL {env.get('pg.version', '')} in a throwaway cluster on "
+                     "the same cores (fsync on), one database per setup; with two instances, each gets half the "
+                     "connections and its own wrk, the rates add up and a p99 is the worse of the two"
+                     + ("; Better Auth uses pg's pool (10 connections per process)." if peer_ok else "."))
     fc = foreign_cpu(work, cores)
     if fc:
         other, share = fc
@@ -818,6 +909,7 @@ def main(argv: list[str]) -> int:
         "oidc-basic": cmd_oidc_basic,
         "mfa-users-count": cmd_mfa_users_count,
         "report": cmd_report,
+        "pg-report": cmd_pg_report,
         "median-rps": cmd_median_rps,
         "next-cursor": cmd_next_cursor,
         "scale-report": cmd_scale_report,

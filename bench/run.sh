@@ -9,7 +9,8 @@
 # a Node receiver) once the main derp has stopped.
 # See bench/README.md. Knobs (environment): BENCH_DURATION (s per wrk run, 8),
 # BENCH_RUNS (3), BENCH_C_HASH (connections on hash-bound paths, 8),
-# BENCH_C_LIGHT (connections on the others, 32), BENCH_SKIP_PEER=1.
+# BENCH_C_LIGHT (connections on the others, 32), BENCH_SKIP_PEER=1,
+# BENCH_SKIP_PG=1 (no PostgreSQL rows).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -412,6 +413,21 @@ if [[ $PEER_OK == 1 ]]; then
   fi
 fi
 [[ -n $PEER_REASON ]] && put peer.reason "$PEER_REASON"
+
+# PostgreSQL rows: derp with one and two instances on one PostgreSQL, and
+# the peer on the same (bench/postgres.sh, into this work directory).
+if [[ ${BENCH_SKIP_PG:-0} == 1 ]]; then
+  put pg.reason "skipped: BENCH_SKIP_PG=1"
+else
+  PG_SETUPS="pg1 pg2"
+  [[ $PEER_OK == 1 ]] && PG_SETUPS+=" peer_pg1 peer_pg2"
+  log "PostgreSQL: $PG_SETUPS (bench/postgres.sh; log: $WORK/postgres.log)"
+  if ! BENCH_PG_WORK=$WORK BENCH_PG_SETUPS=$PG_SETUPS BENCH_RUNS=$RUNS timeout -k 10 3600 "$BENCH_DIR/postgres.sh" \
+    >"$WORK/postgres.txt" 2>"$WORK/postgres.log"; then
+    put pg.reason "bench/postgres.sh failed (see $WORK/postgres.log)"
+    log "PostgreSQL: bench/postgres.sh failed (see $WORK/postgres.log)"
+  fi
+fi
 
 for pid in "${PIDS[@]}"; do # only the RSS samplers are left; they end with their server
   for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -1,14 +1,17 @@
 // Better Auth as the peer in derp's benchmark: Node's http server, SQLite
-// through better-sqlite3, email + password, the organization, bearer and
+// through better-sqlite3 (or PostgreSQL through pg when $DATABASE_URL is
+// set), email + password, the organization, bearer and
 // twoFactor (TOTP) plugins, rate limiter off. One process, as Better Auth is usually deployed.
 //
 //   node server.mjs            -- serve on 127.0.0.1:$PORT (default 18090), db at $DB
+//                                 (or $DATABASE_URL: a PostgreSQL connection string)
 //   node server.mjs --migrate  -- create the tables in $DB and exit
 //   node server.mjs --hash-cost N  -- time Better Auth's own hashPassword: N calls
 //                                     one at a time, then N per core in parallel
 import http from "node:http";
 import { availableParallelism } from "node:os";
 import Database from "better-sqlite3";
+import pg from "pg";
 import { betterAuth } from "better-auth";
 import { toNodeHandler } from "better-auth/node";
 import { getMigrations } from "better-auth/db/migration";
@@ -42,10 +45,16 @@ if (process.argv[2] === "--hash-cost") {
   process.exit(0);
 }
 
-const db = new Database(DB);
-db.pragma("journal_mode = WAL");
-db.pragma("synchronous = NORMAL");
-db.pragma("busy_timeout = 5000");
+let db;
+if (process.env.DATABASE_URL) {
+  // pg's default pool: at most 10 connections per process.
+  db = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+} else {
+  db = new Database(DB);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+}
 
 const options = {
   database: db,
@@ -81,4 +90,10 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 65_000;
 server.listen(PORT, HOST, () => console.log(`better-auth peer on http://${HOST}:${PORT}`));
-for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => { server.close(); db.close(); process.exit(0); });
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, async () => {
+    server.close();
+    await (process.env.DATABASE_URL ? db.end() : db.close());
+    process.exit(0);
+  });
+}
