@@ -60,7 +60,7 @@ fn start(dir: &std::path::Path, args: &[&str]) -> (Running, String) {
 async fn embedded_default_serves_with_private_database_files() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, url) = start(dir.path(), &[]);
-    let client = reqwest::Client::new();
+    let client = plain_client();
     assert_eq!(
         client
             .get(format!("{url}/healthz"))

@@ -4,7 +4,7 @@
 //! without it these tests fail, never pass unrun (leave them out with
 //! `cargo test --test integration -- --skip cognito`).
 
-use crate::helpers::{self, TestApp, claims, expect_error};
+use crate::helpers::{self, TestApp, claims, expect_error, plain_client};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use derp::auth::cognito::api::secret_hash;
@@ -83,7 +83,7 @@ pub(crate) async fn start_moto() -> Option<Moto> {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
-    let client = reqwest::Client::new();
+    let client = plain_client();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(res) = client.get(format!("{}/moto-api/", moto.base)).send().await
@@ -112,7 +112,7 @@ pub(crate) async fn idp(moto: &Moto, op: &str, body: Value) -> Value {
 }
 
 async fn idp_raw(moto: &Moto, op: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
+    plain_client()
         .post(format!("{}/", moto.base))
         .header(
             "X-Amz-Target",

@@ -9,7 +9,7 @@
 //! redirect by itself, so every hop is checked.
 
 use crate::cognito::free_port;
-use crate::helpers::{self, TestApp, claims, expect_error, hidden};
+use crate::helpers::{self, TestApp, claims, expect_error, hidden, plain_client};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use derp::config::{CognitoConfig, Secret};
@@ -83,7 +83,7 @@ pub(crate) async fn start_cognito_local() -> Option<CognitoLocal> {
         base: format!("http://127.0.0.1:{port}"),
         _dir: dir,
     };
-    let client = Client::new();
+    let client = plain_client();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         // Any HTTP answer means it listens (`/` itself is a 404).
@@ -103,7 +103,7 @@ pub(crate) async fn start_cognito_local() -> Option<CognitoLocal> {
 
 /// Calls Cognito's JSON API on cognito-local; panics unless it answers 2xx.
 pub(crate) async fn idp(cl: &CognitoLocal, op: &str, body: Value) -> Value {
-    let res = Client::new()
+    let res = plain_client()
         .post(format!("{}/", cl.base))
         .header(
             "X-Amz-Target",

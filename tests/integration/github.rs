@@ -353,7 +353,7 @@ async fn exchange(app: &TestApp, code: &str) -> Value {
 #[tokio::test]
 async fn the_fake_answers_the_token_endpoint_form_encoded_unless_asked_for_json() {
     let gh = fake_github().await;
-    let c = Client::new();
+    let c = plain_client();
     let url = format!("{}/login/oauth/access_token", gh.base);
     let form = [
         ("client_id", CLIENT_ID),

@@ -372,6 +372,15 @@ pub fn hidden(html: &str, name: &str) -> String {
 /// otherwise send its next request on a connection closed meanwhile.
 pub const IDLE: Duration = Duration::from_secs(2);
 
+/// A plain client (redirects followed, no cookies) whose idle connections
+/// end before the server's keep-alive does.
+pub fn plain_client() -> Client {
+    Client::builder()
+        .pool_idle_timeout(IDLE)
+        .build()
+        .expect("client")
+}
+
 /// A second browser: its own cookies, no redirects followed.
 pub fn spawn_client() -> Client {
     Client::builder()

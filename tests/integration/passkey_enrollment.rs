@@ -206,7 +206,10 @@ async fn the_enrollment_page_offers_a_passkey_that_finishes_the_sign_in() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<svg"), "a QR code");
     assert!(html.contains("Add a passkey"), "{html}");
-    assert!(html.contains("Or add a passkey further down"), "the intro says so: {html}");
+    assert!(
+        html.contains("Or add a passkey further down"),
+        "the intro says so: {html}"
+    );
     assert!(html.contains(r#"data-options="/mfa/enroll/passkey/options""#));
     assert!(html.contains(r#"<script src="/static/passkeys.js" defer></script>"#));
     let csrf = hidden(&html, "csrf_token");

@@ -1,7 +1,7 @@
 //! SIGHUP reloads what can change safely, reports the rest, and refuses an
 //! invalid file without changing anything: the real binary, a real signal.
 
-use crate::helpers::PASSWORD;
+use crate::helpers::{PASSWORD, plain_client};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -89,7 +89,7 @@ async fn sighup_reloads_safe_settings_and_reports_the_rest() {
             .trim_end_matches(|c: char| !c.is_ascii_digit())
             .to_string()
     };
-    let client = reqwest::Client::new();
+    let client = plain_client();
     let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();
     assert_eq!(
         post(
