@@ -141,7 +141,7 @@ if [ "${DERP_SKIP_BENCH_SMOKE:-0}" != 1 ]; then
     SCALE_USERS=2000 SCALE_MEMBERS=200 BENCH_DURATION=1 BENCH_RUNS=1 timeout 900 bench/scale.sh > target/scale-smoke.txt
     BENCH_WEBHOOK_EVENTS=200 BENCH_WEBHOOK_ENDPOINTS="1 2" timeout 600 bench/webhooks/run.py > target/webhook-bench-smoke.txt
     grep -A 14 '^PostgreSQL' target/bench-smoke.txt
-    if ! grep -q '^refreshes/s, 2 instances' target/bench-smoke.txt; then
+    if ! grep -Eq '^refreshes/s, 2 instances \(c=[0-9]+\) +[0-9][0-9,]* ' target/bench-smoke.txt; then
         echo "bench smoke: the PostgreSQL rows are missing" >&2
         exit 1
     fi

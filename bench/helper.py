@@ -450,7 +450,7 @@ def _merge(parts: list[dict]) -> dict:
         if any(key in x for x in parts):
             out[key] = sum(x.get(key, 0) for x in parts)
     for key in ("p50", "p99"):
-        out[key] = max((x[key] for x in parts if key in x), default=float("nan"))
+        out[key] = max((x[key] for x in parts if key in x and x[key] == x[key]), default=float("nan"))
     return out
 
 
@@ -723,9 +723,6 @@ def cmd_report(workdir: str) -> int:
                 if test in ("refresh", "session"):
                     row("  p99 (ms)", {"derp": d.med("p99"), "peer": p.med("p99")},
                         na={"peer": "n/a"} if na else None)
-    elif env.get("pg.reason"):
-        section("PostgreSQL")
-        row("not measured", {"derp": env["pg.reason"]}, ratio=False, na={"peer": ""})
 
     section("memory (server process)")
     row("peak RSS sampled under load (MiB)", {t: f(f"{t}.rss_peak_kb") / 1024 for t in targets}, digits=1)
@@ -749,7 +746,7 @@ def cmd_report(workdir: str) -> int:
             if any(x[2] for x in e):
                 vals[t] = f"{sum(x[0] for x in e)} / {sum(x[1] for x in e)} / {sum(x[2] for x in e):,}"
         if vals:
-            row(f"  PostgreSQL x{n} (all four loads)", {t: vals.get(t, "—") for t in targets}, ratio=False)
+            row(f"  PostgreSQL x{n} (every load)", {t: vals.get(t, "—") for t in targets}, ratio=False)
     if wh:
         want = sum(x["events"] * x["endpoints"] for x in wh)
         got = sum(x["delivered"] for x in wh)
@@ -795,6 +792,8 @@ def cmd_report(workdir: str) -> int:
     if peer_ok:
         notes.append("Better Auth's /healthz is a bare Node handler in the peer script; its /session is "
                      "GET /api/auth/get-session with the bearer plugin.")
+    if env.get("pg.reason"):
+        notes.append(f"PostgreSQL rows: {env['pg.reason']}.")
     if Runs(work, "derp_pg1", "session"):
         notes.append(f"PostgreSQL rows: Debian's PostgreSQL {env.get('pg.version', '')} in a throwaway cluster on "
                      "the same cores (fsync on), one database per setup; with two instances, each gets half the "
@@ -804,7 +803,8 @@ def cmd_report(workdir: str) -> int:
     if fc:
         other, share = fc
         warn = " (figures are low: rerun on a quiet machine)" if share > 0.05 else ""
-        notes.append(f"other processes used {other:.0f} core-seconds during the load phase, {100 * share:.0f}% "
+        notes.append(f"other processes used {other:.0f} core-seconds during the loads before the PostgreSQL rows, "
+                     f"{100 * share:.0f}% "
                      f"of the machine; load average {env.get('load_start', '?')} at start, "
                      f"{env.get('load_end', '?')} at end{warn}.")
     for n in notes:

@@ -9,7 +9,7 @@
 #
 # bench/run.sh calls it for the PostgreSQL rows of its own table, with
 # BENCH_PG_WORK (its work directory: the wrk outputs go to its wrk/) and
-# BENCH_PG_SETUPS. Knobs: BENCH_DURATION (s per wrk run, 8), BENCH_RUNS (2),
+# BENCH_PG_SETUPS and its binary (BENCH_PG_DERP_BIN). Knobs: BENCH_DURATION (s per wrk run, 8), BENCH_RUNS (2),
 # BENCH_C_HASH (8), BENCH_C_LIGHT (32), BENCH_SKIP_PEER=1, BENCH_PG_SETUPS
 # (a list of: sqlite pg1 pg2 peer_pg1 peer_pg2; all by default, the peer's
 # only when its npm packages are installed: bench/run.sh installs them).
@@ -63,9 +63,15 @@ fi
 
 command -v wrk >/dev/null || { timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1 || die "install wrk"; }
 "$ROOT/tests/postgres/install.sh"
-log "building derp (release)"
-(cd "$ROOT" && timeout 1800 cargo build --release --locked --quiet --bin derp) || die "build failed"
-DERP_BIN=$ROOT/target/release/derp
+DERP_BIN=${BENCH_PG_DERP_BIN:-}
+if [[ -z $DERP_BIN ]]; then
+  # The same build as run.sh's (its examples' dev-dependencies turn on
+  # features): one binary for both, and no rebuild after either.
+  log "building derp (release)"
+  (cd "$ROOT" && timeout 1800 cargo build --release --quiet --bin derp --example argon2_cost --example fixed_rate) \
+    || die "build failed"
+  DERP_BIN=$ROOT/target/release/derp
+fi
 PG_PORT=$(free_port)
 PG_URL="$("$ROOT/tests/postgres/cluster.sh" start "$PG_DIR" "$PG_PORT")"
 
@@ -126,6 +132,11 @@ load() {
       i=$((i + 1))
     done
     for pid in "${wrks[@]}"; do wait "$pid" || true; done
+    # A run counts only whole: every instance's wrk reported.
+    for i in $(seq 0 $((n - 1))); do
+      grep -q '^Requests/sec:' "$WORK/wrk/$label.$test.$run.$i.txt" \
+        || die "wrk against instance $i gave no figures: $WORK/wrk/$label.$test.$run.$i.txt"
+    done
   done
 }
 

@@ -414,6 +414,12 @@ if [[ $PEER_OK == 1 ]]; then
 fi
 [[ -n $PEER_REASON ]] && put peer.reason "$PEER_REASON"
 
+# The foreign-CPU note covers the loads up to here: PostgreSQL's server
+# processes below are not this script's children, so their CPU would count
+# as other processes'.
+put load_end "$(cut -d' ' -f1 /proc/loadavg)"
+cpu_snapshot end
+
 # PostgreSQL rows: derp with one and two instances on one PostgreSQL, and
 # the peer on the same (bench/postgres.sh, into this work directory).
 if [[ ${BENCH_SKIP_PG:-0} == 1 ]]; then
@@ -422,7 +428,8 @@ else
   PG_SETUPS="pg1 pg2"
   [[ $PEER_OK == 1 ]] && PG_SETUPS+=" peer_pg1 peer_pg2"
   log "PostgreSQL: $PG_SETUPS (bench/postgres.sh; log: $WORK/postgres.log)"
-  if ! BENCH_PG_WORK=$WORK BENCH_PG_SETUPS=$PG_SETUPS BENCH_RUNS=$RUNS timeout -k 10 3600 "$BENCH_DIR/postgres.sh" \
+  if ! BENCH_PG_WORK=$WORK BENCH_PG_SETUPS=$PG_SETUPS BENCH_PG_DERP_BIN=$DERP_BIN BENCH_RUNS=$RUNS \
+    timeout -k 10 3600 "$BENCH_DIR/postgres.sh" \
     >"$WORK/postgres.txt" 2>"$WORK/postgres.log"; then
     put pg.reason "bench/postgres.sh failed (see $WORK/postgres.log)"
     log "PostgreSQL: bench/postgres.sh failed (see $WORK/postgres.log)"
@@ -435,8 +442,6 @@ for pid in "${PIDS[@]}"; do # only the RSS samplers are left; they end with thei
   wait "$pid" 2>/dev/null || true
 done
 PIDS=()
-put load_end "$(cut -d' ' -f1 /proc/loadavg)"
-cpu_snapshot end
 put elapsed "$((SECONDS - STARTED))"
 log "done in $((SECONDS - STARTED)) s"
 python3 "$HELPER" report "$WORK"

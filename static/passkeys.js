@@ -1,7 +1,8 @@
 // Passkeys on derp's pages: the one place a page needs JavaScript.
 //
 // Each <form data-passkey="register|sign-in" data-options="URL"> stays
-// hidden unless this browser has WebAuthn. On submit it posts the form
+// hidden unless this browser has WebAuthn (as does any text marked
+// data-passkey-hint). On submit it posts the form
 // (with its CSRF token) to data-options, which answers {flow_id, options}
 // as JSON with binary fields in base64url; it runs the browser's prompt
 // (navigator.credentials.create or .get), puts the flow id and the
@@ -115,6 +116,9 @@
   function start() {
     var forms = document.querySelectorAll("form[data-passkey]");
     for (var i = 0; i < forms.length; i++) setUp(forms[i]);
+    // Text that speaks of the passkey form shows with it.
+    var hints = document.querySelectorAll("[data-passkey-hint]");
+    for (var j = 0; j < hints.length; j++) hints[j].hidden = false;
   }
 
   if (document.readyState === "loading") {

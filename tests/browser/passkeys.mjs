@@ -195,8 +195,9 @@ await step("with [auth.native.mfa] required, a new user enrolls a passkey at sig
   await b.page.click("form[action='/login'] button.primary");
   await b.page.waitForURL((u) => u.pathname === "/mfa/enroll");
   await b.page.waitForSelector("form[data-passkey=register]:not([hidden])");
+  expect(await b.page.isVisible("text=Or add a passkey further down"), "the intro names the passkey, shown with its form");
   await b.page.screenshot({ path: path.join(artifacts, "passkey-5-enroll.png"), fullPage: true });
-  await b.page.click("text=Add a passkey");
+  await b.page.click("form[data-passkey=register] button[type=submit]");
   await b.page.waitForSelector("text=recovery code");
   const { credentials } = await b.cdp.send("WebAuthn.getCredentials", { authenticatorId: b.authenticatorId });
   expect(credentials.length === 1, `one credential on the authenticator, got ${credentials.length}`);
