@@ -6,14 +6,19 @@
 //! and measures each latency from that intended time (a request that waits
 //! for a free connection counts the wait), as wrk2 does.
 //!
+//! Requests go out on a grid of ticks, 1 ms by default, as with wrk2 and
+//! `oha -q`, whose timers have a millisecond resolution: the requests due
+//! within a tick are sent together at its end, and each still counts its
+//! latency from its own intended time, so the wait to the tick is charged
+//! to the server, never hidden. `FIXED_RATE_TICK_US=0` sends each request
+//! at its own time instead (sleeping in steps of at most 50 µs); that costs
+//! the generator and the server more CPU per request, since each request
+//! then wakes both on its own (bench/README.md gives the figures).
+//!
 //! It runs on one thread with one `epoll` set over every connection, so
 //! that the generator takes as little as it can of the CPU it shares with
 //! the server under test: each request costs one `write`, one `read` and
 //! its share of one `epoll_wait`, with no thread hand-off and no channel.
-//! When nothing is ready and the next request is due within a few
-//! milliseconds, it sleeps in steps of at most 50 µs rather than on
-//! `epoll_wait`'s millisecond timeout, so no send is rounded up to the next
-//! millisecond.
 //!
 //! ```text
 //! fixed_rate ADDR PATH RATE SECONDS CONNECTIONS [HEADER...]
@@ -22,9 +27,9 @@
 //!
 //! Prints one line of `key=value` pairs: requests answered, the achieved
 //! rate, latency percentiles in ms, non-2xx answers and socket errors, the
-//! 99th percentile of the wait for a free connection (`queue_p99_ms`) and
-//! the generator's own CPU time (`cpu_s`, from `/proc/self/stat`). Each
-//! second's p99 goes to stderr. Loopback addresses only.
+//! 99th percentile of the wait for a free connection (`queue_p99_ms`), the
+//! generator's own CPU time (`cpu_s`, from `/proc/self/stat`) and the tick
+//! (`tick_us`). Each second's p99 goes to stderr. Loopback addresses only.
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -36,10 +41,11 @@ use std::time::{Duration, Instant};
 /// The largest response head and body this reads (derp's `/session`
 /// answers are well under it).
 const BUFFER: usize = 64 * 1024;
-/// The longest sleep between two looks at the sockets when nothing is
-/// ready and a request is due soon. (Steps of 200 µs, which release
-/// requests in bursts of several at a time, gave the server's workers
-/// bursts too and a worse tail in the fair-share load.)
+/// The grid on which requests are sent unless `FIXED_RATE_TICK_US` says
+/// otherwise.
+const TICK: Duration = Duration::from_millis(1);
+/// With no tick: the longest sleep between two looks at the sockets when
+/// nothing is ready and a request is due soon.
 const STEP: Duration = Duration::from_micros(50);
 
 /// One keep-alive connection: idle, or carrying request `index`.
@@ -68,11 +74,24 @@ struct Plan {
     start: Instant,
     interval: Duration,
     total: u64,
+    /// Zero: each request at its own time.
+    tick: Duration,
 }
 
 impl Plan {
     fn due(&self, i: u64) -> Instant {
         self.start + self.interval.mul_f64(i as f64)
+    }
+
+    /// When request `i` goes out: its due time, or the end of its tick.
+    fn release(&self, i: u64) -> Instant {
+        let due = self.due(i);
+        if self.tick.is_zero() {
+            return due;
+        }
+        let since = due.saturating_duration_since(self.start).as_nanos();
+        let ticks = since.div_ceil(self.tick.as_nanos());
+        self.start + self.tick * u32::try_from(ticks).unwrap_or(u32::MAX)
     }
 }
 
@@ -113,12 +132,16 @@ fn main() {
         start: Instant::now() + Duration::from_millis(100),
         interval: Duration::from_secs_f64(1.0 / rate),
         total: (rate * seconds) as u64,
+        tick: match std::env::var("FIXED_RATE_TICK_US") {
+            Ok(v) => Duration::from_micros(v.parse().expect("FIXED_RATE_TICK_US is a number")),
+            Err(_) => TICK,
+        },
     };
     let cpu_before = cpu_seconds();
     let tally = run(&plan, &mut poll, &mut conns);
     let elapsed = plan.start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    report(tally, seconds, elapsed, cpu);
+    report(tally, seconds, elapsed, cpu, plan.tick);
 }
 
 /// Sends every request of the plan when due and reads every answer.
@@ -137,7 +160,7 @@ fn run(plan: &Plan, poll: &mut Poll, conns: &mut [Conn]) -> Tally {
     let mut finished = 0u64;
     while finished < plan.total {
         let now = Instant::now();
-        while next < plan.total && plan.due(next) <= now {
+        while next < plan.total && plan.release(next) <= now {
             pending.push_back(next);
             next += 1;
         }
@@ -158,7 +181,7 @@ fn run(plan: &Plan, poll: &mut Poll, conns: &mut [Conn]) -> Tally {
         // Wait for answers; when a connection is free and the next request
         // is due soon, wait in short steps instead.
         let until_due = if next < plan.total && !idle.is_empty() {
-            plan.due(next).saturating_duration_since(Instant::now())
+            plan.release(next).saturating_duration_since(Instant::now())
         } else {
             Duration::from_millis(10)
         };
@@ -174,7 +197,13 @@ fn run(plan: &Plan, poll: &mut Poll, conns: &mut [Conn]) -> Tally {
             panic!("epoll_wait: {e}");
         }
         if events.is_empty() && timeout.is_zero() {
-            std::thread::sleep(until_due.min(STEP));
+            // To the next tick in one sleep, or in short steps without one,
+            // so that no send is rounded up to `epoll_wait`'s millisecond.
+            std::thread::sleep(if plan.tick.is_zero() {
+                until_due.min(STEP)
+            } else {
+                until_due
+            });
             continue;
         }
         for event in &events {
@@ -350,7 +379,7 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn report(mut tally: Tally, seconds: f64, elapsed: f64, cpu: f64) {
+fn report(mut tally: Tally, seconds: f64, elapsed: f64, cpu: f64, tick: Duration) {
     tally.latencies_us.sort_unstable();
     // Each second's p99 on stderr, to tell a passing stall from a steady one.
     let seconds_run = (seconds.ceil() as usize).max(1);
@@ -378,7 +407,7 @@ fn report(mut tally: Tally, seconds: f64, elapsed: f64, cpu: f64) {
     let pct = |p: f64| pct_of(&tally.latencies_us, p);
     let done = tally.latencies_us.len() as f64;
     println!(
-        "requests={} rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} non2xx={} errors={} queue_p99_ms={:.2} cpu_s={:.2}",
+        "requests={} rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} non2xx={} errors={} queue_p99_ms={:.2} cpu_s={:.2} tick_us={}",
         tally.latencies_us.len(),
         done / elapsed,
         pct(50.0),
@@ -389,6 +418,7 @@ fn report(mut tally: Tally, seconds: f64, elapsed: f64, cpu: f64) {
         tally.non_2xx,
         tally.errors,
         pct_of(&tally.queued_us, 99.0),
-        cpu
+        cpu,
+        tick.as_micros()
     );
 }
