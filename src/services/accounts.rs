@@ -15,7 +15,7 @@
 //! The flows only some user stores have (`auth::backend`: password flows,
 //! link tokens, emailed codes, magic links, authorization codes, the session
 //! list) are reached here too, also for the account's own requests (refresh,
-//! changes, sessions) and the admin's mails: [`Accounts::supported`] is the
+//! changes, sessions) and the admin's mails: `Accounts::supported` is the
 //! one place where a flow the store lacks becomes 501
 //! `not_supported_by_backend`.
 

@@ -52,7 +52,7 @@ pub struct Overrides {
     pub workers: Option<usize>,
     /// How often the mail sender looks for due mail [5 s].
     pub outbox_poll: Option<Duration>,
-    /// Milliseconds in one second of the webhook retry schedule [1000];
+    /// Milliseconds in one second of the webhook retry schedule \[1000\];
     /// `derp serve` reads `DERP_WEBHOOK_RETRY_UNIT_MS`.
     pub webhook_retry_unit_ms: Option<i64>,
 }

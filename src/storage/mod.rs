@@ -261,7 +261,7 @@ impl Db {
     }
 
     /// PostgreSQL: starts listening for the changes other instances commit
-    /// (see [`watch`]): revocations move the session epoch at once, and
+    /// (see `watch`): revocations move the session epoch at once, and
     /// `on_keys` runs when the signing keys changed. Nothing on SQLite. The
     /// listening stops when the last clone of this handle is dropped.
     pub fn listen(&self, on_keys: Box<dyn Fn() + Send + Sync>) -> StorageResult<()> {

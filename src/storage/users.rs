@@ -205,7 +205,7 @@ pub(crate) fn by_email_sql() -> String {
 /// Users whose email contains `q` (all when empty), by id (creation order),
 /// after the id `after`.
 ///
-/// Matches are found in up to two steps: the next [`SEARCH_PROBE_ROWS`] users
+/// Matches are found in up to two steps: the next `SEARCH_PROBE_ROWS` users
 /// by id (enough when `q` is common, e.g. a domain); otherwise, for `q` of 3
 /// characters or more, the trigram index `user_search_fts`, whose cost
 /// follows the number of matches rather than the number of users. Shorter

@@ -1,7 +1,7 @@
 //! Cognito's user-facing JSON API over reqwest: `POST /` with
 //! `X-Amz-Target: AWSCognitoIdentityProviderService.<Op>`. The user-facing
 //! operations need no AWS signature, only the app client's `SECRET_HASH`;
-//! the Admin* ones are signed with SigV4 ([`Api::call_signed`]). Every request
+//! the Admin* ones are signed with SigV4 (`Api::call_signed`). Every request
 //! has a timeout; upstream bodies and messages go to the log, never to
 //! clients.
 

@@ -12,17 +12,17 @@
 //! - `refresh_token`: an opaque wrapper, `base64url(JSON {"u": username,
 //!   "t": cognito_refresh_token})`. `REFRESH_TOKEN_AUTH` needs the Cognito
 //!   username for its `SECRET_HASH`, and a refresh request carries nothing
-//!   else, so the wrapper carries it (see [`session::RefreshWrapper`]).
+//!   else, so the wrapper carries it (see `session::RefreshWrapper`).
 //! - `session_id`: the token's `origin_jti` (one per sign-in, kept across
 //!   refreshes), else its `jti`.
 //!
 //! The hosted pages keep the sign-in's tokens server-side, sealed, behind
-//! their cookie ([`web`]); members of the Cognito group `admin` have the
+//! their cookie (`web`); members of the Cognito group `admin` have the
 //! global role `admin`.
 //!
 //! With `domain` set, browsers can also sign in through Cognito's hosted UI
 //! ([`hosted_ui`], provider name `cognito`); the app then gets a derp
-//! authorization code ([`code`]) that unlocks the same kind of tokens.
+//! authorization code (`code`) that unlocks the same kind of tokens.
 
 mod account;
 pub mod api;
@@ -193,7 +193,7 @@ impl AuthBackend for CognitoBackend {
     }
 
     /// The sign-in's tokens, kept sealed server-side for the page cookie
-    /// (see [`web`]).
+    /// (see `web`).
     async fn start_web_session(&self, outcome: &AuthOutcome) -> AuthResult<String> {
         self.start_web_session_impl(outcome).await
     }

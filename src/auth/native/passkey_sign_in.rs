@@ -112,7 +112,7 @@ impl NativeBackend {
     /// names one); the library checks origin, challenge, signature, user
     /// verification and the sign count. Then the sign-in pipeline: a
     /// passkey alone is [`Proof::Passkey`], the second step finishes the
-    /// pending sign-in of its `mfa_token` ([`SecondFactor::Passkey`]).
+    /// pending sign-in of its `mfa_token` (`SecondFactor::Passkey`).
     pub async fn passkey_sign_in_finish(
         &self,
         flow_id: &str,
