@@ -6,14 +6,16 @@
 //! and measures each latency from that intended time (a request that waits
 //! for a free connection counts the wait), as wrk2 does.
 //!
-//! Requests go out on a grid of ticks, 1 ms by default, as with wrk2 and
-//! `oha -q`, whose timers have a millisecond resolution: the requests due
-//! within a tick are sent together at its end, and each still counts its
-//! latency from its own intended time, so the wait to the tick is charged
-//! to the server, never hidden. `FIXED_RATE_TICK_US=0` sends each request
-//! at its own time instead (sleeping in steps of at most 50 µs); that costs
-//! the generator and the server more CPU per request, since each request
-//! then wakes both on its own (bench/README.md gives the figures).
+//! Requests go out on a grid of ticks, 1 ms by default (wrk2's timers have
+//! the same resolution): the requests due within a tick are sent together
+//! at its end. Between ticks it sleeps, so an answer that arrives meanwhile
+//! is read at the next tick. Each latency still runs from the request's own
+//! due time to the moment its answer is read, so both waits are charged to
+//! the server, never hidden: figures are up to about two ticks higher than
+//! the server's own. `FIXED_RATE_TICK_US=0` sends each request at its own
+//! time instead (sleeping in steps of at most 50 µs); that costs the
+//! generator and the server more CPU per request, since each request then
+//! wakes both on its own (bench/README.md gives the figures).
 //!
 //! It runs on one thread with one `epoll` set over every connection, so
 //! that the generator takes as little as it can of the CPU it shares with
@@ -27,7 +29,8 @@
 //!
 //! Prints one line of `key=value` pairs: requests answered, the achieved
 //! rate, latency percentiles in ms, non-2xx answers and socket errors, the
-//! 99th percentile of the wait for a free connection (`queue_p99_ms`), the
+//! 99th percentile of the wait from the due time until a connection took
+//! the request (`queue_p99_ms`: the wait to the tick included), the
 //! generator's own CPU time (`cpu_s`, from `/proc/self/stat`) and the tick
 //! (`tick_us`). Each second's p99 goes to stderr. Loopback addresses only.
 
@@ -90,8 +93,9 @@ impl Plan {
             return due;
         }
         let since = due.saturating_duration_since(self.start).as_nanos();
-        let ticks = since.div_ceil(self.tick.as_nanos());
-        self.start + self.tick * u32::try_from(ticks).unwrap_or(u32::MAX)
+        let tick = self.tick.as_nanos();
+        let at = since.div_ceil(tick).saturating_mul(tick);
+        self.start + Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
     }
 }
 

@@ -1,13 +1,8 @@
 //! Argon2id hashing on a pool of its own: one thread per core (so at most one
-//! hash per core at once, never on the async workers), below request
-//! handling in the scheduler's eyes, so that a sign-in flood slows other
-//! requests' latency far less while hashing still takes every idle cycle.
-//! On Linux the first thread runs at nice +5: a floor, the share of CPU
-//! hashing keeps whatever else runs, so that a flood of cheap requests
-//! cannot starve sign-ins. The others run under `SCHED_IDLE`: they take
-//! only the cycles nothing else wants, any request-handling thread that
-//! wakes takes their core at once, and a core that runs only them counts as
-//! idle when the scheduler places and balances work.
+//! hash per core at once, never on the async workers), each at a lower CPU
+//! priority (nice +10 on Linux) so that when hashing saturates the cores the
+//! scheduler still runs request handling first: a sign-in flood slows other
+//! requests' latency far less, and hashing still takes every idle cycle.
 //! Unknown users get a dummy verification so that timing reveals nothing.
 
 use crate::error::{AuthError, AuthResult};
@@ -39,10 +34,9 @@ struct HashPool {
     threads: usize,
 }
 
-/// The nice value of the first hashing thread, the floor: request handling
-/// (nice 0) wins the CPU when both want it, by a weight of 1024 against 335,
-/// and this thread still gets its share under any load.
-const FLOOR_NICE: i32 = 5;
+/// The nice value of the hashing threads: request handling (nice 0) wins
+/// the CPU when both want it (CFS weight 1024 against 110).
+const HASH_NICE: i32 = 10;
 
 impl HashPool {
     fn start(threads: usize) -> Self {
@@ -54,7 +48,7 @@ impl HashPool {
             let spawned = std::thread::Builder::new()
                 .name(format!("derp-hash-{i}"))
                 .spawn(move || {
-                    lower_priority(i);
+                    lower_priority();
                     loop {
                         let job = match rx.lock() {
                             Ok(rx) => rx.recv(),
@@ -82,33 +76,13 @@ impl HashPool {
     }
 }
 
-/// Lowers the calling hashing thread's CPU priority: the first one (the
-/// floor) to nice +5, the others to `SCHED_IDLE` (Linux: both are per
-/// thread). Elsewhere, or where the system refuses, they run as they are.
-fn lower_priority(index: usize) {
+/// Lowers the calling thread's CPU priority (Linux: nice is per thread).
+fn lower_priority() {
     #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE)
     {
-        use thread_priority::{
-            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-            set_thread_priority_and_policy, thread_native_id,
-        };
-        let lowered = if index == 0 {
-            rustix::process::setpriority_process(Some(rustix::thread::gettid()), FLOOR_NICE)
-                .map_err(|e| e.to_string())
-        } else {
-            set_thread_priority_and_policy(
-                thread_native_id(),
-                ThreadPriority::Min,
-                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
-            )
-            .map_err(|e| e.to_string())
-        };
-        if let Err(error) = lowered {
-            tracing::debug!(%error, index, "could not lower the hashing thread's priority");
-        }
+        tracing::debug!(error = %e, "could not lower the hashing thread's priority");
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = index;
 }
 
 impl Hasher {
@@ -218,39 +192,6 @@ fn same_params(hash: &PasswordHash, params: &Params) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The floor thread runs niced, every other hashing thread idle-only.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_first_hashing_thread_keeps_a_floor_and_the_others_take_idle_cycles() {
-        use rustix::process::getpriority_process;
-        use rustix::thread::gettid;
-        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
-        let on_a_thread = |index: usize| {
-            std::thread::spawn(move || {
-                let before = getpriority_process(Some(gettid())).unwrap();
-                lower_priority(index);
-                let policy = thread_priority::thread_schedule_policy().unwrap();
-                (before, policy, getpriority_process(Some(gettid())).unwrap())
-            })
-            .join()
-            .unwrap()
-        };
-        let (before, policy, nice) = on_a_thread(0);
-        assert_eq!(
-            policy,
-            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)
-        );
-        // Raising the nice value needs no privilege; lowering it does.
-        assert_eq!(nice, FLOOR_NICE.max(before));
-        for index in [1, 2] {
-            let (_, policy, _) = on_a_thread(index);
-            assert_eq!(
-                policy,
-                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
-            );
-        }
-    }
 
     #[tokio::test]
     async fn hash_verify_and_rehash() {
