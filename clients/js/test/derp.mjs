@@ -106,6 +106,9 @@ ${extra}`,
     clearTimeout(timer);
   }
   await launch();
+  // Tokens already handed to a test: mail is sent after derp answers, so the
+  // last mail in the log may still be the one before.
+  const seenTokens = new Set();
   return {
     url,
     async stop() {
@@ -121,7 +124,7 @@ ${extra}`,
     cli(...args) {
       return execFileSync(DERP_BIN, ["--config", config, ...args], { encoding: "utf8", timeout: 30_000 });
     },
-    /** The token of the last link mailed to `email` (dev mailer log). */
+    /** The token of the last link mailed to `email` (dev mailer log), waiting for one not handed out before. */
     async mailToken(email, timeoutMs = 10_000) {
       const end = Date.now() + timeoutMs;
       while (Date.now() < end) {
@@ -130,10 +133,13 @@ ${extra}`,
         const end = text.lastIndexOf(`to=${email} `);
         const start = text.lastIndexOf("message follows", end);
         const m = end >= 0 && /token=([A-Za-z0-9_-]{43})/.exec(text.slice(start, end));
-        if (m) return m[1];
+        if (m && !seenTokens.has(m[1])) {
+          seenTokens.add(m[1]);
+          return m[1];
+        }
         await sleep(50);
       }
-      throw new Error(`no mail with a token to ${email}`);
+      throw new Error(`no new mail with a token to ${email}`);
     },
   };
 }

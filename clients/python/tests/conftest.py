@@ -94,6 +94,9 @@ class DerpServer:
         )
         self.log = tmp / "derp.log"
         self.proc: subprocess.Popen | None = None
+        # Tokens already handed to a test: mail is sent after derp answers,
+        # so the last mail in the log may still be the one before.
+        self.seen_tokens: set[str] = set()
 
     def start(self) -> "DerpServer":
         log = open(self.log, "ab")
@@ -134,7 +137,8 @@ class DerpServer:
         return out.stdout
 
     def mail_token(self, email: str, timeout: float = 10) -> str:
-        """The token of the last link mailed to `email` (dev mailer log)."""
+        """The token of the last link mailed to `email` (dev mailer log),
+        waiting for one this server has not handed out before."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = re.sub(r"\x1b\[[0-9;]*m", "", self.log.read_text(errors="replace"))
@@ -142,10 +146,11 @@ class DerpServer:
             end = text.rfind(f"to={email} ")
             start = text.rfind("message follows", 0, end)
             m = re.search(r"token=([A-Za-z0-9_-]{43})", text[start:end]) if end >= 0 else None
-            if m:
+            if m and m.group(1) not in self.seen_tokens:
+                self.seen_tokens.add(m.group(1))
                 return m.group(1)
             time.sleep(0.05)
-        raise AssertionError(f"no mail with a token to {email} in the log")
+        raise AssertionError(f"no new mail with a token to {email} in the log")
 
 
 @pytest.fixture(scope="session")
