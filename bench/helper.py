@@ -630,6 +630,14 @@ def cmd_report(workdir: str) -> int:
     row(f"hash bound: {cores:.0f} cores / hash time (/s)", bound, digits=1)
     row(f"hashes/s measured, {cores:.0f} at once", hash_par, digits=1)
 
+    if "probe.late_1ms_per_s" in env:
+        section("the machine at rest (examples/stall_probe.rs: one thread waking every 200 µs)")
+        row("  wake-ups late by 1 ms or more (/s)", {"derp": f("probe.late_1ms_per_s")}, digits=1, ratio=False,
+            na={"peer": "—"})
+        row("  longest pause (ms)", {"derp": f("probe.max_ms")}, digits=2, ratio=False, na={"peer": "—"})
+        row("  time lost in those pauses (%)", {"derp": f("probe.lost_pct")}, digits=2, ratio=False,
+            na={"peer": "—"})
+
     section("write paths (hash-bound)")
     su = {t: r(t, "signup").med("rps") for t in targets}
     si = {t: r(t, "signin").med("rps") for t in targets}
@@ -709,6 +717,12 @@ def cmd_report(workdir: str) -> int:
     row("  cores of the /session generator", {"derp": statistics.median(gen) if gen else float("nan")},
         digits=2, ratio=False, na=no_split)
     row("  cores idle (fair share)", {"derp": _med(fair_cpu, "idle")}, digits=2, ratio=False, na=no_split)
+    pauses = [env.get(k, "").split() for k in sorted(k for k in env if k.startswith("derp.fair_probe."))]
+    if pauses and fs.get("derp"):
+        per_run = ", ".join(f"{_num(x.get('p99', float('nan')))} / " + (" / ".join(p) if len(p) == 2 else "?")
+                            for x, p in zip(fs["derp"].runs, pauses))
+        row("  each run: p99 ms / machine's longest pause ms / % lost", {"derp": per_run}, ratio=False,
+            na={"peer": "—"})
 
     if Runs(work, "derp_pg1", "session") or Runs(work, "derp_pg2", "session"):
         section(f"PostgreSQL {env.get('pg.version', '')}: one cluster on the same machine, "
@@ -799,6 +813,15 @@ def cmd_report(workdir: str) -> int:
                      "the same cores (fsync on), one database per setup; with two instances, each gets half the "
                      "connections and its own wrk, the rates add up and a p99 is the worse of the two"
                      + ("; Better Auth uses pg's pool (10 connections per process)." if peer_ok else "."))
+    if "probe.late_1ms_per_s" in env:
+        notes.append("the machine's pauses: examples/stall_probe.rs, a thread "
+                     f"({env.get('probe.policy', '?')}) that sleeps to deadlines and notes how late it wakes, "
+                     "runs on the idle machine before any load (every 200 µs) and beside each fair-share run "
+                     "(every 1 ms). A wake-up late by 1 ms or more is a pause that any thread of the server or "
+                     "of the load generators meets too (the host's steal, kernel threads, interrupts; steal "
+                     f"alone was {env.get('probe.steal_pct', '?')}% of the idle probe's time). The row 'each run' "
+                     "sets each fair-share run's p99 beside the longest pause the probe met during it and the "
+                     "share of the run it lost in pauses of 1 ms or more.")
     fc = foreign_cpu(work, cores)
     if fc:
         other, share = fc

@@ -7,7 +7,8 @@
 # files in a temporary directory whose path the table ends with.
 # Webhook deliveries are measured by bench/webhooks/run.py (its own derp and
 # a Node receiver) once the main derp has stopped.
-# See bench/README.md. Knobs (environment): BENCH_DURATION (s per wrk run, 8),
+# See bench/README.md. Knobs (environment): BENCH_DURATION (s per wrk run and
+# for the idle-machine pause probe, 8),
 # BENCH_RUNS (3), BENCH_C_HASH (connections on hash-bound paths, 8),
 # BENCH_C_LIGHT (connections on the others, 32), BENCH_SKIP_PEER=1,
 # BENCH_SKIP_PG=1 (no PostgreSQL rows).
@@ -21,6 +22,7 @@ HELPER=$BENCH_DIR/helper.py
 
 DURATION=${BENCH_DURATION:-8}
 RUNS=${BENCH_RUNS:-3}
+PROBE_SECONDS=$DURATION          # the idle-machine pause probe (examples/stall_probe.rs)
 C_HASH=${BENCH_C_HASH:-8}
 C_LIGHT=${BENCH_C_LIGHT:-32}
 THREADS=2
@@ -135,7 +137,7 @@ put derp.commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unk
 
 # ---------------------------------------------------------------- build ---
 log "building derp (cargo build --release; log: $WORK/cargo.log)"
-(cd "$ROOT" && timeout 1800 cargo build --release --bin derp --example argon2_cost --example fixed_rate) >"$WORK/cargo.log" 2>&1 \
+(cd "$ROOT" && timeout 1800 cargo build --release --bin derp --example argon2_cost --example fixed_rate --example stall_probe) >"$WORK/cargo.log" 2>&1 \
   || die "cargo build --release failed: $(grep -m1 '^error' "$WORK/cargo.log" || tail -1 "$WORK/cargo.log")"
 DERP_BIN=$ROOT/target/release/derp
 FIXED_RATE=$ROOT/target/release/examples/fixed_rate
@@ -145,6 +147,21 @@ log "timing one argon2id hash (examples/argon2_cost.rs)"
 ARGON=$(timeout 120 "$ROOT/target/release/examples/argon2_cost" 20) || die "argon2_cost failed"
 put derp.hash_ms "$(sed -n 's/.*mean_ms=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
 put derp.hash_par "$(sed -n 's/.*hashes_per_s=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
+
+STALL_PROBE=("$ROOT/target/release/examples/stall_probe")
+# As a real-time thread when allowed (root or CAP_SYS_NICE): then no thread
+# of the machine can delay it, and what it meets are the machine's pauses.
+if chrt -f 50 true 2>/dev/null; then
+  STALL_PROBE=(chrt -f 50 "${STALL_PROBE[@]}")
+  put probe.policy "real-time, SCHED_FIFO 50"
+else
+  put probe.policy "normal priority: SCHED_FIFO is not allowed here"
+fi
+log "probing the idle machine for pauses (examples/stall_probe.rs, ${PROBE_SECONDS}s)"
+PROBE=$(timeout 60 "${STALL_PROBE[@]}" "$PROBE_SECONDS") || die "stall_probe failed"
+for k in late_1ms_per_s max_ms lost_pct steal_pct; do
+  put "probe.$k" "$(sed -n "s/.*\b$k=\([0-9.na]*\).*/\1/p" <<<"$PROBE")"
+done
 
 # ----------------------------------------------------------------- peer ---
 PEER_REASON=""
@@ -325,12 +342,18 @@ EOF
       local flood=$! before
       PIDS+=("$flood")
       before=$(cpu_split "$pid")
+      # The machine's own pauses during this run (1 ms period: little CPU).
+      timeout -k 5 "$WRK_TIMEOUT" "${STALL_PROBE[@]}" "$DURATION" 1000 >"$WORK/$name.fair_probe.$run" 2>&1 &
+      local probe=$!
+      PIDS+=("$probe")
       timeout -k 5 "$WRK_TIMEOUT" "$FIXED_RATE" "${base#http://}" "$session_path" "$fair" "$DURATION" 64 \
         "Authorization: Bearer $tok" >"$WORK/wrk/$name.fair_session.$run.txt" 2>&1 || true
       put "$name.fair_cpu.$run" "$before $(cpu_split "$pid")"
+      wait "$probe" || true
+      put "$name.fair_probe.$run" "$(sed -n 's/.*max_ms=\([0-9.]*\) lost_pct=\([0-9.]*\).*/\1 \2/p' "$WORK/$name.fair_probe.$run")"
       wait "$flood" || true
       local keep=() p
-      for p in "${PIDS[@]}"; do [[ $p == "$flood" ]] || keep+=("$p"); done
+      for p in "${PIDS[@]}"; do [[ $p == "$flood" || $p == "$probe" ]] || keep+=("$p"); done
       PIDS=("${keep[@]}")
     done
   fi

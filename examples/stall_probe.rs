@@ -1,0 +1,97 @@
+//! Measures how often the machine itself pauses a thread that nothing else
+//! competes with: the floor under every latency figure of `bench/run.sh`.
+//!
+//! Usage: `cargo run --release --example stall_probe -- [SECONDS] [PERIOD_US]`
+//! (defaults 5 and 200). One thread sleeps to deadlines PERIOD_US apart and
+//! notes how late each wake-up is. On an idle machine nothing of the
+//! benchmark makes it wait, so a
+//! wake-up late by a millisecond or more is a pause any of derp's threads
+//! could meet at any moment: a virtual CPU the host gave to someone else
+//! (steal), a kernel thread, interrupts. The host's steal is shown apart
+//! (when the kernel accounts it); the rest is the guest's.
+//!
+//! `bench/run.sh` also runs it beside each fair-share run, as a real-time
+//! thread (`chrt -f`, when allowed) waking every millisecond: no thread of
+//! the machine can then delay it, so a late wake-up there is a pause of the
+//! machine itself, which every thread of the server and of the load
+//! generator meets as well.
+//!
+//! Prints one line:
+//! `wakeups=N late_1ms=N late_3ms=N late_5ms=N max_ms=X lost_pct=X
+//! late_1ms_per_s=X steal_pct=X`, where `lost_pct` is the share of the
+//! run spent in wake-ups late by 1 ms or more, and `steal_pct` is the
+//! share of all cores' time the host took during the run (`/proc/stat`).
+
+use std::time::{Duration, Instant};
+
+/// The `steal` and total columns of the first line of `/proc/stat`.
+fn steal_and_total() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice;
+    // guest time is already counted in user.
+    let total: u64 = ticks.iter().take(8).sum();
+    Some((*ticks.get(7)?, total))
+}
+
+fn main() {
+    let seconds: f64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let period = Duration::from_micros(
+        std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200)
+            .max(1),
+    );
+    let run = Duration::from_secs_f64(seconds);
+    let stat_before = steal_and_total();
+    let start = Instant::now();
+    let (mut wakeups, mut late1, mut late3, mut late5) = (0u64, 0u64, 0u64, 0u64);
+    let (mut max, mut lost) = (Duration::ZERO, Duration::ZERO);
+    let mut deadline = start;
+    while deadline.duration_since(start) < run {
+        deadline += period;
+        let now = Instant::now();
+        if deadline > now {
+            // `thread::sleep` is `clock_nanosleep` on a relative time; a
+            // wake-up late by the time slack (50 µs) is far below 1 ms.
+            std::thread::sleep(deadline - now);
+        }
+        let late = Instant::now().saturating_duration_since(deadline);
+        wakeups += 1;
+        max = max.max(late);
+        if late >= Duration::from_millis(1) {
+            late1 += 1;
+            lost += late;
+        }
+        if late >= Duration::from_millis(3) {
+            late3 += 1;
+        }
+        if late >= Duration::from_millis(5) {
+            late5 += 1;
+        }
+        // After a stall, start again from now rather than catching up.
+        deadline = deadline.max(Instant::now());
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let steal = match (stat_before, steal_and_total()) {
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+            format!("{:.2}", 100.0 * (s1 - s0) as f64 / (t1 - t0) as f64)
+        }
+        _ => "nan".to_string(),
+    };
+    println!(
+        "wakeups={wakeups} late_1ms={late1} late_3ms={late3} late_5ms={late5} max_ms={:.2} lost_pct={:.2} late_1ms_per_s={:.1} steal_pct={steal}",
+        max.as_secs_f64() * 1000.0,
+        100.0 * lost.as_secs_f64() / elapsed,
+        late1 as f64 / elapsed,
+    );
+}
