@@ -631,7 +631,7 @@ def cmd_report(workdir: str) -> int:
     row(f"hashes/s measured, {cores:.0f} at once", hash_par, digits=1)
 
     if "probe.late_1ms_per_s" in env:
-        section("the machine at rest (examples/stall_probe.rs: one thread waking every 200 µs)")
+        section("the machine at rest (examples/stall_probe.rs: a thread per CPU waking every 200 µs)")
         row("  wake-ups late by 1 ms or more (/s)", {"derp": f("probe.late_1ms_per_s")}, digits=1, ratio=False,
             na={"peer": "—"})
         row("  longest pause (ms)", {"derp": f("probe.max_ms")}, digits=2, ratio=False, na={"peer": "—"})
@@ -817,7 +817,8 @@ def cmd_report(workdir: str) -> int:
         notes.append("the machine's pauses: examples/stall_probe.rs, a thread "
                      f"({env.get('probe.policy', '?')}) that sleeps to deadlines and notes how late it wakes, "
                      "runs on the idle machine before any load (every 200 µs) and beside each fair-share run "
-                     "(every 1 ms). A wake-up late by 1 ms or more is a pause that any thread of the server or "
+                     "(every 10 ms, so that it does not change the run it watches; it still meets every pause of "
+                     "11 ms or more). A wake-up late by 1 ms or more is a pause that any thread of the server or "
                      "of the load generators meets too (the host's steal, kernel threads, interrupts; steal "
                      f"alone was {env.get('probe.steal_pct', '?')}% of the idle probe's time). The row 'each run' "
                      "sets each fair-share run's p99 beside the longest pause the probe met during it and the "

@@ -342,8 +342,11 @@ EOF
       local flood=$! before
       PIDS+=("$flood")
       before=$(cpu_split "$pid")
-      # The machine's own pauses during this run (1 ms period: little CPU).
-      timeout -k 5 "$WRK_TIMEOUT" "${STALL_PROBE[@]}" "$DURATION" 1000 >"$WORK/$name.fair_probe.$run" 2>&1 &
+      # The machine's own pauses during this run. Every 10 ms: a probe that
+      # woke every millisecond was seen to change the run it watched (each
+      # wake-up makes the kernel choose again what runs on that CPU), while
+      # any pause of 11 ms or more still covers one of its wake-ups.
+      timeout -k 5 "$WRK_TIMEOUT" "${STALL_PROBE[@]}" "$DURATION" 10000 >"$WORK/$name.fair_probe.$run" 2>&1 &
       local probe=$!
       PIDS+=("$probe")
       timeout -k 5 "$WRK_TIMEOUT" "$FIXED_RATE" "${base#http://}" "$session_path" "$fair" "$DURATION" 64 \

@@ -2,8 +2,10 @@
 //! competes with: the floor under every latency figure of `bench/run.sh`.
 //!
 //! Usage: `cargo run --release --example stall_probe -- [SECONDS] [PERIOD_US]`
-//! (defaults 5 and 200). One thread sleeps to deadlines PERIOD_US apart and
-//! notes how late each wake-up is. On an idle machine nothing of the
+//! (defaults 5 and 200). One thread per CPU, each held to its CPU, sleeps to
+//! deadlines PERIOD_US apart and notes how late each wake-up is: a virtual
+//! CPU the host takes away stalls only the threads on it, so each CPU needs
+//! its own witness. On an idle machine nothing of the
 //! benchmark makes it wait, so a
 //! wake-up late by a millisecond or more is a pause any of derp's threads
 //! could meet at any moment: a virtual CPU the host gave to someone else
@@ -17,10 +19,11 @@
 //! generator meets as well.
 //!
 //! Prints one line:
-//! `wakeups=N late_1ms=N late_3ms=N late_5ms=N max_ms=X lost_pct=X
-//! late_1ms_per_s=X steal_pct=X`, where `lost_pct` is the share of the
-//! run spent in wake-ups late by 1 ms or more, and `steal_pct` is the
-//! share of all cores' time the host took during the run (`/proc/stat`).
+//! `cpus=N wakeups=N late_1ms=N late_3ms=N late_5ms=N max_ms=X lost_pct=X
+//! late_1ms_per_s=X steal_pct=X`, summed over the CPUs, where `max_ms` is
+//! the longest pause on any CPU, `lost_pct` the share of the CPUs' time
+//! spent in wake-ups late by 1 ms or more, and `steal_pct` the share of all
+//! CPUs' time the host took during the run (`/proc/stat`).
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,64 @@ fn steal_and_total() -> Option<(u64, u64)> {
     Some((*ticks.get(7)?, total))
 }
 
+/// What one CPU's witness saw.
+#[derive(Default)]
+struct Seen {
+    wakeups: u64,
+    late1: u64,
+    late3: u64,
+    late5: u64,
+    max: Duration,
+    lost: Duration,
+}
+
+/// Sleeps to deadlines `period` apart until `run` has passed, on `cpu`.
+fn witness(cpu: usize, period: Duration, run: Duration) -> Seen {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        eprintln!("cannot hold the probe to CPU {cpu}: {e}");
+    }
+    let mut seen = Seen::default();
+    let start = Instant::now();
+    let mut deadline = start;
+    while deadline.duration_since(start) < run {
+        deadline += period;
+        let now = Instant::now();
+        if deadline > now {
+            // `clock_nanosleep` on a relative time; a wake-up late by the
+            // time slack (50 µs) is far below 1 ms.
+            std::thread::sleep(deadline - now);
+        }
+        let late = Instant::now().saturating_duration_since(deadline);
+        seen.wakeups += 1;
+        seen.max = seen.max.max(late);
+        if late >= Duration::from_millis(1) {
+            seen.late1 += 1;
+            seen.lost += late;
+        }
+        if late >= Duration::from_millis(3) {
+            seen.late3 += 1;
+        }
+        if late >= Duration::from_millis(5) {
+            seen.late5 += 1;
+        }
+        // After a pause, start again from now rather than catching up.
+        deadline = deadline.max(Instant::now());
+    }
+    seen
+}
+
+/// The CPUs this process may run on.
+fn cpus() -> Vec<usize> {
+    match rustix::thread::sched_getaffinity(None) {
+        Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU)
+            .filter(|&c| set.is_set(c))
+            .collect(),
+        Err(_) => vec![0],
+    }
+}
+
 fn main() {
     let seconds: f64 = std::env::args()
         .nth(1)
@@ -52,34 +113,22 @@ fn main() {
             .max(1),
     );
     let run = Duration::from_secs_f64(seconds);
+    let cpus = cpus();
     let stat_before = steal_and_total();
     let start = Instant::now();
-    let (mut wakeups, mut late1, mut late3, mut late5) = (0u64, 0u64, 0u64, 0u64);
-    let (mut max, mut lost) = (Duration::ZERO, Duration::ZERO);
-    let mut deadline = start;
-    while deadline.duration_since(start) < run {
-        deadline += period;
-        let now = Instant::now();
-        if deadline > now {
-            // `thread::sleep` is `clock_nanosleep` on a relative time; a
-            // wake-up late by the time slack (50 µs) is far below 1 ms.
-            std::thread::sleep(deadline - now);
-        }
-        let late = Instant::now().saturating_duration_since(deadline);
-        wakeups += 1;
-        max = max.max(late);
-        if late >= Duration::from_millis(1) {
-            late1 += 1;
-            lost += late;
-        }
-        if late >= Duration::from_millis(3) {
-            late3 += 1;
-        }
-        if late >= Duration::from_millis(5) {
-            late5 += 1;
-        }
-        // After a stall, start again from now rather than catching up.
-        deadline = deadline.max(Instant::now());
+    let threads: Vec<_> = cpus
+        .iter()
+        .map(|&cpu| std::thread::spawn(move || witness(cpu, period, run)))
+        .collect();
+    let mut all = Seen::default();
+    for t in threads {
+        let seen = t.join().expect("a probe thread panicked");
+        all.wakeups += seen.wakeups;
+        all.late1 += seen.late1;
+        all.late3 += seen.late3;
+        all.late5 += seen.late5;
+        all.max = all.max.max(seen.max);
+        all.lost += seen.lost;
     }
     let elapsed = start.elapsed().as_secs_f64();
     let steal = match (stat_before, steal_and_total()) {
@@ -89,9 +138,14 @@ fn main() {
         _ => "nan".to_string(),
     };
     println!(
-        "wakeups={wakeups} late_1ms={late1} late_3ms={late3} late_5ms={late5} max_ms={:.2} lost_pct={:.2} late_1ms_per_s={:.1} steal_pct={steal}",
-        max.as_secs_f64() * 1000.0,
-        100.0 * lost.as_secs_f64() / elapsed,
-        late1 as f64 / elapsed,
+        "cpus={} wakeups={} late_1ms={} late_3ms={} late_5ms={} max_ms={:.2} lost_pct={:.2} late_1ms_per_s={:.1} steal_pct={steal}",
+        cpus.len(),
+        all.wakeups,
+        all.late1,
+        all.late3,
+        all.late5,
+        all.max.as_secs_f64() * 1000.0,
+        100.0 * all.lost.as_secs_f64() / (elapsed * cpus.len() as f64),
+        all.late1 as f64 / elapsed,
     );
 }
