@@ -424,7 +424,7 @@ class Runs:
             if parsed:
                 run = f.name[len(f"{target}.{test}."):].split(".")[0]
                 groups.setdefault(run, []).append(parsed)
-        self.runs = [_merge(g) for g in groups.values()]
+        self.runs = [{**_merge(g), "run": run} for run, g in groups.items()]
 
     def __bool__(self) -> bool:
         return bool(self.runs)
@@ -632,9 +632,9 @@ def cmd_report(workdir: str) -> int:
 
     if "probe.late_1ms_per_s" in env:
         section("the machine at rest (examples/stall_probe.rs: a thread per CPU waking every 200 µs)")
-        row("  wake-ups late by 1 ms or more (/s)", {"derp": f("probe.late_1ms_per_s")}, digits=1, ratio=False,
-            na={"peer": "—"})
-        row("  longest pause (ms)", {"derp": f("probe.max_ms")}, digits=2, ratio=False, na={"peer": "—"})
+        row("  wake-ups late by 1 ms or more (/s, all CPUs)", {"derp": f("probe.late_1ms_per_s")}, digits=1,
+            ratio=False, na={"peer": "—"})
+        row("  latest wake-up (ms)", {"derp": f("probe.max_ms")}, digits=2, ratio=False, na={"peer": "—"})
         row("  time lost in those pauses (%)", {"derp": f("probe.lost_pct")}, digits=2, ratio=False,
             na={"peer": "—"})
 
@@ -717,11 +717,13 @@ def cmd_report(workdir: str) -> int:
     row("  cores of the /session generator", {"derp": statistics.median(gen) if gen else float("nan")},
         digits=2, ratio=False, na=no_split)
     row("  cores idle (fair share)", {"derp": _med(fair_cpu, "idle")}, digits=2, ratio=False, na=no_split)
-    pauses = [env.get(k, "").split() for k in sorted(k for k in env if k.startswith("derp.fair_probe."))]
-    if pauses and fs.get("derp"):
-        per_run = ", ".join(f"{_num(x.get('p99', float('nan')))} / " + (" / ".join(p) if len(p) == 2 else "?")
-                            for x, p in zip(fs["derp"].runs, pauses))
-        row("  each run: p99 ms / machine's longest pause ms / % lost", {"derp": per_run}, ratio=False,
+    if fs.get("derp") and any(k.startswith("derp.fair_probe.") for k in env):
+        def probe(run: str) -> str:
+            seen = env.get(f"derp.fair_probe.{run}", "").split()
+            return " / ".join(seen) if len(seen) == 2 else "? / ?"
+        runs = sorted(fs["derp"].runs, key=lambda x: int(x["run"]) if str(x["run"]).isdigit() else 0)
+        per_run = ", ".join(f"{_num(x.get('p99', float('nan')))} / {probe(x['run'])}" for x in runs)
+        row("  each run: p99 / probe's latest wake-up (ms) / % lost", {"derp": per_run}, ratio=False,
             na={"peer": "—"})
 
     if Runs(work, "derp_pg1", "session") or Runs(work, "derp_pg2", "session"):
@@ -814,15 +816,22 @@ def cmd_report(workdir: str) -> int:
                      "connections and its own wrk, the rates add up and a p99 is the worse of the two"
                      + ("; Better Auth uses pg's pool (10 connections per process)." if peer_ok else "."))
     if "probe.late_1ms_per_s" in env:
-        notes.append("the machine's pauses: examples/stall_probe.rs, a thread "
-                     f"({env.get('probe.policy', '?')}) that sleeps to deadlines and notes how late it wakes, "
-                     "runs on the idle machine before any load (every 200 µs) and beside each fair-share run "
-                     "(every 10 ms, so that it does not change the run it watches; it still meets every pause of "
-                     "11 ms or more). A wake-up late by 1 ms or more is a pause that any thread of the server or "
-                     "of the load generators meets too (the host's steal, kernel threads, interrupts; steal "
-                     f"alone was {env.get('probe.steal_pct', '?')}% of the idle probe's time). The row 'each run' "
-                     "sets each fair-share run's p99 beside the longest pause the probe met during it and the "
-                     "share of the run it lost in pauses of 1 ms or more.")
+        realtime = env.get("probe.policy", "").startswith("real-time")
+        steal = env.get("probe.steal_pct", "")
+        notes.append(
+            "the machine's pauses: examples/stall_probe.rs, one thread per CPU held to its CPU "
+            f"({env.get('probe.policy', '?')}), sleeps to deadlines and notes how late it wakes: on the idle "
+            "machine before any load (every 200 µs), and beside each of derp's fair-share runs (every 10 ms, "
+            "to disturb the run less; there a late wake-up of X ms means a pause of X to X + 10 ms, and "
+            "shorter pauses can go unseen). "
+            + ("A real-time thread waits for no other thread of normal priority, so its late wake-ups are "
+               "pauses of the machine itself (the host's steal, kernel threads, interrupts), which the server "
+               "and the load generators meet too"
+               if realtime else
+               "At normal priority its late wake-ups beside a busy run also count ordinary waits for the CPU")
+            + (f"; the host's steal over the idle probe's seconds: {steal}% of all CPUs' time"
+               if steal and steal != "nan" else "")
+            + ".")
     fc = foreign_cpu(work, cores)
     if fc:
         other, share = fc

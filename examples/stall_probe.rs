@@ -5,25 +5,27 @@
 //! (defaults 5 and 200). One thread per CPU, each held to its CPU, sleeps to
 //! deadlines PERIOD_US apart and notes how late each wake-up is: a virtual
 //! CPU the host takes away stalls only the threads on it, so each CPU needs
-//! its own witness. On an idle machine nothing of the
-//! benchmark makes it wait, so a
-//! wake-up late by a millisecond or more is a pause any of derp's threads
-//! could meet at any moment: a virtual CPU the host gave to someone else
-//! (steal), a kernel thread, interrupts. The host's steal is shown apart
-//! (when the kernel accounts it); the rest is the guest's.
+//! its own witness. On an idle machine nothing of the benchmark makes it
+//! wait, so a wake-up late by a millisecond or more is a pause any of derp's
+//! threads could meet at any moment: a virtual CPU the host gave to someone
+//! else (steal), a kernel thread, interrupts. A late wake-up of X ms means
+//! a pause of X to X + PERIOD ms; shorter pauses that fall between two
+//! deadlines go unseen.
 //!
-//! `bench/run.sh` also runs it beside each fair-share run, as a real-time
-//! thread (`chrt -f`, when allowed) waking every millisecond: no thread of
-//! the machine can then delay it, so a late wake-up there is a pause of the
-//! machine itself, which every thread of the server and of the load
-//! generator meets as well.
+//! `bench/run.sh` runs it on the idle machine before the loads (every
+//! 200 µs) and beside each of derp's fair-share runs (every 10 ms, to
+//! disturb the run less), as real-time threads (`chrt -f 50`) when allowed:
+//! then no thread of normal priority can delay them, and what they meet are
+//! the machine's own pauses.
 //!
 //! Prints one line:
-//! `cpus=N wakeups=N late_1ms=N late_3ms=N late_5ms=N max_ms=X lost_pct=X
-//! late_1ms_per_s=X steal_pct=X`, summed over the CPUs, where `max_ms` is
-//! the longest pause on any CPU, `lost_pct` the share of the CPUs' time
+//! `cpus=N pinned=N wakeups=N late_1ms=N late_3ms=N late_5ms=N max_ms=X
+//! lost_pct=X late_1ms_per_s=X steal_pct=X`, summed over the CPUs, where
+//! `pinned` counts the witnesses that could be held to their CPU, `max_ms`
+//! is the latest wake-up on any CPU, `lost_pct` the share of the CPUs' time
 //! spent in wake-ups late by 1 ms or more, and `steal_pct` the share of all
-//! CPUs' time the host took during the run (`/proc/stat`).
+//! CPUs' time the host took during the run, asleep or not (`/proc/stat`;
+//! `nan` when the kernel does not account it).
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,7 @@ fn steal_and_total() -> Option<(u64, u64)> {
 /// What one CPU's witness saw.
 #[derive(Default)]
 struct Seen {
+    pinned: bool,
     wakeups: u64,
     late1: u64,
     late3: u64,
@@ -57,10 +60,11 @@ struct Seen {
 fn witness(cpu: usize, period: Duration, run: Duration) -> Seen {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
-    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
-        eprintln!("cannot hold the probe to CPU {cpu}: {e}");
-    }
     let mut seen = Seen::default();
+    match rustix::thread::sched_setaffinity(None, &set) {
+        Ok(()) => seen.pinned = true,
+        Err(e) => eprintln!("cannot hold the probe to CPU {cpu}: {e}"),
+    }
     let start = Instant::now();
     let mut deadline = start;
     while deadline.duration_since(start) < run {
@@ -84,7 +88,9 @@ fn witness(cpu: usize, period: Duration, run: Duration) -> Seen {
         if late >= Duration::from_millis(5) {
             seen.late5 += 1;
         }
-        // After a pause, start again from now rather than catching up.
+        // The next deadline counts from this wake-up, so that a pause is
+        // not followed by a burst of wake-ups catching up (each period is
+        // the period plus the last wake-up's delay).
         deadline = deadline.max(Instant::now());
     }
     seen
@@ -104,6 +110,7 @@ fn main() {
     let seconds: f64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
         .unwrap_or(5.0);
     let period = Duration::from_micros(
         std::env::args()
@@ -121,8 +128,10 @@ fn main() {
         .map(|&cpu| std::thread::spawn(move || witness(cpu, period, run)))
         .collect();
     let mut all = Seen::default();
+    let mut pinned = 0;
     for t in threads {
         let seen = t.join().expect("a probe thread panicked");
+        pinned += usize::from(seen.pinned);
         all.wakeups += seen.wakeups;
         all.late1 += seen.late1;
         all.late3 += seen.late3;
@@ -132,13 +141,14 @@ fn main() {
     }
     let elapsed = start.elapsed().as_secs_f64();
     let steal = match (stat_before, steal_and_total()) {
-        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+        // Some hypervisors' steal counter can step back: then no figure.
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 && s1 >= s0 => {
             format!("{:.2}", 100.0 * (s1 - s0) as f64 / (t1 - t0) as f64)
         }
         _ => "nan".to_string(),
     };
     println!(
-        "cpus={} wakeups={} late_1ms={} late_3ms={} late_5ms={} max_ms={:.2} lost_pct={:.2} late_1ms_per_s={:.1} steal_pct={steal}",
+        "cpus={} pinned={pinned} wakeups={} late_1ms={} late_3ms={} late_5ms={} max_ms={:.2} lost_pct={:.2} late_1ms_per_s={:.1} steal_pct={steal}",
         cpus.len(),
         all.wakeups,
         all.late1,

@@ -130,9 +130,9 @@ ${extra}`,
       while (Date.now() < end) {
         const text = readFileSync(log, "utf8").replace(/\x1b\[[0-9;]*m/g, "");
         // "… message follows\n<text>\n-- <site> to=<email> subject=…"
-        const end = text.lastIndexOf(`to=${email} `);
-        const start = text.lastIndexOf("message follows", end);
-        const m = end >= 0 && /token=([A-Za-z0-9_-]{43})/.exec(text.slice(start, end));
+        const last = text.lastIndexOf(`to=${email} `);
+        const start = text.lastIndexOf("message follows", last);
+        const m = last >= 0 && /token=([A-Za-z0-9_-]{43})/.exec(text.slice(start, last));
         if (m && !seenTokens.has(m[1])) {
           seenTokens.add(m[1]);
           return m[1];
