@@ -149,8 +149,9 @@ put derp.hash_ms "$(sed -n 's/.*mean_ms=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
 put derp.hash_par "$(sed -n 's/.*hashes_per_s=\([0-9.]*\).*/\1/p' <<<"$ARGON")"
 
 STALL_PROBE=("$ROOT/target/release/examples/stall_probe")
-# As a real-time thread when allowed (root or CAP_SYS_NICE): then no thread
-# of the machine can delay it, and what it meets are the machine's pauses.
+# As real-time threads when allowed (root or CAP_SYS_NICE): then no thread
+# of normal priority can delay them, and what they meet are the machine's
+# own pauses.
 if ! command -v chrt >/dev/null 2>&1; then
   put probe.policy "normal priority: chrt is missing"
 elif chrt -f 50 true 2>/dev/null; then

@@ -58,13 +58,10 @@ struct Seen {
 
 /// Sleeps to deadlines `period` apart until `run` has passed, on `cpu`.
 fn witness(cpu: usize, period: Duration, run: Duration) -> Seen {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    let mut seen = Seen::default();
-    match rustix::thread::sched_setaffinity(None, &set) {
-        Ok(()) => seen.pinned = true,
-        Err(e) => eprintln!("cannot hold the probe to CPU {cpu}: {e}"),
-    }
+    let mut seen = Seen {
+        pinned: pin(cpu),
+        ..Seen::default()
+    };
     let start = Instant::now();
     let mut deadline = start;
     while deadline.duration_since(start) < run {
@@ -96,7 +93,29 @@ fn witness(cpu: usize, period: Duration, run: Duration) -> Seen {
     seen
 }
 
+/// Holds the calling thread to `cpu` (Linux); false where it cannot.
+fn pin(cpu: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let mut set = rustix::thread::CpuSet::new();
+        set.set(cpu);
+        match rustix::thread::sched_setaffinity(None, &set) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("cannot hold the probe to CPU {cpu}: {e}");
+                false
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpu;
+        false
+    }
+}
+
 /// The CPUs this process may run on.
+#[cfg(target_os = "linux")]
 fn cpus() -> Vec<usize> {
     match rustix::thread::sched_getaffinity(None) {
         Ok(set) => (0..rustix::thread::CpuSet::MAX_CPU)
@@ -104,6 +123,12 @@ fn cpus() -> Vec<usize> {
             .collect(),
         Err(_) => vec![0],
     }
+}
+
+/// Elsewhere: one witness per core, unpinned.
+#[cfg(not(target_os = "linux"))]
+fn cpus() -> Vec<usize> {
+    (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
 }
 
 fn main() {
